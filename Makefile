@@ -1,0 +1,62 @@
+# Two commands for a newcomer: `make demo` (main job, set-up included) and `make test`.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+CDK := node_modules/.bin/cdk
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+export CDK_DISABLE_CLI_TELEMETRY := true
+
+.PHONY: help setup demo synth test lint typecheck unit cfn-lint bench clean
+
+help:
+	@echo "make demo   set up, synthesize the sample app with every cdk-nag pack and cfn-lint"
+	@echo "make test   set up, then ruff, mypy and the test suite (what CI runs)"
+	@echo "make bench  benchmarks (synth time)"
+
+$(VENV)/.installed: pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required, found " + sys.version.split()[0])'
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@touch $@
+
+node_modules/.installed: package.json package-lock.json
+	@command -v npm >/dev/null || { echo "Node.js and npm are required for the pinned CDK CLI (https://nodejs.org)"; exit 1; }
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+setup: $(VENV)/.installed node_modules/.installed
+
+synth: setup
+	rm -rf cdk.out
+	$(CDK) synth --quiet --no-notices
+	@echo "Templates: $$(ls cdk.out/*.template.json)"
+
+cfn-lint: synth
+	$(VENV)/bin/cfn-lint cdk.out/*.template.json
+
+demo: cfn-lint
+	@echo "All five cdk-nag packs and cfn-lint are clean. Templates are in cdk.out/:"
+	@ls -1 cdk.out/*.template.json
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: setup
+	$(VENV)/bin/mypy secure_endpoint lambdas
+
+unit: setup
+	$(VENV)/bin/pytest
+
+test: lint typecheck unit
+
+bench: setup
+	$(PY) benchmarks/synth.py
+
+clean:
+	rm -rf cdk.out .cache .pytest_cache .mypy_cache .ruff_cache

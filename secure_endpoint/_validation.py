@@ -1,0 +1,192 @@
+"""Pure checks of construct props.
+
+Each check raises ``ValueError`` naming the prop, the value received and what is allowed, and lets
+unresolved CDK tokens through (they are only known at deploy time). No CDK construct is built here,
+so every rule is unit-tested without a synth.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Iterable, Sequence
+
+from aws_cdk import Token
+
+_S3_URL = re.compile(r"^s3://(?P<bucket>[a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/(?P<key>.+)$")
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_CLIENT_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
+_SCOPE_NAME = re.compile(r"^[\x21\x23-\x5b\x5d-\x7e]{1,256}$")
+_INSTANCE_TYPE = re.compile(r"^ml\.[a-z0-9]+\.[a-z0-9]+$")
+_PATH_SEGMENT = re.compile(r"^[A-Za-z0-9._-]+$")
+_IMAGE_URI = re.compile(r"^\d{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(?:\.cn)?/[a-z0-9._/-]+[:@].+$")
+
+# API Gateway account-level ceilings (default quotas): a usage plan cannot exceed them.
+MAX_RATE_LIMIT = 10_000.0
+MAX_BURST_LIMIT = 5_000
+MAX_QUOTA_PER_DAY = 1_000_000_000
+
+# Instance families whose instance storage is NVMe SSD: SageMaker encrypts it with a hardware key
+# and rejects a KmsKeyId on endpoint configs that use them (ValidationException at deploy time).
+NVME_INSTANCE_FAMILIES = frozenset(
+    {
+        "c5d", "c6id", "g4dn", "g5", "g6", "g6e", "gr6", "m5d", "m6id", "p3dn", "p4d",
+        "p4de", "p5", "p5e", "p5en", "r5d", "r6id", "trn1", "trn1n", "x2iedn",
+    }
+)  # fmt: skip
+
+
+def is_token(value: object) -> bool:
+    """True when ``value`` is an unresolved CDK token, which no synth-time check can read."""
+    return isinstance(value, str) and Token.is_unresolved(value)
+
+
+def s3_url(prop: str, value: str) -> tuple[str, str]:
+    """Split ``s3://bucket/key`` into bucket and key, refusing anything else."""
+    match = _S3_URL.match(value) if isinstance(value, str) else None
+    if match is None or match.group("key").endswith("/"):
+        raise ValueError(
+            f"{prop} must be an S3 object URL like 's3://my-bucket/models/model.tar.gz', "
+            f"got {value!r}"
+        )
+    return match.group("bucket"), match.group("key")
+
+
+def sha256_hex(prop: str, value: str) -> None:
+    if is_token(value):
+        return
+    if not isinstance(value, str) or not _SHA256.match(value):
+        raise ValueError(
+            f"{prop} must be a SHA-256 digest: 64 lowercase hexadecimal characters, got {value!r}"
+        )
+
+
+def instance_type(prop: str, value: str, *, encrypted_volume: bool) -> None:
+    if is_token(value):
+        return
+    if not isinstance(value, str) or not _INSTANCE_TYPE.match(value):
+        raise ValueError(
+            f"{prop} must be a SageMaker instance type like 'ml.m5.large' (starting with 'ml.'), "
+            f"got {value!r}"
+        )
+    family = value.split(".")[1]
+    if encrypted_volume and family in NVME_INSTANCE_FAMILIES:
+        raise ValueError(
+            f"{prop}={value!r} has NVMe instance storage, which SageMaker encrypts with a hardware "
+            "key and which cannot take the KMS key this construct puts on every endpoint volume. "
+            "Choose an EBS-only instance type, such as 'ml.m5.large', 'ml.c5.xlarge' or "
+            "'ml.p3.2xlarge'"
+        )
+
+
+def instance_counts(initial: int, maximum: int) -> None:
+    int_range("instance_count", initial, 1, 1000)
+    int_range("max_instance_count", maximum, 1, 1000)
+    if maximum < initial:
+        raise ValueError(
+            f"max_instance_count ({maximum}) must be at least instance_count ({initial})"
+        )
+
+
+def int_range(prop: str, value: int, low: int, high: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ValueError(f"{prop} must be a whole number from {low} to {high}, got {value!r}")
+
+
+def number_range(prop: str, value: float, low: float, high: float) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
+        raise ValueError(f"{prop} must be a number from {low:g} to {high:g}, got {value!r}")
+
+
+def client_name(value: str) -> None:
+    if not isinstance(value, str) or not _CLIENT_NAME.match(value):
+        raise ValueError(
+            "ApiClient.name must be 1-64 lowercase letters, digits or hyphens, starting and "
+            f"ending with a letter or digit, got {value!r}"
+        )
+
+
+def rate_limit(client: str, value: float) -> None:
+    number_range(f"clients[{client}].rate_limit", value, 0.1, MAX_RATE_LIMIT)
+
+
+def burst_limit(client: str, rate: float, value: int) -> None:
+    int_range(f"clients[{client}].burst_limit", value, 1, MAX_BURST_LIMIT)
+    if value < rate:
+        raise ValueError(
+            f"clients[{client}].burst_limit ({value}) must be at least its rate_limit ({rate:g}): "
+            "a bucket smaller than one second of steady traffic throttles legitimate clients"
+        )
+
+
+def quota_per_day(client: str, value: int) -> None:
+    int_range(f"clients[{client}].quota_per_day", value, 1, MAX_QUOTA_PER_DAY)
+
+
+def scope_name(prop: str, value: str) -> None:
+    if not isinstance(value, str) or not _SCOPE_NAME.match(value) or "/" in value:
+        raise ValueError(
+            f"{prop} must be an OAuth scope name of printable ASCII without spaces, quotes, "
+            f"backslashes or '/', got {value!r}"
+        )
+
+
+def unique_names(prop: str, names: Sequence[str]) -> None:
+    if not names:
+        raise ValueError(f"{prop} must name at least one client, got an empty list")
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise ValueError(f"{prop} has two clients named {name!r}; names must be unique")
+        seen.add(name)
+
+
+def cidrs(prop: str, values: Iterable[str]) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    """Parse CIDR blocks (host bits must be zero), refusing anything else."""
+    if isinstance(values, str):
+        raise ValueError(f"{prop} must be a list of CIDR blocks, got the string {values!r}")
+    networks = []
+    for value in values:
+        try:
+            networks.append(ipaddress.ip_network(value, strict=True))
+        except (ValueError, TypeError) as error:
+            raise ValueError(
+                f"{prop} must hold CIDR blocks like '203.0.113.0/24' or '2001:db8::/32', "
+                f"got {value!r} ({error})"
+            ) from None
+    return networks
+
+
+def image_choice(
+    image_uri: str | None, framework: str | None, framework_version: str | None
+) -> None:
+    if image_uri is not None and (framework is not None or framework_version is not None):
+        raise ValueError(
+            "give either image_uri or framework with framework_version, not both "
+            f"(got image_uri={image_uri!r}, framework={framework!r})"
+        )
+    if image_uri is None and (framework is None or framework_version is None):
+        raise ValueError(
+            "give either image_uri, or framework and framework_version (for example "
+            f"framework='sklearn', framework_version='1.2-1'); got framework={framework!r}, "
+            f"framework_version={framework_version!r}"
+        )
+    if image_uri is not None and not is_token(image_uri) and not _IMAGE_URI.match(image_uri):
+        raise ValueError(
+            "image_uri must be an ECR image like "
+            "'123456789012.dkr.ecr.eu-west-1.amazonaws.com/repo@sha256:<digest>', "
+            f"got {image_uri!r}"
+        )
+
+
+def api_path(prop: str, value: str) -> list[str]:
+    """Split a resource path like '/v1/predict' into segments, refusing path parameters."""
+    if not isinstance(value, str) or not value.startswith("/"):
+        raise ValueError(f"{prop} must start with '/', like '/v1/predict', got {value!r}")
+    segments = [s for s in value.strip("/").split("/") if s]
+    if not segments or not all(_PATH_SEGMENT.match(s) for s in segments):
+        raise ValueError(
+            f"{prop} must be one or more segments of letters, digits, '.', '_' or '-' "
+            f"separated by '/', like '/v1/predict', got {value!r}"
+        )
+    return segments

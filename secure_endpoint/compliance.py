@@ -1,0 +1,59 @@
+"""The cdk-nag packs secure-endpoint is held to, and the one way to acknowledge a finding.
+
+Acknowledgements are per resource, with a reason specific to that resource; ``acknowledge``
+refuses vague reasons so that a suppression never hides what it is about.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from aws_cdk import Acknowledgment, Validations
+from cdk_nag import (
+    AwsSolutionsChecks,
+    HIPAASecurityChecks,
+    NagPack,
+    NIST80053R5Checks,
+    PCIDSS321Checks,
+    ServerlessChecks,
+)
+from constructs import IConstruct
+
+PACKS: dict[str, Callable[[], NagPack]] = {
+    "AwsSolutions": lambda: AwsSolutionsChecks(verbose=True),
+    "HIPAA.Security": lambda: HIPAASecurityChecks(verbose=True),
+    "NIST.800.53.R5": lambda: NIST80053R5Checks(verbose=True),
+    "PCI.DSS.321": lambda: PCIDSS321Checks(verbose=True),
+    "Serverless": lambda: ServerlessChecks(verbose=True),
+}
+
+_MIN_REASON = 40
+
+
+def add_packs(scope: IConstruct) -> None:
+    """Register every pack as a validation plugin, so that ``cdk synth`` reports their findings."""
+    Validations.of(scope).add_plugins(*(make() for make in PACKS.values()))
+
+
+def acknowledge(resource: IConstruct, reason: str, *rule_ids: str) -> None:
+    """Acknowledge ``rule_ids`` on ``resource`` (and its children) with a specific reason."""
+    if len(reason) < _MIN_REASON:
+        raise ValueError(
+            f"an acknowledgement needs a reason of at least {_MIN_REASON} characters that says "
+            f"why the rule does not apply to this resource, got {reason!r}"
+        )
+    Validations.of(resource).acknowledge(*(Acknowledgment(id=r, reason=reason) for r in rule_ids))
+
+
+def findings(scope: IConstruct) -> list[str]:
+    """Every unacknowledged finding of every pack under ``scope``, as 'rule path' lines.
+
+    The same packs ``cdk synth`` runs; tests assert this list is empty.
+    """
+    lines = []
+    for make in PACKS.values():
+        report = make().validate_scope(scope)
+        for violation in report.violations:
+            for resource in violation.violating_resources:
+                lines.append(f"{violation.rule_name} {resource.construct_path}")
+    return sorted(lines)
