@@ -190,3 +190,16 @@ def api_path(prop: str, value: str) -> list[str]:
             f"separated by '/', like '/v1/predict', got {value!r}"
         )
     return segments
+
+
+_DOMAIN_NAME = re.compile(r"^(?=.{4,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+
+
+def domain_name(prop: str, value: str) -> None:
+    if is_token(value):
+        return
+    if not isinstance(value, str) or not _DOMAIN_NAME.match(value):
+        raise ValueError(
+            f"{prop} must be a lowercase fully qualified domain name like 'api.example.com', "
+            f"got {value!r}"
+        )

@@ -5,6 +5,9 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
+from aws_cdk import aws_certificatemanager as acm
+from aws_cdk import aws_s3 as s3
+
 from secure_endpoint import _validation as check
 
 
@@ -69,3 +72,32 @@ class DataCaptureOptions:
     def __post_init__(self) -> None:
         check.int_range("data_capture.sampling_percentage", self.sampling_percentage, 1, 100)
         check.int_range("data_capture.expiration_days", self.expiration_days, 1, 3650)
+
+
+@dataclass(frozen=True)
+class CustomDomain:
+    """A custom domain for the API, with the same TLS policy and optional mutual TLS.
+
+    When given, the default ``execute-api`` endpoint is disabled, so clients cannot bypass the
+    domain (and its mutual TLS).
+
+    :param domain_name: the fully qualified name, like 'api.example.com'.
+    :param certificate: an ACM certificate for that name in the stack's region.
+    :param truststore_bucket: bucket of the PEM bundle of client CAs, enabling mutual TLS.
+        Default: - no mutual TLS
+    :param truststore_key: object key of that bundle (required with ``truststore_bucket``).
+        Default: - no mutual TLS
+    """
+
+    domain_name: str
+    certificate: acm.ICertificate
+    truststore_bucket: s3.IBucket | None = None
+    truststore_key: str | None = None
+
+    def __post_init__(self) -> None:
+        if (self.truststore_bucket is None) != (self.truststore_key is None):
+            raise ValueError(
+                "custom_domain.truststore_bucket and custom_domain.truststore_key go together "
+                f"(got truststore_key={self.truststore_key!r})"
+            )
+        check.domain_name("custom_domain.domain_name", self.domain_name)

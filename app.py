@@ -1,0 +1,82 @@
+#!/usr/bin/env python3
+"""The sample app: one stack with one SecureEndpoint, checked by every cdk-nag pack.
+
+The only place that reads context or the environment. Every setting has a default that
+synthesizes; deploy with your own model:
+
+    cdk deploy -c model_data_url=s3://my-bucket/model.tar.gz -c model_sha256=<64 hex>
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+from aws_cdk import Annotations, App, Environment, Stack
+from constructs import Construct
+
+from secure_endpoint import ApiClient, DataCaptureOptions, SecureEndpoint, compliance
+
+SAMPLE_MODEL_URL = "s3://secure-endpoint-sample-models/sklearn/model.tar.gz"
+SAMPLE_MODEL_SHA256 = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+SAMPLE_CLIENTS = [{"name": "partner-a", "rate_limit": 50, "burst_limit": 100,
+                   "quota_per_day": 100_000}]  # fmt: skip
+
+
+def _context(app: App, name: str, default: Any = None) -> Any:
+    """A context value; JSON strings (as ``-c name='[...]'`` gives them) are decoded."""
+    value = app.node.try_get_context(name)
+    if value is None:
+        return default
+    if isinstance(value, str) and (value[:1] in ("[", "{") or value in ("true", "false")):
+        return json.loads(value)
+    return value
+
+
+class SampleStack(Stack):
+    """Composes a SecureEndpoint from the app's settings; nothing else."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, settings: dict[str, Any],
+                 **kwargs: Any) -> None:  # fmt: skip
+        super().__init__(scope, construct_id, **kwargs)
+        self.endpoint = SecureEndpoint(self, "Endpoint", **settings)
+        if settings["model_data_url"] == SAMPLE_MODEL_URL:
+            Annotations.of(self).add_warning_v2(
+                "secure-endpoint:sample-model",
+                "The sample model URL is a placeholder: deploy with "
+                "-c model_data_url=s3://... -c model_sha256=<digest> of your own artifact.",
+            )
+
+
+def main() -> None:
+    app = App()
+    image_uri = _context(app, "image_uri")
+    capture = _context(app, "data_capture", False)
+    settings: dict[str, Any] = {
+        "model_data_url": _context(app, "model_data_url", SAMPLE_MODEL_URL),
+        "model_sha256": _context(app, "model_sha256", SAMPLE_MODEL_SHA256),
+        "instance_type": _context(app, "instance_type", "ml.m5.large"),
+        "instance_count": int(_context(app, "instance_count", 1)),
+        "max_instance_count": int(_context(app, "max_instance_count", 4)),
+        "clients": [ApiClient(**c) for c in _context(app, "clients", SAMPLE_CLIENTS)],
+        "allowed_cidrs": _context(app, "allowed_cidrs", []),
+        "data_capture": DataCaptureOptions() if capture else None,
+        "cloud_watch_role": bool(_context(app, "cloud_watch_role", False)),
+    }
+    if image_uri:
+        settings["image_uri"] = image_uri
+    else:
+        settings["framework"] = _context(app, "framework", "sklearn")
+        settings["framework_version"] = _context(app, "framework_version", "1.2-1")
+    region = _context(app, "region") or os.environ.get("CDK_DEFAULT_REGION")
+    account = _context(app, "account") or os.environ.get("CDK_DEFAULT_ACCOUNT")
+    env = Environment(account=account, region=region) if region or account else None
+    SampleStack(app, _context(app, "stack_name", "SecureEndpointSample"), settings=settings,
+                env=env)  # fmt: skip
+    compliance.add_packs(app)
+    app.synth()
+
+
+if __name__ == "__main__":
+    main()

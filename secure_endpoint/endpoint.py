@@ -1,0 +1,251 @@
+"""``SecureEndpoint``: composes the parts into one secured inference path, and nothing else."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from aws_cdk import CfnOutput, Duration
+from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_cognito as cognito
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from secure_endpoint import _validation as check
+from secure_endpoint.api import InferenceApi
+from secure_endpoint.credentials import ClientCredentials
+from secure_endpoint.edge import WebAclProtection
+from secure_endpoint.hosting import ModelHosting
+from secure_endpoint.identity import OAuthIdentity
+from secure_endpoint.images import ContainerImage
+from secure_endpoint.keys import EncryptionKey, allow_logs_to_use
+from secure_endpoint.network import IsolatedNetwork
+from secure_endpoint.options import ApiClient, CustomDomain, DataCaptureOptions, TlsPolicy
+
+
+class SecureEndpoint(Construct):
+    """A SageMaker real-time endpoint behind a regional REST API, secured end to end.
+
+    Request path: client -> WAF -> API Gateway (TLS 1.2+/1.3 policy, Cognito OAuth scope, API
+    key and usage plan, JSON Schema validation) -> SageMaker runtime (direct AWS integration) ->
+    a network-isolated model in private subnets. Everything at rest is encrypted with one
+    customer-managed KMS key; each client's credentials live in Secrets Manager and rotate.
+
+    :param model_data_url: ``s3://bucket/key`` of the model artifact (``model.tar.gz``).
+    :param model_sha256: SHA-256 of the artifact, 64 lowercase hex characters.
+    :param clients: the API's machine clients, at least one.
+    :param framework: a SageMaker framework container, like 'sklearn' (with
+        ``framework_version``). Default: - none; give ``image_uri`` instead
+    :param framework_version: like '1.2-1'. Default: - none
+    :param image_uri: an ECR image instead of a framework container. Default: - none
+    :param instance_type: Default: - 'ml.m5.large'
+    :param instance_count: instances at deploy and the autoscaling minimum. Default: - 1
+    :param max_instance_count: the autoscaling ceiling, which caps what a flood can cost.
+        Default: - 2 x instance_count
+    :param allowed_cidrs: when given, only these addresses reach the API (the WAF blocks the
+        rest). Default: - every address may try
+    :param vpc: a VPC to run in instead of creating one; it must give its isolated subnets
+        endpoints for S3, Secrets Manager and Cognito. Default: - an isolated VPC with flow logs
+    :param vpc_subnets: the subnets of a brought ``vpc``. Default: - its isolated subnets
+    :param encryption_key: a KMS key instead of creating one. Default: - a new key, rotating
+    :param user_pool: a Cognito pool instead of creating one (with ``user_pool_domain``).
+        Default: - a new pool without self sign-up
+    :param user_pool_domain: the domain of a brought pool. Default: - a new Cognito domain
+    :param path: the inference path. Default: - '/v1/predict'
+    :param request_schema: JSON Schema of the request body. Default: - rows of numbers
+    :param tls_policy: Default: - ``TlsPolicy.TLS13_1_2``
+    :param custom_domain: serve on a custom domain (optionally with mutual TLS) and disable the
+        execute-api endpoint. Default: - the execute-api endpoint
+    :param data_capture: capture requests and responses, attributed to clients.
+        Default: - off
+    :param access_token_validity: Default: - 15 minutes
+    :param rotation_interval: how often client secrets rotate. Default: - 30 days
+    :param log_retention: retention of every log group. Default: - one year
+    :param throttling_rate_limit: stage-wide rate over all clients. Default: - 100 rps
+    :param throttling_burst_limit: stage-wide burst. Default: - 200
+    :param cloud_watch_role: create the account-wide API Gateway CloudWatch role.
+        Default: - false (the account must have one for execution logging)
+    :param bundling_cache_dir: cache of bundled Lambda dependencies.
+        Default: - '.cache/lambda-deps' under the working directory
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        model_data_url: str,
+        model_sha256: str,
+        clients: Sequence[ApiClient],
+        framework: str | None = None,
+        framework_version: str | None = None,
+        image_uri: str | None = None,
+        instance_type: str = "ml.m5.large",
+        instance_count: int = 1,
+        max_instance_count: int | None = None,
+        allowed_cidrs: Sequence[str] = (),
+        vpc: ec2.IVpc | None = None,
+        vpc_subnets: ec2.SubnetSelection | None = None,
+        encryption_key: kms.IKey | None = None,
+        user_pool: cognito.IUserPool | None = None,
+        user_pool_domain: cognito.UserPoolDomain | None = None,
+        path: str = "/v1/predict",
+        request_schema: apigw.JsonSchema | None = None,
+        tls_policy: TlsPolicy = TlsPolicy.TLS13_1_2,
+        custom_domain: CustomDomain | None = None,
+        data_capture: DataCaptureOptions | None = None,
+        access_token_validity: Duration | None = None,
+        rotation_interval: Duration | None = None,
+        log_retention: logs.RetentionDays = logs.RetentionDays.ONE_YEAR,
+        throttling_rate_limit: float = 100.0,
+        throttling_burst_limit: int = 200,
+        cloud_watch_role: bool = False,
+        bundling_cache_dir: Path | None = None,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        clients = list(clients)
+        check.unique_names("clients", [c.name for c in clients])
+        check.image_choice(image_uri, framework, framework_version)
+        self.allowed_cidrs = check.cidrs("allowed_cidrs", allowed_cidrs)
+        if vpc is None and vpc_subnets is not None:
+            raise ValueError("vpc_subnets selects subnets of a brought vpc; give vpc as well")
+
+        if encryption_key is None:
+            self.key: kms.IKey = EncryptionKey(self, "Encryption").key
+        else:
+            self.key = encryption_key
+            allow_logs_to_use(encryption_key)
+
+        if vpc is None:
+            self.network: IsolatedNetwork | None = IsolatedNetwork(
+                self,
+                "Network",
+                key=self.key,
+                flow_log_retention=log_retention,
+                interface_endpoints=[
+                    ec2.InterfaceVpcEndpointAwsService.SECRETS_MANAGER,
+                    ec2.InterfaceVpcEndpointAwsService.COGNITO_IDP,
+                ],
+            )
+            self.vpc: ec2.IVpc = self.network.vpc
+            subnets = self.network.isolated_subnets
+        else:
+            self.network = None
+            self.vpc = vpc
+            subnets = vpc_subnets or ec2.SubnetSelection(
+                subnet_type=ec2.SubnetType.PRIVATE_ISOLATED
+            )
+
+        image = (
+            ContainerImage.from_uri(image_uri)
+            if image_uri is not None
+            else ContainerImage.from_framework(
+                str(framework), str(framework_version), instance_type=instance_type
+            )
+        )
+        self.hosting = ModelHosting(
+            self,
+            "Hosting",
+            model_data_url=model_data_url,
+            model_sha256=model_sha256,
+            image=image,
+            instance_type=instance_type,
+            instance_count=instance_count,
+            max_instance_count=max_instance_count or 2 * instance_count,
+            vpc=self.vpc,
+            vpc_subnets=subnets,
+            key=self.key,
+            data_capture=data_capture,
+        )
+        self.identity = OAuthIdentity(
+            self,
+            "Identity",
+            clients=clients,
+            user_pool=user_pool,
+            user_pool_domain=user_pool_domain,
+            access_token_validity=access_token_validity,
+        )
+        self.api = InferenceApi(
+            self,
+            "Api",
+            endpoint=self.hosting,
+            user_pool=self.identity.user_pool,
+            invoke_scope=self.identity.invoke_scope,
+            key=self.key,
+            path=path,
+            request_schema=request_schema,
+            throttling_rate_limit=throttling_rate_limit,
+            throttling_burst_limit=throttling_burst_limit,
+            tls_policy=tls_policy,
+            custom_domain=custom_domain,
+            log_retention=log_retention,
+            cloud_watch_role=cloud_watch_role,
+        )
+        self.credentials = ClientCredentials(
+            self,
+            "Credentials",
+            identity=self.identity,
+            clients=clients,
+            api_url=self.api.api_url,
+            key=self.key,
+            vpc=self.vpc,
+            vpc_subnets=subnets,
+            bundling_cache_dir=bundling_cache_dir or Path(".cache") / "lambda-deps",
+            rotation_interval=rotation_interval,
+            log_retention=log_retention,
+        )
+        for client in clients:
+            api_key = self.credentials.secrets[client.name].secret_value_from_json("api_key")
+            self.api.add_client(client, api_key.unsafe_unwrap())
+        self.edge = WebAclProtection(
+            self,
+            "Edge",
+            stage=self.api.stage,
+            key=self.key,
+            log_retention=log_retention,
+        )
+        self._add_outputs()
+
+    # The attributes users reach for most, named as the README documents them.
+    @property
+    def rest_api(self) -> apigw.RestApi:
+        return self.api.rest_api
+
+    @property
+    def user_pool(self) -> cognito.IUserPool:
+        return self.identity.user_pool
+
+    @property
+    def endpoint_name(self) -> str:
+        return self.hosting.endpoint_name
+
+    @property
+    def access_log_group(self) -> logs.LogGroup:
+        return self.api.access_log_group
+
+    @property
+    def api_url(self) -> str:
+        return self.api.api_url
+
+    @property
+    def token_url(self) -> str:
+        return self.identity.token_url
+
+    @property
+    def client_secrets(self) -> dict[str, object]:
+        """Each client's Secrets Manager secret, by client name."""
+        return dict(self.credentials.secrets)
+
+    def _add_outputs(self) -> None:
+        CfnOutput(self, "ApiUrl", value=self.api_url, description="POST inference requests here")
+        CfnOutput(self, "TokenUrl", value=self.token_url, description="OAuth 2.0 token endpoint")
+        CfnOutput(self, "EndpointName", value=self.endpoint_name)
+        for name, secret in self.credentials.secrets.items():
+            CfnOutput(
+                self,
+                f"{name}SecretArn",
+                value=secret.secret_arn,
+                description=f"Credentials of client {name}: secure-endpoint invoke --secret-id",
+            )

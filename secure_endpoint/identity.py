@@ -1,0 +1,151 @@
+"""OAuth 2.0 client-credentials identity: a Cognito user pool, its scopes and one app client per
+API client."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from aws_cdk import Duration, Names, RemovalPolicy
+from aws_cdk import aws_cognito as cognito
+from constructs import Construct
+
+from secure_endpoint import _validation as check
+from secure_endpoint import compliance
+from secure_endpoint.options import ApiClient
+
+_RESERVED_IN_DOMAIN = re.compile(r"aws|amazon|cognito")
+
+
+class OAuthIdentity(Construct):
+    """Machine-to-machine OAuth 2.0 for the API.
+
+    A user pool without self sign-up (or the one brought), a resource server with the API's
+    scopes, a Cognito domain for the token endpoint, and one confidential app client per
+    ``ApiClient`` that may only use the client-credentials grant.
+
+    :param clients: the API's machine clients (at least one, unique names).
+    :param user_pool: a pool to use instead of creating one; it must not allow self sign-up.
+        Default: - a new pool, retained on stack deletion
+    :param user_pool_domain: the domain of a brought pool (required with ``user_pool``).
+        Default: - a Cognito domain with a prefix unique to this construct
+    :param resource_server_identifier: the prefix of every scope. Default: - 'secure-endpoint'
+    :param invoke_scope: the scope every inference method requires. Default: - 'invoke'
+    :param access_token_validity: lifetime of an access token, 5 minutes to 1 day.
+        Default: - 15 minutes
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        clients: Sequence[ApiClient],
+        user_pool: cognito.IUserPool | None = None,
+        user_pool_domain: cognito.UserPoolDomain | None = None,
+        resource_server_identifier: str = "secure-endpoint",
+        invoke_scope: str = "invoke",
+        access_token_validity: Duration | None = None,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        check.unique_names("clients", [c.name for c in clients])
+        check.scope_name("invoke_scope", invoke_scope)
+        validity = access_token_validity or Duration.minutes(15)
+        check.int_range("access_token_validity (minutes)", int(validity.to_minutes()), 5, 1440)
+        if (user_pool is None) != (user_pool_domain is None):
+            raise ValueError(
+                "user_pool and user_pool_domain go together: a brought pool needs its domain for "
+                f"the token endpoint (got user_pool={user_pool!r}, "
+                f"user_pool_domain={user_pool_domain!r})"
+            )
+        scope_names = {invoke_scope, *(s for c in clients for s in c.scopes)}
+
+        self.user_pool: cognito.IUserPool = user_pool or self._create_user_pool()
+        self.resource_server = cognito.UserPoolResourceServer(
+            self,
+            "ResourceServer",
+            user_pool=self.user_pool,
+            identifier=resource_server_identifier,
+            scopes=[self._scope(name) for name in sorted(scope_names)],
+        )
+        self.domain = user_pool_domain or cognito.UserPoolDomain(
+            self,
+            "Domain",
+            user_pool=self.user_pool,
+            cognito_domain=cognito.CognitoDomainOptions(domain_prefix=self._domain_prefix()),
+        )
+        self.resource_server_identifier = resource_server_identifier
+        self.invoke_scope = f"{resource_server_identifier}/{invoke_scope}"
+        self.token_url = f"{self.domain.base_url()}/oauth2/token"
+        self.app_clients: dict[str, cognito.UserPoolClient] = {
+            client.name: self._create_app_client(client, invoke_scope, validity)
+            for client in clients
+        }
+
+    def scopes_of(self, client: ApiClient) -> list[str]:
+        """The full scope names (``identifier/name``) that ``client`` may request."""
+        names = client.scopes or (self.invoke_scope.split("/", 1)[1],)
+        return [f"{self.resource_server_identifier}/{n}" for n in names]
+
+    def _create_user_pool(self) -> cognito.UserPool:
+        pool = cognito.UserPool(
+            self,
+            "UserPool",
+            self_sign_up_enabled=False,
+            sign_in_aliases=cognito.SignInAliases(username=True),
+            account_recovery=cognito.AccountRecovery.NONE,
+            mfa=cognito.Mfa.REQUIRED,
+            mfa_second_factor=cognito.MfaSecondFactor(otp=True, sms=False),
+            password_policy=cognito.PasswordPolicy(
+                min_length=16,
+                require_digits=True,
+                require_lowercase=True,
+                require_uppercase=True,
+                require_symbols=True,
+                temp_password_validity=Duration.days(1),
+            ),
+            feature_plan=cognito.FeaturePlan.ESSENTIALS,
+            deletion_protection=True,
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        compliance.acknowledge(
+            pool,
+            "Threat protection scores interactive user sign-ins; this pool has no users (self "
+            "sign-up off, client-credentials app clients only), so there is nothing for it to "
+            "score and the Plus plan it needs would only add cost.",
+            "AwsSolutions-COG3",
+        )
+        return pool
+
+    def _domain_prefix(self) -> str:
+        """A Cognito domain prefix unique to this construct (Cognito prefixes are global)."""
+        raw = Names.unique_resource_name(self, max_length=50, separator="-").lower()
+        prefix = _RESERVED_IN_DOMAIN.sub("x", re.sub(r"[^a-z0-9-]", "-", raw)).strip("-")
+        return prefix
+
+    def _create_app_client(
+        self, client: ApiClient, invoke_scope: str, validity: Duration
+    ) -> cognito.UserPoolClient:
+        names = client.scopes or (invoke_scope,)
+        return self.user_pool.add_client(
+            f"{client.name}Client",
+            user_pool_client_name=client.name,
+            generate_secret=True,
+            auth_flows=cognito.AuthFlow(),
+            o_auth=cognito.OAuthSettings(
+                flows=cognito.OAuthFlows(client_credentials=True),
+                scopes=[
+                    cognito.OAuthScope.resource_server(self.resource_server, self._scope(n))
+                    for n in names
+                ],
+            ),
+            access_token_validity=validity,
+            id_token_validity=validity,
+            refresh_token_validity=Duration.minutes(60),
+            enable_token_revocation=True,
+            prevent_user_existence_errors=True,
+            supported_identity_providers=[cognito.UserPoolClientIdentityProvider.COGNITO],
+        )
+
+    def _scope(self, name: str) -> cognito.ResourceServerScope:
+        return cognito.ResourceServerScope(scope_name=name, scope_description=f"{name} the model")

@@ -1,0 +1,71 @@
+"""The one customer-managed KMS key behind every log, volume, secret and captured payload."""
+
+from __future__ import annotations
+
+from aws_cdk import Aws, Duration, RemovalPolicy
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from constructs import Construct
+
+
+class EncryptionKey(Construct):
+    """A symmetric KMS key with rotation on, usable by CloudWatch Logs of this account and region.
+
+    CloudWatch Logs may use the key only under an encryption context naming a log group of this
+    account and region, so no other account's log groups can borrow it.
+
+    :param rotation_period: how often KMS rotates the key material. Default: - 365 days
+    :param removal_policy: what happens to the key when the stack is deleted. Default: - RETAIN
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        rotation_period: Duration | None = None,
+        removal_policy: RemovalPolicy = RemovalPolicy.RETAIN,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.key = kms.Key(
+            self,
+            "Key",
+            description="secure-endpoint: logs, endpoint volumes, secrets and captured data",
+            enable_key_rotation=True,
+            rotation_period=rotation_period,
+            removal_policy=removal_policy,
+            pending_window=Duration.days(30),
+        )
+        allow_logs_to_use(self.key)
+
+
+def allow_logs_to_use(key: kms.IKey) -> None:
+    """Let CloudWatch Logs of this account and region encrypt log groups with ``key``.
+
+    A brought key is left alone when it cannot take a policy statement (imported keys); its owner
+    must then allow the same.
+    """
+    key.add_to_resource_policy(
+        iam.PolicyStatement(
+            sid="AllowCloudWatchLogsOfThisAccountAndRegion",
+            principals=[iam.ServicePrincipal(f"logs.{Aws.REGION}.amazonaws.com")],
+            actions=[
+                "kms:Encrypt",
+                "kms:Decrypt",
+                "kms:ReEncryptFrom",
+                "kms:ReEncryptTo",
+                "kms:GenerateDataKey",
+                "kms:GenerateDataKeyWithoutPlaintext",
+                "kms:DescribeKey",
+            ],
+            resources=["*"],
+            conditions={
+                "ArnLike": {
+                    "kms:EncryptionContext:aws:logs:arn": (
+                        f"arn:{Aws.PARTITION}:logs:{Aws.REGION}:{Aws.ACCOUNT_ID}:log-group:*"
+                    )
+                }
+            },
+        ),
+        allow_no_op=True,
+    )
