@@ -377,23 +377,35 @@ class InferenceApi(Construct):
             )
 
     def _add_custom_domain(self, domain: CustomDomain, tls_policy: TlsPolicy) -> apigw.DomainName:
-        mtls = (
-            apigw.MTLSConfig(bucket=domain.truststore_bucket, key=domain.truststore_key)
-            if domain.truststore_bucket is not None and domain.truststore_key is not None
-            else None
-        )
+        if domain.truststore_bucket is not None and domain.truststore_key is not None:
+            # API Gateway refuses mutual TLS on enhanced policies: TLS_1_2 is the strongest it
+            # takes with a truststore (TLS 1.2+, no endpoint access mode).
+            Annotations.of(self).add_warning_v2(
+                "secure-endpoint:mtls-legacy-tls-policy",
+                "Mutual TLS needs the TLS_1_2 security policy on the custom domain (API Gateway "
+                f"refuses it with enhanced policies), so {tls_policy.name} does not apply there.",
+            )
+            extra: dict[str, object] = {
+                "security_policy": apigw.SecurityPolicy.TLS_1_2,
+                "mtls": apigw.MTLSConfig(
+                    bucket=domain.truststore_bucket, key=domain.truststore_key
+                ),
+            }
+        else:
+            extra = {
+                "security_policy": apigw.SecurityPolicy(
+                    tls_policy.value.removeprefix("SecurityPolicy_")
+                ),
+                "endpoint_access_mode": apigw.EndpointAccessMode.STRICT,
+            }
         resource = apigw.DomainName(
             self,
             "Domain",
             domain_name=domain.domain_name,
             certificate=domain.certificate,
             endpoint_type=apigw.EndpointType.REGIONAL,
-            endpoint_access_mode=apigw.EndpointAccessMode.STRICT,
-            mtls=mtls,
+            **extra,  # type: ignore[arg-type]
         )
-        cfn_domain = resource.node.default_child
-        assert isinstance(cfn_domain, apigw.CfnDomainName)
-        cfn_domain.security_policy = tls_policy.value
         resource.add_base_path_mapping(self.rest_api, stage=self.stage)
         return resource
 

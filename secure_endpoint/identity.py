@@ -114,6 +114,7 @@ class OAuthIdentity(Construct):
             "sign-up off, client-credentials app clients only), so there is nothing for it to "
             "score and the Plus plan it needs would only add cost.",
             "AwsSolutions-COG3",
+            "AwsSolutions-COG8",
         )
         return pool
 
