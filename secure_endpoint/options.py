@@ -32,9 +32,11 @@ class ApiClient:
     def __post_init__(self) -> None:
         check.client_name(self.name)
         check.rate_limit(self.name, self.rate_limit)
-        if self.burst_limit is None:
-            object.__setattr__(self, "burst_limit", max(1, int(self.rate_limit * 2)))
-        check.burst_limit(self.name, self.rate_limit, self.burst_limit)
+        burst = self.burst_limit
+        if burst is None:
+            burst = max(1, int(self.rate_limit * 2))
+            object.__setattr__(self, "burst_limit", burst)
+        check.burst_limit(self.name, self.rate_limit, burst)
         check.quota_per_day(self.name, self.quota_per_day)
         object.__setattr__(self, "scopes", tuple(self.scopes))
         for scope in self.scopes:
