@@ -15,8 +15,8 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from secure_endpoint import _validation as check
-from secure_endpoint._iam import ManagedPolicyRole
 from secure_endpoint import compliance
+from secure_endpoint._iam import ManagedPolicyRole
 from secure_endpoint.access_log import access_log_format
 from secure_endpoint.options import ApiClient, CustomDomain, TlsPolicy
 
@@ -236,9 +236,7 @@ class InferenceApi(Construct):
         plan = self.rest_api.add_usage_plan(
             f"{client.name}UsagePlan",
             description=f"secure-endpoint client {client.name}",
-            throttle=apigw.ThrottleSettings(
-                rate_limit=client.rate_limit, burst_limit=client.burst
-            ),
+            throttle=apigw.ThrottleSettings(rate_limit=client.rate_limit, burst_limit=client.burst),
             quota=apigw.QuotaSettings(limit=client.quota_per_day, period=apigw.Period.DAY),
             api_stages=[apigw.UsagePlanPerApiStage(api=self.rest_api, stage=self.stage)],
         )

@@ -6,7 +6,7 @@ Rules come from small private builders; their priorities are assigned in one pla
 ====== =========================================================== ==========
 band   purpose                                                     rules now
 ====== =========================================================== ==========
-0-9    allowlists (IP sets that skip the rest)                     reserved
+0-9    allowlist (block what is not in the allowed IP sets)        allowlist
 10-19  deny lists (IP sets, the automatic block set, geo)          reserved
 20-29  rate rules (per source IP; per API key)                     per IP
 30-49  AWS managed rule groups, in the order given                 up to 20
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import enum
 import functools
+import ipaddress
 import json
 from collections.abc import Callable, Mapping, Sequence
 
@@ -42,13 +43,16 @@ DEFAULT_MAX_BODY_BYTES = 64 * 1024
 DEFAULT_RATE_LIMIT_PER_IP = 1000
 DEFAULT_RATE_WINDOW_SEC = 300
 
+ALLOWLIST_RULE = "AllowedAddressesOnly"
 RATE_LIMIT_PER_IP_RULE = "RateLimitPerIp"
+MAX_IP_SET_ADDRESSES = 10_000
 BODY_SIZE_RULE = "BodySizeLimit"
 # The rule of the Common Rule Set that blocks bodies over 8 KB with a bare 403; the body size rule
 # enforces ``max_body_bytes`` instead, with a 413 JSON body.
 _CRS = "AWSManagedRulesCommonRuleSet"
 _CRS_BODY_SIZE_RULE = "SizeRestrictions_BODY"
 
+_FORBIDDEN = "forbidden"
 _THROTTLED = "throttled"
 _TOO_LARGE = "too_large"
 _JSON = "APPLICATION_JSON"
@@ -125,6 +129,9 @@ class WebAclProtection(Construct):
         AWS WAF pricing), and a body beyond the limit counts as too large (oversize handling
         MATCH), so no body escapes by being too big to inspect. Default: - 64 KiB
     :param log_retention: how long WAF logs are kept. Default: - one year
+    :param allowed_cidrs: when given, requests from any other address are blocked first, with a
+        403 JSON body (IPv4 and IPv6 IP sets, at most 10,000 blocks each); allowed addresses still
+        pass every other rule. Default: - every address may try
     :param web_acl: a web ACL of your own (REGIONAL) to associate with the stage instead. Nothing
         else is created: no rules, no log group, no logging configuration; it must then not be
         combined with the rule or logging props. Default: - a web ACL as described above
@@ -142,6 +149,7 @@ class WebAclProtection(Construct):
         managed_rule_groups: Sequence[str] = DEFAULT_MANAGED_RULE_GROUPS,
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
         log_retention: logs.RetentionDays = logs.RetentionDays.ONE_YEAR,
+        allowed_cidrs: Sequence[ipaddress.IPv4Network | ipaddress.IPv6Network] = (),
         web_acl: wafv2.CfnWebACL | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -159,6 +167,12 @@ class WebAclProtection(Construct):
 
         self.log_group: logs.LogGroup | None = None
         self._rule_names: frozenset[str] | None = None
+        self.allowed_ip_sets: list[wafv2.CfnIPSet] = []
+        if web_acl is not None and allowed_cidrs:
+            raise ValueError(
+                "allowed_cidrs cannot be enforced on a brought web_acl: add the allowlist to "
+                f"that web ACL yourself (got {len(allowed_cidrs)} CIDR blocks)"
+            )
         if web_acl is not None:
             _only_associate(
                 web_acl,
@@ -176,8 +190,15 @@ class WebAclProtection(Construct):
                     "managed_rule_groups is empty: the web ACL blocks no known exploits, bad "
                     "inputs or malicious IPs, only floods and oversized bodies.",
                 )
+            self.allowed_ip_sets = self._allowed_ip_sets(allowed_cidrs)
+            allowlist = (
+                [functools.partial(_allowlist_rule, ALLOWLIST_RULE, ip_sets=self.allowed_ip_sets)]
+                if self.allowed_ip_sets
+                else []
+            )
             rules = _with_priorities(
                 {
+                    _Band.ALLOW: allowlist,
                     _Band.RATE: [
                         functools.partial(
                             _rate_rule,
@@ -203,6 +224,16 @@ class WebAclProtection(Construct):
                 visibility_config=_visibility(Names.unique_id(self)),
                 rules=rules,
                 custom_response_bodies={
+                    **(
+                        {
+                            _FORBIDDEN: wafv2.CfnWebACL.CustomResponseBodyProperty(
+                                content_type=_JSON,
+                                content=waf_error_body(_FORBIDDEN, "The request was blocked."),
+                            )
+                        }
+                        if allowlist
+                        else {}
+                    ),
                     _THROTTLED: wafv2.CfnWebACL.CustomResponseBodyProperty(
                         content_type=_JSON,
                         content=waf_error_body(_THROTTLED, "Rate limit exceeded; retry later."),
@@ -229,6 +260,30 @@ class WebAclProtection(Construct):
         self.association = wafv2.CfnWebACLAssociation(
             self, "Association", resource_arn=stage.stage_arn, web_acl_arn=self.web_acl_arn
         )
+
+    def _allowed_ip_sets(
+        self, cidrs: Sequence[ipaddress.IPv4Network | ipaddress.IPv6Network]
+    ) -> list[wafv2.CfnIPSet]:
+        ip_sets = []
+        for version, family in ((4, "IPV4"), (6, "IPV6")):
+            blocks = sorted(str(c) for c in cidrs if c.version == version)
+            if len(blocks) > MAX_IP_SET_ADDRESSES:
+                raise ValueError(
+                    f"allowed_cidrs holds {len(blocks)} IPv{version} blocks; a WAF IP set takes "
+                    f"at most {MAX_IP_SET_ADDRESSES}: aggregate them into wider blocks"
+                )
+            if blocks:
+                ip_sets.append(
+                    wafv2.CfnIPSet(
+                        self,
+                        f"AllowedIpv{version}",
+                        scope="REGIONAL",
+                        ip_address_version=family,
+                        addresses=blocks,
+                        description=f"secure-endpoint: IPv{version} addresses allowed to call",
+                    )
+                )
+        return ip_sets
 
     @property
     def web_acl_arn(self) -> str:
@@ -363,6 +418,34 @@ def _block(
                 or None,
             )
         )
+    )
+
+
+def _allowlist_rule(name: str, priority: int, *, ip_sets: Sequence[wafv2.CfnIPSet]) -> _Rule:
+    """Block, with 403 ``forbidden``, every request from outside the allowed IP sets."""
+    references = [
+        wafv2.CfnWebACL.StatementProperty(
+            ip_set_reference_statement=wafv2.CfnWebACL.IPSetReferenceStatementProperty(
+                arn=ip_set.attr_arn
+            )
+        )
+        for ip_set in ip_sets
+    ]
+    allowed = (
+        references[0]
+        if len(references) == 1
+        else wafv2.CfnWebACL.StatementProperty(
+            or_statement=wafv2.CfnWebACL.OrStatementProperty(statements=references)
+        )
+    )
+    return _Rule(
+        name=name,
+        priority=priority,
+        statement=wafv2.CfnWebACL.StatementProperty(
+            not_statement=wafv2.CfnWebACL.NotStatementProperty(statement=allowed)
+        ),
+        action=_block(403, _FORBIDDEN),
+        visibility_config=_visibility(name),
     )
 
 

@@ -205,6 +205,7 @@ class SecureEndpoint(Construct):
             stage=self.api.stage,
             key=self.key,
             log_retention=log_retention,
+            allowed_cidrs=self.allowed_cidrs,
         )
         self._add_outputs()
 

@@ -103,7 +103,10 @@ def test_every_method_requires_the_invoke_scope_and_an_api_key(template):
     )
     template.has_resource_properties(
         "AWS::ApiGateway::Authorizer",
-        {"Type": "COGNITO_USER_POOLS", "ProviderARNs": [{"Fn::GetAtt": [Match.any_value(), "Arn"]}]},
+        {
+            "Type": "COGNITO_USER_POOLS",
+            "ProviderARNs": [{"Fn::GetAtt": [Match.any_value(), "Arn"]}],
+        },
     )
     assert authorizer.as_string() in template.find_resources("AWS::ApiGateway::Authorizer")
 
@@ -162,9 +165,7 @@ def test_the_inference_id_names_the_client_and_the_request(template):
     ],
 )
 def test_sagemaker_errors_map_to_clean_statuses(template, pattern, status, code):
-    (method,) = [
-        m for m in methods(template).values() if m["Properties"]["HttpMethod"] == "POST"
-    ]
+    (method,) = [m for m in methods(template).values() if m["Properties"]["HttpMethod"] == "POST"]
     responses = method["Properties"]["Integration"]["IntegrationResponses"]
     (response,) = [r for r in responses if r.get("SelectionPattern") == pattern]
     assert response["StatusCode"] == status
@@ -258,7 +259,10 @@ def test_the_stage_logs_json_in_the_pinned_format_to_an_encrypted_log_group(temp
     template.has_resource_properties(
         "AWS::ApiGateway::Stage",
         {
-            "AccessLogSetting": {"DestinationArn": {"Fn::GetAtt": [log_group, "Arn"]}, "Format": Match.any_value()},
+            "AccessLogSetting": {
+                "DestinationArn": {"Fn::GetAtt": [log_group, "Arn"]},
+                "Format": Match.any_value(),
+            },
             "TracingEnabled": True,
             "MethodSettings": [
                 Match.object_like(
@@ -303,9 +307,14 @@ def test_user_pool_has_no_self_sign_up_and_a_client_credentials_client_per_clien
     assert '"/explain"' in scopes[1]
     template.has_resource_properties(
         "AWS::Cognito::UserPoolResourceServer",
-        {"Identifier": "secure-endpoint", "Scopes": Match.array_with([Match.object_like({"ScopeName": "invoke"})])},
+        {
+            "Identifier": "secure-endpoint",
+            "Scopes": Match.array_with([Match.object_like({"ScopeName": "invoke"})]),
+        },
     )
-    template.has_resource_properties("AWS::Cognito::UserPoolDomain", {"Domain": Match.string_like_regexp("^[a-z0-9-]+$")})
+    template.has_resource_properties(
+        "AWS::Cognito::UserPoolDomain", {"Domain": Match.string_like_regexp("^[a-z0-9-]+$")}
+    )
 
 
 def test_token_url_points_at_the_cognito_domain(built):
@@ -344,7 +353,7 @@ def test_custom_domain_uses_the_same_policy_and_disables_execute_api():
 
 
 def test_mutual_tls_falls_back_to_the_strongest_policy_it_allows_with_a_warning():
-    app, stack, _, _ = build(custom_domain=custom_domain(with_truststore=True))
+    _app, stack, _, _ = build(custom_domain=custom_domain(with_truststore=True))
     template = Template.from_stack(stack)
     template.has_resource_properties(
         "AWS::ApiGateway::DomainName",
@@ -353,7 +362,9 @@ def test_mutual_tls_falls_back_to_the_strongest_policy_it_allows_with_a_warning(
             "MutualTlsAuthentication": {"TruststoreUri": "s3://truststore-bucket/ca.pem"},
         },
     )
-    warnings = Annotations.from_stack(stack).find_warning("*", Match.string_like_regexp("Mutual TLS"))
+    warnings = Annotations.from_stack(stack).find_warning(
+        "*", Match.string_like_regexp("Mutual TLS")
+    )
     assert len(warnings) == 1
 
 

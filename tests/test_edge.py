@@ -471,3 +471,68 @@ def test_warns_when_no_managed_rule_group_is_left(new_stage):
     Annotations.from_stack(stack).has_warning(
         "/Fresh/Waf", Match.string_like_regexp("managed_rule_groups is empty")
     )
+
+
+def test_an_allowlist_blocks_every_other_address_first():
+    import ipaddress
+
+    app = App()
+    stack = Stack(app, "Allow")
+    key = EncryptionKey(stack, "Key").key
+    api = apigw.RestApi(stack, "Api")
+    api.root.add_method("GET", apigw.MockIntegration())
+    cidrs = [ipaddress.ip_network("203.0.113.0/24"), ipaddress.ip_network("2001:db8::/32")]
+    WebAclProtection(stack, "Waf", stage=api.deployment_stage, key=key, allowed_cidrs=cidrs)
+    template = Template.from_stack(stack)
+    v4, v6 = Capture(), Capture()
+    template.has_resource_properties(
+        "AWS::WAFv2::IPSet", {"IPAddressVersion": "IPV4", "Addresses": ["203.0.113.0/24"]}
+    )
+    template.has_resource_properties(
+        "AWS::WAFv2::IPSet", {"IPAddressVersion": "IPV6", "Addresses": ["2001:db8::/32"]}
+    )
+    template.has_resource_properties(
+        "AWS::WAFv2::WebACL",
+        {
+            "Rules": Match.array_with(
+                [
+                    Match.object_like(
+                        {
+                            "Name": "AllowedAddressesOnly",
+                            "Priority": 0,
+                            "Action": {
+                                "Block": {
+                                    "CustomResponse": Match.object_like(
+                                        {"ResponseCode": 403, "CustomResponseBodyKey": "forbidden"}
+                                    )
+                                }
+                            },
+                            "Statement": {
+                                "NotStatement": {
+                                    "Statement": {
+                                        "OrStatement": {
+                                            "Statements": [
+                                                {
+                                                    "IPSetReferenceStatement": {
+                                                        "Arn": {"Fn::GetAtt": [v4, "Arn"]}
+                                                    }
+                                                },
+                                                {
+                                                    "IPSetReferenceStatement": {
+                                                        "Arn": {"Fn::GetAtt": [v6, "Arn"]}
+                                                    }
+                                                },
+                                            ]
+                                        }
+                                    }
+                                }
+                            },
+                        }
+                    )
+                ]
+            )
+        },
+    )
+    sets = template.find_resources("AWS::WAFv2::IPSet")
+    assert sets[v4.as_string()]["Properties"]["IPAddressVersion"] == "IPV4"
+    assert sets[v6.as_string()]["Properties"]["IPAddressVersion"] == "IPV6"
