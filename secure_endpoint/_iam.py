@@ -21,12 +21,15 @@ class ManagedPolicyRole(iam.Role):
         super().__init__(scope, construct_id, **kwargs)
         self._grants: iam.ManagedPolicy | None = None
 
+    @property
+    def grants_policy(self) -> iam.ManagedPolicy | None:
+        """The managed policy holding this role's grants (None until the first grant)."""
+        return self._grants
+
     def add_to_principal_policy(
         self, statement: iam.PolicyStatement
     ) -> iam.AddToPrincipalPolicyResult:
         if self._grants is None:
             self._grants = iam.ManagedPolicy(self, "Grants", roles=[self])
         self._grants.add_statements(statement)
-        return iam.AddToPrincipalPolicyResult(
-            statement_added=True, policy_dependable=self._grants
-        )
+        return iam.AddToPrincipalPolicyResult(statement_added=True, policy_dependable=self._grants)

@@ -19,7 +19,9 @@ _CLIENT_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
 _SCOPE_NAME = re.compile(r"^[\x21\x23-\x5b\x5d-\x7e]{1,256}$")
 _INSTANCE_TYPE = re.compile(r"^ml\.[a-z0-9]+\.[a-z0-9]+$")
 _PATH_SEGMENT = re.compile(r"^[A-Za-z0-9._-]+$")
-_IMAGE_URI = re.compile(r"^\d{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(?:\.cn)?/[a-z0-9._/-]+[:@].+$")
+_IMAGE_URI = re.compile(
+    r"^\d{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(?:\.cn)?/[a-z0-9._/-]+[:@].+$"
+)
 
 # API Gateway account-level ceilings (default quotas): a usage plan cannot exceed them.
 MAX_RATE_LIMIT = 10_000.0
@@ -202,4 +204,133 @@ def domain_name(prop: str, value: str) -> None:
         raise ValueError(
             f"{prop} must be a lowercase fully qualified domain name like 'api.example.com', "
             f"got {value!r}"
+        )
+
+
+# AWS WAF limits (AWS::WAFv2::WebACL and its logging destination).
+WAF_RATE_LIMIT_MIN = 10
+WAF_RATE_LIMIT_MAX = 2_000_000_000
+WAF_RATE_WINDOWS_SEC = (60, 120, 300, 600)
+# Body inspection limits API Gateway can forward to a REGIONAL web ACL, smallest first.
+WAF_BODY_INSPECTION_LIMITS = (
+    (16_384, "KB_16"),
+    (32_768, "KB_32"),
+    (49_152, "KB_48"),
+    (65_536, "KB_64"),
+)
+WAF_LOG_GROUP_PREFIX = "aws-waf-logs-"
+LOG_GROUP_NAME_MAX = 512
+_LOG_GROUP_NAME = re.compile(r"^[A-Za-z0-9._/#-]+$")
+_AWS_MANAGED_RULE_GROUP = re.compile(r"^AWSManagedRules[A-Za-z0-9]{1,113}$")
+# AWS managed rule groups that cannot run without ManagedRuleGroupConfigs (login or sign-up
+# paths, client-side action settings), which a name alone cannot provide.
+WAF_GROUPS_NEEDING_CONFIG = frozenset(
+    {"AWSManagedRulesATPRuleSet", "AWSManagedRulesACFPRuleSet", "AWSManagedRulesAntiDDoSRuleSet"}
+)
+
+
+def waf_rate_limit(prop: str, value: int) -> None:
+    if isinstance(value, int | float) and Token.is_unresolved(value):
+        return
+    int_range(prop, value, WAF_RATE_LIMIT_MIN, WAF_RATE_LIMIT_MAX)
+
+
+def waf_rate_window(prop: str, seconds: float) -> int:
+    """The evaluation window in whole seconds, one of the windows WAF rate rules accept."""
+    if seconds not in WAF_RATE_WINDOWS_SEC:
+        allowed = ", ".join(f"{s // 60} min" for s in WAF_RATE_WINDOWS_SEC)
+        raise ValueError(
+            f"{prop} must be one of {allowed} (evaluation windows of "
+            f"{'/'.join(map(str, WAF_RATE_WINDOWS_SEC))} seconds), got {seconds:g} seconds"
+        )
+    return int(seconds)
+
+
+def waf_body_inspection_limit(prop: str, max_body_bytes: int) -> str:
+    """The smallest API Gateway body inspection limit that covers ``max_body_bytes``."""
+    int_range(prop, max_body_bytes, 1, WAF_BODY_INSPECTION_LIMITS[-1][0])
+    return next(name for size, name in WAF_BODY_INSPECTION_LIMITS if max_body_bytes <= size)
+
+
+def waf_managed_rule_groups(prop: str, names: Sequence[str], max_count: int) -> list[str]:
+    if isinstance(names, str) or not isinstance(names, Sequence):
+        raise ValueError(
+            f"{prop} must be a list of AWS managed rule group names like "
+            f"['AWSManagedRulesCommonRuleSet'], got {names!r}"
+        )
+    if len(names) > max_count:
+        raise ValueError(f"{prop} may name at most {max_count} rule groups, got {len(names)}")
+    seen: set[str] = set()
+    for name in names:
+        if not isinstance(name, str) or not _AWS_MANAGED_RULE_GROUP.match(name):
+            raise ValueError(
+                f"{prop} must hold AWS managed rule group names, which start with "
+                f"'AWSManagedRules' followed by letters or digits, got {name!r}"
+            )
+        if name in WAF_GROUPS_NEEDING_CONFIG:
+            raise ValueError(
+                f"{prop} names {name!r}, which needs ManagedRuleGroupConfigs that a name alone "
+                "cannot give; add it to a web ACL of your own and pass that as web_acl"
+            )
+        if name in seen:
+            raise ValueError(f"{prop} names {name!r} twice; each rule group may appear once")
+        seen.add(name)
+    return list(names)
+
+
+def waf_log_group_name(value: str) -> None:
+    if is_token(value):
+        return
+    if (
+        not isinstance(value, str)
+        or not value.startswith(WAF_LOG_GROUP_PREFIX)
+        or len(value) > LOG_GROUP_NAME_MAX
+        or not _LOG_GROUP_NAME.match(value)
+    ):
+        raise ValueError(
+            f"a WAF log group name must start with {WAF_LOG_GROUP_PREFIX!r}, have at most "
+            f"{LOG_GROUP_NAME_MAX} characters of letters, digits and '._/#-', got {value!r}"
+        )
+
+
+_VARIANT_NAME = re.compile(r"^[a-zA-Z0-9](?:-*[a-zA-Z0-9]){0,62}$")
+
+
+def variant_name(prop: str, value: str) -> None:
+    """A SageMaker production variant name: letters, digits and inner hyphens, 1-63."""
+    if is_token(value):
+        return
+    if not isinstance(value, str) or not _VARIANT_NAME.match(value):
+        raise ValueError(
+            f"{prop} must be 1-63 letters, digits or hyphens, starting and ending with a letter "
+            f"or digit, like 'AllTraffic', got {value!r}"
+        )
+
+
+def iam_literal(prop: str, value: str) -> None:
+    """Refuse '*' and '?' where a value becomes part of an IAM resource ARN: they would widen it."""
+    if is_token(value):
+        return
+    if not isinstance(value, str) or "*" in value or "?" in value:
+        raise ValueError(
+            f"{prop} must not contain '*' or '?': it names the one resource an IAM policy "
+            f"allows, where those characters are wildcards, got {value!r}"
+        )
+
+
+def subnet_spread(prop: str, subnet_ids: Sequence[str], zones: Sequence[str]) -> None:
+    """At least two subnets in at least two Availability Zones, as SageMaker hosting requires.
+
+    Zones that are unresolved tokens (imported VPCs) are not counted against the rule.
+    """
+    if len(subnet_ids) < 2:
+        raise ValueError(
+            f"{prop} must select at least two subnets in different Availability Zones for "
+            f"SageMaker hosting, got {len(subnet_ids)} subnet(s): {list(subnet_ids)!r}"
+        )
+    known = [zone for zone in zones if not is_token(zone)]
+    if len(known) == len(zones) and len(set(known)) < 2:
+        raise ValueError(
+            f"{prop} must select subnets in at least two Availability Zones for SageMaker "
+            f"hosting, got subnets only in {sorted(set(known))!r}"
         )

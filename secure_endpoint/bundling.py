@@ -19,8 +19,8 @@ from aws_cdk import AssetHashType, BundlingOptions, DockerImage, ILocalBundling
 from aws_cdk import aws_lambda as lambda_
 
 LAMBDAS_DIR = Path(__file__).resolve().parent.parent / "lambdas"
-PYTHON_VERSION = "3.13"
-RUNTIME = lambda_.Runtime.PYTHON_3_13
+PYTHON_VERSION = "3.14"
+RUNTIME = lambda_.Runtime.PYTHON_3_14
 _PLATFORMS = ("manylinux2014_x86_64", "manylinux_2_28_x86_64")
 _IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", "requirements*.txt", "tests")
 
@@ -41,7 +41,8 @@ class PipLocalBundling:
         self.package = package
         self.cache_dir = cache_dir
 
-    def try_bundle(self, output_dir: str, **_options: Any) -> bool:
+    def try_bundle(self, output_dir: str, options: Any = None) -> bool:
+        # jsii passes the BundlingOptions struct positionally, not as the keywords of the stub.
         out = Path(output_dir)
         deps = self._dependencies()
         if deps is not None:
@@ -85,6 +86,6 @@ def lambda_code(package: str, cache_dir: Path) -> lambda_.Code:
         exclude=["__pycache__", "*.pyc"],
         bundling=BundlingOptions(
             image=DockerImage.from_registry("unused-local-bundling-only"),
-            local=PipLocalBundling(package, cache_dir),
+            local=PipLocalBundling(package, cache_dir),  # type: ignore[arg-type]
         ),
     )

@@ -108,6 +108,7 @@ class SecureEndpoint(Construct):
         clients = list(clients)
         check.unique_names("clients", [c.name for c in clients])
         check.image_choice(image_uri, framework, framework_version)
+        check.instance_type("instance_type", instance_type, encrypted_volume=True)
         self.allowed_cidrs = check.cidrs("allowed_cidrs", allowed_cidrs)
         if vpc is None and vpc_subnets is not None:
             raise ValueError("vpc_subnets selects subnets of a brought vpc; give vpc as well")

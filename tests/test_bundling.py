@@ -46,6 +46,8 @@ def test_a_failed_install_says_what_failed_and_leaves_no_cache(tmp_path, monkeyp
         return subprocess.CompletedProcess(command, 1, "", "no index")
 
     monkeypatch.setattr(bundling.subprocess, "run", failing_pip)
-    with pytest.raises(RuntimeError, match=r"(?s)lambdas/client_secret_rotation.*pip exit 1.*no index"):
+    with pytest.raises(
+        RuntimeError, match=r"(?s)lambdas/client_secret_rotation.*pip exit 1.*no index"
+    ):
         PipLocalBundling("client_secret_rotation", tmp_path / "c").try_bundle(str(tmp_path / "o"))
     assert not list((tmp_path / "c").glob("*/.ok"))

@@ -98,7 +98,7 @@ def test_rejects_client_limits_out_of_range(kwargs, prop):
 
 @pytest.mark.parametrize("name", ["Partner", "-a", "a_b", "", "x" * 65])
 def test_rejects_bad_client_names(name):
-    with pytest.raises(ValueError, match="ApiClient.name must be"):
+    with pytest.raises(ValueError, match=r"ApiClient\.name must be"):
         ApiClient(name)
 
 
@@ -149,5 +149,5 @@ def test_data_capture_sampling_is_a_percentage():
 
 @pytest.mark.parametrize("name", ["API.example.com", "localhost", "-a.example.com"])
 def test_rejects_bad_domain_names(name):
-    with pytest.raises(ValueError, match="custom_domain.domain_name must be"):
+    with pytest.raises(ValueError, match=r"custom_domain\.domain_name must be"):
         check.domain_name("custom_domain.domain_name", name)

@@ -1,0 +1,232 @@
+"""The composed SecureEndpoint: wiring, invariants over every resource, nag and cfn-lint."""
+
+import json
+
+import cfnlint.api
+import pytest
+from aws_cdk import App, Stack
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_kms as kms
+from aws_cdk.assertions import Capture, Match, Template
+
+from secure_endpoint import ApiClient, DataCaptureOptions, SecureEndpoint, compliance
+
+DIGEST = "0123456789abcdef" * 4
+CLIENTS = [ApiClient("partner-a", rate_limit=50, burst_limit=100, quota_per_day=100_000)]
+
+
+def synth(**props):
+    app = App(context={"aws:cdk:bundling-stacks": []})
+    stack = Stack(app, "Secured")
+    settings = {
+        "model_data_url": "s3://models/churn/model.tar.gz",
+        "model_sha256": DIGEST,
+        "framework": "sklearn",
+        "framework_version": "1.2-1",
+        "clients": CLIENTS,
+        "allowed_cidrs": ["203.0.113.0/24"],
+    } | props
+    endpoint = SecureEndpoint(stack, "Endpoint", **settings)
+    return app, stack, endpoint
+
+
+@pytest.fixture(scope="module")
+def built():
+    app, stack, endpoint = synth()
+    return app, Template.from_stack(stack), endpoint
+
+
+@pytest.fixture(scope="module")
+def template(built):
+    return built[1]
+
+
+def test_no_nag_finding_under_any_of_the_five_packs(built):
+    assert compliance.findings(built[0]) == []
+
+
+def test_no_nag_finding_with_data_capture():
+    app, _, _ = synth(data_capture=DataCaptureOptions(sampling_percentage=20))
+    assert compliance.findings(app) == []
+
+
+def test_cfn_lint_reports_nothing(template):
+    matches = cfnlint.api.lint(json.dumps(template.to_json()), regions=["us-east-1", "eu-west-1"])
+    assert [str(m) for m in matches] == []
+
+
+def test_every_log_group_is_encrypted_and_retained(template):
+    groups = template.find_resources("AWS::Logs::LogGroup")
+    assert len(groups) >= 4  # access, WAF, flow and rotation logs
+    for name, group in groups.items():
+        assert "KmsKeyId" in group["Properties"], name
+        assert group["Properties"].get("RetentionInDays", 0) >= 365, name
+
+
+def test_every_key_rotates(template):
+    keys = template.find_resources("AWS::KMS::Key")
+    assert keys
+    for key in keys.values():
+        assert key["Properties"]["EnableKeyRotation"] is True
+
+
+def test_no_iam_policy_grants_a_wildcard_action(template):
+    documents = [
+        p["Properties"]["PolicyDocument"]
+        for t in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy")
+        for p in template.find_resources(t).values()
+    ]
+    for role in template.find_resources("AWS::IAM::Role").values():
+        documents += [p["PolicyDocument"] for p in role["Properties"].get("Policies", [])]
+    actions = [
+        action
+        for document in documents
+        for statement in document["Statement"]
+        for action in (
+            statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        )
+    ]
+    assert actions
+    assert not [a for a in actions if a == "*" or a.endswith(":*")]
+
+
+def test_every_method_is_authorized_with_a_scope_and_an_api_key(template):
+    methods = template.find_resources("AWS::ApiGateway::Method")
+    assert methods
+    for method in methods.values():
+        props = method["Properties"]
+        assert props["AuthorizationType"] == "COGNITO_USER_POOLS"
+        assert props["AuthorizationScopes"]
+        assert props["ApiKeyRequired"] is True
+
+
+def test_the_api_invokes_the_endpoint_the_stack_creates(template):
+    endpoint = Capture()
+    template.has_resource_properties(
+        "AWS::ApiGateway::Method",
+        {
+            "Integration": Match.object_like(
+                {
+                    "Uri": {
+                        "Fn::Join": [
+                            "",
+                            Match.array_with([{"Fn::GetAtt": [endpoint, "EndpointName"]}]),
+                        ]
+                    }
+                }
+            )
+        },
+    )
+    assert template.find_resources("AWS::SageMaker::Endpoint").keys() == {endpoint.as_string()}
+
+
+def test_the_web_acl_protects_the_api_stage(template):
+    (stage,) = template.find_resources("AWS::ApiGateway::Stage")
+    (association,) = template.find_resources("AWS::WAFv2::WebACLAssociation").values()
+    assert {"Ref": stage} in association["Properties"]["ResourceArn"]["Fn::Join"][1]
+
+
+def test_each_client_secret_is_keyed_rotated_and_feeds_its_api_key(template):
+    secret = Capture()
+    template.has_resource_properties(
+        "AWS::SecretsManager::Secret",
+        {
+            "KmsKeyId": Match.any_value(),
+            "GenerateSecretString": Match.object_like({"GenerateStringKey": "api_key"}),
+        },
+    )
+    template.has_resource_properties(
+        "AWS::SecretsManager::RotationSchedule",
+        {
+            "SecretId": {"Ref": secret},
+            "RotationRules": {"ScheduleExpression": "rate(30 days)"},
+            "RotationLambdaARN": Match.any_value(),
+        },
+    )
+    (api_key,) = template.find_resources("AWS::ApiGateway::ApiKey").values()
+    value = json.dumps(api_key["Properties"]["Value"])
+    assert "{{resolve:secretsmanager:" in value
+    assert secret.as_string() in value
+    assert ":SecretString:api_key::}}" in value
+
+
+def test_the_secret_template_holds_no_credential_in_clear(template):
+    (secret,) = template.find_resources("AWS::SecretsManager::Secret").values()
+    rendered = json.dumps(secret["Properties"]["GenerateSecretString"]["SecretStringTemplate"])
+    assert "ClientSecret" in rendered  # a GetAtt, resolved by CloudFormation
+    for key in ("client_id", "client_secret", "token_url", "api_url", "scope", "user_pool_id"):
+        assert key in rendered
+
+
+def test_the_rotation_lambda_runs_hardened_in_the_vpc(template):
+    template.has_resource_properties(
+        "AWS::Lambda::Function",
+        {
+            "Handler": "client_secret_rotation.handler.handler",
+            "Runtime": "python3.14",
+            "TracingConfig": {"Mode": "Active"},
+            "ReservedConcurrentExecutions": 2,
+            "VpcConfig": Match.object_like({"SubnetIds": Match.any_value()}),
+            "DeadLetterConfig": Match.any_value(),
+            "KmsKeyArn": Match.any_value(),
+            "Environment": {"Variables": Match.object_like({"USER_POOL_ID": Match.any_value()})},
+        },
+    )
+
+
+def test_outputs_name_the_api_the_token_endpoint_and_the_secrets(template):
+    outputs = template.to_json()["Outputs"]
+    names = " ".join(outputs)
+    assert "ApiUrl" in names
+    assert "TokenUrl" in names
+    assert "SecretArn" in names
+
+
+def test_a_brought_key_and_vpc_are_used_not_recreated():
+    app = App(context={"aws:cdk:bundling-stacks": []})
+    stack = Stack(app, "Brought")
+    key = kms.Key(stack, "MyKey", enable_key_rotation=True)
+    vpc = ec2.Vpc(
+        stack,
+        "MyVpc",
+        max_azs=2,
+        nat_gateways=0,
+        subnet_configuration=[
+            ec2.SubnetConfiguration(name="iso", subnet_type=ec2.SubnetType.PRIVATE_ISOLATED)
+        ],
+    )
+    SecureEndpoint(
+        stack,
+        "Endpoint",
+        model_data_url="s3://models/m.tar.gz",
+        model_sha256=DIGEST,
+        image_uri="123456789012.dkr.ecr.eu-west-1.amazonaws.com/model@sha256:" + "a" * 64,
+        clients=CLIENTS,
+        encryption_key=key,
+        vpc=vpc,
+    )
+    template = Template.from_stack(stack)
+    template.resource_count_is("AWS::KMS::Key", 1)
+    template.resource_count_is("AWS::EC2::VPC", 1)
+
+
+@pytest.mark.parametrize(
+    ("props", "message"),
+    [
+        ({"model_data_url": "https://x/y"}, "model_data_url must be an S3 object URL"),
+        ({"model_sha256": "abc"}, "model_sha256 must be a SHA-256 digest"),
+        ({"clients": []}, "clients must name at least one client"),
+        ({"clients": [ApiClient("a"), ApiClient("a")]}, "two clients named 'a'"),
+        ({"allowed_cidrs": ["10.0.0.300/32"]}, "allowed_cidrs must hold CIDR blocks"),
+        ({"image_uri": "123456789012.dkr.ecr.eu-west-1.amazonaws.com/m:1"}, "not both"),
+        ({"instance_type": "m5.large"}, "instance_type must be a SageMaker instance type"),
+        ({"instance_type": "ml.g5.xlarge"}, "NVMe instance storage"),
+        ({"instance_count": 0}, "instance_count must be a whole number from 1"),
+        ({"instance_count": 3, "max_instance_count": 2}, r"max_instance_count \(2\)"),
+        ({"framework_version": "0.0-nope"}, "framework_version"),
+        ({"vpc_subnets": ec2.SubnetSelection()}, "give vpc as well"),
+    ],
+)
+def test_rejects_invalid_props_at_synth_time(props, message):
+    with pytest.raises(ValueError, match=message):
+        synth(**props)
