@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from aws_cdk import Acknowledgment, Validations
+from aws_cdk import Acknowledgment, Stack, Token, Validations
 from cdk_nag import (
     AwsSolutionsChecks,
     HIPAASecurityChecks,
@@ -42,7 +42,22 @@ def acknowledge(resource: IConstruct, reason: str, *rule_ids: str) -> None:
             f"an acknowledgement needs a reason of at least {_MIN_REASON} characters that says "
             f"why the rule does not apply to this resource, got {reason!r}"
         )
-    Validations.of(resource).acknowledge(*(Acknowledgment(id=r, reason=reason) for r in rule_ids))
+    Validations.of(resource).acknowledge(
+        *(Acknowledgment(id=_as_rendered(resource, r), reason=reason) for r in rule_ids)
+    )
+
+
+def _as_rendered(resource: IConstruct, rule_id: str) -> str:
+    """A finding id as cdk-nag renders it: a stack with a concrete region or account shows the
+    value where an environment-agnostic one shows ``<AWS::Region>`` or ``<AWS::AccountId>``."""
+    stack = Stack.of(resource)
+    for placeholder, value in (
+        ("<AWS::Region>", stack.region),
+        ("<AWS::AccountId>", stack.account),
+    ):
+        if not Token.is_unresolved(value):
+            rule_id = rule_id.replace(placeholder, value)
+    return rule_id
 
 
 def findings(scope: IConstruct) -> list[str]:

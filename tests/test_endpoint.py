@@ -4,7 +4,7 @@ import json
 
 import cfnlint.api
 import pytest
-from aws_cdk import App, Stack
+from aws_cdk import App, Environment, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_kms as kms
 from aws_cdk.assertions import Capture, Match, Template
@@ -15,9 +15,9 @@ DIGEST = "0123456789abcdef" * 4
 CLIENTS = [ApiClient("partner-a", rate_limit=50, burst_limit=100, quota_per_day=100_000)]
 
 
-def synth(**props):
+def synth(env=None, **props):
     app = App(context={"aws:cdk:bundling-stacks": []})
-    stack = Stack(app, "Secured")
+    stack = Stack(app, "Secured", env=env)
     settings = {
         "model_data_url": "s3://models/churn/model.tar.gz",
         "model_sha256": DIGEST,
@@ -47,6 +47,11 @@ def test_no_nag_finding_under_any_of_the_five_packs(built):
 
 def test_no_nag_finding_with_data_capture():
     app, _, _ = synth(data_capture=DataCaptureOptions(sampling_percentage=20))
+    assert compliance.findings(app) == []
+
+
+def test_no_nag_finding_in_a_stack_with_a_concrete_region_and_account():
+    app, _, _ = synth(env=Environment(account="123456789012", region="eu-west-1"))
     assert compliance.findings(app) == []
 
 
