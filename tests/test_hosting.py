@@ -4,16 +4,16 @@ import json
 from pathlib import Path
 
 import pytest
-from aws_cdk import App, Aws, Duration, Environment, Stack
+from aws_cdk import App, Duration, Environment, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_kms as kms
 from aws_cdk.assertions import Capture, Match, Template
 from cfnlint.api import lint
 
 from secure_endpoint import compliance
 from secure_endpoint.hosting import ModelHosting
 from secure_endpoint.images import ContainerImage
+from secure_endpoint.keys import EncryptionKey
 from secure_endpoint.network import IsolatedNetwork
 from secure_endpoint.options import DataCaptureOptions
 
@@ -25,29 +25,8 @@ IMAGE_URI = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/churn@sha256:" + "ab" 
 
 
 def logs_key(stack):
-    """A rotating key whose policy lets CloudWatch Logs of this account and region use it."""
-    key = kms.Key(stack, "Key", enable_key_rotation=True)
-    key.add_to_resource_policy(
-        iam.PolicyStatement(
-            principals=[iam.ServicePrincipal(f"logs.{Aws.REGION}.amazonaws.com")],
-            actions=[
-                "kms:Encrypt*",
-                "kms:Decrypt*",
-                "kms:ReEncrypt*",
-                "kms:GenerateDataKey*",
-                "kms:Describe*",
-            ],
-            resources=["*"],
-            conditions={
-                "ArnLike": {
-                    "kms:EncryptionContext:aws:logs:arn": (
-                        f"arn:{Aws.PARTITION}:logs:{Aws.REGION}:{Aws.ACCOUNT_ID}:*"
-                    )
-                }
-            },
-        )
-    )
-    return key
+    """The project's key: rotating, and usable by CloudWatch Logs of this account and region."""
+    return EncryptionKey(stack, "Key").key
 
 
 def build(app, stack_id, *, image=None, env=None, **props):

@@ -4,15 +4,14 @@ import json
 from pathlib import Path
 
 import pytest
-from aws_cdk import App, Aws, Stack
+from aws_cdk import App, Stack
 from aws_cdk import aws_ec2 as ec2
-from aws_cdk import aws_iam as iam
-from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from aws_cdk.assertions import Capture, Match, Template
 from cfnlint.api import lint
 
 from secure_endpoint import compliance
+from secure_endpoint.keys import EncryptionKey
 from secure_endpoint.network import IsolatedNetwork
 
 CDK_CONTEXT = json.loads((Path(__file__).parent.parent / "cdk.json").read_text())["context"]
@@ -20,29 +19,8 @@ LINT_REGIONS = ["us-east-1", "eu-west-1", "ap-northeast-1", "cn-north-1"]
 
 
 def logs_key(stack):
-    """A rotating key whose policy lets CloudWatch Logs of this account and region use it."""
-    key = kms.Key(stack, "Key", enable_key_rotation=True)
-    key.add_to_resource_policy(
-        iam.PolicyStatement(
-            principals=[iam.ServicePrincipal(f"logs.{Aws.REGION}.amazonaws.com")],
-            actions=[
-                "kms:Encrypt*",
-                "kms:Decrypt*",
-                "kms:ReEncrypt*",
-                "kms:GenerateDataKey*",
-                "kms:Describe*",
-            ],
-            resources=["*"],
-            conditions={
-                "ArnLike": {
-                    "kms:EncryptionContext:aws:logs:arn": (
-                        f"arn:{Aws.PARTITION}:logs:{Aws.REGION}:{Aws.ACCOUNT_ID}:*"
-                    )
-                }
-            },
-        )
-    )
-    return key
+    """The project's key: rotating, and usable by CloudWatch Logs of this account and region."""
+    return EncryptionKey(stack, "Key").key
 
 
 @pytest.fixture(scope="module")
@@ -113,7 +91,9 @@ def test_flow_logs_record_all_traffic_into_the_encrypted_retained_log_group(buil
         },
     )
     assert group.as_string() == logical_id(stack, network.flow_log_group)
-    key_id = stack.resolve(stack.get_logical_id(stack.node.find_child("Key").node.default_child))
+    key_id = stack.resolve(
+        stack.get_logical_id(stack.node.find_child("Key").node.find_child("Key").node.default_child)
+    )
     log_group = template.find_resources("AWS::Logs::LogGroup")[group.as_string()]
     assert log_group["Properties"] == {
         "KmsKeyId": {"Fn::GetAtt": [key_id, "Arn"]},
