@@ -11,6 +11,7 @@ from aws_cdk import aws_cognito as cognito
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
 from secure_endpoint import _validation as check
@@ -236,7 +237,7 @@ class SecureEndpoint(Construct):
         return self.identity.token_url
 
     @property
-    def client_secrets(self) -> dict[str, object]:
+    def client_secrets(self) -> dict[str, secretsmanager.Secret]:
         """Each client's Secrets Manager secret, by client name."""
         return dict(self.credentials.secrets)
 
