@@ -68,6 +68,12 @@ class SecureEndpoint(Construct):
     :param throttling_burst_limit: stage-wide burst. Default: - 200
     :param cloud_watch_role: create the account-wide API Gateway CloudWatch role.
         Default: - false (the account must have one for execution logging)
+    :param target_invocations_per_instance: autoscaling target, invocations per instance per
+        minute. Default: - 300
+    :param waf_rate_limit_per_ip: requests one address may send in 5 minutes before the WAF
+        blocks it with a 429. Default: - 1000
+    :param max_body_bytes: the largest request body the WAF lets through (413 beyond), up to
+        65,536. Default: - 64 KiB
     :param bundling_cache_dir: cache of bundled Lambda dependencies.
         Default: - '.cache/lambda-deps' under the working directory
     """
@@ -103,6 +109,9 @@ class SecureEndpoint(Construct):
         throttling_rate_limit: float = 100.0,
         throttling_burst_limit: int = 200,
         cloud_watch_role: bool = False,
+        target_invocations_per_instance: int = 300,
+        waf_rate_limit_per_ip: int = 1000,
+        max_body_bytes: int = 64 * 1024,
         bundling_cache_dir: Path | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -160,6 +169,7 @@ class SecureEndpoint(Construct):
             vpc_subnets=subnets,
             key=self.key,
             data_capture=data_capture,
+            target_invocations_per_instance=target_invocations_per_instance,
         )
         self.identity = OAuthIdentity(
             self,
@@ -208,6 +218,8 @@ class SecureEndpoint(Construct):
             key=self.key,
             log_retention=log_retention,
             allowed_cidrs=self.allowed_cidrs,
+            rate_limit_per_ip=waf_rate_limit_per_ip,
+            max_body_bytes=max_body_bytes,
         )
         self._add_outputs()
 

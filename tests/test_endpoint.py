@@ -235,3 +235,23 @@ def test_a_brought_key_and_vpc_are_used_not_recreated():
 def test_rejects_invalid_props_at_synth_time(props, message):
     with pytest.raises(ValueError, match=message):
         synth(**props)
+
+
+def test_waf_and_scaling_limits_are_reachable_from_the_endpoint():
+    _, stack, _ = synth(waf_rate_limit_per_ip=500, max_body_bytes=16_384,
+                        target_invocations_per_instance=120)  # fmt: skip
+    template = Template.from_stack(stack)
+    template.has_resource_properties(
+        "AWS::WAFv2::WebACL",
+        {"Rules": Match.array_with([Match.object_like({"Name": "RateLimitPerIp", "Statement": {
+            "RateBasedStatement": Match.object_like({"Limit": 500})}})])},
+    )  # fmt: skip
+    template.has_resource_properties(
+        "AWS::ApplicationAutoScaling::ScalingPolicy",
+        {"TargetTrackingScalingPolicyConfiguration": Match.object_like({"TargetValue": 120})},
+    )
+
+
+def test_rejects_a_body_limit_waf_cannot_inspect():
+    with pytest.raises(ValueError, match="max_body_bytes"):
+        synth(max_body_bytes=100_000)
