@@ -9,10 +9,17 @@ for every region the SDK knows for it, and ``Fn::FindInMap`` on ``AWS::Region``.
 from __future__ import annotations
 
 import abc
+import contextlib
 import functools
+import hashlib
+import importlib.metadata
+import json
+import os
 import re
+import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from aws_cdk import Aws, CfnMapping, Fn, Stack, Token
@@ -38,6 +45,10 @@ _MAX_LISTED_VERSIONS = 12
 _REFERENCE_REGION = "us-east-1"
 # Holds the image mappings of a stack, so that their logical ids carry a path hash.
 _MAPPINGS_SCOPE = "SecureEndpointImages"
+#: Where resolved framework images are kept between synths, keyed by the SDK and botocore
+#: versions that resolved them (importing the SDK costs more than a second per synth).
+IMAGE_CACHE_ENV = "SECURE_ENDPOINT_IMAGE_CACHE"
+_DEFAULT_IMAGE_CACHE = Path(".cache") / "image-uris"
 
 
 class ContainerImage(abc.ABC):
@@ -162,6 +173,31 @@ class _FrameworkSpec:
     uris: Mapping[str, str]
     """Region -> image URI."""
 
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "framework": self.framework,
+                "version": self.version,
+                "repository": self.repository,
+                "uris": dict(self.uris),
+            },
+            sort_keys=True,
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> _FrameworkSpec:
+        """The spec ``to_json`` wrote; ``ValueError``/``KeyError``/``TypeError`` if malformed."""
+        data = json.loads(text)
+        uris = data["uris"]
+        if not (isinstance(uris, dict) and uris) or not all(
+            isinstance(value, str) for value in [*uris, *uris.values()]
+        ):
+            raise ValueError("uris must map region names to image URIs")
+        framework, version, repository = data["framework"], data["version"], data["repository"]
+        if not all(isinstance(value, str) for value in (framework, version, repository)):
+            raise TypeError("framework, version and repository must be strings")
+        return cls(framework=framework, version=version, repository=repository, uris=uris)
+
     @property
     def variant(self) -> str:
         """A mapping key for this image among the framework version's other flavours."""
@@ -228,7 +264,55 @@ def _resolve(
         raise ValueError(f"framework_version must be a string like '1.2-1', got {version!r}")
     if py_version is not None and not isinstance(py_version, str):
         raise ValueError(f"py_version must be a string like 'py312', got {py_version!r}")
-    return _resolve_cached(framework, version, instance_type, py_version)
+    return _resolve_on_disk(framework, version, instance_type, py_version)
+
+
+def _image_cache_dir() -> Path | None:
+    """The image cache directory, or None when ``SECURE_ENDPOINT_IMAGE_CACHE`` is 'off'."""
+    configured = os.environ.get(IMAGE_CACHE_ENV, "")
+    if configured.lower() == "off":
+        return None
+    return Path(configured) if configured else _DEFAULT_IMAGE_CACHE
+
+
+def _cache_key(framework: str, version: str, instance_type: str, py_version: str | None) -> str:
+    """What a resolution depends on: its inputs and the SDK and botocore that resolve it."""
+    inputs = [
+        importlib.metadata.version("sagemaker-core"),
+        importlib.metadata.version("botocore"),
+        framework,
+        version,
+        instance_type,
+        py_version,
+    ]
+    return hashlib.sha256(json.dumps(inputs).encode()).hexdigest()[:32]
+
+
+def _resolve_on_disk(
+    framework: str, version: str, instance_type: str, py_version: str | None
+) -> _FrameworkSpec:
+    """``_resolve_cached``, remembered on disk; only successful resolutions are kept.
+
+    A missing, unreadable or malformed cache file means resolving again with the SDK; the file
+    is replaced atomically, so concurrent synths never read half of one.
+    """
+    directory = _image_cache_dir()
+    if directory is None:
+        return _resolve_cached(framework, version, instance_type, py_version)
+    path = directory / f"{_cache_key(framework, version, instance_type, py_version)}.json"
+    with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+        cached = _FrameworkSpec.from_json(path.read_text(encoding="utf-8"))
+        if (cached.framework, cached.version) == (framework, version):
+            return cached
+    spec = _resolve_cached(framework, version, instance_type, py_version)
+    with contextlib.suppress(OSError):  # a read-only checkout still synthesizes
+        directory.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(
+            "w", encoding="utf-8", dir=directory, suffix=".tmp", delete=False
+        ) as handle:
+            handle.write(spec.to_json())
+        os.replace(handle.name, path)
+    return spec
 
 
 def _is_neuron(instance_type: str) -> bool:

@@ -229,6 +229,7 @@ def test_a_region_without_the_image_is_refused_in_a_regional_stack():
 
 
 def test_when_deriving_disagrees_with_the_sdk_every_region_is_retrieved(monkeypatch):
+    monkeypatch.setenv(images.IMAGE_CACHE_ENV, "off")
     images._resolve_cached.cache_clear()
     monkeypatch.setattr(images, "_derive_uris", lambda reference, registries, hosts: {})
     try:
@@ -282,3 +283,63 @@ def test_a_python_version_can_be_chosen():
         "pytorch", "2.1", instance_type="ml.m5.large", py_version="py310"
     )
     assert image.bind(regional_stack("us-east-1")).endswith(":2.1-cpu-py310")
+
+
+def resolve_sklearn():
+    return ContainerImage.from_framework("sklearn", "1.2-1", instance_type="ml.m5.large")
+
+
+def forbid_the_sdk(monkeypatch):
+    def refuse(*args):
+        raise AssertionError("the SDK was asked although the cache holds the image")
+
+    monkeypatch.setattr(images, "_resolve_cached", refuse)
+
+
+def test_a_resolved_image_is_read_back_from_the_disk_cache_without_the_sdk(monkeypatch, tmp_path):
+    monkeypatch.setenv(images.IMAGE_CACHE_ENV, str(tmp_path))
+    first = resolve_sklearn().bind(regional_stack("eu-west-1"))
+    assert len(list(tmp_path.glob("*.json"))) == 1
+    assert not list(tmp_path.glob("*.tmp"))
+    forbid_the_sdk(monkeypatch)
+    assert resolve_sklearn().bind(regional_stack("eu-west-1")) == first
+
+
+@pytest.mark.parametrize(
+    "content", ["", "{", "[]", '{"uris": {}}', '{"framework": "sklearn", "uris": {"a": 1}}']
+)
+def test_a_malformed_cache_file_is_resolved_again_and_replaced(monkeypatch, tmp_path, content):
+    monkeypatch.setenv(images.IMAGE_CACHE_ENV, str(tmp_path))
+    expected = resolve_sklearn().bind(regional_stack("eu-west-1"))
+    (cached,) = tmp_path.glob("*.json")
+    cached.write_text(content)
+    assert resolve_sklearn().bind(regional_stack("eu-west-1")) == expected
+    forbid_the_sdk(monkeypatch)
+    assert resolve_sklearn().bind(regional_stack("eu-west-1")) == expected
+
+
+def test_another_sdk_version_does_not_read_the_cache(monkeypatch, tmp_path):
+    monkeypatch.setenv(images.IMAGE_CACHE_ENV, str(tmp_path))
+    resolve_sklearn()
+    real_version = images.importlib.metadata.version
+    monkeypatch.setattr(
+        images.importlib.metadata,
+        "version",
+        lambda name: "0.0.1" if name == "sagemaker-core" else real_version(name),
+    )
+    resolve_sklearn()
+    assert len(list(tmp_path.glob("*.json"))) == 2
+
+
+def test_refused_versions_are_not_cached(monkeypatch, tmp_path):
+    monkeypatch.setenv(images.IMAGE_CACHE_ENV, str(tmp_path))
+    with pytest.raises(ValueError, match="framework_version"):
+        ContainerImage.from_framework("sklearn", "0.0-0", instance_type="ml.m5.large")
+    assert not list(tmp_path.iterdir())
+
+
+def test_an_unwritable_cache_still_resolves(monkeypatch, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    monkeypatch.setenv(images.IMAGE_CACHE_ENV, str(blocker / "cache"))
+    assert resolve_sklearn().bind(regional_stack("eu-west-1")).startswith("141502667606.dkr.ecr")
