@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from aws_cdk import Token
 
@@ -159,6 +159,22 @@ def cidrs(prop: str, values: Iterable[str]) -> list[ipaddress.IPv4Network | ipad
     return networks
 
 
+def disjoint_cidrs(
+    allow_prop: str,
+    allowed: Sequence[ipaddress.IPv4Network | ipaddress.IPv6Network],
+    deny_prop: str,
+    denied: Sequence[ipaddress.IPv4Network | ipaddress.IPv6Network],
+) -> None:
+    """Refuse a block that is both allowed and denied: which list wins would be a surprise."""
+    for allow in allowed:
+        for deny in denied:
+            if allow.version == deny.version and allow.overlaps(deny):
+                raise ValueError(
+                    f"{allow_prop} entry '{allow}' overlaps {deny_prop} entry '{deny}'; an "
+                    "address must be either allowed or denied: remove it from one list"
+                )
+
+
 def image_choice(
     image_uri: str | None, framework: str | None, framework_version: str | None
 ) -> None:
@@ -276,6 +292,72 @@ def waf_managed_rule_groups(prop: str, names: Sequence[str], max_count: int) -> 
             raise ValueError(f"{prop} names {name!r} twice; each rule group may appear once")
         seen.add(name)
     return list(names)
+
+
+WAF_OVERRIDE_ACTIONS = ("COUNT", "BLOCK")
+#: The key of ``managed_rule_overrides`` that sets a whole rule group to count.
+WAF_WHOLE_GROUP = "*"
+_WAF_RULE_NAME = re.compile(r"^[\w-]{1,128}$")
+
+
+def waf_rule_overrides(
+    prop: str, overrides: Mapping[str, Mapping[str, str]], groups: Sequence[str]
+) -> dict[str, dict[str, str]]:
+    """``{group: {rule or '*': 'COUNT'|'BLOCK'}}`` for groups the web ACL uses."""
+    if not isinstance(overrides, Mapping):
+        raise ValueError(
+            f"{prop} must map rule group names to {{rule name: action}}, like "
+            f"{{'AWSManagedRulesCommonRuleSet': {{'NoUserAgent_HEADER': 'COUNT'}}}}, "
+            f"got {overrides!r}"
+        )
+    checked: dict[str, dict[str, str]] = {}
+    for group, rules in overrides.items():
+        if group not in groups:
+            raise ValueError(
+                f"{prop} names rule group {group!r}, which the web ACL does not use; "
+                f"it uses {list(groups)}"
+            )
+        if not isinstance(rules, Mapping) or not rules:
+            raise ValueError(
+                f"{prop}[{group!r}] must map rule names (or {WAF_WHOLE_GROUP!r} for the whole "
+                f"group) to an action, got {rules!r}"
+            )
+        for rule, action in rules.items():
+            if rule != WAF_WHOLE_GROUP and not (
+                isinstance(rule, str) and _WAF_RULE_NAME.match(rule)
+            ):
+                raise ValueError(
+                    f"{prop}[{group!r}] names rule {rule!r}; rule names are 1-128 letters, "
+                    f"digits, '_' or '-', or {WAF_WHOLE_GROUP!r} for the whole group"
+                )
+            allowed = ("COUNT",) if rule == WAF_WHOLE_GROUP else WAF_OVERRIDE_ACTIONS
+            if action not in allowed:
+                raise ValueError(
+                    f"{prop}[{group!r}][{rule!r}] must be one of {', '.join(map(repr, allowed))}, "
+                    f"got {action!r}"
+                )
+        checked[group] = dict(rules)
+    return checked
+
+
+def country_codes(prop: str, values: Sequence[str]) -> list[str]:
+    """ISO 3166 alpha-2 codes that AWS WAF geo match statements accept (from botocore's model)."""
+    if isinstance(values, str):
+        raise ValueError(f"{prop} must be a list of country codes like ['KP'], got {values!r}")
+    import botocore.session
+
+    model = botocore.session.get_session().get_service_model("wafv2")
+    known = frozenset(model.shape_for("CountryCode").enum)
+    codes = list(values)
+    for code in codes:
+        if code not in known:
+            raise ValueError(
+                f"{prop} must hold ISO 3166 alpha-2 country codes that AWS WAF knows, in "
+                f"capitals like 'DE' or 'KP', got {code!r}"
+            )
+    if len(set(codes)) != len(codes):
+        raise ValueError(f"{prop} names a country twice: {codes}")
+    return codes
 
 
 def waf_log_group_name(value: str) -> None:

@@ -1,17 +1,24 @@
-"""The baseline AWS WAF web ACL in front of the API stage: rate limit, managed rules, body size.
+"""AWS WAF in front of the API stage: allow, deny and auto-block lists, rate rules, managed
+rule groups and a body size limit, with logs.
 
 Rules come from small private builders; their priorities are assigned in one place
 (``_with_priorities``), by purpose, in this order (lower is evaluated first):
 
-====== =========================================================== ==========
-band   purpose                                                     rules now
-====== =========================================================== ==========
-0-9    allowlist (block what is not in the allowed IP sets)        allowlist
-10-19  deny lists (IP sets, the automatic block set, geo)          reserved
-20-29  rate rules (per source IP; per API key)                     per IP
-30-49  AWS managed rule groups, in the order given                 up to 20
-50     body size                                                   one
-====== =========================================================== ==========
+====== ================================================================ =======================
+band   purpose                                                          rules
+====== ================================================================ =======================
+0-9    who may talk at all: the CloudFront origin secret, the allowlist  origin secret, allowlist
+10-19  who may not: deny list, auto-block list, further blocked IP sets  deny, auto-block, feeds,
+       (threat intelligence), countries                                 geo
+20-29  how much: per source address, per API key                        per IP, per API key
+30     how large: the body size                                         body size
+40-59  what: AWS managed rule groups, in the order given                up to 20
+====== ================================================================ =======================
+
+Cheap, decisive rules come first: a request that fails them is blocked before it is counted by
+a rate rule or inspected by a rule group (which costs capacity units and adds latency), and a
+blocked address never uses up a rate counter. The body size rule precedes the rule groups so
+that an oversized body gets a clear 413 rather than whatever a group says about its first bytes.
 """
 
 from __future__ import annotations
@@ -25,8 +32,10 @@ from collections.abc import Callable, Mapping, Sequence
 from aws_cdk import Annotations, ArnFormat, Duration, Fn, Names, Stack, Token
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_wafv2 as wafv2
 from constructs import Construct
 
@@ -39,14 +48,32 @@ DEFAULT_MANAGED_RULE_GROUPS: tuple[str, ...] = (
     "AWSManagedRulesAmazonIpReputationList",
     "AWSManagedRulesAnonymousIpList",
 )
+#: Managed rule groups that judge the source address; behind CloudFront the regional web ACL
+#: sees CloudFront's addresses (which the anonymous IP list counts as a hosting provider), so
+#: these belong in the CloudFront web ACL.
+SOURCE_ADDRESS_RULE_GROUPS = frozenset(
+    {"AWSManagedRulesAmazonIpReputationList", "AWSManagedRulesAnonymousIpList"}
+)
 DEFAULT_MAX_BODY_BYTES = 64 * 1024
 DEFAULT_RATE_LIMIT_PER_IP = 1000
+DEFAULT_RATE_LIMIT_PER_API_KEY = 3000
 DEFAULT_RATE_WINDOW_SEC = 300
 
+ORIGIN_SECRET_RULE = "CloudFrontOriginOnly"  # noqa: S105 (a rule name)
+ORIGIN_VERIFY_HEADER = "x-origin-verify"
 ALLOWLIST_RULE = "AllowedAddressesOnly"
+DENY_LIST_RULE = "DeniedAddresses"
+AUTO_BLOCK_RULE = "AutoBlockedAddresses"
+BLOCKED_IP_SETS_RULE = "BlockedIpSets"
+GEO_RULE = "GeoRestriction"
 RATE_LIMIT_PER_IP_RULE = "RateLimitPerIp"
-MAX_IP_SET_ADDRESSES = 10_000
+RATE_LIMIT_PER_API_KEY_RULE = "RateLimitPerApiKey"
 BODY_SIZE_RULE = "BodySizeLimit"
+MAX_IP_SET_ADDRESSES = 10_000
+#: Request headers never written to WAF logs.
+REDACTED_HEADERS = ("authorization", "x-api-key", ORIGIN_VERIFY_HEADER)
+#: The header CloudFront appends the viewer's address to; the last entry is the one it added.
+FORWARDED_FOR_HEADER = "X-Forwarded-For"
 # The rule of the Common Rule Set that blocks bodies over 8 KB with a bare 403; the body size rule
 # enforces ``max_body_bytes`` instead, with a 413 JSON body.
 _CRS = "AWSManagedRulesCommonRuleSet"
@@ -56,6 +83,8 @@ _FORBIDDEN = "forbidden"
 _THROTTLED = "throttled"
 _TOO_LARGE = "too_large"
 _JSON = "APPLICATION_JSON"
+
+_MAX_BLOCKED_IP_SETS = 10
 
 _Rule = wafv2.CfnWebACL.RuleProperty
 _RuleBuilder = Callable[[int], _Rule]
@@ -68,8 +97,8 @@ class _Band(enum.Enum):
     ALLOW = (0, 9)
     DENY = (10, 19)
     RATE = (20, 29)
-    MANAGED = (30, 49)
-    BODY_SIZE = (50, 50)
+    BODY_SIZE = (30, 30)
+    MANAGED = (40, 59)
 
     @property
     def size(self) -> int:
@@ -88,40 +117,84 @@ def waf_error_body(code: str, message: str) -> str:
     return json.dumps(body, separators=(",", ":"))
 
 
+def waf_response_bodies(
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+) -> dict[str, wafv2.CfnWebACL.CustomResponseBodyProperty]:
+    """The JSON bodies of the web ACL's own answers (403, 429, 413), by response body key."""
+    bodies = {
+        _FORBIDDEN: waf_error_body(_FORBIDDEN, "The request was blocked."),
+        _THROTTLED: waf_error_body(_THROTTLED, "Rate limit exceeded; retry later."),
+        _TOO_LARGE: waf_error_body(
+            _TOO_LARGE, f"The request body is larger than {max_body_bytes} bytes."
+        ),
+    }
+    return {
+        key: wafv2.CfnWebACL.CustomResponseBodyProperty(content_type=_JSON, content=content)
+        for key, content in bodies.items()
+    }
+
+
 class WebAclProtection(Construct):
     """A REGIONAL AWS WAF web ACL associated with an API Gateway stage, with logs.
 
-    The web ACL allows by default and blocks:
+    The web ACL allows by default and blocks, in this order (see the module's bands):
 
-    - more than ``rate_limit_per_ip`` requests from one source IP within ``rate_window``, with a
-      429 JSON body and a ``Retry-After`` header of the window length;
-    - what the AWS managed rule groups block (their own actions, each group with its own metric);
-      API Gateway answers those with its ``WAF_FILTERED`` gateway response;
-    - request bodies larger than ``max_body_bytes``, with a 413 JSON body.
+    - when ``origin_secret`` is given, every request without the CloudFront origin secret header
+      (403 JSON), so that nobody reaches the stage around CloudFront;
+    - when ``allowed_cidrs`` is given, every request from another address (403 JSON). Allowed
+      addresses still pass every rule below: the allowlist narrows who may try, it does not
+      exempt them (a default action of block with an allow rule would skip the rate rules);
+    - addresses in the deny list (``denied_cidrs``), in the auto-block list (which the anomaly
+      monitor and operators write, initially empty), in ``blocked_ip_sets`` (threat
+      intelligence), and from ``blocked_countries`` or outside ``allowed_countries`` (403 JSON);
+    - more than ``rate_limit_per_ip`` requests from one address, or ``rate_limit_per_api_key``
+      requests with one ``x-api-key`` value, within ``rate_window``: 429 JSON with a
+      ``Retry-After`` header of the window length;
+    - request bodies larger than ``max_body_bytes``: 413 JSON;
+    - what the AWS managed rule groups block (their own actions unless overridden), answered by
+      API Gateway's ``WAF_FILTERED`` gateway response.
 
     Every rule and the web ACL emit CloudWatch metrics and sampled requests. Requests are logged
     to a KMS-encrypted log group named ``aws-waf-logs-...`` (WAF requires the prefix) with the
-    ``authorization`` and ``x-api-key`` headers redacted. When logging is set up, AWS adds the
-    log-delivery resource policy for this log group itself, provided the deploying principal
-    (the CloudFormation execution role) may call ``logs:CreateLogDelivery``,
-    ``logs:PutResourcePolicy``, ``logs:DescribeResourcePolicies`` and ``logs:DescribeLogGroups``;
-    so no ``logs.ResourcePolicy`` is created here. The log group outlives the stack (RETAIN) and
-    its name follows the construct path, so delete it before re-creating a deleted stack.
+    ``REDACTED_HEADERS`` redacted. When logging is set up, AWS adds the log-delivery resource
+    policy for this log group itself, provided the deploying principal (the CloudFormation
+    execution role) may call ``logs:CreateLogDelivery``, ``logs:PutResourcePolicy``,
+    ``logs:DescribeResourcePolicies`` and ``logs:DescribeLogGroups``; so no
+    ``logs.ResourcePolicy`` is created here. The log group outlives the stack (RETAIN) and its
+    name follows the construct path, so delete it before re-creating a deleted stack.
+
+    Behind CloudFront (``origin_secret`` given) the source address of every request is a
+    CloudFront server: the IP set rules then read the viewer's address from the last entry of
+    ``X-Forwarded-For`` (CloudFront appends it; what a viewer wrote before it is ignored), and
+    the rules that cannot do so safely (the per-address rate rule, geo rules and the managed
+    groups in ``SOURCE_ADDRESS_RULE_GROUPS``) are left to the CloudFront web ACL, which sees the
+    real address: giving them here is an error, or, for the rule groups, they are skipped.
 
     :param stage: the API Gateway stage to protect.
     :param key: the KMS key of the log group; CloudWatch Logs of this account and region must be
         allowed to use it (``EncryptionKey`` is).
-    :param rate_limit_per_ip: requests one source IP may send within ``rate_window``,
+    :param rate_limit_per_ip: requests one source address may send within ``rate_window``,
         10 to 2,000,000,000. Default: - 1000
-    :param rate_window: the window the rate is counted over: 1, 2, 5 or 10 minutes.
+    :param rate_limit_per_api_key: requests carrying one ``x-api-key`` value within
+        ``api_key_rate_window``, 10 to 2,000,000,000; requests without the header are not
+        counted by this rule (API Gateway refuses them). Keep it above what the most generous
+        usage plan allows in the window: it stops floods before they cost an authorizer call,
+        the usage plans do the fine-grained throttling. Default: - 3000 (10 requests a second)
+    :param rate_window: the window of the per-address rate rule: 1, 2, 5 or 10 minutes.
         Default: - 5 minutes
+    :param api_key_rate_window: the window of the per-API-key rate rule: 1, 2, 5 or 10 minutes.
+        Default: - ``rate_window``
     :param managed_rule_groups: AWS managed rule groups, evaluated in this order, at most 20.
         The Common Rule Set's ``SizeRestrictions_BODY`` (8 KB) is set to count, because the
         body size rule enforces ``max_body_bytes``. The anonymous IP list also blocks hosting
         providers' addresses, where server-side clients often run: such clients need the
-        allowlist band (reserved) or a list without that group.
+        allowlist or a list without that group.
         Default: - ``DEFAULT_MANAGED_RULE_GROUPS`` (common, known bad inputs, Amazon IP
         reputation, anonymous IP)
+    :param managed_rule_overrides: per group, rule name to action, 'COUNT' (observe without
+        blocking, for example while tuning false positives) or 'BLOCK'; the key '*' sets the
+        whole group to count. Every COUNT is reported as a synth warning.
+        Default: - the groups' own actions
     :param max_body_bytes: the largest request body allowed, 1 to 65,536 bytes. A REGIONAL web
         ACL inspects a body only up to the body inspection limit of the protected resource:
         16 KB by default for API Gateway. The web ACL's API Gateway limit is set to the smallest
@@ -129,12 +202,26 @@ class WebAclProtection(Construct):
         AWS WAF pricing), and a body beyond the limit counts as too large (oversize handling
         MATCH), so no body escapes by being too big to inspect. Default: - 64 KiB
     :param log_retention: how long WAF logs are kept. Default: - one year
-    :param allowed_cidrs: when given, requests from any other address are blocked first, with a
-        403 JSON body (IPv4 and IPv6 IP sets, at most 10,000 blocks each); allowed addresses still
-        pass every other rule. Default: - every address may try
+    :param allowed_cidrs: when given, requests from any other address are blocked first
+        (IPv4 and IPv6 IP sets, at most 10,000 blocks each). Default: - every address may try
+    :param denied_cidrs: addresses always blocked (IPv4 and IPv6 IP sets, at most 10,000 blocks
+        each, none overlapping ``allowed_cidrs``). The sets exist even when empty, so that
+        operators granted ``grant_update_deny_list`` can add to them; a deploy that changes this
+        prop replaces what they hold. Default: - none
+    :param blocked_ip_sets: further IP sets to block, such as threat intelligence feeds
+        (``ThreatIntelFeeds.ip_sets``), at most 10. Default: - none
+    :param blocked_countries: ISO 3166 alpha-2 codes of countries whose requests are blocked.
+        Default: - none
+    :param allowed_countries: when given, requests from every other country are blocked;
+        exclusive with ``blocked_countries``. Default: - every country
+    :param origin_secret: the secret CloudFront sends in the ``x-origin-verify`` header: the
+        stage then answers only requests that carry it (see above). The secret's rotation
+        rewrites the rule's two accepted values (``ORIGIN_SECRET_RULE``).
+        Default: - the stage is reached directly
     :param web_acl: a web ACL of your own (REGIONAL) to associate with the stage instead. Nothing
-        else is created: no rules, no log group, no logging configuration; it must then not be
-        combined with the rule or logging props. Default: - a web ACL as described above
+        else is created: no rules, no IP sets, no log group, no logging configuration; it must
+        then not be combined with the rule, list or logging props.
+        Default: - a web ACL as described above
     """
 
     def __init__(
@@ -145,71 +232,171 @@ class WebAclProtection(Construct):
         stage: apigw.Stage,
         key: kms.IKey,
         rate_limit_per_ip: int = DEFAULT_RATE_LIMIT_PER_IP,
+        rate_limit_per_api_key: int = DEFAULT_RATE_LIMIT_PER_API_KEY,
         rate_window: Duration | None = None,
+        api_key_rate_window: Duration | None = None,
         managed_rule_groups: Sequence[str] = DEFAULT_MANAGED_RULE_GROUPS,
+        managed_rule_overrides: Mapping[str, Mapping[str, str]] | None = None,
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
         log_retention: logs.RetentionDays = logs.RetentionDays.ONE_YEAR,
         allowed_cidrs: Sequence[ipaddress.IPv4Network | ipaddress.IPv6Network] = (),
+        denied_cidrs: Sequence[ipaddress.IPv4Network | ipaddress.IPv6Network] = (),
+        blocked_ip_sets: Sequence[wafv2.CfnIPSet] = (),
+        blocked_countries: Sequence[str] = (),
+        allowed_countries: Sequence[str] = (),
+        origin_secret: secretsmanager.ISecret | None = None,
         web_acl: wafv2.CfnWebACL | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
-        window = rate_window or Duration.seconds(DEFAULT_RATE_WINDOW_SEC)
-        if not isinstance(window, Duration):
-            raise ValueError(
-                f"rate_window must be a Duration, like Duration.minutes(5), got {window!r}"
-            )
+        window_sec = _window_seconds("rate_window", rate_window)
+        key_window_sec = (
+            window_sec
+            if api_key_rate_window is None
+            else _window_seconds("api_key_rate_window", api_key_rate_window)
+        )
         check.waf_rate_limit("rate_limit_per_ip", rate_limit_per_ip)
-        window_sec = check.waf_rate_window("rate_window", window.to_seconds(integral=False))
+        check.waf_rate_limit("rate_limit_per_api_key", rate_limit_per_api_key)
         groups = check.waf_managed_rule_groups(
             "managed_rule_groups", managed_rule_groups, _Band.MANAGED.size
         )
+        overrides = check.waf_rule_overrides(
+            "managed_rule_overrides", managed_rule_overrides or {}, groups
+        )
         inspection_limit = check.waf_body_inspection_limit("max_body_bytes", max_body_bytes)
+        check.disjoint_cidrs("allowed_cidrs", allowed_cidrs, "denied_cidrs", denied_cidrs)
+        blocked_countries = check.country_codes("blocked_countries", blocked_countries)
+        allowed_countries = check.country_codes("allowed_countries", allowed_countries)
+        if blocked_countries and allowed_countries:
+            raise ValueError(
+                "give blocked_countries or allowed_countries, not both (got "
+                f"blocked_countries={blocked_countries}, allowed_countries={allowed_countries})"
+            )
+        if len(blocked_ip_sets) > _MAX_BLOCKED_IP_SETS:
+            raise ValueError(
+                f"blocked_ip_sets may hold at most {_MAX_BLOCKED_IP_SETS} IP sets, "
+                f"got {len(blocked_ip_sets)}"
+            )
+        behind_cloudfront = origin_secret is not None
+        if behind_cloudfront:
+            _refuse_source_address_rules(
+                rate_limit_per_ip=rate_limit_per_ip,
+                rate_window_sec=window_sec,
+                countries=bool(blocked_countries or allowed_countries),
+            )
 
         self.log_group: logs.LogGroup | None = None
         self._rule_names: frozenset[str] | None = None
         self.allowed_ip_sets: list[wafv2.CfnIPSet] = []
-        if web_acl is not None and allowed_cidrs:
-            raise ValueError(
-                "allowed_cidrs cannot be enforced on a brought web_acl: add the allowlist to "
-                f"that web ACL yourself (got {len(allowed_cidrs)} CIDR blocks)"
-            )
+        self.deny_ip_sets: list[wafv2.CfnIPSet] = []
+        self.auto_block_ip_sets: list[wafv2.CfnIPSet] = []
         if web_acl is not None:
             _only_associate(
                 web_acl,
                 rate_limit_per_ip=rate_limit_per_ip,
+                rate_limit_per_api_key=rate_limit_per_api_key,
                 rate_window_sec=window_sec,
+                api_key_rate_window_sec=key_window_sec,
                 managed_rule_groups=groups,
+                managed_rule_overrides=overrides,
                 max_body_bytes=max_body_bytes,
                 log_retention=log_retention,
+                allowed_cidrs=allowed_cidrs,
+                denied_cidrs=denied_cidrs,
+                blocked_ip_sets=blocked_ip_sets,
+                countries=[*blocked_countries, *allowed_countries],
+                origin_secret=origin_secret,
             )
             self.web_acl = web_acl
         else:
-            if not groups:
+            if behind_cloudfront:
+                groups = [group for group in groups if group not in SOURCE_ADDRESS_RULE_GROUPS]
+            elif not groups:
                 Annotations.of(self).add_warning_v2(
                     "secure-endpoint:waf-no-managed-rules",
                     "managed_rule_groups is empty: the web ACL blocks no known exploits, bad "
                     "inputs or malicious IPs, only floods and oversized bodies.",
                 )
-            self.allowed_ip_sets = self._allowed_ip_sets(allowed_cidrs)
-            allowlist = (
-                [functools.partial(_allowlist_rule, ALLOWLIST_RULE, ip_sets=self.allowed_ip_sets)]
-                if self.allowed_ip_sets
-                else []
+            _warn_of_counting(self, overrides)
+            self.allowed_ip_sets = self._ip_sets(
+                "Allowed", "addresses allowed to call", allowed_cidrs, "allowed_cidrs", empty=False
             )
+            self.deny_ip_sets = self._ip_sets(
+                "Denied",
+                "addresses always blocked, listed by operators",
+                denied_cidrs,
+                "denied_cidrs",
+            )
+            self.auto_block_ip_sets = self._ip_sets(
+                "AutoBlocked",
+                "addresses blocked for a while by the anomaly monitor or operators",
+                (),
+            )
+            forwarded = behind_cloudfront
+            allow: list[_RuleBuilder] = []
+            if origin_secret is not None:
+                value = origin_secret.secret_value.unsafe_unwrap()
+                allow.append(
+                    functools.partial(_origin_secret_rule, ORIGIN_SECRET_RULE, value=value)
+                )
+            if self.allowed_ip_sets:
+                allow.append(
+                    functools.partial(
+                        _ip_set_rule,
+                        ALLOWLIST_RULE,
+                        ip_sets=self.allowed_ip_sets,
+                        forwarded=forwarded,
+                        negate=True,
+                    )
+                )
+            deny: list[_RuleBuilder] = [
+                functools.partial(
+                    _ip_set_rule, name, ip_sets=ip_sets, forwarded=forwarded, negate=False
+                )
+                for name, ip_sets in (
+                    (DENY_LIST_RULE, self.deny_ip_sets),
+                    (AUTO_BLOCK_RULE, self.auto_block_ip_sets),
+                    (BLOCKED_IP_SETS_RULE, list(blocked_ip_sets)),
+                )
+                if ip_sets
+            ]
+            if blocked_countries or allowed_countries:
+                deny.append(
+                    functools.partial(
+                        _geo_rule,
+                        GEO_RULE,
+                        countries=blocked_countries or allowed_countries,
+                        negate=bool(allowed_countries),
+                    )
+                )
+            rate: list[_RuleBuilder] = [
+                functools.partial(
+                    _api_key_rate_rule,
+                    RATE_LIMIT_PER_API_KEY_RULE,
+                    limit=rate_limit_per_api_key,
+                    window_sec=key_window_sec,
+                )
+            ]
+            if not behind_cloudfront:
+                rate.insert(
+                    0,
+                    functools.partial(
+                        _rate_rule,
+                        RATE_LIMIT_PER_IP_RULE,
+                        limit=rate_limit_per_ip,
+                        window_sec=window_sec,
+                    ),
+                )
             rules = _with_priorities(
                 {
-                    _Band.ALLOW: allowlist,
-                    _Band.RATE: [
-                        functools.partial(
-                            _rate_rule,
-                            RATE_LIMIT_PER_IP_RULE,
-                            limit=rate_limit_per_ip,
-                            window_sec=window_sec,
-                        )
-                    ],
-                    _Band.MANAGED: [functools.partial(_managed_rule, name) for name in groups],
+                    _Band.ALLOW: allow,
+                    _Band.DENY: deny,
+                    _Band.RATE: rate,
                     _Band.BODY_SIZE: [
                         functools.partial(_body_size_rule, BODY_SIZE_RULE, max_bytes=max_body_bytes)
+                    ],
+                    _Band.MANAGED: [
+                        functools.partial(_managed_rule, name, overrides=overrides.get(name, {}))
+                        for name in groups
                     ],
                 }
             )
@@ -217,35 +404,16 @@ class WebAclProtection(Construct):
                 self,
                 "WebAcl",
                 scope="REGIONAL",
-                description="secure-endpoint: rate limit, AWS managed rules and body size",
+                description=(
+                    "secure-endpoint: allow, deny and auto-block lists, rate limits, body size "
+                    "and AWS managed rules"
+                ),
                 default_action=wafv2.CfnWebACL.DefaultActionProperty(
                     allow=wafv2.CfnWebACL.AllowActionProperty()
                 ),
                 visibility_config=_visibility(Names.unique_id(self)),
                 rules=rules,
-                custom_response_bodies={
-                    **(
-                        {
-                            _FORBIDDEN: wafv2.CfnWebACL.CustomResponseBodyProperty(
-                                content_type=_JSON,
-                                content=waf_error_body(_FORBIDDEN, "The request was blocked."),
-                            )
-                        }
-                        if allowlist
-                        else {}
-                    ),
-                    _THROTTLED: wafv2.CfnWebACL.CustomResponseBodyProperty(
-                        content_type=_JSON,
-                        content=waf_error_body(_THROTTLED, "Rate limit exceeded; retry later."),
-                    ),
-                    _TOO_LARGE: wafv2.CfnWebACL.CustomResponseBodyProperty(
-                        content_type=_JSON,
-                        content=waf_error_body(
-                            _TOO_LARGE,
-                            f"The request body is larger than {max_body_bytes} bytes.",
-                        ),
-                    ),
-                },
+                custom_response_bodies=waf_response_bodies(max_body_bytes),
                 association_config=wafv2.CfnWebACL.AssociationConfigProperty(
                     request_body={
                         "API_GATEWAY": _RequestBodyConfig(
@@ -261,29 +429,44 @@ class WebAclProtection(Construct):
             self, "Association", resource_arn=stage.stage_arn, web_acl_arn=self.web_acl_arn
         )
 
-    def _allowed_ip_sets(
-        self, cidrs: Sequence[ipaddress.IPv4Network | ipaddress.IPv6Network]
+    def _ip_sets(
+        self,
+        name: str,
+        purpose: str,
+        cidrs: Sequence[ipaddress.IPv4Network | ipaddress.IPv6Network],
+        prop: str = "",
+        *,
+        empty: bool = True,
     ) -> list[wafv2.CfnIPSet]:
+        """An IPv4 and an IPv6 set of ``cidrs``; with ``empty=False``, only non-empty ones."""
         ip_sets = []
         for version, family in ((4, "IPV4"), (6, "IPV6")):
             blocks = sorted(str(c) for c in cidrs if c.version == version)
             if len(blocks) > MAX_IP_SET_ADDRESSES:
                 raise ValueError(
-                    f"allowed_cidrs holds {len(blocks)} IPv{version} blocks; a WAF IP set takes "
+                    f"{prop} holds {len(blocks)} IPv{version} blocks; a WAF IP set takes "
                     f"at most {MAX_IP_SET_ADDRESSES}: aggregate them into wider blocks"
                 )
-            if blocks:
+            if blocks or empty:
                 ip_sets.append(
                     wafv2.CfnIPSet(
                         self,
-                        f"AllowedIpv{version}",
+                        f"{name}Ipv{version}",
                         scope="REGIONAL",
                         ip_address_version=family,
                         addresses=blocks,
-                        description=f"secure-endpoint: IPv{version} addresses allowed to call",
+                        description=f"secure-endpoint: IPv{version} {purpose}",
                     )
                 )
         return ip_sets
+
+    def grant_update_deny_list(self, grantee: iam.IGrantable) -> iam.Grant:
+        """Let ``grantee`` read and replace the deny list (``wafv2:GetIPSet``/``UpdateIPSet``)."""
+        return _grant_update(grantee, self.deny_ip_sets, "deny list")
+
+    def grant_update_auto_block_list(self, grantee: iam.IGrantable) -> iam.Grant:
+        """Let ``grantee`` read and replace the auto-block list, as the anomaly monitor does."""
+        return _grant_update(grantee, self.auto_block_ip_sets, "auto-block list")
 
     @property
     def web_acl_arn(self) -> str:
@@ -347,20 +530,80 @@ class WebAclProtection(Construct):
             ],
             redacted_fields=[
                 wafv2.CfnLoggingConfiguration.FieldToMatchProperty(single_header={"Name": header})
-                for header in ("authorization", "x-api-key")
+                for header in REDACTED_HEADERS
             ],
         )
         return log_group
+
+
+def _window_seconds(prop: str, window: Duration | None) -> int:
+    window = window or Duration.seconds(DEFAULT_RATE_WINDOW_SEC)
+    if not isinstance(window, Duration):
+        raise ValueError(f"{prop} must be a Duration, like Duration.minutes(5), got {window!r}")
+    return check.waf_rate_window(prop, window.to_seconds(integral=False))
+
+
+def _refuse_source_address_rules(
+    *, rate_limit_per_ip: int, rate_window_sec: int, countries: bool
+) -> None:
+    """Behind CloudFront, rules on the source address belong to the CloudFront web ACL."""
+    given = {
+        "rate_limit_per_ip": rate_limit_per_ip != DEFAULT_RATE_LIMIT_PER_IP,
+        "rate_window": rate_window_sec != DEFAULT_RATE_WINDOW_SEC,
+        "blocked_countries/allowed_countries": countries,
+    }
+    misplaced = [prop for prop, differs in given.items() if differs]
+    if misplaced:
+        raise ValueError(
+            f"{', '.join(misplaced)} cannot be combined with origin_secret: behind CloudFront "
+            "the regional web ACL sees CloudFront's addresses, so per-address rate and geo "
+            "rules go to the CloudFront web ACL (ShieldAdvancedEdge)"
+        )
+
+
+def _warn_of_counting(scope: Construct, overrides: Mapping[str, Mapping[str, str]]) -> None:
+    counted = [
+        f"{group} (all rules)" if rule == check.WAF_WHOLE_GROUP else f"{group}/{rule}"
+        for group, rules in overrides.items()
+        for rule, action in rules.items()
+        if action == "COUNT"
+    ]
+    if counted:
+        Annotations.of(scope).add_warning_v2(
+            "secure-endpoint:waf-rules-counted",
+            f"managed_rule_overrides sets {', '.join(counted)} to COUNT: matching requests are "
+            "logged and counted, not blocked. Return them to their own action once tuned.",
+        )
+
+
+def _grant_update(
+    grantee: iam.IGrantable, ip_sets: Sequence[wafv2.CfnIPSet], what: str
+) -> iam.Grant:
+    if not ip_sets:
+        raise ValueError(f"this web ACL has no {what}: it was brought (web_acl), not built here")
+    return iam.Grant.add_to_principal(
+        grantee=grantee,
+        actions=["wafv2:GetIPSet", "wafv2:UpdateIPSet"],
+        resource_arns=[ip_set.attr_arn for ip_set in ip_sets],
+    )
 
 
 def _only_associate(
     web_acl: wafv2.CfnWebACL,
     *,
     rate_limit_per_ip: int,
+    rate_limit_per_api_key: int,
     rate_window_sec: int,
+    api_key_rate_window_sec: int,
     managed_rule_groups: Sequence[str],
+    managed_rule_overrides: Mapping[str, object],
     max_body_bytes: int,
     log_retention: logs.RetentionDays,
+    allowed_cidrs: Sequence[object],
+    denied_cidrs: Sequence[object],
+    blocked_ip_sets: Sequence[object],
+    countries: Sequence[str],
+    origin_secret: secretsmanager.ISecret | None,
 ) -> None:
     """Refuse a brought web ACL that cannot protect a stage, or props it would ignore."""
     if not Token.is_unresolved(web_acl.scope) and web_acl.scope != "REGIONAL":
@@ -370,16 +613,25 @@ def _only_associate(
         )
     ignored = {
         "rate_limit_per_ip": rate_limit_per_ip != DEFAULT_RATE_LIMIT_PER_IP,
+        "rate_limit_per_api_key": rate_limit_per_api_key != DEFAULT_RATE_LIMIT_PER_API_KEY,
         "rate_window": rate_window_sec != DEFAULT_RATE_WINDOW_SEC,
+        "api_key_rate_window": api_key_rate_window_sec != rate_window_sec,
         "managed_rule_groups": tuple(managed_rule_groups) != DEFAULT_MANAGED_RULE_GROUPS,
+        "managed_rule_overrides": bool(managed_rule_overrides),
         "max_body_bytes": max_body_bytes != DEFAULT_MAX_BODY_BYTES,
         "log_retention": log_retention != logs.RetentionDays.ONE_YEAR,
+        "allowed_cidrs": bool(allowed_cidrs),
+        "denied_cidrs": bool(denied_cidrs),
+        "blocked_ip_sets": bool(blocked_ip_sets),
+        "blocked_countries/allowed_countries": bool(countries),
+        "origin_secret": origin_secret is not None,
     }
     changed = [prop for prop, differs in ignored.items() if differs]
     if changed:
         raise ValueError(
             f"{', '.join(changed)} cannot be combined with web_acl: a brought web ACL is only "
-            "associated with the stage; configure its rules and logging where it is defined"
+            "associated with the stage; configure its rules, lists and logging where it is "
+            "defined"
         )
 
 
@@ -421,17 +673,74 @@ def _block(
     )
 
 
-def _allowlist_rule(name: str, priority: int, *, ip_sets: Sequence[wafv2.CfnIPSet]) -> _Rule:
-    """Block, with 403 ``forbidden``, every request from outside the allowed IP sets."""
+def _origin_secret_rule(name: str, priority: int, *, value: str) -> _Rule:
+    """Block, with 403 ``forbidden``, requests whose origin header holds neither accepted value.
+
+    Both values start as the secret's current value; its rotation sets them to the current and
+    the pending value, so that CloudFront may send either while its configuration propagates.
+    """
+    accepted = [
+        wafv2.CfnWebACL.StatementProperty(
+            byte_match_statement=wafv2.CfnWebACL.ByteMatchStatementProperty(
+                field_to_match=wafv2.CfnWebACL.FieldToMatchProperty(
+                    single_header={"Name": ORIGIN_VERIFY_HEADER}
+                ),
+                positional_constraint="EXACTLY",
+                search_string=value,
+                text_transformations=[
+                    wafv2.CfnWebACL.TextTransformationProperty(priority=0, type="NONE")
+                ],
+            )
+        )
+        for _ in range(2)
+    ]
+    return _Rule(
+        name=name,
+        priority=priority,
+        statement=wafv2.CfnWebACL.StatementProperty(
+            not_statement=wafv2.CfnWebACL.NotStatementProperty(
+                statement=wafv2.CfnWebACL.StatementProperty(
+                    or_statement=wafv2.CfnWebACL.OrStatementProperty(statements=accepted)
+                )
+            )
+        ),
+        action=_block(403, _FORBIDDEN),
+        visibility_config=_visibility(name),
+    )
+
+
+def _ip_set_rule(
+    name: str,
+    priority: int,
+    *,
+    ip_sets: Sequence[wafv2.CfnIPSet],
+    forwarded: bool,
+    negate: bool,
+) -> _Rule:
+    """Block, with 403 ``forbidden``, requests from (``negate``: from outside) the IP sets.
+
+    With ``forwarded``, the address is the last of ``X-Forwarded-For``, the one CloudFront
+    appended; a request without a valid one is blocked either way (fallback MATCH for a deny
+    rule, NO_MATCH under the negation of an allow rule).
+    """
+    forwarded_config = (
+        wafv2.CfnWebACL.IPSetForwardedIPConfigurationProperty(
+            header_name=FORWARDED_FOR_HEADER,
+            position="LAST",
+            fallback_behavior="NO_MATCH" if negate else "MATCH",
+        )
+        if forwarded
+        else None
+    )
     references = [
         wafv2.CfnWebACL.StatementProperty(
             ip_set_reference_statement=wafv2.CfnWebACL.IPSetReferenceStatementProperty(
-                arn=ip_set.attr_arn
+                arn=ip_set.attr_arn, ip_set_forwarded_ip_config=forwarded_config
             )
         )
         for ip_set in ip_sets
     ]
-    allowed = (
+    matched = (
         references[0]
         if len(references) == 1
         else wafv2.CfnWebACL.StatementProperty(
@@ -441,10 +750,61 @@ def _allowlist_rule(name: str, priority: int, *, ip_sets: Sequence[wafv2.CfnIPSe
     return _Rule(
         name=name,
         priority=priority,
-        statement=wafv2.CfnWebACL.StatementProperty(
-            not_statement=wafv2.CfnWebACL.NotStatementProperty(statement=allowed)
+        statement=(
+            wafv2.CfnWebACL.StatementProperty(
+                not_statement=wafv2.CfnWebACL.NotStatementProperty(statement=matched)
+            )
+            if negate
+            else matched
         ),
         action=_block(403, _FORBIDDEN),
+        visibility_config=_visibility(name),
+    )
+
+
+def _geo_rule(name: str, priority: int, *, countries: Sequence[str], negate: bool) -> _Rule:
+    """Block, with 403 ``forbidden``, requests from (``negate``: from outside) the countries."""
+    matched = wafv2.CfnWebACL.StatementProperty(
+        geo_match_statement=wafv2.CfnWebACL.GeoMatchStatementProperty(country_codes=list(countries))
+    )
+    return _Rule(
+        name=name,
+        priority=priority,
+        statement=(
+            wafv2.CfnWebACL.StatementProperty(
+                not_statement=wafv2.CfnWebACL.NotStatementProperty(statement=matched)
+            )
+            if negate
+            else matched
+        ),
+        action=_block(403, _FORBIDDEN),
+        visibility_config=_visibility(name),
+    )
+
+
+def _api_key_rate_rule(name: str, priority: int, *, limit: int, window_sec: int) -> _Rule:
+    """Block an ``x-api-key`` value over ``limit`` requests in ``window_sec`` with 429."""
+    return _Rule(
+        name=name,
+        priority=priority,
+        statement=wafv2.CfnWebACL.StatementProperty(
+            rate_based_statement=wafv2.CfnWebACL.RateBasedStatementProperty(
+                aggregate_key_type="CUSTOM_KEYS",
+                custom_keys=[
+                    wafv2.CfnWebACL.RateBasedStatementCustomKeyProperty(
+                        header=wafv2.CfnWebACL.RateLimitHeaderProperty(
+                            name="x-api-key",
+                            text_transformations=[
+                                wafv2.CfnWebACL.TextTransformationProperty(priority=0, type="NONE")
+                            ],
+                        )
+                    )
+                ],
+                limit=limit,
+                evaluation_window_sec=window_sec,
+            )
+        ),
+        action=_block(429, _THROTTLED, {"Retry-After": str(window_sec)}),
         visibility_config=_visibility(name),
     )
 
@@ -464,29 +824,37 @@ def _rate_rule(name: str, priority: int, *, limit: int, window_sec: int) -> _Rul
     )
 
 
-def _managed_rule(group: str, priority: int) -> _Rule:
-    """An AWS managed rule group with its own actions (override none) and its own metric."""
-    overrides = (
-        [
-            wafv2.CfnWebACL.RuleActionOverrideProperty(
-                name=_CRS_BODY_SIZE_RULE,
-                action_to_use=wafv2.CfnWebACL.RuleActionProperty(
-                    count=wafv2.CfnWebACL.CountActionProperty()
-                ),
-            )
-        ]
-        if group == _CRS
-        else None
-    )
+def _managed_rule(group: str, priority: int, *, overrides: Mapping[str, str]) -> _Rule:
+    """An AWS managed rule group with its own metric, its actions as ``overrides`` change them.
+
+    The Common Rule Set's 8 KB body rule counts unless overridden: the body size rule enforces
+    ``max_body_bytes`` with a clearer answer.
+    """
+    rule_actions = dict(overrides)
+    whole_group_counts = rule_actions.pop(check.WAF_WHOLE_GROUP, None) == "COUNT"
+    if group == _CRS:
+        rule_actions.setdefault(_CRS_BODY_SIZE_RULE, "COUNT")
+    action_overrides = [
+        wafv2.CfnWebACL.RuleActionOverrideProperty(
+            name=rule,
+            action_to_use=wafv2.CfnWebACL.RuleActionProperty(
+                count=wafv2.CfnWebACL.CountActionProperty() if action == "COUNT" else None,
+                block=wafv2.CfnWebACL.BlockActionProperty() if action == "BLOCK" else None,
+            ),
+        )
+        for rule, action in sorted(rule_actions.items())
+    ]
     return _Rule(
         name=group,
         priority=priority,
         statement=wafv2.CfnWebACL.StatementProperty(
             managed_rule_group_statement=wafv2.CfnWebACL.ManagedRuleGroupStatementProperty(
-                vendor_name="AWS", name=group, rule_action_overrides=overrides
+                vendor_name="AWS", name=group, rule_action_overrides=action_overrides or None
             )
         ),
-        override_action=wafv2.CfnWebACL.OverrideActionProperty(none={}),
+        override_action=wafv2.CfnWebACL.OverrideActionProperty(
+            count={} if whole_group_counts else None, none=None if whole_group_counts else {}
+        ),
         visibility_config=_visibility(group),
     )
 

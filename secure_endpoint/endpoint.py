@@ -2,22 +2,33 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from aws_cdk import CfnOutput, Duration
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_cognito as cognito
 from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_secretsmanager as secretsmanager
+from aws_cdk import aws_wafv2 as wafv2
 from constructs import Construct
 
 from secure_endpoint import _validation as check
+from secure_endpoint._validation import WAF_RATE_LIMIT_MIN
 from secure_endpoint.api import InferenceApi
 from secure_endpoint.credentials import ClientCredentials
-from secure_endpoint.edge import WebAclProtection
+from secure_endpoint.edge import (
+    DEFAULT_MANAGED_RULE_GROUPS,
+    DEFAULT_MAX_BODY_BYTES,
+    DEFAULT_RATE_LIMIT_PER_API_KEY,
+    DEFAULT_RATE_LIMIT_PER_IP,
+    DEFAULT_RATE_WINDOW_SEC,
+    WebAclProtection,
+)
 from secure_endpoint.hosting import ModelHosting
 from secure_endpoint.identity import OAuthIdentity
 from secure_endpoint.images import ContainerImage
@@ -70,8 +81,23 @@ class SecureEndpoint(Construct):
         Default: - false (the account must have one for execution logging)
     :param target_invocations_per_instance: autoscaling target, invocations per instance per
         minute. Default: - 300
+    :param denied_cidrs: addresses the WAF always blocks (403), none overlapping
+        ``allowed_cidrs``. Default: - none
+    :param blocked_countries: ISO 3166 alpha-2 codes of countries the WAF blocks.
+        Default: - none
+    :param allowed_countries: when given, the WAF blocks every other country. Default: - all
     :param waf_rate_limit_per_ip: requests one address may send in 5 minutes before the WAF
         blocks it with a 429. Default: - 1000
+    :param waf_rate_limit_per_api_key: requests one API key may send in 5 minutes before the WAF
+        blocks it with a 429. Default: - what the most generous client's usage plan allows in
+        5 minutes (rate x 300 s + burst), so that the WAF stops only what the gateway would
+        throttle anyway, before it costs an authorizer call
+    :param waf_managed_rule_groups: AWS managed rule groups, in order.
+        Default: - common, known bad inputs, Amazon IP reputation, anonymous IP
+    :param waf_rule_overrides: per managed group, rule name (or '*') to 'COUNT' or 'BLOCK';
+        every COUNT is a synth warning. Default: - the groups' own actions
+    :param web_acl: a REGIONAL web ACL of your own, associated with the stage instead of the one
+        built here (then the WAF props above cannot be used). Default: - a web ACL as above
     :param max_body_bytes: the largest request body the WAF lets through (413 beyond), up to
         65,536. Default: - 64 KiB
     :param bundling_cache_dir: cache of bundled Lambda dependencies.
@@ -110,8 +136,15 @@ class SecureEndpoint(Construct):
         throttling_burst_limit: int = 200,
         cloud_watch_role: bool = False,
         target_invocations_per_instance: int = 300,
-        waf_rate_limit_per_ip: int = 1000,
-        max_body_bytes: int = 64 * 1024,
+        denied_cidrs: Sequence[str] = (),
+        blocked_countries: Sequence[str] = (),
+        allowed_countries: Sequence[str] = (),
+        waf_rate_limit_per_ip: int = DEFAULT_RATE_LIMIT_PER_IP,
+        waf_rate_limit_per_api_key: int | None = None,
+        waf_managed_rule_groups: Sequence[str] = DEFAULT_MANAGED_RULE_GROUPS,
+        waf_rule_overrides: Mapping[str, Mapping[str, str]] | None = None,
+        web_acl: wafv2.CfnWebACL | None = None,
+        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
         bundling_cache_dir: Path | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -120,6 +153,7 @@ class SecureEndpoint(Construct):
         check.image_choice(image_uri, framework, framework_version)
         check.instance_type("instance_type", instance_type, encrypted_volume=True)
         self.allowed_cidrs = check.cidrs("allowed_cidrs", allowed_cidrs)
+        self.denied_cidrs = check.cidrs("denied_cidrs", denied_cidrs)
         if vpc is None and vpc_subnets is not None:
             raise ValueError("vpc_subnets selects subnets of a brought vpc; give vpc as well")
 
@@ -218,8 +252,19 @@ class SecureEndpoint(Construct):
             key=self.key,
             log_retention=log_retention,
             allowed_cidrs=self.allowed_cidrs,
+            denied_cidrs=self.denied_cidrs,
+            blocked_countries=blocked_countries,
+            allowed_countries=allowed_countries,
             rate_limit_per_ip=waf_rate_limit_per_ip,
+            rate_limit_per_api_key=(
+                DEFAULT_RATE_LIMIT_PER_API_KEY
+                if web_acl is not None
+                else waf_rate_limit_per_api_key or _api_key_rate_limit(clients)
+            ),
+            managed_rule_groups=waf_managed_rule_groups,
+            managed_rule_overrides=waf_rule_overrides,
             max_body_bytes=max_body_bytes,
+            web_acl=web_acl,
         )
         self._add_outputs()
 
@@ -249,9 +294,27 @@ class SecureEndpoint(Construct):
         return self.identity.token_url
 
     @property
+    def deny_ip_sets(self) -> list[wafv2.CfnIPSet]:
+        """The WAF's deny list (IPv4, IPv6): grant operators ``grant_update_deny_list``."""
+        return self.edge.deny_ip_sets
+
+    @property
+    def auto_block_ip_sets(self) -> list[wafv2.CfnIPSet]:
+        """The WAF's auto-block list (IPv4, IPv6), which the anomaly monitor writes."""
+        return self.edge.auto_block_ip_sets
+
+    @property
     def client_secrets(self) -> dict[str, secretsmanager.Secret]:
         """Each client's Secrets Manager secret, by client name."""
         return dict(self.credentials.secrets)
+
+    def grant_update_deny_list(self, grantee: iam.IGrantable) -> iam.Grant:
+        """Let ``grantee`` (operators) read and replace the WAF's deny list."""
+        return self.edge.grant_update_deny_list(grantee)
+
+    def grant_update_auto_block_list(self, grantee: iam.IGrantable) -> iam.Grant:
+        """Let ``grantee`` read and replace the WAF's auto-block list."""
+        return self.edge.grant_update_auto_block_list(grantee)
 
     def _add_outputs(self) -> None:
         CfnOutput(self, "ApiUrl", value=self.api_url, description="POST inference requests here")
@@ -264,3 +327,10 @@ class SecureEndpoint(Construct):
                 value=secret.secret_arn,
                 description=f"Credentials of client {name}: secure-endpoint invoke --secret-id",
             )
+
+
+def _api_key_rate_limit(clients: Sequence[ApiClient]) -> int:
+    """What the most generous usage plan lets one key send in the WAF's 5-minute window."""
+    window = DEFAULT_RATE_WINDOW_SEC
+    allowed = max(math.ceil(c.rate_limit * window) + int(c.burst_limit or 0) for c in clients)
+    return max(allowed, WAF_RATE_LIMIT_MIN)

@@ -13,8 +13,11 @@ from aws_cdk.assertions import Annotations, Capture, Match, Template
 from secure_endpoint import _validation as check
 from secure_endpoint import compliance
 from secure_endpoint.edge import (
+    AUTO_BLOCK_RULE,
     BODY_SIZE_RULE,
     DEFAULT_MANAGED_RULE_GROUPS,
+    DENY_LIST_RULE,
+    RATE_LIMIT_PER_API_KEY_RULE,
     RATE_LIMIT_PER_IP_RULE,
     WebAclProtection,
     waf_error_body,
@@ -132,9 +135,12 @@ def test_the_association_targets_the_stage_arn(built, template):
 def test_rules_have_their_documented_priorities(web_acl):
     priorities = {rule["Name"]: rule["Priority"] for rule in web_acl["Rules"]}
     assert priorities == {
+        DENY_LIST_RULE: 10,
+        AUTO_BLOCK_RULE: 11,
         RATE_LIMIT_PER_IP_RULE: 20,
-        **{name: 30 + i for i, name in enumerate(DEFAULT_MANAGED_RULE_GROUPS)},
-        BODY_SIZE_RULE: 50,
+        RATE_LIMIT_PER_API_KEY_RULE: 21,
+        BODY_SIZE_RULE: 30,
+        **{name: 40 + i for i, name in enumerate(DEFAULT_MANAGED_RULE_GROUPS)},
     }
 
 
@@ -177,7 +183,7 @@ def test_the_rate_rule_blocks_a_source_ip_over_the_limit_with_a_429(template):
 @pytest.mark.parametrize(("index", "group"), list(enumerate(DEFAULT_MANAGED_RULE_GROUPS)))
 def test_each_managed_rule_group_keeps_its_own_actions_and_metric(rules, index, group):
     rule = rules[group]
-    assert rule["Priority"] == 30 + index
+    assert rule["Priority"] == 40 + index
     assert rule["OverrideAction"] == {"None": {}}
     assert "Action" not in rule
     statement = rule["Statement"]["ManagedRuleGroupStatement"]
@@ -199,7 +205,7 @@ def test_only_the_common_rule_sets_8kb_body_rule_is_counted_not_blocked(rules):
 
 def test_the_body_size_rule_blocks_large_and_uninspectable_bodies_with_a_413(rules, web_acl):
     rule = rules[BODY_SIZE_RULE]
-    assert rule["Priority"] == 50
+    assert rule["Priority"] == 30
     assert rule["Statement"] == {
         "SizeConstraintStatement": {
             "FieldToMatch": {"Body": {"OversizeHandling": "MATCH"}},
@@ -222,12 +228,14 @@ def test_custom_responses_use_bodies_the_web_acl_defines(web_acl):
         for rule in web_acl["Rules"]
         if "Block" in rule.get("Action", {})
     }
-    assert keys == set(web_acl["CustomResponseBodies"]) == {"throttled", "too_large"}
+    assert keys == set(web_acl["CustomResponseBodies"]) == {"forbidden", "throttled", "too_large"}
 
 
 def test_custom_response_bodies_are_the_apis_json_error_shape(web_acl):
     bodies = web_acl["CustomResponseBodies"]
     assert {body["ContentType"] for body in bodies.values()} == {"APPLICATION_JSON"}
+    forbidden = json.loads(bodies["forbidden"]["Content"])
+    assert forbidden == {"error": "forbidden", "message": "The request was blocked."}
     throttled = json.loads(bodies["throttled"]["Content"])
     too_large = json.loads(bodies["too_large"]["Content"])
     assert throttled == {"error": "throttled", "message": "Rate limit exceeded; retry later."}
@@ -278,6 +286,7 @@ def test_logging_goes_to_the_waf_log_group_and_redacts_credentials(built, templa
                 [
                     {"SingleHeader": {"Name": "authorization"}},
                     {"SingleHeader": {"Name": "x-api-key"}},
+                    {"SingleHeader": {"Name": "x-origin-verify"}},
                 ]
             ),
         },

@@ -223,6 +223,13 @@ def test_a_brought_key_and_vpc_are_used_not_recreated():
         ({"clients": []}, "clients must name at least one client"),
         ({"clients": [ApiClient("a"), ApiClient("a")]}, "two clients named 'a'"),
         ({"allowed_cidrs": ["10.0.0.300/32"]}, "allowed_cidrs must hold CIDR blocks"),
+        ({"denied_cidrs": ["10.0.0.1/8"]}, "denied_cidrs must hold CIDR blocks"),
+        (
+            {"denied_cidrs": ["203.0.113.128/25"]},
+            "allowed_cidrs entry '203.0.113.0/24' overlaps denied_cidrs",
+        ),
+        ({"blocked_countries": ["de"]}, "blocked_countries must hold ISO 3166"),
+        ({"waf_rate_limit_per_api_key": 1}, "rate_limit_per_api_key must be a whole number"),
         ({"image_uri": "123456789012.dkr.ecr.eu-west-1.amazonaws.com/m:1"}, "not both"),
         ({"instance_type": "m5.large"}, "instance_type must be a SageMaker instance type"),
         ({"instance_type": "ml.g5.xlarge"}, "NVMe instance storage"),
@@ -255,3 +262,38 @@ def test_waf_and_scaling_limits_are_reachable_from_the_endpoint():
 def test_rejects_a_body_limit_waf_cannot_inspect():
     with pytest.raises(ValueError, match="max_body_bytes"):
         synth(max_body_bytes=100_000)
+
+
+def rule(template, name):
+    (acl,) = template.find_resources("AWS::WAFv2::WebACL").values()
+    (found,) = [r for r in acl["Properties"]["Rules"] if r["Name"] == name]
+    return found
+
+
+def test_the_api_key_rate_limit_follows_the_most_generous_usage_plan():
+    clients = [ApiClient("slow", rate_limit=1), ApiClient("fast", rate_limit=50, burst_limit=100)]
+    _, stack, _ = synth(clients=clients)
+    statement = rule(Template.from_stack(stack), "RateLimitPerApiKey")["Statement"]
+    assert statement["RateBasedStatement"]["Limit"] == 50 * 300 + 100
+
+
+def test_the_deny_and_auto_block_lists_are_exposed_and_grantable(template, built):
+    endpoint = built[2]
+    assert [s.ip_address_version for s in endpoint.deny_ip_sets] == ["IPV4", "IPV6"]
+    assert [s.ip_address_version for s in endpoint.auto_block_ip_sets] == ["IPV4", "IPV6"]
+    assert endpoint.deny_ip_sets == endpoint.edge.deny_ip_sets
+
+
+def test_waf_lists_and_overrides_reach_the_web_acl():
+    _, stack, endpoint = synth(
+        denied_cidrs=["198.51.100.0/24"],
+        blocked_countries=["KP"],
+        waf_rate_limit_per_api_key=5000,
+        waf_rule_overrides={"AWSManagedRulesCommonRuleSet": {"NoUserAgent_HEADER": "COUNT"}},
+    )
+    template = Template.from_stack(stack)
+    assert stack.resolve(endpoint.deny_ip_sets[0].addresses) == ["198.51.100.0/24"]
+    assert rule(template, "GeoRestriction")["Statement"] == {
+        "GeoMatchStatement": {"CountryCodes": ["KP"]}
+    }
+    assert rule(template, "RateLimitPerApiKey")["Statement"]["RateBasedStatement"]["Limit"] == 5000
