@@ -61,6 +61,10 @@ def main() -> None:
         "max_instance_count": int(_context(app, "max_instance_count", 4)),
         "clients": [ApiClient(**c) for c in _context(app, "clients", SAMPLE_CLIENTS)],
         "allowed_cidrs": _context(app, "allowed_cidrs", []),
+        "denied_cidrs": _context(app, "denied_cidrs", []),
+        "blocked_countries": _context(app, "blocked_countries", []),
+        "allowed_countries": _context(app, "allowed_countries", []),
+        "waf_rule_overrides": _context(app, "waf_rule_overrides", {}),
         "data_capture": DataCaptureOptions() if capture else None,
         "cloud_watch_role": bool(_context(app, "cloud_watch_role", False)),
     }
