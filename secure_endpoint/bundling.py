@@ -3,6 +3,9 @@
 The dependencies of ``lambdas/<name>/requirements.txt`` are installed once per requirements hash
 into ``<cache_dir>/<hash>`` and copied into each bundle, so a second synth costs a copy. Tests skip
 bundling with the ``aws:cdk:bundling-stacks`` context, as CDK allows.
+
+A function may also ship ``secure_endpoint.runtime`` (boto3-only code shared with the command line
+client); its asset hash then covers that package too, so changing it updates the function.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import hashlib
 import shutil
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +23,13 @@ from aws_cdk import AssetHashType, BundlingOptions, DockerImage, ILocalBundling
 from aws_cdk import aws_lambda as lambda_
 
 LAMBDAS_DIR = Path(__file__).resolve().parent.parent / "lambdas"
+RUNTIME_PACKAGE_DIR = Path(__file__).resolve().parent / "runtime"
+"""``secure_endpoint/runtime``, copied into bundles built with ``include_runtime``."""
 PYTHON_VERSION = "3.14"
 RUNTIME = lambda_.Runtime.PYTHON_3_14
 _PLATFORMS = ("manylinux2014_x86_64", "manylinux_2_28_x86_64")
 _IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", "requirements*.txt", "tests")
+_RUNTIME_INIT = '"""secure-endpoint code that runs in AWS, bundled without the CDK."""\n'
 
 
 def dependencies_key(requirements: bytes) -> str:
@@ -32,14 +39,51 @@ def dependencies_key(requirements: bytes) -> str:
     return digest.hexdigest()[:32]
 
 
+def tree_hash(trees: Mapping[str, Path], *, salt: str = "") -> str:
+    """SHA-256 over the files of ``trees`` (bundle path -> source directory) and ``salt``.
+
+    The same on every machine: files are taken in the order of their bundle paths (POSIX), each
+    as its path, its size and its bytes; ``__pycache__`` and ``*.pyc`` are left out.
+    """
+    files: dict[str, Path] = {}
+    for prefix, root in trees.items():
+        for path in root.rglob("*"):
+            relative = path.relative_to(root)
+            if path.is_file() and "__pycache__" not in relative.parts and path.suffix != ".pyc":
+                files[f"{prefix}/{relative.as_posix()}"] = path
+    digest = hashlib.sha256(salt.encode())
+    for name in sorted(files):
+        content = files[name].read_bytes()
+        digest.update(f"\0{name}\0{len(content)}\0".encode())
+        digest.update(content)
+    return digest.hexdigest()
+
+
+def bundle_hash(package: str) -> str:
+    """The asset hash of ``lambdas/<package>`` bundled with ``secure_endpoint/runtime``.
+
+    It covers the function's files (requirements included), the runtime package, the files
+    written into the bundle, the Lambda platforms and the Python version.
+    """
+    return tree_hash(
+        {package: LAMBDAS_DIR / package, "secure_endpoint/runtime": RUNTIME_PACKAGE_DIR},
+        salt=" ".join((_RUNTIME_INIT, *_PLATFORMS, PYTHON_VERSION)),
+    )
+
+
 @jsii.implements(ILocalBundling)
 class PipLocalBundling:
-    """Bundles ``lambdas/<package>`` with its pinned dependencies, using pip on this machine."""
+    """Bundles ``lambdas/<package>`` with its pinned dependencies, using pip on this machine.
 
-    def __init__(self, package: str, cache_dir: Path) -> None:
+    With ``include_runtime``, the bundle also holds ``secure_endpoint/runtime`` under a
+    ``secure_endpoint`` package of its own (a docstring only, none of the CDK constructs).
+    """
+
+    def __init__(self, package: str, cache_dir: Path, *, include_runtime: bool = False) -> None:
         self.source = LAMBDAS_DIR / package
         self.package = package
         self.cache_dir = cache_dir
+        self.include_runtime = include_runtime
 
     def try_bundle(self, output_dir: str, options: Any = None) -> bool:
         # jsii passes the BundlingOptions struct positionally, not as the keywords of the stub.
@@ -48,6 +92,12 @@ class PipLocalBundling:
         if deps is not None:
             shutil.copytree(deps, out, dirs_exist_ok=True, ignore=shutil.ignore_patterns(".ok"))
         shutil.copytree(self.source, out / self.package, dirs_exist_ok=True, ignore=_IGNORED)
+        if self.include_runtime:
+            shared = out / "secure_endpoint"
+            shutil.copytree(
+                RUNTIME_PACKAGE_DIR, shared / "runtime", dirs_exist_ok=True, ignore=_IGNORED
+            )
+            (shared / "__init__.py").write_text(_RUNTIME_INIT)
         return True
 
     def _dependencies(self) -> Path | None:
@@ -78,14 +128,22 @@ class PipLocalBundling:
         return target
 
 
-def lambda_code(package: str, cache_dir: Path) -> lambda_.Code:
-    """The code of ``lambdas/<package>``, bundled locally; its handler is ``<package>.handler``."""
+def lambda_code(package: str, cache_dir: Path, *, include_runtime: bool = False) -> lambda_.Code:
+    """The code of ``lambdas/<package>``, bundled locally; its handler is ``<package>.handler``.
+
+    :param include_runtime: also ship ``secure_endpoint.runtime``, importable in the function as
+        ``from secure_endpoint.runtime.waf_ip_sets import IpSetWriter``; the asset hash then
+        covers it too. Default: - ``False``, the function's own package and dependencies only
+    """
     return lambda_.Code.from_asset(
         str(LAMBDAS_DIR / package),
-        asset_hash_type=AssetHashType.SOURCE,
+        asset_hash_type=AssetHashType.CUSTOM if include_runtime else AssetHashType.SOURCE,
+        asset_hash=bundle_hash(package) if include_runtime else None,
         exclude=["__pycache__", "*.pyc"],
         bundling=BundlingOptions(
             image=DockerImage.from_registry("unused-local-bundling-only"),
-            local=PipLocalBundling(package, cache_dir),  # type: ignore[arg-type]
+            local=PipLocalBundling(  # type: ignore[arg-type]
+                package, cache_dir, include_runtime=include_runtime
+            ),
         ),
     )

@@ -1,11 +1,18 @@
 """Local bundling: real pip for the Lambda platform once, then the cache."""
 
+import os
+import shutil
 import subprocess
+import sys
+from pathlib import Path
 
 import pytest
+from aws_cdk import App, Stack
 
 from secure_endpoint import bundling
-from secure_endpoint.bundling import PipLocalBundling, dependencies_key
+from secure_endpoint.bundling import PipLocalBundling, dependencies_key, lambda_code, tree_hash
+
+PACKAGE = "client_secret_rotation"
 
 
 def test_the_cache_key_follows_the_requirements():
@@ -28,6 +35,7 @@ def test_bundles_the_package_with_its_linux_dependencies_and_no_bytecode(bundled
     assert not (out / "client_secret_rotation" / "requirements.txt").exists()
     assert not list(out.rglob("*.pyc"))
     assert not (out / ".ok").exists()
+    assert not (out / "secure_endpoint").exists()
 
 
 def test_a_second_bundle_reuses_the_cache_without_pip(bundled, tmp_path, monkeypatch):
@@ -51,3 +59,69 @@ def test_a_failed_install_says_what_failed_and_leaves_no_cache(tmp_path, monkeyp
     ):
         PipLocalBundling("client_secret_rotation", tmp_path / "c").try_bundle(str(tmp_path / "o"))
     assert not list((tmp_path / "c").glob("*/.ok"))
+
+
+def test_a_bundle_with_the_runtime_imports_it_without_the_cdk(bundled, tmp_path):
+    cache, _ = bundled
+    assert PipLocalBundling(PACKAGE, cache, include_runtime=True).try_bundle(str(tmp_path))
+    assert (tmp_path / PACKAGE / "handler.py").is_file()
+    assert (tmp_path / "secure_endpoint" / "runtime" / "waf_ip_sets.py").is_file()
+    assert not list(tmp_path.rglob("*.pyc"))
+    code = (
+        "import sys\n"
+        "from secure_endpoint.runtime.waf_ip_sets import IpSetWriter\n"
+        "import secure_endpoint\n"
+        "print(secure_endpoint.__file__)\n"
+        "assert not {'aws_cdk', 'jsii'} & {m.split('.')[0] for m in sys.modules}\n"
+    )
+    result = subprocess.run(  # noqa: S603 - this interpreter, fixed code
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(tmp_path)},
+    )
+    assert result.returncode == 0, result.stderr
+    assert Path(result.stdout.strip()) == tmp_path / "secure_endpoint" / "__init__.py"
+
+
+def test_the_tree_hash_follows_paths_and_contents_not_creation_order_or_bytecode(tmp_path):
+    first, second = tmp_path / "first", tmp_path / "second"
+    for root, names in ((first, ("a.py", "sub/b.py")), (second, ("sub/b.py", "a.py"))):
+        for name in names:
+            (root / name).parent.mkdir(parents=True, exist_ok=True)
+            (root / name).write_text(name)
+    (second / "__pycache__").mkdir()
+    (second / "__pycache__" / "a.cpython-311.pyc").write_bytes(b"bytecode")
+    (second / "sub" / "b.pyc").write_bytes(b"bytecode")
+
+    assert tree_hash({"pkg": first}) == tree_hash({"pkg": second})
+    assert tree_hash({"pkg": first}) != tree_hash({"other": first})
+    assert tree_hash({"pkg": first}) != tree_hash({"pkg": first}, salt="3.14")
+    (second / "sub" / "b.py").write_text("changed")
+    assert tree_hash({"pkg": first}) != tree_hash({"pkg": second})
+    (second / "sub" / "b.py").rename(second / "c.py")
+    (second / "c.py").write_text("sub/b.py")
+    assert tree_hash({"pkg": first}) != tree_hash({"pkg": second})
+
+
+def asset_key(**options):
+    """The S3 key of the function's asset, which CDK derives from its hash (bundling skipped)."""
+    stack = Stack(App(context={"aws:cdk:bundling-stacks": []}), "Stack")
+    code = lambda_code(PACKAGE, Path("unused-cache"), **options)
+    return code.bind(stack).s3_location.object_key
+
+
+def test_only_bundles_with_the_runtime_change_when_the_runtime_changes(tmp_path, monkeypatch):
+    runtime = tmp_path / "runtime"
+    shutil.copytree(bundling.RUNTIME_PACKAGE_DIR, runtime)
+    monkeypatch.setattr(bundling, "RUNTIME_PACKAGE_DIR", runtime)
+    default, with_runtime = asset_key(), asset_key(include_runtime=True)
+    assert with_runtime != default
+    assert asset_key(include_runtime=True) == with_runtime
+
+    (runtime / "waf_ip_sets.py").write_text("# changed\n", encoding="utf-8")
+
+    assert asset_key(include_runtime=True) != with_runtime
+    assert asset_key() == default
