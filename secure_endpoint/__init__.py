@@ -12,14 +12,39 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from secure_endpoint.endpoint import SecureEndpoint
     from secure_endpoint.options import ApiClient, DataCaptureOptions, TlsPolicy
+    from secure_endpoint.threat_intel import (
+        SPAMHAUS_DROP,
+        SPAMHAUS_DROP_V6,
+        TOR_EXIT_NODES,
+        FeedFormat,
+        ThreatIntelFeed,
+        ThreatIntelFeeds,
+    )
 
-__all__ = ["ApiClient", "DataCaptureOptions", "SecureEndpoint", "TlsPolicy"]
+__all__ = [
+    "SPAMHAUS_DROP",
+    "SPAMHAUS_DROP_V6",
+    "TOR_EXIT_NODES",
+    "ApiClient",
+    "DataCaptureOptions",
+    "FeedFormat",
+    "SecureEndpoint",
+    "ThreatIntelFeed",
+    "ThreatIntelFeeds",
+    "TlsPolicy",
+]
 
 _HOMES = {
     "SecureEndpoint": "secure_endpoint.endpoint",
     "ApiClient": "secure_endpoint.options",
     "DataCaptureOptions": "secure_endpoint.options",
     "TlsPolicy": "secure_endpoint.options",
+    "ThreatIntelFeeds": "secure_endpoint.threat_intel",
+    "ThreatIntelFeed": "secure_endpoint.threat_intel",
+    "FeedFormat": "secure_endpoint.threat_intel",
+    "SPAMHAUS_DROP": "secure_endpoint.threat_intel",
+    "SPAMHAUS_DROP_V6": "secure_endpoint.threat_intel",
+    "TOR_EXIT_NODES": "secure_endpoint.threat_intel",
 }
 
 
