@@ -16,10 +16,20 @@ from typing import Any
 from aws_cdk import Annotations, App, Environment, Stack
 from constructs import Construct
 
-from secure_endpoint import ApiClient, DataCaptureOptions, SecureEndpoint, compliance
+from secure_endpoint import (
+    SPAMHAUS_DROP,
+    SPAMHAUS_DROP_V6,
+    TOR_EXIT_NODES,
+    ApiClient,
+    DataCaptureOptions,
+    SecureEndpoint,
+    compliance,
+)
 
 SAMPLE_MODEL_URL = "s3://secure-endpoint-sample-models/sklearn/model.tar.gz"
 SAMPLE_MODEL_SHA256 = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+# The ready-made feeds ``-c threat_intel_feeds='["spamhaus-drop","tor-exit-nodes"]'`` names.
+_FEEDS = {feed.name: feed for feed in (SPAMHAUS_DROP, SPAMHAUS_DROP_V6, TOR_EXIT_NODES)}
 SAMPLE_CLIENTS = [{"name": "partner-a", "rate_limit": 50, "burst_limit": 100,
                    "quota_per_day": 100_000}]  # fmt: skip
 
@@ -49,8 +59,18 @@ class SampleStack(Stack):
             )
 
 
-def main() -> None:
-    app = App()
+def _feeds(names: list[str]) -> list[Any]:
+    unknown = [name for name in names if name not in _FEEDS]
+    if unknown:
+        raise ValueError(
+            f"threat_intel_feeds names unknown feeds {unknown}; the sample app knows "
+            f"{sorted(_FEEDS)}"
+        )
+    return [_FEEDS[name] for name in names]
+
+
+def build(app: App) -> SampleStack:
+    """The sample stack, from ``app``'s context."""
     image_uri = _context(app, "image_uri")
     capture = _context(app, "data_capture", False)
     settings: dict[str, Any] = {
@@ -65,6 +85,7 @@ def main() -> None:
         "blocked_countries": _context(app, "blocked_countries", []),
         "allowed_countries": _context(app, "allowed_countries", []),
         "waf_rule_overrides": _context(app, "waf_rule_overrides", {}),
+        "threat_intel_feeds": _feeds(_context(app, "threat_intel_feeds", [])),
         "data_capture": DataCaptureOptions() if capture else None,
         "cloud_watch_role": bool(_context(app, "cloud_watch_role", False)),
     }
@@ -76,8 +97,13 @@ def main() -> None:
     region = _context(app, "region") or os.environ.get("CDK_DEFAULT_REGION")
     account = _context(app, "account") or os.environ.get("CDK_DEFAULT_ACCOUNT")
     env = Environment(account=account, region=region) if region or account else None
-    SampleStack(app, _context(app, "stack_name", "SecureEndpointSample"), settings=settings,
-                env=env)  # fmt: skip
+    return SampleStack(app, _context(app, "stack_name", "SecureEndpointSample"),
+                       settings=settings, env=env)  # fmt: skip
+
+
+def main() -> None:
+    app = App()
+    build(app)
     compliance.add_packs(app)
     app.synth()
 

@@ -35,6 +35,7 @@ from secure_endpoint.images import ContainerImage
 from secure_endpoint.keys import EncryptionKey, allow_logs_to_use
 from secure_endpoint.network import IsolatedNetwork
 from secure_endpoint.options import ApiClient, CustomDomain, DataCaptureOptions, TlsPolicy
+from secure_endpoint.threat_intel import ThreatIntelFeed, ThreatIntelFeeds
 
 
 class SecureEndpoint(Construct):
@@ -96,6 +97,9 @@ class SecureEndpoint(Construct):
         Default: - common, known bad inputs, Amazon IP reputation, anonymous IP
     :param waf_rule_overrides: per managed group, rule name (or '*') to 'COUNT' or 'BLOCK';
         every COUNT is a synth warning. Default: - the groups' own actions
+    :param threat_intel_feeds: public reputation lists whose addresses the WAF blocks, refreshed
+        by a scheduled Lambda (``SPAMHAUS_DROP``, ``SPAMHAUS_DROP_V6``, ``TOR_EXIT_NODES`` or
+        your own ``ThreatIntelFeed``), at most 5. Default: - none
     :param web_acl: a REGIONAL web ACL of your own, associated with the stage instead of the one
         built here (then the WAF props above cannot be used). Default: - a web ACL as above
     :param max_body_bytes: the largest request body the WAF lets through (413 beyond), up to
@@ -143,6 +147,7 @@ class SecureEndpoint(Construct):
         waf_rate_limit_per_api_key: int | None = None,
         waf_managed_rule_groups: Sequence[str] = DEFAULT_MANAGED_RULE_GROUPS,
         waf_rule_overrides: Mapping[str, Mapping[str, str]] | None = None,
+        threat_intel_feeds: Sequence[ThreatIntelFeed] = (),
         web_acl: wafv2.CfnWebACL | None = None,
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
         bundling_cache_dir: Path | None = None,
@@ -229,6 +234,7 @@ class SecureEndpoint(Construct):
             log_retention=log_retention,
             cloud_watch_role=cloud_watch_role,
         )
+        cache_dir = bundling_cache_dir or Path(".cache") / "lambda-deps"
         self.credentials = ClientCredentials(
             self,
             "Credentials",
@@ -238,13 +244,30 @@ class SecureEndpoint(Construct):
             key=self.key,
             vpc=self.vpc,
             vpc_subnets=subnets,
-            bundling_cache_dir=bundling_cache_dir or Path(".cache") / "lambda-deps",
+            bundling_cache_dir=cache_dir,
             rotation_interval=rotation_interval,
             log_retention=log_retention,
         )
         for client in clients:
             api_key = self.credentials.secrets[client.name].secret_value_from_json("api_key")
             self.api.add_client(client, api_key.unsafe_unwrap())
+        self.threat_intel: ThreatIntelFeeds | None = None
+        if threat_intel_feeds:
+            if web_acl is not None:
+                raise ValueError(
+                    "threat_intel_feeds cannot be combined with web_acl: the feeds' IP sets "
+                    "are blocked by the web ACL built here; reference ThreatIntelFeeds.ip_sets "
+                    "from your own web ACL instead"
+                )
+            self.threat_intel = ThreatIntelFeeds(
+                self,
+                "ThreatIntel",
+                feeds=threat_intel_feeds,
+                key=self.key,
+                protected_cidrs=self.allowed_cidrs,
+                log_retention=log_retention,
+                bundling_cache_dir=cache_dir,
+            )
         self.edge = WebAclProtection(
             self,
             "Edge",
@@ -253,6 +276,7 @@ class SecureEndpoint(Construct):
             log_retention=log_retention,
             allowed_cidrs=self.allowed_cidrs,
             denied_cidrs=self.denied_cidrs,
+            blocked_ip_sets=self.threat_intel.ip_sets if self.threat_intel else (),
             blocked_countries=blocked_countries,
             allowed_countries=allowed_countries,
             rate_limit_per_ip=waf_rate_limit_per_ip,

@@ -297,3 +297,45 @@ def test_waf_lists_and_overrides_reach_the_web_acl():
         "GeoMatchStatement": {"CountryCodes": ["KP"]}
     }
     assert rule(template, "RateLimitPerApiKey")["Statement"]["RateBasedStatement"]["Limit"] == 5000
+
+
+def test_threat_intel_feeds_are_blocked_by_the_web_acl_and_stay_nag_clean():
+    from secure_endpoint import SPAMHAUS_DROP, TOR_EXIT_NODES
+
+    app, stack, endpoint = synth(threat_intel_feeds=[SPAMHAUS_DROP, TOR_EXIT_NODES])
+    template = Template.from_stack(stack)
+    statements = rule(template, "BlockedIpSets")["Statement"]["OrStatement"]["Statements"]
+    arns = [s["IPSetReferenceStatement"]["Arn"] for s in statements]
+    assert arns == [stack.resolve(s.attr_arn) for s in endpoint.threat_intel.ip_sets]
+    assert len(arns) == 4
+    assert compliance.findings(app) == []
+
+
+def test_threat_intel_feeds_cannot_feed_a_brought_web_acl():
+    from aws_cdk import aws_wafv2 as wafv2
+
+    from secure_endpoint import SPAMHAUS_DROP
+
+    app = App(context={"aws:cdk:bundling-stacks": []})
+    stack = Stack(app, "Own")
+    acl = wafv2.CfnWebACL(
+        stack,
+        "Acl",
+        scope="REGIONAL",
+        default_action=wafv2.CfnWebACL.DefaultActionProperty(allow={}),
+        visibility_config=wafv2.CfnWebACL.VisibilityConfigProperty(
+            cloud_watch_metrics_enabled=True, sampled_requests_enabled=True, metric_name="Own"
+        ),
+    )
+    with pytest.raises(ValueError, match="threat_intel_feeds cannot be combined with web_acl"):
+        SecureEndpoint(
+            stack,
+            "Endpoint",
+            model_data_url="s3://models/churn/model.tar.gz",
+            model_sha256=DIGEST,
+            framework="sklearn",
+            framework_version="1.2-1",
+            clients=CLIENTS,
+            threat_intel_feeds=[SPAMHAUS_DROP],
+            web_acl=acl,
+        )

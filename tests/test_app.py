@@ -1,0 +1,61 @@
+"""The sample app reads its settings from context, as `cdk synth -c name=value` passes them."""
+
+import json
+
+import pytest
+from aws_cdk import App
+
+import app as sample_app
+
+
+def synth_app(tmp_path, **context):
+    """Synthesize as `cdk synth` would: context values arrive as strings."""
+    app = App(context={"aws:cdk:bundling-stacks": [], **context}, outdir=str(tmp_path))
+    sample_app.build(app)
+    app.synth()
+    return {
+        path.name.removesuffix(".template.json"): json.loads(path.read_text())
+        for path in tmp_path.glob("*.template.json")
+    }
+
+
+def web_acl_rules(template):
+    (acl,) = [r for r in template["Resources"].values() if r["Type"] == "AWS::WAFv2::WebACL"]
+    return {rule["Name"]: rule for rule in acl["Properties"]["Rules"]}
+
+
+@pytest.fixture(scope="module")
+def default_templates(tmp_path_factory):
+    return synth_app(tmp_path_factory.mktemp("default"))
+
+
+def test_the_defaults_synthesize_one_stack_without_feeds_or_geo(default_templates):
+    assert list(default_templates) == ["SecureEndpointSample"]
+    rules = web_acl_rules(default_templates["SecureEndpointSample"])
+    assert "BlockedIpSets" not in rules
+    assert "GeoRestriction" not in rules
+
+
+def test_context_strings_as_the_cli_passes_them_reach_the_web_acl(tmp_path):
+    templates = synth_app(
+        tmp_path,
+        denied_cidrs='["198.51.100.0/24"]',
+        blocked_countries='["KP"]',
+        threat_intel_feeds='["spamhaus-drop", "tor-exit-nodes"]',
+        waf_rule_overrides='{"AWSManagedRulesCommonRuleSet": {"NoUserAgent_HEADER": "COUNT"}}',
+    )
+    template = templates["SecureEndpointSample"]
+    rules = web_acl_rules(template)
+    assert rules["GeoRestriction"]["Statement"] == {"GeoMatchStatement": {"CountryCodes": ["KP"]}}
+    assert len(rules["BlockedIpSets"]["Statement"]["OrStatement"]["Statements"]) == 4
+    denied = [
+        r["Properties"]["Addresses"]
+        for r in template["Resources"].values()
+        if r["Type"] == "AWS::WAFv2::IPSet"
+    ]
+    assert ["198.51.100.0/24"] in denied
+
+
+def test_an_unknown_feed_name_is_a_clear_error(tmp_path):
+    with pytest.raises(ValueError, match=r"threat_intel_feeds names unknown feeds \['nope'\]"):
+        synth_app(tmp_path, threat_intel_feeds='["nope"]')
