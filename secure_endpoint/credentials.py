@@ -152,6 +152,9 @@ class ClientCredentials(Construct):
             enforce_ssl=True,
             retention_period=Duration.days(14),
         )
+        # Lambda sends failed events to the dead-letter queue with the function's role, and SQS
+        # needs a data key of the queue's key for each message.
+        key.grant(role, "kms:GenerateDataKey", "kms:Decrypt")
         compliance.acknowledge(
             dead_letters,
             "This queue is itself the dead-letter queue of the rotation Lambda: a redrive policy "

@@ -339,3 +339,17 @@ def test_threat_intel_feeds_cannot_feed_a_brought_web_acl():
             threat_intel_feeds=[SPAMHAUS_DROP],
             web_acl=acl,
         )
+
+
+def test_the_rotation_role_may_encrypt_messages_for_its_dead_letter_queue(built):
+    _, template, endpoint = built
+    stack = Stack.of(endpoint)
+    key_arn = stack.resolve(endpoint.key.key_arn)
+    statements = [
+        statement
+        for policy in template.find_resources("AWS::IAM::ManagedPolicy").values()
+        if "Rotation" in json.dumps(policy["Properties"].get("Roles", []))
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+    ]
+    assert {"Action": ["kms:GenerateDataKey", "kms:Decrypt"], "Effect": "Allow",
+            "Resource": key_arn} in statements  # fmt: skip
