@@ -8,17 +8,20 @@ from pathlib import Path
 
 from aws_cdk import CfnOutput, Duration
 from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cognito as cognito
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_secretsmanager as secretsmanager
+from aws_cdk import aws_sns as sns
 from aws_cdk import aws_wafv2 as wafv2
 from constructs import Construct
 
 from secure_endpoint import _validation as check
 from secure_endpoint._validation import WAF_RATE_LIMIT_MIN
+from secure_endpoint.alarms import DEFAULT_RUNBOOK_URL, EndpointAlarms
 from secure_endpoint.api import InferenceApi
 from secure_endpoint.credentials import ClientCredentials
 from secure_endpoint.edge import (
@@ -104,6 +107,10 @@ class SecureEndpoint(Construct):
         built here (then the WAF props above cannot be used). Default: - a web ACL as above
     :param max_body_bytes: the largest request body the WAF lets through (413 beyond), up to
         65,536. Default: - 64 KiB
+    :param alarm_emails: addresses the alert topic mails (each confirms once). Default: - none
+    :param alarm_subscriptions: other subscriptions of the alert topic (SQS, Lambda, HTTPS).
+        Default: - none
+    :param runbook_url: where alarm descriptions point. Default: - ``docs/runbook.md``
     :param bundling_cache_dir: cache of bundled Lambda dependencies.
         Default: - '.cache/lambda-deps' under the working directory
     """
@@ -150,6 +157,9 @@ class SecureEndpoint(Construct):
         threat_intel_feeds: Sequence[ThreatIntelFeed] = (),
         web_acl: wafv2.CfnWebACL | None = None,
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        alarm_emails: Sequence[str] = (),
+        alarm_subscriptions: Sequence[sns.ITopicSubscription] = (),
+        runbook_url: str = DEFAULT_RUNBOOK_URL,
         bundling_cache_dir: Path | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -290,7 +300,30 @@ class SecureEndpoint(Construct):
             max_body_bytes=max_body_bytes,
             web_acl=web_acl,
         )
+        self.alarms = EndpointAlarms(
+            self,
+            "Alarms",
+            api=self.api,
+            hosting=self.hosting,
+            key=self.key,
+            edge=self.edge,
+            email_addresses=alarm_emails,
+            subscriptions=alarm_subscriptions,
+            runbook_url=runbook_url,
+        )
+        self._watch_functions()
         self._add_outputs()
+
+    def _watch_functions(self) -> None:
+        watched = [("ClientSecretRotation", self.credentials.rotation_function, "client rotation")]
+        if self.threat_intel is not None:
+            watched.append(("ThreatIntel", self.threat_intel.function, "the threat feed update"))
+        for name, function, what in watched:
+            self.alarms.watch_function(f"{name}Errors", function, what)
+            if function.dead_letter_queue is not None:
+                self.alarms.watch_dead_letter_queue(
+                    f"{name}DeadLetters", function.dead_letter_queue, what
+                )
 
     # The attributes users reach for most, named as the README documents them.
     @property
@@ -326,6 +359,15 @@ class SecureEndpoint(Construct):
     def auto_block_ip_sets(self) -> list[wafv2.CfnIPSet]:
         """The WAF's auto-block list (IPv4, IPv6), which the anomaly monitor writes."""
         return self.edge.auto_block_ip_sets
+
+    @property
+    def alarm_topic(self) -> sns.Topic:
+        """The KMS-encrypted SNS topic every alarm notifies."""
+        return self.alarms.topic
+
+    @property
+    def dashboard(self) -> cloudwatch.Dashboard:
+        return self.alarms.dashboard
 
     @property
     def client_secrets(self) -> dict[str, secretsmanager.Secret]:
