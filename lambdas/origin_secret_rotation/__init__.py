@@ -1,0 +1,1 @@
+"""Rotation of the CloudFront origin secret that the regional web ACL requires."""
