@@ -30,6 +30,7 @@ SAMPLE_MODEL_URL = "s3://secure-endpoint-sample-models/sklearn/model.tar.gz"
 SAMPLE_MODEL_SHA256 = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
 # The ready-made feeds ``-c threat_intel_feeds='["spamhaus-drop","tor-exit-nodes"]'`` names.
 _FEEDS = {feed.name: feed for feed in (SPAMHAUS_DROP, SPAMHAUS_DROP_V6, TOR_EXIT_NODES)}
+SHIELD_SAMPLE_REGION = "eu-west-1"
 SAMPLE_CLIENTS = [{"name": "partner-a", "rate_limit": 50, "burst_limit": 100,
                    "quota_per_day": 100_000}]  # fmt: skip
 
@@ -96,9 +97,22 @@ def build(app: App) -> SampleStack:
         settings["framework_version"] = _context(app, "framework_version", "1.2-1")
     region = _context(app, "region") or os.environ.get("CDK_DEFAULT_REGION")
     account = _context(app, "account") or os.environ.get("CDK_DEFAULT_ACCOUNT")
+    shield = bool(_context(app, "shield_advanced", False))
+    settings["shield_advanced"] = shield
+    defaulted_region = shield and not region
+    if defaulted_region:
+        # Shield's CloudFront web ACL goes to us-east-1, wired to a stack of a known region.
+        region = SHIELD_SAMPLE_REGION
     env = Environment(account=account, region=region) if region or account else None
-    return SampleStack(app, _context(app, "stack_name", "SecureEndpointSample"),
-                       settings=settings, env=env)  # fmt: skip
+    stack = SampleStack(app, _context(app, "stack_name", "SecureEndpointSample"),
+                        settings=settings, env=env)  # fmt: skip
+    if defaulted_region:
+        Annotations.of(stack).add_warning_v2(
+            "secure-endpoint:sample-region",
+            f"shield_advanced needs a concrete region and none was given: the sample uses "
+            f"{SHIELD_SAMPLE_REGION}. Pass -c region=<yours> (or set CDK_DEFAULT_REGION).",
+        )
+    return stack
 
 
 def main() -> None:

@@ -6,7 +6,7 @@ import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from aws_cdk import CfnOutput, Duration
+from aws_cdk import CfnOutput, Duration, Stack, Token
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cognito as cognito
@@ -30,6 +30,7 @@ from secure_endpoint.edge import (
     DEFAULT_RATE_LIMIT_PER_API_KEY,
     DEFAULT_RATE_LIMIT_PER_IP,
     DEFAULT_RATE_WINDOW_SEC,
+    SOURCE_ADDRESS_RULE_GROUPS,
     WebAclProtection,
 )
 from secure_endpoint.hosting import ModelHosting
@@ -38,6 +39,7 @@ from secure_endpoint.images import ContainerImage
 from secure_endpoint.keys import EncryptionKey, allow_logs_to_use
 from secure_endpoint.network import IsolatedNetwork
 from secure_endpoint.options import ApiClient, CustomDomain, DataCaptureOptions, TlsPolicy
+from secure_endpoint.shield import ShieldAdvancedEdge, ShieldOptions, create_origin_secret
 from secure_endpoint.threat_intel import ThreatIntelFeed, ThreatIntelFeeds
 
 
@@ -103,6 +105,14 @@ class SecureEndpoint(Construct):
     :param threat_intel_feeds: public reputation lists whose addresses the WAF blocks, refreshed
         by a scheduled Lambda (``SPAMHAUS_DROP``, ``SPAMHAUS_DROP_V6``, ``TOR_EXIT_NODES`` or
         your own ``ThreatIntelFeed``), at most 5. Default: - none
+    :param shield_advanced: put CloudFront, a CLOUDFRONT web ACL (in a us-east-1 stack) and
+        Shield Advanced in front of the API (see ``ShieldAdvancedEdge``); the regional web ACL
+        then requires CloudFront's rotating origin secret, and the per-address rate, geo and
+        address-reputation rules move to the CloudFront web ACL. Needs an active Shield
+        Advanced subscription (about 3,000 USD a month) and a stack with a concrete region.
+        Default: - false
+    :param shield_options: the CloudFront and Shield settings (viewer domain and certificate,
+        automatic mitigation, emergency contacts, ...). Default: - ``ShieldOptions()``
     :param web_acl: a REGIONAL web ACL of your own, associated with the stage instead of the one
         built here (then the WAF props above cannot be used). Default: - a web ACL as above
     :param max_body_bytes: the largest request body the WAF lets through (413 beyond), up to
@@ -155,6 +165,8 @@ class SecureEndpoint(Construct):
         waf_managed_rule_groups: Sequence[str] = DEFAULT_MANAGED_RULE_GROUPS,
         waf_rule_overrides: Mapping[str, Mapping[str, str]] | None = None,
         threat_intel_feeds: Sequence[ThreatIntelFeed] = (),
+        shield_advanced: bool = False,
+        shield_options: ShieldOptions | None = None,
         web_acl: wafv2.CfnWebACL | None = None,
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
         alarm_emails: Sequence[str] = (),
@@ -245,22 +257,6 @@ class SecureEndpoint(Construct):
             cloud_watch_role=cloud_watch_role,
         )
         cache_dir = bundling_cache_dir or Path(".cache") / "lambda-deps"
-        self.credentials = ClientCredentials(
-            self,
-            "Credentials",
-            identity=self.identity,
-            clients=clients,
-            api_url=self.api.api_url,
-            key=self.key,
-            vpc=self.vpc,
-            vpc_subnets=subnets,
-            bundling_cache_dir=cache_dir,
-            rotation_interval=rotation_interval,
-            log_retention=log_retention,
-        )
-        for client in clients:
-            api_key = self.credentials.secrets[client.name].secret_value_from_json("api_key")
-            self.api.add_client(client, api_key.unsafe_unwrap())
         self.threat_intel: ThreatIntelFeeds | None = None
         if threat_intel_feeds:
             if web_acl is not None:
@@ -278,6 +274,24 @@ class SecureEndpoint(Construct):
                 log_retention=log_retention,
                 bundling_cache_dir=cache_dir,
             )
+        if shield_options is not None and not shield_advanced:
+            raise ValueError("shield_options configure shield_advanced=True; set it as well")
+        if shield_advanced and Token.is_unresolved(Stack.of(self).region):
+            raise ValueError(
+                "shield_advanced needs a stack with a concrete region (env=Environment("
+                "region='eu-west-1'), or cdk synth -c region=... with the sample app): the "
+                "CloudFront web ACL goes to a stack in us-east-1, wired to this one by region"
+            )
+        if shield_advanced and web_acl is not None:
+            raise ValueError(
+                "shield_advanced cannot be combined with web_acl: the regional web ACL must "
+                "require CloudFront's origin secret, which only the web ACL built here does"
+            )
+        origin_secret = (
+            create_origin_secret(self, "OriginSecret", key=self.key) if shield_advanced else None
+        )
+        # Behind CloudFront, the rules on the viewer's address move to the CloudFront web ACL.
+        regional_groups = list(waf_managed_rule_groups)
         self.edge = WebAclProtection(
             self,
             "Edge",
@@ -287,19 +301,66 @@ class SecureEndpoint(Construct):
             allowed_cidrs=self.allowed_cidrs,
             denied_cidrs=self.denied_cidrs,
             blocked_ip_sets=self.threat_intel.ip_sets if self.threat_intel else (),
-            blocked_countries=blocked_countries,
-            allowed_countries=allowed_countries,
-            rate_limit_per_ip=waf_rate_limit_per_ip,
+            blocked_countries=() if shield_advanced else blocked_countries,
+            allowed_countries=() if shield_advanced else allowed_countries,
+            rate_limit_per_ip=DEFAULT_RATE_LIMIT_PER_IP
+            if shield_advanced
+            else waf_rate_limit_per_ip,
             rate_limit_per_api_key=(
                 DEFAULT_RATE_LIMIT_PER_API_KEY
                 if web_acl is not None
                 else waf_rate_limit_per_api_key or _api_key_rate_limit(clients)
             ),
-            managed_rule_groups=waf_managed_rule_groups,
+            managed_rule_groups=regional_groups,
             managed_rule_overrides=waf_rule_overrides,
             max_body_bytes=max_body_bytes,
+            origin_secret=origin_secret,
             web_acl=web_acl,
         )
+        self.shield: ShieldAdvancedEdge | None = None
+        if origin_secret is not None:
+            options = shield_options or ShieldOptions()
+            self.shield = ShieldAdvancedEdge(
+                self,
+                "Shield",
+                stage=self.api.stage,
+                origin_secret=origin_secret,
+                regional_web_acl=self.edge.web_acl,
+                key=self.key,
+                tls_policy=tls_policy,
+                custom_domain=custom_domain,
+                domain_names=options.domain_names,
+                certificate=options.certificate,
+                viewer_security_policy=options.viewer_security_policy,
+                price_class=options.price_class,
+                rate_limit_per_ip=waf_rate_limit_per_ip,
+                managed_rule_groups=[
+                    group for group in regional_groups if group in SOURCE_ADDRESS_RULE_GROUPS
+                ],
+                blocked_countries=blocked_countries,
+                allowed_countries=allowed_countries,
+                automatic_mitigation=options.automatic_mitigation,
+                health_error_rate=options.health_error_rate,
+                emergency_contacts=options.emergency_contacts,
+                log_retention=log_retention,
+                bundling_cache_dir=cache_dir,
+            )
+        self.credentials = ClientCredentials(
+            self,
+            "Credentials",
+            identity=self.identity,
+            clients=clients,
+            api_url=self.api_url,
+            key=self.key,
+            vpc=self.vpc,
+            vpc_subnets=subnets,
+            bundling_cache_dir=cache_dir,
+            rotation_interval=rotation_interval,
+            log_retention=log_retention,
+        )
+        for client in clients:
+            api_key = self.credentials.secrets[client.name].secret_value_from_json("api_key")
+            self.api.add_client(client, api_key.unsafe_unwrap())
         self.alarms = EndpointAlarms(
             self,
             "Alarms",
@@ -344,7 +405,10 @@ class SecureEndpoint(Construct):
 
     @property
     def api_url(self) -> str:
-        return self.api.api_url
+        """Where clients POST: through CloudFront with ``shield_advanced``, else the API."""
+        if self.shield is None:
+            return self.api.api_url
+        return f"{self.shield.url}{self.api.path}"
 
     @property
     def token_url(self) -> str:

@@ -192,6 +192,35 @@ class EmergencyContact:
             )
 
 
+@dataclass(frozen=True)
+class ShieldOptions:
+    """The CloudFront and Shield settings of ``SecureEndpoint(shield_advanced=True)``.
+
+    :param domain_names: the distribution's own names, with ``certificate``. Default: - none;
+        the ``*.cloudfront.net`` name
+    :param certificate: an ACM certificate of us-east-1 covering ``domain_names``.
+        Default: - none
+    :param viewer_security_policy: the viewers' TLS policy (with a certificate).
+        Default: - TLSv1.2_2021
+    :param price_class: the edge locations used. Default: - all
+    :param automatic_mitigation: Shield's application-layer response. Default: - BLOCK
+    :param health_error_rate: the 5XX share that marks the API unhealthy for Shield's
+        health-based detection. Default: - 0.05
+    :param emergency_contacts: the Shield Response Team's contacts (proactive engagement; one
+        setting per account). Default: - none
+    """
+
+    domain_names: Sequence[str] = ()
+    certificate: acm.ICertificate | None = None
+    viewer_security_policy: cloudfront.SecurityPolicyProtocol = (
+        cloudfront.SecurityPolicyProtocol.TLS_V1_2_2021
+    )
+    price_class: cloudfront.PriceClass = cloudfront.PriceClass.PRICE_CLASS_ALL
+    automatic_mitigation: AutomaticMitigation = AutomaticMitigation.BLOCK
+    health_error_rate: float = DEFAULT_HEALTH_ERROR_RATE
+    emergency_contacts: Sequence[EmergencyContact] = ()
+
+
 def create_origin_secret(
     scope: Construct, construct_id: str, *, key: kms.IKey
 ) -> secretsmanager.Secret:
@@ -667,6 +696,7 @@ class ShieldAdvancedEdge(Construct):
                 f"like 0.05 for 5%, got {health_error_rate!r}"
             )
         contacts = _check_contacts(emergency_contacts)
+        self.domain_names = names
         self.edge_stack = _edge_stack(stack, edge_stack)
 
         self.edge_web_acl = CloudFrontWebAcl(
@@ -749,6 +779,13 @@ class ShieldAdvancedEdge(Construct):
     def distribution_url(self) -> str:
         """``https://`` and the distribution's own domain name."""
         return f"https://{self.distribution.distribution_domain_name}"
+
+    @property
+    def url(self) -> str:
+        """``https://`` and the name viewers use: the first of ``domain_names``, if any."""
+        if self.domain_names:
+            return f"https://{self.domain_names[0]}"
+        return self.distribution_url
 
     def metric_origin_error_rate(self) -> cloudwatch.IMetric:
         """The metric behind ``health_alarm``: the stage's share of 5XX responses per minute."""

@@ -59,3 +59,14 @@ def test_context_strings_as_the_cli_passes_them_reach_the_web_acl(tmp_path):
 def test_an_unknown_feed_name_is_a_clear_error(tmp_path):
     with pytest.raises(ValueError, match=r"threat_intel_feeds names unknown feeds \['nope'\]"):
         synth_app(tmp_path, threat_intel_feeds='["nope"]')
+
+
+def test_shield_advanced_adds_a_us_east_1_stack_and_a_cloudfront_front(tmp_path):
+    templates = synth_app(tmp_path, shield_advanced="true")
+    assert set(templates) == {"SecureEndpointSample", "SecureEndpointSample-edge"}
+    resources = templates["SecureEndpointSample"]["Resources"].values()
+    types = {r["Type"] for r in resources}
+    assert {"AWS::CloudFront::Distribution", "AWS::Shield::Protection"} <= types
+    edge = templates["SecureEndpointSample-edge"]["Resources"].values()
+    (acl,) = [r for r in edge if r["Type"] == "AWS::WAFv2::WebACL"]
+    assert acl["Properties"]["Scope"] == "CLOUDFRONT"
