@@ -12,6 +12,12 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from secure_endpoint.endpoint import SecureEndpoint
     from secure_endpoint.options import ApiClient, DataCaptureOptions, TlsPolicy
+    from secure_endpoint.shield import (
+        AutomaticMitigation,
+        EmergencyContact,
+        ShieldAdvancedEdge,
+        ShieldOptions,
+    )
     from secure_endpoint.threat_intel import (
         SPAMHAUS_DROP,
         SPAMHAUS_DROP_V6,
@@ -26,9 +32,13 @@ __all__ = [
     "SPAMHAUS_DROP_V6",
     "TOR_EXIT_NODES",
     "ApiClient",
+    "AutomaticMitigation",
     "DataCaptureOptions",
+    "EmergencyContact",
     "FeedFormat",
     "SecureEndpoint",
+    "ShieldAdvancedEdge",
+    "ShieldOptions",
     "ThreatIntelFeed",
     "ThreatIntelFeeds",
     "TlsPolicy",
@@ -40,6 +50,10 @@ _HOMES = {
     "DataCaptureOptions": "secure_endpoint.options",
     "TlsPolicy": "secure_endpoint.options",
     "ThreatIntelFeeds": "secure_endpoint.threat_intel",
+    "ShieldAdvancedEdge": "secure_endpoint.shield",
+    "ShieldOptions": "secure_endpoint.shield",
+    "EmergencyContact": "secure_endpoint.shield",
+    "AutomaticMitigation": "secure_endpoint.shield",
     "ThreatIntelFeed": "secure_endpoint.threat_intel",
     "FeedFormat": "secure_endpoint.threat_intel",
     "SPAMHAUS_DROP": "secure_endpoint.threat_intel",

@@ -9,6 +9,7 @@ from pathlib import Path
 from aws_cdk import CfnOutput, Duration, Stack, Token
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
 from aws_cdk import aws_cognito as cognito
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
@@ -379,6 +380,14 @@ class SecureEndpoint(Construct):
         watched = [("ClientSecretRotation", self.credentials.rotation_function, "client rotation")]
         if self.threat_intel is not None:
             watched.append(("ThreatIntel", self.threat_intel.function, "the threat feed update"))
+        if self.shield is not None:
+            watched.append(
+                ("OriginSecretRotation", self.shield.rotation.function, "origin secret rotation")
+            )
+            # Shield watches the health alarm; people should hear of it too.
+            self.shield.health_alarm.add_alarm_action(
+                cloudwatch_actions.SnsAction(self.alarm_topic)
+            )
         for name, function, what in watched:
             self.alarms.watch_function(f"{name}Errors", function, what)
             if function.dead_letter_queue is not None:

@@ -130,3 +130,15 @@ def test_shield_cannot_use_a_brought_web_acl():
             model_sha256=DIGEST, framework="sklearn", framework_version="1.2-1",
             clients=CLIENTS, shield_advanced=True, web_acl=acl,
         )  # fmt: skip
+
+
+def test_the_health_alarm_and_the_rotation_reach_the_alert_topic(built):
+    stack, endpoint, template = built["stack"], built["endpoint"], built["template"]
+    topic = {"Ref": stack.get_logical_id(endpoint.alarm_topic.node.default_child)}
+    health = template.to_json()["Resources"][
+        stack.get_logical_id(endpoint.shield.health_alarm.node.default_child)
+    ]
+    assert health["Properties"]["AlarmActions"] == [topic]
+    assert {"OriginSecretRotationErrors", "OriginSecretRotationDeadLetters"} <= set(
+        endpoint.alarms.alarms
+    )
