@@ -93,12 +93,14 @@ class SecureEndpoint(Construct):
     :param blocked_countries: ISO 3166 alpha-2 codes of countries the WAF blocks.
         Default: - none
     :param allowed_countries: when given, the WAF blocks every other country. Default: - all
-    :param waf_rate_limit_per_ip: requests one address may send in 5 minutes before the WAF
-        blocks it with a 429. Default: - 1000
-    :param waf_rate_limit_per_api_key: requests one API key may send in 5 minutes before the WAF
-        blocks it with a 429. Default: - what the most generous client's usage plan allows in
-        5 minutes (rate x 300 s + burst), so that the WAF stops only what the gateway would
-        throttle anyway, before it costs an authorizer call
+    :param waf_rate_limit_per_ip: requests one address may send in ``waf_rate_window`` before
+        the WAF blocks it with a 429. Default: - 1000
+    :param waf_rate_window: the window of both rate rules: 1, 2, 5 or 10 minutes.
+        Default: - 5 minutes
+    :param waf_rate_limit_per_api_key: requests one API key may send in ``waf_rate_window``
+        before the WAF blocks it with a 429. Default: - what the most generous client's usage
+        plan allows in the window (rate x window + burst), so that the WAF stops only what the
+        gateway would throttle anyway, before it costs an authorizer call
     :param waf_managed_rule_groups: AWS managed rule groups, in order.
         Default: - common, known bad inputs, Amazon IP reputation, anonymous IP
     :param waf_rule_overrides: per managed group, rule name (or '*') to 'COUNT' or 'BLOCK';
@@ -163,6 +165,7 @@ class SecureEndpoint(Construct):
         allowed_countries: Sequence[str] = (),
         waf_rate_limit_per_ip: int = DEFAULT_RATE_LIMIT_PER_IP,
         waf_rate_limit_per_api_key: int | None = None,
+        waf_rate_window: Duration | None = None,
         waf_managed_rule_groups: Sequence[str] = DEFAULT_MANAGED_RULE_GROUPS,
         waf_rule_overrides: Mapping[str, Mapping[str, str]] | None = None,
         threat_intel_feeds: Sequence[ThreatIntelFeed] = (),
@@ -310,8 +313,10 @@ class SecureEndpoint(Construct):
             rate_limit_per_api_key=(
                 DEFAULT_RATE_LIMIT_PER_API_KEY
                 if web_acl is not None
-                else waf_rate_limit_per_api_key or _api_key_rate_limit(clients)
+                else waf_rate_limit_per_api_key or _api_key_rate_limit(clients, waf_rate_window)
             ),
+            api_key_rate_window=waf_rate_window,
+            rate_window=None if shield_advanced else waf_rate_window,
             managed_rule_groups=regional_groups,
             managed_rule_overrides=waf_rule_overrides,
             max_body_bytes=max_body_bytes,
@@ -335,6 +340,7 @@ class SecureEndpoint(Construct):
                 viewer_security_policy=options.viewer_security_policy,
                 price_class=options.price_class,
                 rate_limit_per_ip=waf_rate_limit_per_ip,
+                rate_window=waf_rate_window,
                 managed_rule_groups=[
                     group for group in regional_groups if group in SOURCE_ADDRESS_RULE_GROUPS
                 ],
@@ -468,8 +474,14 @@ class SecureEndpoint(Construct):
             )
 
 
-def _api_key_rate_limit(clients: Sequence[ApiClient]) -> int:
-    """What the most generous usage plan lets one key send in the WAF's 5-minute window."""
-    window = DEFAULT_RATE_WINDOW_SEC
-    allowed = max(math.ceil(c.rate_limit * window) + int(c.burst_limit or 0) for c in clients)
+def _api_key_rate_limit(clients: Sequence[ApiClient], window: Duration | None) -> int:
+    """What the most generous usage plan lets one key send in the WAF's rate window."""
+    # An invalid window is reported by the web ACL, naming its prop; any number does here.
+    seconds = (
+        window.to_seconds(integral=False)
+        if isinstance(window, Duration)
+        else DEFAULT_RATE_WINDOW_SEC
+    )
+    window_sec = seconds or DEFAULT_RATE_WINDOW_SEC
+    allowed = max(math.ceil(c.rate_limit * window_sec) + int(c.burst_limit or 0) for c in clients)
     return max(allowed, WAF_RATE_LIMIT_MIN)

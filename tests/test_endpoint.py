@@ -4,7 +4,7 @@ import json
 
 import cfnlint.api
 import pytest
-from aws_cdk import App, Environment, Stack
+from aws_cdk import App, Duration, Environment, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_kms as kms
 from aws_cdk.assertions import Capture, Match, Template
@@ -353,3 +353,17 @@ def test_the_rotation_role_may_encrypt_messages_for_its_dead_letter_queue(built)
     ]
     assert {"Action": ["kms:GenerateDataKey", "kms:Decrypt"], "Effect": "Allow",
             "Resource": key_arn} in statements  # fmt: skip
+
+
+def test_the_rate_window_sets_both_rules_and_the_derived_key_limit():
+    _, stack, _ = synth(waf_rate_window=Duration.minutes(1))
+    template = Template.from_stack(stack)
+    per_ip = rule(template, "RateLimitPerIp")["Statement"]["RateBasedStatement"]
+    per_key = rule(template, "RateLimitPerApiKey")["Statement"]["RateBasedStatement"]
+    assert per_ip["EvaluationWindowSec"] == per_key["EvaluationWindowSec"] == 60
+    assert per_key["Limit"] == 50 * 60 + 100
+
+
+def test_a_rate_window_waf_does_not_offer_is_refused():
+    with pytest.raises(ValueError, match=r"rate_window must be one of 1 min, 2 min, 5 min, 10 min"):
+        synth(waf_rate_window=Duration.seconds(90))
