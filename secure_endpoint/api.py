@@ -166,6 +166,8 @@ class InferenceApi(Construct):
         timeout = integration_timeout or Duration.seconds(29)
         check.int_range("integration_timeout (ms)", int(timeout.to_milliseconds()), 50, 29_000)
         self.path = "/" + "/".join(segments)
+        self.api_keys: dict[str, apigw.ApiKey] = {}
+        """Each client's API key, by client name (filled by ``add_client``)."""
         self.custom_domain = custom_domain
 
         self.access_log_group = logs.LogGroup(
@@ -241,6 +243,7 @@ class InferenceApi(Construct):
             api_stages=[apigw.UsagePlanPerApiStage(api=self.rest_api, stage=self.stage)],
         )
         plan.add_api_key(api_key)
+        self.api_keys[client.name] = api_key
         return plan
 
     def metric_count(self, **props: Any) -> Any:

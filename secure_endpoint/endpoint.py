@@ -24,6 +24,7 @@ from secure_endpoint import _validation as check
 from secure_endpoint._validation import WAF_RATE_LIMIT_MIN
 from secure_endpoint.alarms import DEFAULT_RUNBOOK_URL, EndpointAlarms
 from secure_endpoint.api import InferenceApi
+from secure_endpoint.blocklist_store import BlockListTable
 from secure_endpoint.credentials import ClientCredentials
 from secure_endpoint.edge import (
     DEFAULT_MANAGED_RULE_GROUPS,
@@ -368,6 +369,7 @@ class SecureEndpoint(Construct):
         for client in clients:
             api_key = self.credentials.secrets[client.name].secret_value_from_json("api_key")
             self.api.add_client(client, api_key.unsafe_unwrap())
+        self.block_list = BlockListTable(self, "AutoBlockList", key=self.key)
         self.alarms = EndpointAlarms(
             self,
             "Alarms",
@@ -462,6 +464,15 @@ class SecureEndpoint(Construct):
         return self.edge.grant_update_auto_block_list(grantee)
 
     def _add_outputs(self) -> None:
+        stack = Stack.of(self)
+        owner = getattr(stack, _OUTPUTS_OWNER, None)
+        if owner is not None:
+            raise ValueError(
+                f"one SecureEndpoint per stack: {owner} is in this stack already, and the "
+                "response commands (secure-endpoint block, revoke-client, ...) find it by "
+                f"stack outputs that would collide; put {self.node.path} in a stack of its own"
+            )
+        setattr(stack, _OUTPUTS_OWNER, self.node.path)
         CfnOutput(self, "ApiUrl", value=self.api_url, description="POST inference requests here")
         CfnOutput(self, "TokenUrl", value=self.token_url, description="OAuth 2.0 token endpoint")
         CfnOutput(self, "EndpointName", value=self.endpoint_name)
@@ -472,6 +483,30 @@ class SecureEndpoint(Construct):
                 value=secret.secret_arn,
                 description=f"Credentials of client {name}: secure-endpoint invoke --secret-id",
             )
+        # Fixed keys: the response commands read them (secure-endpoint block --stack ...).
+        auto_block = dict(zip(("Ipv4", "Ipv6"), self.edge.auto_block_ip_sets, strict=False))
+        fixed = {
+            "AutoBlockTableName": self.block_list.table_name,
+            **{f"AutoBlock{v}SetArn": ip_set.attr_arn for v, ip_set in auto_block.items()},
+            "AllowlistIpSetArns": stack.to_json_string(
+                [ip_set.attr_arn for ip_set in self.edge.allowed_ip_sets]
+            ),
+            "ApiClients": stack.to_json_string(
+                {
+                    name: {
+                        "secretArn": secret.secret_arn,
+                        "apiKeyId": self.api.api_keys[name].key_id,
+                    }
+                    for name, secret in self.credentials.secrets.items()
+                }
+            ),
+        }
+        for key, value in fixed.items():
+            CfnOutput(self, key, key=key, value=value)
+
+
+# The attribute of a Stack naming the SecureEndpoint that wrote its fixed-key outputs.
+_OUTPUTS_OWNER = "_secure_endpoint_outputs_owner"
 
 
 def _api_key_rate_limit(clients: Sequence[ApiClient], window: Duration | None) -> int:

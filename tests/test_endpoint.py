@@ -367,3 +367,31 @@ def test_the_rate_window_sets_both_rules_and_the_derived_key_limit():
 def test_a_rate_window_waf_does_not_offer_is_refused():
     with pytest.raises(ValueError, match=r"rate_window must be one of 1 min, 2 min, 5 min, 10 min"):
         synth(waf_rate_window=Duration.seconds(90))
+
+
+def test_the_response_commands_find_the_stack_by_fixed_output_keys(built):
+    _, template, endpoint = built
+    stack = Stack.of(endpoint)
+    outputs = template.to_json()["Outputs"]
+    assert {
+        "AutoBlockTableName",
+        "AutoBlockIpv4SetArn",
+        "AutoBlockIpv6SetArn",
+        "AllowlistIpSetArns",
+        "ApiClients",
+    } <= set(outputs)
+    assert outputs["AutoBlockIpv4SetArn"]["Value"] == stack.resolve(
+        endpoint.auto_block_ip_sets[0].attr_arn
+    )
+    clients = json.dumps(outputs["ApiClients"]["Value"])
+    assert "partner-a" in clients
+    assert stack.get_logical_id(endpoint.api.api_keys["partner-a"].node.default_child) in clients
+
+
+def test_a_second_secure_endpoint_in_one_stack_is_refused():
+    _, stack, _ = synth()
+    with pytest.raises(ValueError, match="one SecureEndpoint per stack: Secured/Endpoint is"):
+        SecureEndpoint(
+            stack, "Second", model_data_url="s3://models/churn/model.tar.gz",
+            model_sha256=DIGEST, framework="sklearn", framework_version="1.2-1", clients=CLIENTS,
+        )  # fmt: skip
