@@ -1,0 +1,430 @@
+"""Offline replay: access-log files in, one decision per principal and window out.
+
+``detect`` works on aggregates, however they were made (parsed files here, Logs Insights rows in
+AWS): it computes the features over the baseline and the scored windows together (so that the
+first scored windows have their history), fits the forest on the baseline's windows (or uses a
+stored model), scores the rest and decides. Without a baseline it starts cold: the forest is
+fitted on the scored windows themselves, and when there are too few of them, only the hard rules
+decide; the result says which (``trained_on``).
+
+``detect_files`` and ``write_detections`` are the glue of ``secure-endpoint detect``.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import sys
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+import numpy.typing as npt
+import orjson
+
+from secure_endpoint.runtime.anomaly.decisions import DecisionConfig, Decisions, decide
+from secure_endpoint.runtime.anomaly.features import (
+    FEATURES,
+    HISTORY_SECONDS,
+    WINDOW_SECONDS,
+    WindowAggregates,
+    aggregate,
+    covered_windows,
+    features,
+)
+from secure_endpoint.runtime.anomaly.records import RecordReader, Records, merge_records
+from secure_endpoint.runtime.anomaly.scoring import (
+    KINDS,
+    ForestConfig,
+    Model,
+    dumps,
+    fit_model,
+    loads,
+    sha256,
+)
+
+
+@dataclass(frozen=True)
+class DetectConfig:
+    """Everything ``detect`` needs; the defaults are the monitor's.
+
+    ``warmup_seconds``: baseline windows with less history than this before them are left out of
+    the fit (their history features are not yet comparable). A kind of principal with fewer than
+    ``forest.min_rows`` windows to fit on is decided by the hard rules only.
+    """
+
+    window_seconds: int = WINDOW_SECONDS
+    history_seconds: int = HISTORY_SECONDS
+    forest: ForestConfig = field(default_factory=ForestConfig)
+    decisions: DecisionConfig = field(default_factory=DecisionConfig)
+    warmup_seconds: int = 3600
+
+    def __post_init__(self) -> None:
+        if self.warmup_seconds < 0:
+            raise ValueError(f"warmup_seconds must not be negative, got {self.warmup_seconds}")
+
+
+@dataclass(frozen=True, eq=False)
+class Detections:
+    """The scored rows (a subset of the aggregates' rows) and their decisions."""
+
+    aggregates: WindowAggregates
+    decisions: Decisions
+    model: Model | None
+    trained_on: str  # "baseline", "cold-start", "stored model" or "rules only"
+
+    def __len__(self) -> int:
+        return len(self.aggregates)
+
+    def rows(self) -> Iterator[dict[str, Any]]:
+        """One JSON-ready object per scored window and principal."""
+        names = self.aggregates.names
+        kinds = self.aggregates.is_client
+        d = self.decisions
+        for i, (principal, start) in enumerate(
+            zip(
+                self.aggregates.principal.tolist(),
+                self.aggregates.window_start.tolist(),
+                strict=True,
+            )
+        ):
+            yield {
+                "windowStart": start,
+                "principal": names[principal],
+                "kind": "client" if kinds[principal] else "address",
+                "score": round(float(d.score[i]), 6),
+                "anomalous": bool(d.anomalous[i]),
+                "action": d.action[i],
+                "reasons": d.reasons[i],
+            }
+
+
+FitAndScore = Callable[
+    [npt.NDArray[np.float64], npt.NDArray[np.bool_], npt.NDArray[np.bool_], ForestConfig, str],
+    tuple[Model, npt.NDArray[np.float64] | None],
+]
+"""(features, is_client, training rows, config, trained_on) -> (model, scores of every row)."""
+
+
+def fit_and_score(
+    X: npt.NDArray[np.float64],
+    is_client: npt.NDArray[np.bool_],
+    training: npt.NDArray[np.bool_],
+    config: ForestConfig,
+    trained_on: str,
+) -> tuple[Model, npt.NDArray[np.float64] | None]:
+    """Fit on the training rows, then score every row (None when no forest could be fitted)."""
+    model = fit_model(
+        X[training], is_client[training], FEATURES, config=config, trained_on=trained_on
+    )
+    return model, model.score(X, is_client) if model.fitted else None
+
+
+def detect(
+    aggregates: WindowAggregates,
+    scored_from: int,
+    config: DetectConfig = DetectConfig(),
+    model: Model | None = None,
+    *,
+    fit: FitAndScore = fit_and_score,
+) -> Detections:
+    """Score the rows whose window starts at or after ``scored_from`` (epoch seconds); the rows
+    before are the baseline. A given ``model`` is used as is; else one is fitted (by ``fit``)."""
+    X = features(aggregates, config.history_seconds)
+    is_client = aggregates.is_client[aggregates.principal]
+    scored = aggregates.window_start >= scored_from
+    if model is None:
+        warm = covered_windows(aggregates, config.history_seconds) * aggregates.window_seconds
+        warm_enough = warm >= min(config.warmup_seconds, config.history_seconds)
+        training, trained_on = ~scored & warm_enough, "baseline"
+        if _too_few(training, is_client, config.forest.min_rows):
+            training, trained_on = scored & warm_enough, "cold-start"
+            if _too_few(training, is_client, config.forest.min_rows):
+                training = scored
+        model, scores = fit(X, is_client, training, config.forest, trained_on)
+        if not model.fitted:
+            trained_on = "rules only"
+    else:
+        trained_on = "stored model"
+        # the history is scored too: a window is flagged only above its principal's own record
+        scores = model.score(X, is_client) if model.fitted else None
+    fitted = model if model.fitted else None
+    decisions = decide(aggregates, X, scores, fitted, config.decisions, decided=scored)
+    return Detections(aggregates.select(scored), decisions.select(scored), fitted, trained_on)
+
+
+def _too_few(rows: npt.NDArray[np.bool_], is_client: npt.NDArray[np.bool_], least: int) -> bool:
+    """Too few windows of both kinds to fit either forest."""
+    clients = int(np.count_nonzero(rows & is_client))
+    return max(clients, int(np.count_nonzero(rows)) - clients) < least
+
+
+@dataclass(frozen=True)
+class FileSummary:
+    lines_malformed: int
+    records: int
+
+
+PARALLEL_BYTES = 64 << 20
+"""Inputs smaller than this are parsed in this process alone: a second one would not pay."""
+
+_BLOCK_BYTES = 8 << 20
+_Segment = tuple[str, str, int, int]  # (label, path, first byte, end byte)
+_Parsed = tuple[Records, dict[str, FileSummary], dict[str, int]]
+
+
+def detect_files(
+    logs: Path,
+    baseline: Path | None = None,
+    config: DetectConfig = DetectConfig(),
+    model: Model | None = None,
+    *,
+    jobs: int = 1,
+) -> tuple[Detections, dict[str, FileSummary]]:
+    """Parse the files and ``detect`` over the windows of ``logs``.
+
+    With ``jobs`` 2 or more and large inputs, a second process parses the second half of the
+    bytes, then imports scikit-learn while this one aggregates, then fits and scores: the slow
+    parts of the replay run on two cores."""
+    files = [("baseline", baseline), ("logs", logs)]
+    segments = [
+        (label, str(path), 0, path.stat().st_size) for label, path in files if path is not None
+    ]
+    total = sum(end for _, _, _, end in segments)
+    if jobs < 2 or total < PARALLEL_BYTES:
+        records, summary, first_ms = _parse_segments(segments)
+        return _detect_parsed(records, summary, first_ms, config, model, fit_and_score), summary
+    mine, theirs = _split(segments, total // 2)
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=1, mp_context=context) as helper:
+        parsed = helper.submit(_parse_segments, theirs)
+        if model is None:
+            helper.submit(_import_scikit_learn)
+        records, summary, first_ms = _merge([_parse_segments(mine), parsed.result()])
+
+        def fit_there(*args: Any) -> tuple[Model, npt.NDArray[np.float64] | None]:
+            return helper.submit(_fit_and_score_portable, *args).result()
+
+        return _detect_parsed(records, summary, first_ms, config, model, fit_there), summary
+
+
+def _detect_parsed(
+    records: Records,
+    summary: dict[str, FileSummary],
+    first_ms: dict[str, int],
+    config: DetectConfig,
+    model: Model | None,
+    fit: FitAndScore,
+) -> Detections:
+    aggregates = aggregate(records, config.window_seconds)
+    if "logs" in first_ms:
+        scored_from = first_ms["logs"] // 1000 // config.window_seconds * config.window_seconds
+    else:
+        scored_from = np.iinfo(np.int64).max
+    return detect(aggregates, scored_from, config, model, fit=fit)
+
+
+def _parse_segments(segments: list[_Segment]) -> _Parsed:
+    """Parse byte ranges of files (each starting at a line): records, counts and first time per
+    label."""
+    reader = RecordReader()
+    summary: dict[str, FileSummary] = {}
+    first_ms: dict[str, int] = {}
+    for label, path, start, end in segments:
+        malformed, count = reader.malformed, reader.count
+        with Path(path).open("rb") as file:
+            if start == 0 and end >= Path(path).stat().st_size:
+                reader.feed(file)
+            else:
+                file.seek(start)
+                reader.feed(_lines_between(file, end - start))
+        part = summary.get(label, FileSummary(0, 0))
+        summary[label] = FileSummary(
+            part.lines_malformed + reader.malformed - malformed, part.records + reader.count - count
+        )
+        times = reader.times_since(count)
+        if len(times):
+            first_ms[label] = min(first_ms.get(label, 2**62), int(times.min()))
+    return reader.records(), summary, first_ms
+
+
+def _lines_between(file: IO[bytes], size: int) -> Iterator[bytes]:
+    """The lines of the next ``size`` bytes, read in large blocks."""
+    rest = b""
+    while size > 0:
+        block = file.read(min(_BLOCK_BYTES, size))
+        if not block:
+            break
+        size -= len(block)
+        lines = (rest + block).split(b"\n")
+        rest = lines.pop()
+        yield from lines
+    if rest:
+        yield rest
+
+
+def _split(segments: list[_Segment], at: int) -> tuple[list[_Segment], list[_Segment]]:
+    """The segments before and after byte ``at`` of their concatenation, cut after a newline."""
+    before: list[_Segment] = []
+    after: list[_Segment] = []
+    offset = 0
+    for label, path, start, end in segments:
+        size = end - start
+        if offset + size <= at:
+            before.append((label, path, start, end))
+        elif offset >= at:
+            after.append((label, path, start, end))
+        else:
+            cut = _next_line(path, start + at - offset)
+            before.append((label, path, start, cut))
+            if cut < end:
+                after.append((label, path, cut, end))
+        offset += size
+    return before, after
+
+
+def _next_line(path: str, position: int) -> int:
+    """The offset just after the first newline at or after ``position``."""
+    with Path(path).open("rb") as file:
+        file.seek(position)
+        while chunk := file.read(1 << 16):
+            newline = chunk.find(b"\n")
+            if newline >= 0:
+                return position + newline + 1
+            position += len(chunk)
+    return position
+
+
+def _merge(parts: list[_Parsed]) -> _Parsed:
+    summary: dict[str, FileSummary] = {}
+    first_ms: dict[str, int] = {}
+    for _, part_summary, part_first in parts:
+        for label, counts in part_summary.items():
+            old = summary.get(label, FileSummary(0, 0))
+            summary[label] = FileSummary(
+                old.lines_malformed + counts.lines_malformed, old.records + counts.records
+            )
+        for label, first in part_first.items():
+            first_ms[label] = min(first_ms.get(label, first), first)
+    return merge_records([records for records, _, _ in parts]), summary, first_ms
+
+
+def _import_scikit_learn() -> None:
+    """Run in the helper process while this one aggregates: the import takes a second or more."""
+    import sklearn.ensemble  # noqa: F401
+
+
+def _fit_and_score_portable(
+    X: npt.NDArray[np.float64],
+    is_client: npt.NDArray[np.bool_],
+    training: npt.NDArray[np.bool_],
+    config: ForestConfig,
+    trained_on: str,
+) -> tuple[Model, npt.NDArray[np.float64] | None]:
+    """``fit_and_score`` in the helper process; the model comes back as arrays only."""
+    model, scores = fit_and_score(X, is_client, training, config, trained_on)
+    return model.portable(), scores
+
+
+def write_detections(detections: Detections, out: IO[bytes]) -> int:
+    """Write one JSON line per scored window and principal; returns how many."""
+    dumps = orjson.dumps
+    count = 0
+    for row in detections.rows():
+        out.write(dumps(row) + b"\n")
+        count += 1
+    return count
+
+
+class UsageError(Exception):
+    """A bad argument or an unreadable input of ``secure-endpoint detect``: one line, exit 2."""
+
+
+def run(args: Any) -> int:
+    """``secure-endpoint detect``: the parsed arguments in, the exit status out (0 when done)."""
+    if args.model is not None and not args.model_sha256:
+        raise UsageError("--model needs --model-sha256 (the digest recorded when it was stored)")
+    try:
+        config = DetectConfig(
+            window_seconds=args.window_seconds,
+            history_seconds=int(args.history_hours * 3600),
+            forest=ForestConfig(random_state=args.random_state, alert_quantile=args.alert_quantile),
+            decisions=DecisionConfig(daily_quota=args.daily_quota),
+        )
+        model = _load_model(args.model, args.model_sha256) if args.model is not None else None
+        jobs = args.jobs if args.jobs is not None else min(2, os.cpu_count() or 1)
+        if jobs < 1:
+            raise UsageError(f"--jobs must be at least 1, got {jobs}")
+        detections, summary = detect_files(args.logs, args.baseline, config, model, jobs=jobs)
+    except OSError as error:
+        raise UsageError(f"cannot read {error.filename}: {error.strerror or error}") from None
+    except ValueError as error:  # IntegrityError included
+        raise UsageError(str(error)) from None
+    for name, path in (("baseline", args.baseline), ("logs", args.logs)):
+        if name in summary:
+            counts = summary[name]
+            _note(
+                f"{path}: {counts.records:,} records, "
+                f"{counts.lines_malformed:,} malformed lines skipped"
+            )
+    _note(_model_note(detections))
+    if args.save_model is not None and detections.model is not None:
+        data = dumps(detections.model)
+        try:
+            args.save_model.write_bytes(data)
+            Path(f"{args.save_model}.sha256").write_text(sha256(data) + "\n")
+        except OSError as error:
+            raise UsageError(f"cannot write {error.filename}: {error.strerror}") from None
+        _note(f"model stored in {args.save_model} (sha256 {sha256(data)})")
+    try:
+        if args.output == "-":
+            written = write_detections(detections, sys.stdout.buffer)
+            sys.stdout.flush()
+        else:
+            with Path(args.output).open("wb") as out:
+                written = write_detections(detections, out)
+    except OSError as error:
+        raise UsageError(
+            f"cannot write {error.filename or args.output}: {error.strerror}"
+        ) from None
+    decisions = detections.decisions
+    principals = len(np.unique(detections.aggregates.principal))
+    _note(
+        f"wrote {written:,} windows of {principals:,} principals to {args.output}: "
+        f"{int(decisions.anomalous.sum()):,} anomalous, "
+        f"{decisions.action.count('block'):,} with action block"
+    )
+    return 0
+
+
+def _load_model(path: Path, digest: str) -> Model:
+    return loads(path.read_bytes(), digest, FEATURES)
+
+
+def _model_note(detections: Detections) -> str:
+    model = detections.model
+    if model is None:
+        return "rules only: too few windows to fit an isolation forest"
+    source = {
+        "baseline": "fitted on the baseline",
+        "cold-start": "cold start (no usable baseline): fitted on the scored windows themselves",
+        "stored model": "a stored model",
+    }[detections.trained_on]
+    top = 100 * (1 - model.config.alert_quantile)
+    parts = []
+    for kind, rows, threshold in zip(KINDS, model.training_rows, model.thresholds, strict=True):
+        if rows:
+            parts.append(f"{_PLURAL[kind]}: {rows:,} windows, threshold {threshold:.4f}")
+        else:
+            parts.append(f"{_PLURAL[kind]}: too few windows, rules only")
+    return f"isolation forests {source} (alert at the top {top:.2g}%); " + "; ".join(parts)
+
+
+_PLURAL = {"client": "clients", "address": "addresses"}
+
+
+def _note(message: str) -> None:
+    print(f"secure-endpoint: {message}", file=sys.stderr)

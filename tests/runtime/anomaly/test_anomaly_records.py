@@ -1,0 +1,173 @@
+"""Access-log lines to columns: well-formed lines read, malformed ones counted, never a raise."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from typing import Any
+
+import orjson
+import pytest
+from anomaly_traffic import START, line, record
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from secure_endpoint.runtime.anomaly.records import parse_lines
+
+
+def test_reads_a_request_with_a_client_id_as_that_client() -> None:
+    records = parse_lines([line(clientId="abc", status=201, responseLength=77)])
+
+    assert len(records) == 1
+    assert records.malformed == 0
+    assert records.clients[records.client[0]] == "abc"
+    assert records.addresses[records.address[0]] == "198.51.100.7"
+    assert records.paths[records.path[0]] == "/prod/v1/predict"
+    assert records.time_ms.tolist() == [START * 1000]
+    assert records.status.tolist() == [201]
+    assert records.response_length.tolist() == [77]
+
+
+def test_a_request_without_a_client_id_has_none() -> None:
+    records = parse_lines([line(clientId="-"), line(clientId="")])
+
+    assert records.client.tolist() == [-1, -1]
+    assert records.clients == ()
+
+
+def test_dashes_in_lengths_and_latencies_read_as_zero_and_unread_fields_are_not_checked() -> None:
+    records = parse_lines([line(responseLength="-", responseLatency="-", integrationLatency="x")])
+
+    assert records.malformed == 0
+    assert records.response_length.tolist() == [0]
+    assert records.response_latency.tolist() == [0]
+
+
+def test_numbers_written_as_json_numbers_are_read_too() -> None:
+    text = orjson.dumps(record() | {"requestTimeEpoch": START * 1000, "status": 200})
+    assert len(parse_lines([text])) == 1
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        b"not json",
+        b"[1, 2, 3]",
+        b'"a string"',
+        b"{}",
+        json.dumps({k: v for k, v in record().items() if k != "status"}).encode(),
+        line(status="abc"),
+        line(status=99),
+        line(status=600),
+        line(status="-"),
+        line(requestTimeEpoch="-"),
+        line(requestTimeEpoch="-5"),
+        line(requestTimeEpoch="1" * 20),
+        line(requestTimeEpoch="1.5e12"),
+        line(responseLength="many"),
+        line(responseLatency="-3"),
+        line(sourceIp="-"),
+        line(sourceIp=""),
+        orjson.dumps(record() | {"sourceIp": 7}),
+        orjson.dumps(record() | {"clientId": ["a"]}),
+        orjson.dumps(record() | {"path": None}),
+        b'{"requestTimeEpoch": NaN}',
+    ],
+)
+def test_counts_and_skips_a_malformed_line(text: bytes) -> None:
+    records = parse_lines([line(), text, line()])
+
+    assert records.malformed == 1
+    assert len(records) == 2
+
+
+def test_blank_lines_are_skipped_without_being_counted() -> None:
+    records = parse_lines([line(), b"", b"\n", b"   \r\n", line()])
+    assert (len(records), records.malformed) == (2, 0)
+
+
+def test_a_bad_line_costs_only_itself_in_its_chunk() -> None:
+    lines = [line(clientId=f"c{i}") for i in range(10)]
+    lines[3] = line(status="bad")
+    lines[7] = b"{"
+
+    records = parse_lines(lines, chunk_lines=4)
+
+    assert (len(records), records.malformed) == (8, 2)
+    assert [records.clients[c] for c in records.client] == [
+        f"c{i}" for i in range(10) if i not in (3, 7)
+    ]
+
+
+def test_chunks_share_one_string_table() -> None:
+    lines = [line(clientId=f"c{i % 3}", sourceIp=f"192.0.2.{i % 2}") for i in range(9)]
+    records = parse_lines(lines, chunk_lines=2)
+    assert records.clients == ("c0", "c1", "c2")
+    assert records.addresses == ("192.0.2.0", "192.0.2.1")
+    assert records.client.tolist() == [0, 1, 2] * 3
+
+
+def test_rejects_a_chunk_of_fewer_than_one_line() -> None:
+    with pytest.raises(ValueError, match="chunk_lines must be at least 1, got 0"):
+        parse_lines([], chunk_lines=0)
+
+
+_values = st.one_of(
+    st.text(max_size=12),
+    st.integers(min_value=-(10**20), max_value=10**20),
+    st.floats(allow_nan=True),
+    st.none(),
+    st.booleans(),
+    st.sampled_from(["-", "", "200", "401", "1772409600000", "503", "0"]),
+    st.lists(st.integers(), max_size=2),
+)
+_fields = st.sampled_from(
+    ["requestTimeEpoch", "status", "sourceIp", "clientId", "path", "responseLength",
+     "responseLatency"]
+)  # fmt: skip
+
+
+@st.composite
+def _lines(draw: Any) -> bytes:
+    choice = draw(st.integers(0, 3))
+    if choice == 0:
+        return draw(st.binary(max_size=80))
+    if choice == 1:
+        return draw(st.text(max_size=80)).encode("utf-8", "surrogatepass")
+    base: dict[str, Any] = record()
+    for key in draw(st.lists(_fields, max_size=4)):
+        if draw(st.booleans()):
+            base.pop(key, None)
+        else:
+            base[key] = draw(_values)
+    return json.dumps(base).encode()
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_lines(), max_size=12), st.integers(1, 5))
+def test_garbage_never_raises_and_every_line_is_counted_once(
+    lines: list[bytes], chunk: int
+) -> None:
+    records = parse_lines(lines, chunk_lines=chunk)
+
+    blank = sum(1 for text in lines if not text.strip())
+    assert len(records) + records.malformed == len(lines) - blank
+    # a line is well formed or not on its own, whatever its neighbours in the chunk
+    alone = [parse_lines([text]) for text in lines]
+    assert len(records) == sum(len(one) for one in alone)
+    assert records.time_ms.tolist() == [t for one in alone for t in one.time_ms.tolist()]
+
+
+def test_importing_the_anomaly_package_does_not_load_the_cdk_or_scikit_learn() -> None:
+    code = (
+        "import sys\n"
+        "import secure_endpoint.runtime.anomaly.detect, secure_endpoint.runtime.anomaly.insights\n"
+        "roots = {'aws_cdk', 'jsii', 'constructs', 'sklearn', 'boto3'}\n"
+        "loaded = sorted(m for m in sys.modules if m.split('.')[0] in roots)\n"
+        "assert not loaded, loaded\n"
+    )
+    result = subprocess.run(  # noqa: S603
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
