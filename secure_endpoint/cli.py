@@ -1,16 +1,29 @@
-"""The ``secure-endpoint`` command: call a deployed SecureEndpoint as one of its API clients.
+"""The ``secure-endpoint`` command: call a deployed SecureEndpoint as one of its API clients, and
+replay its access logs through the anomaly detector.
 
-Exit status: 0 on a 2xx answer, 1 on any other HTTP status or a network failure, 2 on a usage,
-input or credential error. Errors are one line on stderr, never a traceback.
+Exit status: 0 on a 2xx answer (``invoke``) or a finished replay (``detect``, malformed lines
+included), 1 on any other HTTP status or a network failure, 2 on a usage, input or credential
+error. Errors are one line on stderr, never a traceback.
+
+Response commands act on a deployed stack: ``block``, ``unblock`` and ``blocked`` (the WAF's
+auto-block list, see ``secure_endpoint.runtime.blocklist``), ``revoke-client`` and
+``rotate-client``. They exit 0 when done or when it already was, 1 when AWS refuses or fails, 2 on
+a usage, input, configuration or credential error, and log one JSON audit line to stderr.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import re
 import sys
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import boto3
 import botocore.exceptions
@@ -59,7 +72,55 @@ def _parser() -> argparse.ArgumentParser:
     )
     invoke.add_argument("--insecure-http-for-testing", action="store_true", help=argparse.SUPPRESS)
     invoke.set_defaults(run=_invoke)
+    detect = commands.add_parser(
+        "detect",
+        help="score access logs offline: one JSON line per principal and window",
+        description="Replay access-log lines (the pinned format) through the anomaly detector. "
+        "Malformed lines are counted on stderr and skipped. Needs the monitor extra: "
+        "pip install 'secure-endpoint[monitor]'.",
+    )
+    detect.add_argument("--logs", required=True, type=Path, help="access-log lines to score")
+    detect.add_argument(
+        "--baseline", type=Path, help="older access-log lines to fit on (default: cold start)"
+    )
+    detect.add_argument("--output", required=True, help="detections (JSON lines), - for stdout")
+    detect.add_argument("--window-seconds", type=int, default=300, help="default: 300")
+    detect.add_argument(
+        "--history-hours", type=float, default=24.0, help="own-history horizon (default: 24)"
+    )
+    detect.add_argument(
+        "--alert-quantile",
+        type=float,
+        default=0.995,
+        help="share of baseline windows below the alert threshold (default: 0.995)",
+    )
+    detect.add_argument("--random-state", type=int, default=0, help="default: 0")
+    detect.add_argument("--daily-quota", type=int, help="requests per client per day to alert on")
+    detect.add_argument("--model", type=Path, help="a stored model to score with (no fitting)")
+    detect.add_argument("--model-sha256", help="the digest recorded for --model (required with it)")
+    detect.add_argument(
+        "--save-model", type=Path, help="store the fitted model here, its digest in <path>.sha256"
+    )
+    detect.add_argument(
+        "--jobs", type=int, help="processes for large inputs (default: 2, or 1 on one core)"
+    )
+    detect.set_defaults(run=_detect)
+    _add_response_commands(commands)
     return parser
+
+
+def _detect(args: argparse.Namespace) -> int:
+    try:
+        from secure_endpoint.runtime.anomaly import detect as replay
+    except ModuleNotFoundError as error:
+        raise _Failure(
+            f"detect needs the monitor extra ({error.name} is missing): "
+            "pip install 'secure-endpoint[monitor]'"
+        ) from None
+    try:
+        return replay.run(args)
+    except replay.UsageError as error:
+        raise _Failure(str(error)) from None
 
 
 def _invoke(args: argparse.Namespace) -> int:
@@ -126,6 +187,461 @@ def _cache_dir() -> Path:
     xdg = os.environ.get("XDG_CACHE_HOME", "")
     base = Path(xdg) if os.path.isabs(xdg) else Path.home() / ".cache"
     return base / "secure-endpoint"
+
+
+# --- response commands: block, unblock, blocked, revoke-client, rotate-client ---------------
+#
+# Each finds what it acts on in the stack's outputs (--stack), or in explicit flags, which win.
+# Each is idempotent (doing it twice says so and exits 0) and leaves one JSON audit line on
+# stderr: who (the STS caller ARN), what, and the result.
+
+OUTPUT_TABLE = "AutoBlockTableName"
+OUTPUT_IP_SETS = {4: "AutoBlockIpv4SetArn", 6: "AutoBlockIpv6SetArn"}
+OUTPUT_ALLOWLIST = "AllowlistIpSetArns"  # a JSON array of IP set ARNs, [] without an allowlist
+OUTPUT_CLIENTS = "ApiClients"  # a JSON object: {name: {"secretArn": ..., "apiKeyId": ...}}
+
+DEFAULT_TTL = "1h"
+_TTL_PART = re.compile(r"(\d+)([smhd])")
+_TTL_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_RESPONSE_EPILOG = (
+    "exit status: 0 when done, or when it already was (said so on stdout), 1 when AWS refuses "
+    "or fails, 2 on a usage, input, configuration or credential error. One JSON audit line "
+    "(who, what, result) goes to stderr."
+)
+_ROTATION_IN_PROGRESS = re.compile(r"previous rotation|rotation .*(?:in progress|isn't complete)")
+
+
+def _add_response_commands(commands: Any) -> None:
+    where = argparse.ArgumentParser(add_help=False)
+    where.add_argument("--stack", help="the deployed stack, whose outputs name the resources below")
+    where.add_argument("--region", help="the stack's region (default: from the AWS config)")
+    where.add_argument("--profile", help="AWS profile (default: the credential chain)")
+    lists = argparse.ArgumentParser(add_help=False, parents=[where])
+    lists.add_argument("--table", help=f"auto-block table name (default: output {OUTPUT_TABLE})")
+    for version, output in OUTPUT_IP_SETS.items():
+        lists.add_argument(
+            f"--ipv{version}-set-arn", help=f"auto-block IPv{version} IP set (default: {output})"
+        )
+
+    block = commands.add_parser(
+        "block",
+        parents=[lists],
+        help="block an address in the WAF for a while",
+        description="Block ADDRESS (an IP or a CIDR, at most /16 or /48 wide) in the WAF's "
+        "auto-block list until the TTL ends. Blocking a blocked address keeps the later "
+        "expiry. Addresses inside the allowlist are refused.",
+        epilog=_RESPONSE_EPILOG,
+    )
+    block.add_argument("address", metavar="ADDRESS")
+    block.add_argument(
+        "--ttl",
+        default=DEFAULT_TTL,
+        help=f"how long: 90s, 30m, 1h30m, 2d; 1 minute to 30 days (default: {DEFAULT_TTL})",
+    )
+    block.add_argument("--reason", default="blocked by an operator", help="kept with the block")
+    block.add_argument(
+        "--allowlist-set-arn",
+        action="append",
+        help=f"an allowlist IP set, repeatable (default: output {OUTPUT_ALLOWLIST})",
+    )
+    block.add_argument(
+        "--no-allowlist",
+        action="store_true",
+        help="the web ACL has no allowlist (needed without --stack or --allowlist-set-arn)",
+    )
+    block.set_defaults(run=_block)
+
+    unblock = commands.add_parser(
+        "unblock",
+        parents=[lists],
+        help="release an auto-blocked address now",
+        epilog=_RESPONSE_EPILOG,
+    )
+    unblock.add_argument("address", metavar="ADDRESS")
+    unblock.set_defaults(run=_unblock)
+
+    blocked = commands.add_parser(
+        "blocked",
+        parents=[lists],
+        help="list auto-blocked addresses with their expiry",
+        epilog=_RESPONSE_EPILOG,
+    )
+    blocked.set_defaults(run=_blocked)
+
+    clients = argparse.ArgumentParser(add_help=False, parents=[where])
+    clients.add_argument("name", metavar="NAME", help="the API client's name")
+    clients.add_argument(
+        "--secret-id", help=f"the client's secret (default: from output {OUTPUT_CLIENTS})"
+    )
+    revoke = commands.add_parser(
+        "revoke-client",
+        parents=[clients],
+        help="disable a client's API key and rotate its secret now",
+        description="Disable the client's API key (its requests get 403 at once) and start a "
+        "rotation of its secret. The rotation keeps the previous Cognito client secret valid "
+        "until the next one: run rotate-client again once this rotation has finished to retire "
+        "it. Re-enable the key with: aws apigateway update-api-key --api-key ID "
+        "--patch-operations op=replace,path=/enabled,value=true",
+        epilog=_RESPONSE_EPILOG,
+    )
+    revoke.add_argument(
+        "--api-key-id", help=f"the client's API key id (default: from output {OUTPUT_CLIENTS})"
+    )
+    revoke.set_defaults(run=_revoke_client)
+    rotate = commands.add_parser(
+        "rotate-client",
+        parents=[clients],
+        help="rotate a client's secret now",
+        epilog=_RESPONSE_EPILOG,
+    )
+    rotate.set_defaults(run=_rotate_client)
+
+
+def _block(args: argparse.Namespace) -> int:
+    from secure_endpoint.runtime.blocklist import BlockRequest
+
+    ttl = _parse_ttl(args.ttl)
+    try:
+        network = str(BlockRequest(args.address, ttl, args.reason).network)
+    except ValueError as error:
+        raise _Failure(str(error)) from None
+    with _Operation(args, "block", network) as operation:
+        block_list = operation.block_list(with_allowlist=True)
+        request = BlockRequest(network, ttl, args.reason, source=operation.who)
+        result = block_list.block([request])
+        if result.refused:
+            operation.result("refused", reason="inside the allowlist")
+            raise _Failure(f"refusing to block {network}: it overlaps the allowlist")
+        entry = (result.blocked or result.extended or result.unchanged)[0]
+        until = _when(entry.expires_at)
+        if result.blocked:
+            print(f"blocked {network} until {until} ({args.ttl})")
+            operation.result("blocked", expiresAt=entry.expires_at, reason=args.reason)
+        elif result.extended:
+            print(f"{network} was already blocked; now blocked until {until}")
+            operation.result("extended", expiresAt=entry.expires_at)
+        else:
+            print(f"{network} is already blocked until {until}; nothing changed")
+            operation.result("already-blocked", expiresAt=entry.expires_at)
+        if result.repaired:
+            print(f"{network} was recorded but missing from the WAF IP set; added it")
+    return EXIT_OK
+
+
+def _unblock(args: argparse.Namespace) -> int:
+    from secure_endpoint.runtime.waf_ip_sets import parse_address
+
+    try:
+        network = str(parse_address(args.address))
+    except ValueError as error:
+        raise _Failure(str(error)) from None
+    with _Operation(args, "unblock", network) as operation:
+        result = operation.block_list().unblock([network])
+        if result.unblocked:
+            print(f"unblocked {network}")
+            operation.result("unblocked")
+        else:
+            print(f"{network} was not blocked; nothing changed")
+            operation.result("not-blocked")
+    return EXIT_OK
+
+
+def _blocked(args: argparse.Namespace) -> int:
+    with _Operation(args, "blocked", "auto-block list") as operation:
+        block_list = operation.block_list()
+        now = time.time()
+        entries = block_list.blocked(now)
+        drift = block_list.drift(now)
+        operation.result("listed", count=len(entries))
+    if not entries:
+        print("no address is auto-blocked")
+    else:
+        rows = [("ADDRESS", "EXPIRES IN", "REASON", "SOURCE")]
+        rows += [
+            (e.address, _duration(e.expires_in(now)), e.reason, _short_source(e.source))
+            for e in entries
+        ]
+        widths = [max(len(row[column]) for row in rows) for column in range(3)]
+        for row in rows:
+            cells = [cell.ljust(width) for cell, width in zip(row[:3], widths, strict=True)]
+            print("  ".join([*cells, row[3]]))
+    notes = (
+        (drift.missing, "recorded but not in the WAF IP set yet (the next run or block adds it)"),
+        (drift.stale, "expired but still in the WAF IP set (the next run removes it)"),
+        (drift.untracked, "in the WAF IP set without a record, never expiring (unblock removes)"),
+    )
+    for addresses, note in notes:
+        if addresses:
+            print(f"{note}: {', '.join(sorted(addresses))}")
+    return EXIT_OK
+
+
+def _revoke_client(args: argparse.Namespace) -> int:
+    with _Operation(args, "revoke-client", args.name) as operation:
+        key_id = args.api_key_id or operation.client(args.name, "apiKeyId")
+        secret_id = args.secret_id or operation.client(args.name, "secretArn")
+        apigateway = operation.session.client("apigateway")
+        try:
+            enabled = apigateway.get_api_key(apiKey=key_id)["enabled"]
+        except botocore.exceptions.ClientError as error:
+            if error.response["Error"].get("Code") == "NotFoundException":
+                operation.result("failed", error="API key not found")
+                raise _Failure(f"API key {key_id!r} of client {args.name!r} not found") from None
+            raise
+        if enabled:
+            apigateway.update_api_key(
+                apiKey=key_id,
+                patchOperations=[{"op": "replace", "path": "/enabled", "value": "false"}],
+            )
+            print(f"disabled the API key {key_id} of client {args.name}: its requests get 403")
+        else:
+            print(f"the API key {key_id} of client {args.name} was already disabled")
+        rotation = _rotate(operation.session, secret_id, args.name)
+        operation.result(
+            "revoked", apiKey=key_id, keyWasEnabled=bool(enabled), secret=secret_id, **rotation
+        )
+        print(
+            "the previous client secret stays valid in Cognito until the next rotation: run "
+            f"rotate-client {args.name} once this one has finished to retire it"
+        )
+    return EXIT_OK
+
+
+def _rotate_client(args: argparse.Namespace) -> int:
+    with _Operation(args, "rotate-client", args.name) as operation:
+        secret_id = args.secret_id or operation.client(args.name, "secretArn")
+        rotation = _rotate(operation.session, secret_id, args.name)
+        operation.result("rotating", secret=secret_id, **rotation)
+    return EXIT_OK
+
+
+def _rotate(session: Any, secret_id: str, name: str) -> dict[str, str]:
+    """Start a rotation of ``secret_id`` now; one already under way is left to finish."""
+    secrets = session.client("secretsmanager")
+    try:
+        version = secrets.rotate_secret(SecretId=secret_id, RotateImmediately=True)["VersionId"]
+    except botocore.exceptions.ClientError as error:
+        code, message = error.response["Error"].get("Code"), error.response["Error"].get("Message")
+        if code == "ResourceNotFoundException":
+            raise _Failure(f"secret {secret_id!r} of client {name!r} not found") from None
+        if code == "InvalidRequestException" and _ROTATION_IN_PROGRESS.search(str(message)):
+            print(f"a rotation of the secret of client {name} is already under way")
+            return {"rotation": "already-in-progress"}
+        raise
+    print(f"started rotating the secret of client {name} (new version {version})")
+    return {"rotation": "started", "version": str(version)}
+
+
+class _Operation:
+    """One response command: its AWS session, its audit line, what the stack outputs say, and
+    AWS errors turned into one-line failures."""
+
+    def __init__(self, args: argparse.Namespace, command: str, target: str) -> None:
+        self.args = args
+        self.command = command
+        self.target = target
+        self.who = ""
+        self._outputs: dict[str, str] | None = None
+        self._logged = False
+
+    def __enter__(self) -> _Operation:
+        with _aws_errors("cannot tell who is calling (sts get-caller-identity)"):
+            self.session = boto3.Session(
+                profile_name=self.args.profile, region_name=self.args.region
+            )
+            self.who = str(self.session.client("sts").get_caller_identity()["Arn"])
+        return self
+
+    def __exit__(self, kind: Any, error: BaseException | None, _: Any) -> None:
+        if error is None:
+            return
+        failure = _as_failure(error, f"{self.command} {self.target}")
+        if failure is None:
+            return  # unexpected: raised as it is
+        if not self._logged:
+            self.result("failed", error=str(failure))
+        if failure is not error:
+            raise failure from None
+
+    def result(self, result: str, **detail: Any) -> None:
+        """Write the audit line: who did what to which target, and how it ended."""
+        self._logged = True
+        line = {
+            "time": _when(time.time()),
+            "who": self.who,
+            "command": self.command,
+            "target": self.target,
+            "result": result,
+            **({"stack": self.args.stack} if self.args.stack else {}),
+            **detail,
+        }
+        print(json.dumps(line, sort_keys=False), file=sys.stderr)
+
+    def output(self, key: str, flag: str) -> str:
+        if self.args.stack is None:
+            raise _Failure(f"pass --stack STACK (which has the output {key}) or {flag}")
+        if self._outputs is None:
+            cloudformation = self.session.client("cloudformation")
+            try:
+                stacks = cloudformation.describe_stacks(StackName=self.args.stack)["Stacks"]
+            except botocore.exceptions.ClientError as error:
+                if "does not exist" in str(error.response["Error"].get("Message")):
+                    raise _Failure(
+                        f"stack {self.args.stack!r} not found in {self.session.region_name}"
+                    ) from None
+                raise
+            self._outputs = {o["OutputKey"]: o["OutputValue"] for o in stacks[0].get("Outputs", [])}
+        if key not in self._outputs:
+            raise _Failure(
+                f"stack {self.args.stack!r} has no output {key}: deploy a version of "
+                f"secure-endpoint that writes it, or pass {flag}"
+            )
+        return self._outputs[key]
+
+    def client(self, name: str, field: str) -> str:
+        flag = "--api-key-id" if field == "apiKeyId" else "--secret-id"
+        clients = _json_output(self.output(OUTPUT_CLIENTS, flag), OUTPUT_CLIENTS, dict)
+        if name not in clients:
+            known = ", ".join(sorted(clients)) or "none"
+            raise _Failure(
+                f"no client {name!r} in stack {self.args.stack!r} (its clients: {known})"
+            )
+        value = clients[name].get(field) if isinstance(clients[name], dict) else None
+        if not isinstance(value, str) or not value:
+            raise _Failure(f"output {OUTPUT_CLIENTS} has no {field} for client {name!r}")
+        return value
+
+    def block_list(self, *, with_allowlist: bool = False) -> Any:
+        from secure_endpoint.runtime.blocklist import BlockList, BlockTable, dynamodb_client
+        from secure_endpoint.runtime.waf_ip_sets import IpSetRef, IpSetWriter
+
+        table = self.args.table or self.output(OUTPUT_TABLE, "--table")
+        arns = {
+            version: getattr(self.args, f"ipv{version}_set_arn")
+            or self.output(output, f"--ipv{version}-set-arn")
+            for version, output in OUTPUT_IP_SETS.items()
+        }
+        allowlist = self._allowlist() if with_allowlist else []
+        protected = [
+            address for arn in allowlist for address in self._addresses(IpSetRef.from_arn(arn), arn)
+        ]
+        forbidden = [IpSetRef.from_arn(arn) for arn in allowlist]
+        writers = {
+            version: IpSetWriter(
+                self._waf(arn),
+                IpSetRef.from_arn(arn),
+                protected_networks=protected,
+                forbidden=forbidden,
+            )
+            for version, arn in arns.items()
+        }
+        return BlockList(
+            BlockTable(dynamodb_client(self.session), table),
+            writers,
+            protected_networks=protected,
+            max_per_run=1,
+        )
+
+    def _allowlist(self) -> list[str]:
+        if self.args.allowlist_set_arn:
+            return list(self.args.allowlist_set_arn)
+        if self.args.no_allowlist:
+            return []
+        if self.args.stack is None:
+            raise _Failure(
+                "say which addresses must never be blocked: pass --stack STACK, "
+                "--allowlist-set-arn ARN, or --no-allowlist"
+            )
+        arns = _json_output(
+            self.output(OUTPUT_ALLOWLIST, "--allowlist-set-arn"), OUTPUT_ALLOWLIST, list
+        )
+        if not all(isinstance(arn, str) for arn in arns):
+            raise _Failure(f"output {OUTPUT_ALLOWLIST} is not a JSON array of ARNs")
+        return [str(arn) for arn in arns]
+
+    def _addresses(self, ref: Any, arn: str) -> list[str]:
+        response = self._waf(arn).get_ip_set(Name=ref.name, Scope=ref.scope, Id=ref.id)
+        return [str(address) for address in response["IPSet"].get("Addresses", [])]
+
+    def _waf(self, arn: str) -> Any:
+        region = arn.split(":")[3] if arn.count(":") >= 5 else None
+        return self.session.client("wafv2", region_name=region or self.session.region_name)
+
+
+def _json_output(value: str, key: str, kind: type) -> Any:
+    try:
+        parsed = json.loads(value)
+    except ValueError:
+        parsed = None
+    if not isinstance(parsed, kind):
+        raise _Failure(f"output {key} is not a JSON {kind.__name__}: {value[:80]!r}")
+    return parsed
+
+
+@contextlib.contextmanager
+def _aws_errors(what: str) -> Iterator[None]:
+    try:
+        yield
+    except Exception as error:  # translated below, or raised as it is
+        failure = _as_failure(error, what)
+        if failure is None or failure is error:
+            raise
+        raise failure from None
+
+
+def _as_failure(error: BaseException, what: str) -> _Failure | None:
+    """``error`` as a one-line failure, or None when it is not an expected one."""
+    if isinstance(error, _Failure):
+        return error
+    if isinstance(error, botocore.exceptions.ClientError):
+        code, message = error.response["Error"].get("Code"), error.response["Error"].get("Message")
+        return _Failure(f"{what}: {code}: {message}", EXIT_HTTP_ERROR)
+    if isinstance(
+        error, botocore.exceptions.NoCredentialsError | botocore.exceptions.PartialCredentialsError
+    ):
+        return _Failure("no AWS credentials found: configure them or pass --profile")
+    if isinstance(error, botocore.exceptions.NoRegionError):
+        return _Failure("no AWS region: pass --region or set AWS_REGION")
+    if isinstance(error, botocore.exceptions.EndpointConnectionError):
+        return _Failure(str(error), EXIT_HTTP_ERROR)
+    if isinstance(error, botocore.exceptions.BotoCoreError):  # profile not found, expired SSO
+        return _Failure(str(error))
+    if isinstance(error, ValueError):  # a malformed ARN or table name in an output or flag
+        return _Failure(str(error))
+    return None
+
+
+def _parse_ttl(text: str) -> timedelta:
+    from secure_endpoint.runtime.blocklist import MAX_TTL, MIN_TTL
+
+    parts = _TTL_PART.findall(text)
+    if not parts or "".join(n + u for n, u in parts) != text:
+        raise _Failure(f"bad TTL {text!r}: expected a duration like 90s, 30m, 1h30m or 2d")
+    ttl = timedelta(seconds=sum(int(n) * _TTL_UNITS[u] for n, u in parts))
+    if not MIN_TTL <= ttl <= MAX_TTL:
+        raise _Failure(f"bad TTL {text!r}: must be from 1 minute to 30 days")
+    return ttl
+
+
+def _duration(seconds: float) -> str:
+    left = max(0, int(seconds))
+    days, left = divmod(left, 86400)
+    hours, left = divmod(left, 3600)
+    minutes, secs = divmod(left, 60)
+    if days:
+        return f"{days}d {hours}h"
+    if hours:
+        return f"{hours}h {minutes}m"
+    return f"{minutes}m {secs}s"
+
+
+def _when(epoch: float) -> str:
+    return datetime.fromtimestamp(int(epoch), tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _short_source(source: str) -> str:
+    """An operator's ARN as its last part (``assumed-role/Admin/alice``); others as they are."""
+    return source.rsplit(":", 1)[-1] if source.startswith("arn:") else source
 
 
 if __name__ == "__main__":
