@@ -57,9 +57,11 @@ def main(argv: list[str] | None = None) -> int:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="secure-endpoint",
-        description="Call a deployed SecureEndpoint as one of its API clients.",
-        epilog="exit status: 0 on a 2xx answer, 1 on another HTTP status or a network failure, "
-        "2 on a usage, input or credential error",
+        description="Call a deployed SecureEndpoint as one of its API clients, replay its "
+        "access logs through the anomaly detector, and respond to incidents.",
+        epilog="exit status: 0 on success (invoke: a 2xx answer; response commands: also when "
+        "it was done already), 1 on another HTTP status, a network failure or an AWS refusal, "
+        "2 on a usage, input, configuration or credential error",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     invoke = commands.add_parser("invoke", help="send one JSON request to the predict method")
