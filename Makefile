@@ -57,6 +57,8 @@ test: lint typecheck unit
 
 bench: setup
 	$(PY) benchmarks/synth.py
+	$(PY) benchmarks/detection.py
+	$(PY) benchmarks/monitor_perf.py
 
 clean:
 	rm -rf cdk.out .cache .pytest_cache .mypy_cache .ruff_cache
