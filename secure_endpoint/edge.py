@@ -423,7 +423,7 @@ class WebAclProtection(Construct):
                 ),
             )
             self._rule_names = frozenset(r.name for r in rules)
-            self.log_group = self._add_logging(key, log_retention)
+            self.log_group = add_waf_logging(self, self.web_acl_arn, key, log_retention)
 
         self.association = wafv2.CfnWebACLAssociation(
             self, "Association", resource_arn=stage.stage_arn, web_acl_arn=self.web_acl_arn
@@ -503,37 +503,45 @@ class WebAclProtection(Construct):
             period=Duration.minutes(5),
         )
 
-    def _add_logging(self, key: kms.IKey, retention: logs.RetentionDays) -> logs.LogGroup:
-        prefix = check.WAF_LOG_GROUP_PREFIX
-        name = prefix + Names.unique_resource_name(
-            self,
-            max_length=check.LOG_GROUP_NAME_MAX - len(prefix),
-            separator="-",
-            allowed_special_characters="-_",
-        )
-        check.waf_log_group_name(name)
-        log_group = logs.LogGroup(
-            self, "Logs", log_group_name=name, encryption_key=key, retention=retention
-        )
-        wafv2.CfnLoggingConfiguration(
-            self,
-            "Logging",
-            resource_arn=self.web_acl_arn,
-            # The log group ARN as WAF documents it, without the ':*' of its Arn attribute.
-            log_destination_configs=[
-                Stack.of(self).format_arn(
-                    service="logs",
-                    resource="log-group",
-                    resource_name=log_group.log_group_name,
-                    arn_format=ArnFormat.COLON_RESOURCE_NAME,
-                )
-            ],
-            redacted_fields=[
-                wafv2.CfnLoggingConfiguration.FieldToMatchProperty(single_header={"Name": header})
-                for header in REDACTED_HEADERS
-            ],
-        )
-        return log_group
+
+def add_waf_logging(
+    scope: Construct, web_acl_arn: str, key: kms.IKey, retention: logs.RetentionDays
+) -> logs.LogGroup:
+    """Log ``web_acl_arn``'s requests to a new KMS-encrypted ``aws-waf-logs-...`` log group.
+
+    The log group (child ``Logs`` of ``scope``) is named after ``scope``'s path, within the
+    limits WAF and CloudWatch Logs set; the ``REDACTED_HEADERS`` never reach it.
+    """
+    prefix = check.WAF_LOG_GROUP_PREFIX
+    name = prefix + Names.unique_resource_name(
+        scope,
+        max_length=check.LOG_GROUP_NAME_MAX - len(prefix),
+        separator="-",
+        allowed_special_characters="-_",
+    )
+    check.waf_log_group_name(name)
+    log_group = logs.LogGroup(
+        scope, "Logs", log_group_name=name, encryption_key=key, retention=retention
+    )
+    wafv2.CfnLoggingConfiguration(
+        scope,
+        "Logging",
+        resource_arn=web_acl_arn,
+        # The log group ARN as WAF documents it, without the ':*' of its Arn attribute.
+        log_destination_configs=[
+            Stack.of(scope).format_arn(
+                service="logs",
+                resource="log-group",
+                resource_name=log_group.log_group_name,
+                arn_format=ArnFormat.COLON_RESOURCE_NAME,
+            )
+        ],
+        redacted_fields=[
+            wafv2.CfnLoggingConfiguration.FieldToMatchProperty(single_header={"Name": header})
+            for header in REDACTED_HEADERS
+        ],
+    )
+    return log_group
 
 
 def _window_seconds(prop: str, window: Duration | None) -> int:

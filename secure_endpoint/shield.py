@@ -98,7 +98,6 @@ from secure_endpoint.edge import (
     ORIGIN_SECRET_RULE,
     ORIGIN_VERIFY_HEADER,
     RATE_LIMIT_PER_IP_RULE,
-    REDACTED_HEADERS,
     _Band,
     _geo_rule,
     _managed_rule,
@@ -107,6 +106,7 @@ from secure_endpoint.edge import (
     _visibility,
     _window_seconds,
     _with_priorities,
+    add_waf_logging,
     waf_response_bodies,
 )
 from secure_endpoint.keys import EncryptionKey
@@ -352,42 +352,11 @@ class CloudFrontWebAcl(Construct):
             },
         )
         self.rule_names = frozenset(rule.name for rule in rules)
-        self.log_group = self._add_logging(self.key, log_retention)
+        self.log_group = add_waf_logging(self, self.web_acl_arn, self.key, log_retention)
 
     @property
     def web_acl_arn(self) -> str:
         return self.web_acl.attr_arn
-
-    def _add_logging(self, key: kms.IKey, retention: logs.RetentionDays) -> logs.LogGroup:
-        prefix = check.WAF_LOG_GROUP_PREFIX
-        name = prefix + Names.unique_resource_name(
-            self,
-            max_length=check.LOG_GROUP_NAME_MAX - len(prefix),
-            separator="-",
-            allowed_special_characters="-_",
-        )
-        check.waf_log_group_name(name)
-        log_group = logs.LogGroup(
-            self, "Logs", log_group_name=name, encryption_key=key, retention=retention
-        )
-        wafv2.CfnLoggingConfiguration(
-            self,
-            "Logging",
-            resource_arn=self.web_acl_arn,
-            log_destination_configs=[
-                Stack.of(self).format_arn(
-                    service="logs",
-                    resource="log-group",
-                    resource_name=log_group.log_group_name,
-                    arn_format=ArnFormat.COLON_RESOURCE_NAME,
-                )
-            ],
-            redacted_fields=[
-                wafv2.CfnLoggingConfiguration.FieldToMatchProperty(single_header={"Name": header})
-                for header in REDACTED_HEADERS
-            ],
-        )
-        return log_group
 
 
 class OriginSecretRotation(Construct):
