@@ -57,3 +57,30 @@ def test_request_without_a_token_is_refused_with_401(credentials: ClientCredenti
         urllib.request.urlopen(request, timeout=30)  # noqa: S310
     with refused.value:
         assert refused.value.code == 401
+
+
+def _post(url: str, body: bytes, headers: dict[str, str]) -> int:
+    assert url.startswith("https://")
+    request = urllib.request.Request(  # noqa: S310 - https, asserted above
+        url, data=body, headers={"Content-Type": "application/json", **headers}, method="POST"
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+            return int(response.status)
+    except urllib.error.HTTPError as refused:
+        with refused:
+            return refused.code
+
+
+def test_an_oversized_body_is_stopped_by_the_waf_with_413(credentials: ClientCredentials) -> None:
+    oversized = b"[[" + b"0," * 40_000 + b"0]]"  # 80 KB: over the default 64 KiB limit
+    status = _post(credentials.api_url, oversized, {"x-api-key": credentials.api_key})
+    assert status == 413
+
+
+def test_the_regional_api_refuses_requests_around_cloudfront() -> None:
+    """With shield_advanced: set SECURE_ENDPOINT_REGIONAL_URL to the stage's execute-api URL."""
+    regional = os.environ.get("SECURE_ENDPOINT_REGIONAL_URL", "")
+    if not regional:
+        pytest.skip("SECURE_ENDPOINT_REGIONAL_URL is not set: no Shield variant to check")
+    assert _post(regional, b"[[0]]", {}) == 403
