@@ -177,7 +177,7 @@ class ClientCredentials(Construct):
             description="Rotates Cognito client secrets stored in Secrets Manager",
             runtime=RUNTIME,
             handler=f"{ROTATION_PACKAGE}.handler.handler",
-            code=lambda_code(ROTATION_PACKAGE, cache_dir),
+            code=lambda_code(ROTATION_PACKAGE, cache_dir, include_runtime=True),
             role=role,
             memory_size=256,
             timeout=Duration.seconds(60),

@@ -435,7 +435,7 @@ class OriginSecretRotation(Construct):
             description="Rotates the CloudFront origin secret in the web ACL and distribution",
             runtime=RUNTIME,
             handler=f"{ROTATION_PACKAGE}.handler.handler",
-            code=lambda_code(ROTATION_PACKAGE, bundling_cache_dir),
+            code=lambda_code(ROTATION_PACKAGE, bundling_cache_dir, include_runtime=True),
             role=self.role,
             memory_size=256,
             timeout=Duration.seconds(60),

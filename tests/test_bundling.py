@@ -61,17 +61,21 @@ def test_a_failed_install_says_what_failed_and_leaves_no_cache(tmp_path, monkeyp
     assert not list((tmp_path / "c").glob("*/.ok"))
 
 
-def test_a_bundle_with_the_runtime_imports_it_without_the_cdk(bundled, tmp_path):
-    cache, _ = bundled
-    assert PipLocalBundling(PACKAGE, cache, include_runtime=True).try_bundle(str(tmp_path))
-    assert (tmp_path / PACKAGE / "handler.py").is_file()
+@pytest.mark.parametrize("package", [PACKAGE, "origin_secret_rotation"])
+def test_a_bundle_with_the_runtime_imports_its_handler_without_the_cdk(bundled, tmp_path, package):
+    cache, _ = bundled  # both rotation functions pin the same dependencies: one pip install
+    assert PipLocalBundling(package, cache, include_runtime=True).try_bundle(str(tmp_path))
+    assert (tmp_path / package / "handler.py").is_file()
     assert (tmp_path / "secure_endpoint" / "runtime" / "waf_ip_sets.py").is_file()
+    assert (tmp_path / "secure_endpoint" / "runtime" / "secret_rotation.py").is_file()
     assert not list(tmp_path.rglob("*.pyc"))
     code = (
         "import sys\n"
         "from secure_endpoint.runtime.waf_ip_sets import IpSetWriter\n"
-        "import secure_endpoint\n"
+        f"import {package}.handler, secure_endpoint, aws_lambda_powertools\n"
+        f"print({package}.handler.__file__)\n"
         "print(secure_endpoint.__file__)\n"
+        "print(aws_lambda_powertools.__file__)\n"
         "assert not {'aws_cdk', 'jsii'} & {m.split('.')[0] for m in sys.modules}\n"
     )
     result = subprocess.run(  # noqa: S603 - this interpreter, fixed code
@@ -83,7 +87,11 @@ def test_a_bundle_with_the_runtime_imports_it_without_the_cdk(bundled, tmp_path)
         env={**os.environ, "PYTHONPATH": str(tmp_path)},
     )
     assert result.returncode == 0, result.stderr
-    assert Path(result.stdout.strip()) == tmp_path / "secure_endpoint" / "__init__.py"
+    assert [Path(line) for line in result.stdout.split()] == [
+        tmp_path / package / "handler.py",
+        tmp_path / "secure_endpoint" / "__init__.py",
+        tmp_path / "aws_lambda_powertools" / "__init__.py",
+    ]
 
 
 def test_the_tree_hash_follows_paths_and_contents_not_creation_order_or_bytecode(tmp_path):

@@ -1,97 +1,16 @@
-"""The two AWS boundaries of the rotation: Secrets Manager and Cognito. Clients are injected.
+"""The Cognito boundary of the rotation; Secrets Manager's is ``secret_rotation.SecretStore``.
 
-Throttling is retried here, explicitly, with exponential backoff; every other error is raised.
+The client is injected. Throttling is retried here, explicitly, with exponential backoff; every
+other error is raised.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from typing import Any
 
-from botocore.exceptions import ClientError
-
-from client_secret_rotation.rotation import PENDING, ActiveSecret, SecretMetadata
-
-Sleep = Callable[[float], None]
-
-THROTTLING = frozenset({"ThrottlingException", "TooManyRequestsException", "Throttling"})
-BACKOFF = (0.25, 0.5, 1.0, 2.0)
-
-
-def error_code(error: ClientError) -> str:
-    return str(error.response.get("Error", {}).get("Code", ""))
-
-
-def call_with_backoff(method: Callable[..., Any], sleep: Sleep, **params: Any) -> Any:
-    """``method(**params)``, tried again after each delay of ``BACKOFF`` while AWS throttles it."""
-    for delay in BACKOFF:
-        try:
-            return method(**params)
-        except ClientError as error:
-            if error_code(error) not in THROTTLING:
-                raise
-        sleep(delay)
-    return method(**params)
-
-
-class SecretStore:
-    """Secrets Manager: the versions, stages and values of the secret being rotated."""
-
-    def __init__(self, client: Any, *, sleep: Sleep = time.sleep) -> None:
-        self._client = client
-        self._sleep = sleep
-
-    def describe(self, secret_id: str) -> SecretMetadata:
-        response = call_with_backoff(self._client.describe_secret, self._sleep, SecretId=secret_id)
-        return SecretMetadata(
-            rotation_enabled=bool(response.get("RotationEnabled", False)),
-            versions=response.get("VersionIdsToStages", {}),
-        )
-
-    def value(self, secret_id: str, stage: str, version_id: str | None = None) -> str | None:
-        version = {"VersionId": version_id} if version_id else {}
-        response = call_with_backoff(
-            self._client.get_secret_value,
-            self._sleep,
-            SecretId=secret_id,
-            VersionStage=stage,
-            **version,
-        )
-        secret_string: str | None = response.get("SecretString")
-        return secret_string
-
-    def has_pending_value(self, secret_id: str, token: str) -> bool:
-        try:
-            self.value(secret_id, PENDING, token)
-        except ClientError as error:
-            if error_code(error) == "ResourceNotFoundException":
-                return False
-            raise
-        return True
-
-    def put_pending(self, secret_id: str, token: str, secret_string: str) -> None:
-        call_with_backoff(
-            self._client.put_secret_value,
-            self._sleep,
-            SecretId=secret_id,
-            ClientRequestToken=token,
-            SecretString=secret_string,
-            VersionStages=[PENDING],
-        )
-
-    def move_stage(
-        self, secret_id: str, stage: str, *, to_version: str | None, from_version: str | None
-    ) -> None:
-        """Attach ``stage`` to ``to_version`` and detach it from ``from_version`` (or None)."""
-        versions = {"MoveToVersionId": to_version, "RemoveFromVersionId": from_version}
-        call_with_backoff(
-            self._client.update_secret_version_stage,
-            self._sleep,
-            SecretId=secret_id,
-            VersionStage=stage,
-            **{key: value for key, value in versions.items() if value},
-        )
+from client_secret_rotation.rotation import ActiveSecret
+from secure_endpoint.runtime.secret_rotation import Sleep, call_with_backoff
 
 
 class CognitoClientSecrets:

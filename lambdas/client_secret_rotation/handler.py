@@ -17,8 +17,10 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from client_secret_rotation import rotation
-from client_secret_rotation.adapters import CognitoClientSecrets, SecretStore
-from client_secret_rotation.rotation import CURRENT, PENDING, SECRET_ID_KEY, RotationEvent, Step
+from client_secret_rotation.adapters import CognitoClientSecrets
+from client_secret_rotation.rotation import SECRET_ID_KEY
+from secure_endpoint.runtime import secret_rotation
+from secure_endpoint.runtime.secret_rotation import CURRENT, PENDING, RotationEvent, SecretStore
 
 logger = Logger(service="client-secret-rotation")
 
@@ -41,26 +43,24 @@ def adapters() -> Adapters:
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> None:
     request = RotationEvent.parse(event)
-    logger.append_keys(secret_id=request.secret_id, step=request.step.value, token=request.token)
-    outcome = run_step(request, adapters())
-    logger.info("rotation step done", outcome=outcome)
+    logger.append_keys(**request.log_keys())
+    logger.info("rotation step done", outcome=run_step(request, adapters()))
 
 
 def run_step(event: RotationEvent, aws: Adapters) -> str:
-    """Carry out one step; the returned outcome is for the log and holds no secret."""
-    metadata = aws.secrets.describe(event.secret_id)
-    already_current = rotation.token_is_current(event, metadata)
-    if event.step is Step.FINISH:
-        return _finish(event, aws, metadata.versions)
-    if already_current:
-        return "version already AWSCURRENT: nothing to do"
-    if event.step is Step.CREATE:
-        return _create(event, aws)
-    # setSecret: Cognito already accepts the pending secret, so there is nothing to set, only
-    # to check. testSecret: this function runs in isolated subnets without internet access and
-    # cannot call the token endpoint, so the test is that Cognito lists the secret as active.
-    _check_pending_is_active(event, aws)
-    return "pending client secret is active in Cognito"
+    """Carry out one step; the returned outcome is for the log and holds no secret.
+
+    setSecret: Cognito already accepts the pending secret, so there is nothing to set, only to
+    check. testSecret: this function runs in isolated subnets without internet access and cannot
+    call the token endpoint, so the test is that Cognito lists the secret as active.
+    """
+    return secret_rotation.run_step(
+        event,
+        aws.secrets,
+        create_secret=lambda: _create(event, aws),
+        set_secret=lambda: _check_pending_is_active(event, aws),
+        test_secret=lambda: _check_pending_is_active(event, aws),
+    )
 
 
 def _create(event: RotationEvent, aws: Adapters) -> str:
@@ -81,22 +81,11 @@ def _create(event: RotationEvent, aws: Adapters) -> str:
     return "pending version created"
 
 
-def _check_pending_is_active(event: RotationEvent, aws: Adapters) -> None:
+def _check_pending_is_active(event: RotationEvent, aws: Adapters) -> str:
     pending = _read(event, aws, PENDING)
     active = aws.cognito.active(pending["client_id"])
     rotation.check_pending_is_active(event.secret_id, pending, active)
-
-
-def _finish(event: RotationEvent, aws: Adapters, versions: rotation.Versions) -> str:
-    plan = rotation.finish(versions, event.token)
-    if plan.demote is not None:
-        aws.secrets.move_stage(
-            event.secret_id, CURRENT, to_version=event.token, from_version=plan.demote
-        )
-    if plan.clear_pending:
-        # Leave no AWSPENDING behind: the next RotateSecret then starts from a clean state.
-        aws.secrets.move_stage(event.secret_id, PENDING, to_version=None, from_version=event.token)
-    return "version is AWSCURRENT"
+    return "pending client secret is active in Cognito"
 
 
 def _read(event: RotationEvent, aws: Adapters, stage: str) -> dict[str, Any]:

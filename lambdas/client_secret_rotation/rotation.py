@@ -1,4 +1,4 @@
-"""The decisions of the four Secrets Manager rotation steps for a Cognito app client secret.
+"""The decisions of the rotation steps that are particular to a Cognito app client secret.
 
 Pure: plain data in, plain data out; no boto3, no environment, no clock.
 
@@ -14,60 +14,12 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from enum import StrEnum
 from typing import Any
 
-CURRENT = "AWSCURRENT"
-PENDING = "AWSPENDING"
+from secure_endpoint.runtime.secret_rotation import CURRENT, PENDING, RotationError
+
 ROTATION_KEYS = ("client_id", "client_secret", "user_pool_id")
 SECRET_ID_KEY = "client_secret_id"  # noqa: S105 - the name of a JSON key, not a secret
-
-Versions = Mapping[str, Sequence[str]]
-"""Version ids to their staging labels, as ``DescribeSecret`` gives ``VersionIdsToStages``."""
-
-
-class RotationError(Exception):
-    """The rotation cannot go on safely; the message names the secret and what is wrong."""
-
-
-class Step(StrEnum):
-    CREATE = "createSecret"
-    SET = "setSecret"
-    TEST = "testSecret"
-    FINISH = "finishSecret"
-
-
-@dataclass(frozen=True)
-class RotationEvent:
-    """What Secrets Manager asks: one step of rotating one secret to one version (the token)."""
-
-    secret_id: str
-    token: str
-    step: Step
-
-    @classmethod
-    def parse(cls, event: Mapping[str, Any]) -> RotationEvent:
-        try:
-            return cls(
-                str(event["SecretId"]), str(event["ClientRequestToken"]), Step(event["Step"])
-            )
-        except KeyError as missing:
-            raise RotationError(
-                f"rotation event has no {missing}; expected SecretId, ClientRequestToken and Step"
-            ) from None
-        except ValueError:
-            raise RotationError(
-                f"rotation event has unknown Step {event['Step']!r}; "
-                f"expected one of {[step.value for step in Step]}"
-            ) from None
-
-
-@dataclass(frozen=True)
-class SecretMetadata:
-    """The parts of ``DescribeSecret`` that rotation looks at."""
-
-    rotation_enabled: bool
-    versions: Versions
 
 
 @dataclass(frozen=True)
@@ -76,25 +28,6 @@ class ActiveSecret:
 
     client_secret_id: str
     created: datetime
-
-
-def token_is_current(event: RotationEvent, metadata: SecretMetadata) -> bool:
-    """Refuse what Secrets Manager did not stage; True when the token is already AWSCURRENT."""
-    if not metadata.rotation_enabled:
-        raise RotationError(f"secret {event.secret_id!r} does not have rotation enabled")
-    stages = metadata.versions.get(event.token)
-    if stages is None:
-        raise RotationError(
-            f"version {event.token!r} of secret {event.secret_id!r} is not staged for rotation"
-        )
-    if CURRENT in stages:
-        return True
-    if PENDING not in stages:
-        raise RotationError(
-            f"version {event.token!r} of secret {event.secret_id!r} is not {PENDING} "
-            f"(its stages: {list(stages)})"
-        )
-    return False
 
 
 def parse_secret(
@@ -163,19 +96,3 @@ def check_pending_is_active(
             f"client secret {pending[SECRET_ID_KEY]!r} of secret {secret_id!r} ({PENDING}) "
             "is not active in Cognito"
         )
-
-
-@dataclass(frozen=True)
-class Finish:
-    """What finishSecret still has to do: demote the old AWSCURRENT, clear AWSPENDING."""
-
-    demote: str | None
-    clear_pending: bool
-
-
-def finish(versions: Versions, token: str) -> Finish:
-    demote = next(
-        (version for version, stages in versions.items() if CURRENT in stages and version != token),
-        None,
-    )
-    return Finish(demote=demote, clear_pending=PENDING in versions.get(token, ()))

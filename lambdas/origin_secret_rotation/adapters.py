@@ -1,4 +1,5 @@
-"""The three AWS boundaries of the rotation: Secrets Manager, WAF and CloudFront.
+"""The WAF and CloudFront boundaries of the rotation; Secrets Manager's is ``SecretStore``
+(``secure_endpoint.runtime.secret_rotation``).
 
 Clients are injected. Throttling is retried with a fixed backoff (``BACKOFF``); a write guarded
 by optimistic locking (WAF's ``LockToken``, CloudFront's ``ETag``) that loses to another writer
@@ -13,33 +14,14 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from origin_secret_rotation.rotation import PENDING, SECRET_LENGTH, SecretMetadata, WebAclRef
+from origin_secret_rotation.rotation import WebAclRef
+from secure_endpoint.runtime.secret_rotation import BACKOFF, Sleep, call_with_backoff, error_code
 
-Sleep = Callable[[float], None]
-
-THROTTLING = frozenset({"ThrottlingException", "TooManyRequestsException", "Throttling"})
 #: Another writer changed the web ACL (WAF) or the distribution (CloudFront) since our read.
 LOST_UPDATE = frozenset({"WAFOptimisticLockException", "PreconditionFailed"})
-BACKOFF = (0.25, 0.5, 1.0, 2.0)
 
 #: GetWebACL fields that UpdateWebACL never takes back (it names the web ACL by these instead).
 _WEB_ACL_IDENTITY = frozenset({"Name", "Scope", "Id", "LockToken"})
-
-
-def error_code(error: ClientError) -> str:
-    return str(error.response.get("Error", {}).get("Code", ""))
-
-
-def call_with_backoff(method: Callable[..., Any], sleep: Sleep, **params: Any) -> Any:
-    """``method(**params)``, tried again after each delay of ``BACKOFF`` while AWS throttles it."""
-    for delay in BACKOFF:
-        try:
-            return method(**params)
-        except ClientError as error:
-            if error_code(error) not in THROTTLING:
-                raise
-        sleep(delay)
-    return method(**params)
 
 
 def retry_lost_updates(attempt: Callable[[], bool], sleep: Sleep) -> bool:
@@ -52,73 +34,6 @@ def retry_lost_updates(attempt: Callable[[], bool], sleep: Sleep) -> bool:
                 raise
         sleep(delay)
     return attempt()
-
-
-class SecretStore:
-    """Secrets Manager: the versions, stages and values of the secret being rotated."""
-
-    def __init__(self, client: Any, *, sleep: Sleep = time.sleep) -> None:
-        self._client = client
-        self._sleep = sleep
-
-    def describe(self, secret_id: str) -> SecretMetadata:
-        response = call_with_backoff(self._client.describe_secret, self._sleep, SecretId=secret_id)
-        return SecretMetadata(
-            rotation_enabled=bool(response.get("RotationEnabled", False)),
-            versions=response.get("VersionIdsToStages", {}),
-        )
-
-    def pending_value(self, secret_id: str, token: str) -> str | None:
-        """The AWSPENDING value of version ``token``, or None when that version has none."""
-        try:
-            response = call_with_backoff(
-                self._client.get_secret_value,
-                self._sleep,
-                SecretId=secret_id,
-                VersionId=token,
-                VersionStage=PENDING,
-            )
-        except ClientError as error:
-            if error_code(error) == "ResourceNotFoundException":
-                return None
-            raise
-        value: str | None = response.get("SecretString")
-        return value
-
-    def random_value(self) -> str:
-        """A new value from Secrets Manager's generator: letters and digits, at least one each."""
-        response = call_with_backoff(
-            self._client.get_random_password,
-            self._sleep,
-            PasswordLength=SECRET_LENGTH,
-            ExcludePunctuation=True,
-            IncludeSpace=False,
-            RequireEachIncludedType=True,
-        )
-        return str(response["RandomPassword"])
-
-    def put_pending(self, secret_id: str, token: str, value: str) -> None:
-        call_with_backoff(
-            self._client.put_secret_value,
-            self._sleep,
-            SecretId=secret_id,
-            ClientRequestToken=token,
-            SecretString=value,
-            VersionStages=[PENDING],
-        )
-
-    def move_stage(
-        self, secret_id: str, stage: str, *, to_version: str | None, from_version: str | None
-    ) -> None:
-        """Attach ``stage`` to ``to_version`` and detach it from ``from_version`` (or None)."""
-        versions = {"MoveToVersionId": to_version, "RemoveFromVersionId": from_version}
-        call_with_backoff(
-            self._client.update_secret_version_stage,
-            self._sleep,
-            SecretId=secret_id,
-            VersionStage=stage,
-            **{key: value for key, value in versions.items() if value},
-        )
 
 
 class WebAclRules:

@@ -24,14 +24,14 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from origin_secret_rotation import rotation
-from origin_secret_rotation.adapters import DistributionConfig, SecretStore, WebAclRules
-from origin_secret_rotation.rotation import (
-    CURRENT,
+from origin_secret_rotation.adapters import DistributionConfig, WebAclRules
+from origin_secret_rotation.rotation import WebAclRef
+from secure_endpoint.runtime import secret_rotation
+from secure_endpoint.runtime.secret_rotation import (
     PENDING,
     RotationError,
     RotationEvent,
-    Step,
-    WebAclRef,
+    SecretStore,
 )
 
 logger = Logger(service="origin-secret-rotation")
@@ -84,44 +84,38 @@ def adapters() -> Adapters:
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> None:
     request = RotationEvent.parse(event)
-    logger.append_keys(secret_id=request.secret_id, step=request.step.value, token=request.token)
-    outcome = run_step(request, adapters())
-    logger.info("rotation step done", outcome=outcome)
+    logger.append_keys(**request.log_keys())
+    logger.info("rotation step done", outcome=run_step(request, adapters()))
 
 
 def run_step(event: RotationEvent, aws: Adapters) -> str:
     """Carry out one step; the returned outcome is for the log and holds no secret."""
-    metadata = aws.secrets.describe(event.secret_id)
-    already_current = rotation.token_is_current(event, metadata)
-    if event.step is Step.FINISH:
-        return _finish(event, aws, metadata.versions)
-    if already_current:
-        return "version already AWSCURRENT: nothing to do"
-    if event.step is Step.CREATE:
-        return _create(event, aws)
-    pending = rotation.check_origin_secret(
-        event.secret_id, PENDING, aws.secrets.pending_value(event.secret_id, event.token)
+    return secret_rotation.run_step(
+        event,
+        aws.secrets,
+        create_secret=lambda: _create(event, aws),
+        set_secret=lambda: _set(event, aws),
+        test_secret=lambda: _test(event, aws),
     )
-    if event.step is Step.SET:
-        return _set(pending, aws)
-    rotation.check_pending_in_use(
-        event.secret_id,
-        pending,
-        rotation.accepted_values(aws.web_acl.rules(), aws.rule_name, aws.header),
-        rotation.sent_values(aws.distribution.read()[0], aws.header),
-    )
-    return "the web ACL accepts and the distribution sends the pending value"
+
+
+def _pending(event: RotationEvent, aws: Adapters) -> str:
+    value = aws.secrets.pending_value(event.secret_id, event.token)
+    return rotation.check_origin_secret(event.secret_id, PENDING, value)
 
 
 def _create(event: RotationEvent, aws: Adapters) -> str:
     if aws.secrets.pending_value(event.secret_id, event.token) is not None:
         return "pending version already exists"
-    value = rotation.check_origin_secret(event.secret_id, PENDING, aws.secrets.random_value())
+    value = rotation.check_origin_secret(
+        event.secret_id, PENDING, aws.secrets.random_value(rotation.SECRET_LENGTH)
+    )
     aws.secrets.put_pending(event.secret_id, event.token, value)
     return "pending version created"
 
 
-def _set(pending: str, aws: Adapters) -> str:
+def _set(event: RotationEvent, aws: Adapters) -> str:
+    pending = _pending(event, aws)
     config, deployed = aws.distribution.read()
     plan = rotation.plan_set(
         pending=pending,
@@ -144,13 +138,11 @@ def _set(pending: str, aws: Adapters) -> str:
     return "pending value set in the web ACL and the distribution"
 
 
-def _finish(event: RotationEvent, aws: Adapters, versions: rotation.Versions) -> str:
-    plan = rotation.finish(versions, event.token)
-    if plan.demote is not None:
-        aws.secrets.move_stage(
-            event.secret_id, CURRENT, to_version=event.token, from_version=plan.demote
-        )
-    if plan.clear_pending:
-        # Leave no AWSPENDING behind: the next RotateSecret then starts from a clean state.
-        aws.secrets.move_stage(event.secret_id, PENDING, to_version=None, from_version=event.token)
-    return "version is AWSCURRENT"
+def _test(event: RotationEvent, aws: Adapters) -> str:
+    rotation.check_pending_in_use(
+        event.secret_id,
+        _pending(event, aws),
+        rotation.accepted_values(aws.web_acl.rules(), aws.rule_name, aws.header),
+        rotation.sent_values(aws.distribution.read()[0], aws.header),
+    )
+    return "the web ACL accepts and the distribution sends the pending value"

@@ -1,4 +1,4 @@
-"""The decisions of the four Secrets Manager rotation steps for the CloudFront origin secret.
+"""The decisions of the rotation steps that are particular to the CloudFront origin secret.
 
 Pure: plain data in, plain data out; no boto3, no environment, no clock.
 
@@ -22,11 +22,10 @@ import copy
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any
 
-CURRENT = "AWSCURRENT"
-PENDING = "AWSPENDING"
+from secure_endpoint.runtime.secret_rotation import PENDING, RotationError
+
 SECRET_LENGTH = 64
 _SECRET = re.compile(rf"[A-Za-z0-9]{{{SECRET_LENGTH}}}")
 _WEB_ACL_ARN = re.compile(
@@ -34,55 +33,8 @@ _WEB_ACL_ARN = re.compile(
     r"(?P<scope>regional|global)/webacl/(?P<name>[\w-]{1,128})/(?P<id>[0-9a-f-]{36})"
 )
 
-Versions = Mapping[str, Sequence[str]]
-"""Version ids to their staging labels, as ``DescribeSecret`` gives ``VersionIdsToStages``."""
-
 Rule = Mapping[str, Any]
 """A web ACL rule as ``GetWebACL`` returns it."""
-
-
-class RotationError(Exception):
-    """The rotation cannot go on safely; the message says why, never a secret value."""
-
-
-class Step(StrEnum):
-    CREATE = "createSecret"
-    SET = "setSecret"
-    TEST = "testSecret"
-    FINISH = "finishSecret"
-
-
-@dataclass(frozen=True)
-class RotationEvent:
-    """What Secrets Manager asks: one step of rotating one secret to one version (the token)."""
-
-    secret_id: str
-    token: str
-    step: Step
-
-    @classmethod
-    def parse(cls, event: Mapping[str, Any]) -> RotationEvent:
-        try:
-            return cls(
-                str(event["SecretId"]), str(event["ClientRequestToken"]), Step(event["Step"])
-            )
-        except KeyError as missing:
-            raise RotationError(
-                f"rotation event has no {missing}; expected SecretId, ClientRequestToken and Step"
-            ) from None
-        except ValueError:
-            raise RotationError(
-                f"rotation event has unknown Step {event['Step']!r}; "
-                f"expected one of {[step.value for step in Step]}"
-            ) from None
-
-
-@dataclass(frozen=True)
-class SecretMetadata:
-    """The parts of ``DescribeSecret`` that rotation looks at."""
-
-    rotation_enabled: bool
-    versions: Versions
 
 
 @dataclass(frozen=True)
@@ -103,25 +55,6 @@ class WebAclRef:
             )
         scope = "REGIONAL" if match["scope"] == "regional" else "CLOUDFRONT"
         return cls(match["name"], match["id"], scope)
-
-
-def token_is_current(event: RotationEvent, metadata: SecretMetadata) -> bool:
-    """Refuse what Secrets Manager did not stage; True when the token is already AWSCURRENT."""
-    if not metadata.rotation_enabled:
-        raise RotationError(f"secret {event.secret_id!r} does not have rotation enabled")
-    stages = metadata.versions.get(event.token)
-    if stages is None:
-        raise RotationError(
-            f"version {event.token!r} of secret {event.secret_id!r} is not staged for rotation"
-        )
-    if CURRENT in stages:
-        return True
-    if PENDING not in stages:
-        raise RotationError(
-            f"version {event.token!r} of secret {event.secret_id!r} is not {PENDING} "
-            f"(its stages: {list(stages)})"
-        )
-    return False
 
 
 def check_origin_secret(secret_id: str, stage: str, value: str | None) -> str:
@@ -279,19 +212,3 @@ def check_pending_in_use(
         raise RotationError(
             f"the distribution does not send the {PENDING} value of secret {secret_id!r}"
         )
-
-
-@dataclass(frozen=True)
-class Finish:
-    """What finishSecret still has to do: demote the old AWSCURRENT, clear AWSPENDING."""
-
-    demote: str | None
-    clear_pending: bool
-
-
-def finish(versions: Versions, token: str) -> Finish:
-    demote = next(
-        (version for version, stages in versions.items() if CURRENT in stages and version != token),
-        None,
-    )
-    return Finish(demote=demote, clear_pending=PENDING in versions.get(token, ()))

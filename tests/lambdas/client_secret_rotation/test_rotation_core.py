@@ -1,4 +1,7 @@
-"""The pure decisions of the rotation, with plain data."""
+"""The pure decisions particular to a Cognito client secret, with plain data.
+
+The protocol they run in is tested in ``tests/runtime/test_secret_rotation.py``.
+"""
 
 import json
 from datetime import UTC, datetime
@@ -6,24 +9,18 @@ from datetime import UTC, datetime
 import pytest
 from client_secret_rotation.rotation import (
     ActiveSecret,
-    Finish,
-    RotationError,
-    RotationEvent,
-    SecretMetadata,
-    Step,
     check_pending_is_active,
-    finish,
     parse_secret,
     pending_secret,
     secrets_to_delete,
-    token_is_current,
 )
 from hypothesis import given
 from hypothesis import strategies as st
 
+from secure_endpoint.runtime.secret_rotation import RotationError
+
 POOL = "us-east-1_Pool"
 SECRET = "api-client/partner"
-EVENT = RotationEvent(SECRET, "token-2", Step.CREATE)
 CONTENT = {
     "client_name": "partner",
     "client_id": "abc123",
@@ -38,48 +35,6 @@ CONTENT = {
 
 def secret_at(day: int, client_secret_id: str) -> ActiveSecret:
     return ActiveSecret(client_secret_id, datetime(2025, 1, day, tzinfo=UTC))
-
-
-def test_parses_a_rotation_event() -> None:
-    event = {"SecretId": SECRET, "ClientRequestToken": "t", "Step": "finishSecret"}
-    assert RotationEvent.parse(event) == RotationEvent(SECRET, "t", Step.FINISH)
-
-
-def test_rejects_an_event_without_a_token() -> None:
-    with pytest.raises(RotationError, match="no 'ClientRequestToken'"):
-        RotationEvent.parse({"SecretId": SECRET, "Step": "createSecret"})
-
-
-def test_rejects_an_unknown_step() -> None:
-    with pytest.raises(RotationError, match="unknown Step 'undoSecret'"):
-        RotationEvent.parse({"SecretId": SECRET, "ClientRequestToken": "t", "Step": "undoSecret"})
-
-
-def test_a_pending_token_has_work_to_do() -> None:
-    metadata = SecretMetadata(True, {"token-1": ["AWSCURRENT"], "token-2": ["AWSPENDING"]})
-    assert token_is_current(EVENT, metadata) is False
-
-
-def test_a_token_already_current_has_nothing_to_do() -> None:
-    metadata = SecretMetadata(True, {"token-2": ["AWSCURRENT", "AWSPENDING"]})
-    assert token_is_current(EVENT, metadata) is True
-
-
-def test_refuses_a_secret_without_rotation_enabled() -> None:
-    with pytest.raises(RotationError, match="does not have rotation enabled"):
-        token_is_current(EVENT, SecretMetadata(False, {"token-2": ["AWSPENDING"]}))
-
-
-def test_refuses_a_token_that_is_not_staged() -> None:
-    with pytest.raises(
-        RotationError, match="'token-2' of secret 'api-client/partner' is not staged"
-    ):
-        token_is_current(EVENT, SecretMetadata(True, {"token-1": ["AWSCURRENT"]}))
-
-
-def test_refuses_a_token_staged_as_previous() -> None:
-    with pytest.raises(RotationError, match="is not AWSPENDING"):
-        token_is_current(EVENT, SecretMetadata(True, {"token-2": ["AWSPREVIOUS"]}))
 
 
 def test_parses_a_secret_and_keeps_unknown_keys() -> None:
@@ -196,13 +151,3 @@ def test_rejects_a_pending_client_secret_that_is_not_active() -> None:
     pending = {**CONTENT, "client_secret_id": "new"}
     with pytest.raises(RotationError, match=r"'new' of secret 'api-client/partner' \(AWSPENDING\)"):
         check_pending_is_active(SECRET, pending, [secret_at(1, "old")])
-
-
-def test_finishing_demotes_the_old_version_and_clears_pending() -> None:
-    versions = {"token-1": ["AWSCURRENT"], "token-2": ["AWSPENDING"], "token-0": ["AWSPREVIOUS"]}
-    assert finish(versions, "token-2") == Finish(demote="token-1", clear_pending=True)
-
-
-def test_finishing_again_has_nothing_left_to_do() -> None:
-    versions = {"token-1": ["AWSPREVIOUS"], "token-2": ["AWSCURRENT"]}
-    assert finish(versions, "token-2") == Finish(demote=None, clear_pending=False)

@@ -11,9 +11,10 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 from client_secret_rotation import handler as rotation_function
-from client_secret_rotation.adapters import SecretStore
 from client_secret_rotation.handler import Adapters
-from client_secret_rotation.rotation import ActiveSecret, RotationError, Step
+from client_secret_rotation.rotation import ActiveSecret
+
+from secure_endpoint.runtime.secret_rotation import RotationError, SecretStore, Step
 
 BUILD_ADAPTERS = rotation_function.adapters  # the real one; the `aws` fixture replaces it
 POOL = "us-east-1_Pool"

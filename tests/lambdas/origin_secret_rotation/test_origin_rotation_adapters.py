@@ -1,17 +1,15 @@
-"""The AWS adapters against moto, and against botocore's Stubber where moto cannot tell.
+"""The WAF and CloudFront adapters against moto, and against botocore's Stubber where moto
+cannot tell (Secrets Manager's is shared: see ``tests/runtime/test_secret_rotation.py``).
 
-moto 5.2.5 emulates what the rotation reads and writes: Secrets Manager versions and stages
-(and GetRandomPassword), WAF web ACLs with their lock tokens (a stale token raises
-WAFOptimisticLockException), CloudFront distributions and their origin headers. It does not
-model three things, checked with botocore's ``Stubber`` (which validates every request and
-response against the service model shipped with boto3): CloudFront's ETag (moto accepts any
-IfMatch and never answers PreconditionFailed), a distribution still ``InProgress`` (moto reports
-``Deployed``), and that UpdateWebACL receives every field GetWebACL returned (moto keeps
-omitted fields, where WAF resets them).
+moto 5.2.5 emulates what the rotation reads and writes: WAF web ACLs with their lock tokens (a
+stale token raises WAFOptimisticLockException), CloudFront distributions and their origin
+headers. It does not model three things, checked with botocore's ``Stubber`` (which validates
+every request and response against the service model shipped with boto3): CloudFront's ETag
+(moto accepts any IfMatch and never answers PreconditionFailed), a distribution still
+``InProgress`` (moto reports ``Deployed``), and that UpdateWebACL receives every field
+GetWebACL returned (moto keeps omitted fields, where WAF resets them).
 """
 
-import re
-import string
 from typing import Any
 
 import boto3
@@ -24,21 +22,13 @@ from origin_fixtures import (
     ORIGINAL,
     RATE_RULE,
     RULE,
-    SECRET,
     Aws,
     distribution_config,
     origin_rule,
 )
-from origin_secret_rotation.adapters import (
-    DistributionConfig,
-    SecretStore,
-    WebAclRules,
-    call_with_backoff,
-    retry_lost_updates,
-)
+from origin_secret_rotation.adapters import DistributionConfig, WebAclRules, retry_lost_updates
 from origin_secret_rotation.rotation import WebAclRef, sent_values, with_accepted_values
 
-TOKEN = "11111111-2222-3333-4444-555555555555"
 NEW = "N" * 64
 WEB_ACL_ID = "0f0e0d0c-0b0a-4909-8807-060504030201"
 REF = WebAclRef("regional", WEB_ACL_ID, "REGIONAL")
@@ -53,21 +43,7 @@ def web_acl_rules(aws: Aws, sleep: Any = None) -> WebAclRules:
     return WebAclRules(aws.wafv2, ref, sleep=sleep or (lambda _: None))
 
 
-# --- retries ----------------------------------------------------------------------------------
-
-
-def test_throttled_calls_are_retried_with_growing_delays() -> None:
-    calls: list[int] = []
-
-    def throttled_twice() -> str:
-        calls.append(1)
-        if len(calls) <= 2:
-            raise error("ThrottlingException", "GetWebACL")
-        return "answer"
-
-    delays: list[float] = []
-    assert call_with_backoff(throttled_twice, delays.append) == "answer"
-    assert delays == [0.25, 0.5]
+# --- lost updates ------------------------------------------------------------------------------
 
 
 def test_a_write_that_keeps_losing_the_race_raises_after_five_attempts() -> None:
@@ -84,7 +60,7 @@ def test_a_write_that_keeps_losing_the_race_raises_after_five_attempts() -> None
     assert delays == [0.25, 0.5, 1.0, 2.0]
 
 
-def test_other_errors_are_raised_at_once() -> None:
+def test_errors_other_than_a_lost_update_are_raised_at_once() -> None:
     def denied() -> bool:
         raise error("AccessDeniedException", "UpdateWebACL")
 
@@ -92,31 +68,6 @@ def test_other_errors_are_raised_at_once() -> None:
     with pytest.raises(ClientError, match="AccessDeniedException"):
         retry_lost_updates(denied, delays.append)
     assert delays == []
-
-
-# --- Secrets Manager (moto) -------------------------------------------------------------------
-
-
-def test_secret_store_puts_reads_and_stages_a_pending_value(aws: Aws) -> None:
-    store = SecretStore(aws.secretsmanager)
-    assert store.pending_value(SECRET, TOKEN) is None
-
-    store.put_pending(SECRET, TOKEN, NEW)
-    assert store.pending_value(SECRET, TOKEN) == NEW
-    (old,) = (v for v in store.describe(SECRET).versions if v != TOKEN)
-
-    store.move_stage(SECRET, "AWSCURRENT", to_version=TOKEN, from_version=old)
-    store.move_stage(SECRET, "AWSPENDING", to_version=None, from_version=TOKEN)
-    metadata = store.describe(SECRET)
-    assert metadata.versions == {old: ["AWSPREVIOUS"], TOKEN: ["AWSCURRENT"]}
-    assert metadata.rotation_enabled is False
-
-
-def test_secret_store_draws_64_letters_and_digits(aws: Aws) -> None:
-    values = {SecretStore(aws.secretsmanager).random_value() for _ in range(5)}
-    assert len(values) == 5
-    alphanumeric = re.compile(f"[{re.escape(string.ascii_letters + string.digits)}]{{64}}")
-    assert all(alphanumeric.fullmatch(value) for value in values)
 
 
 # --- WAF (moto) -------------------------------------------------------------------------------

@@ -1,4 +1,7 @@
-"""The pure decisions of the origin secret rotation, with plain data."""
+"""The pure decisions particular to the origin secret, with plain data.
+
+The protocol they run in is tested in ``tests/runtime/test_secret_rotation.py``.
+"""
 
 import copy
 import string
@@ -8,73 +11,22 @@ from hypothesis import given
 from hypothesis import strategies as st
 from origin_fixtures import HEADER, RATE_RULE, RULE, distribution_config, origin_rule
 from origin_secret_rotation.rotation import (
-    Finish,
-    RotationError,
-    RotationEvent,
-    SecretMetadata,
     SetPlan,
-    Step,
     WebAclRef,
     accepted_values,
     check_origin_secret,
     check_pending_in_use,
-    finish,
     plan_set,
     sent_values,
-    token_is_current,
     with_accepted_values,
     with_sent_value,
 )
 
+from secure_endpoint.runtime.secret_rotation import RotationError
+
 SECRET = "origin-secret"
-EVENT = RotationEvent(SECRET, "token-2", Step.SET)
 OLD, CURRENT, PENDING = ("o" * 64, "c" * 64, "p" * 64)
 ALPHANUMERIC = string.ascii_letters + string.digits
-
-
-# --- events and versions ----------------------------------------------------------------------
-
-
-def test_parses_a_rotation_event() -> None:
-    event = {"SecretId": SECRET, "ClientRequestToken": "t", "Step": "testSecret"}
-    assert RotationEvent.parse(event) == RotationEvent(SECRET, "t", Step.TEST)
-
-
-def test_rejects_an_event_without_a_secret_id() -> None:
-    with pytest.raises(RotationError, match="no 'SecretId'"):
-        RotationEvent.parse({"ClientRequestToken": "t", "Step": "createSecret"})
-
-
-def test_rejects_an_unknown_step() -> None:
-    with pytest.raises(RotationError, match="unknown Step 'undoSecret'"):
-        RotationEvent.parse({"SecretId": SECRET, "ClientRequestToken": "t", "Step": "undoSecret"})
-
-
-def test_a_pending_token_has_work_to_do() -> None:
-    metadata = SecretMetadata(True, {"token-1": ["AWSCURRENT"], "token-2": ["AWSPENDING"]})
-    assert token_is_current(EVENT, metadata) is False
-
-
-def test_a_token_already_current_has_nothing_to_do() -> None:
-    assert token_is_current(EVENT, SecretMetadata(True, {"token-2": ["AWSCURRENT"]})) is True
-
-
-def test_refuses_a_secret_without_rotation_enabled() -> None:
-    with pytest.raises(RotationError, match="does not have rotation enabled"):
-        token_is_current(EVENT, SecretMetadata(False, {"token-2": ["AWSPENDING"]}))
-
-
-def test_refuses_a_token_that_is_not_staged_or_not_pending() -> None:
-    with pytest.raises(RotationError, match="'token-2' of secret 'origin-secret' is not staged"):
-        token_is_current(EVENT, SecretMetadata(True, {"token-1": ["AWSCURRENT"]}))
-    with pytest.raises(RotationError, match="is not AWSPENDING"):
-        token_is_current(EVENT, SecretMetadata(True, {"token-2": ["AWSPREVIOUS"]}))
-
-
-def test_finish_demotes_the_old_current_and_clears_pending() -> None:
-    versions = {"token-1": ["AWSCURRENT"], "token-2": ["AWSPENDING"]}
-    assert finish(versions, "token-2") == Finish(demote="token-1", clear_pending=True)
-    assert finish({"token-2": ["AWSCURRENT"]}, "token-2") == Finish(None, clear_pending=False)
 
 
 # --- the secret value -------------------------------------------------------------------------

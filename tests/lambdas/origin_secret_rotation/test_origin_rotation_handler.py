@@ -9,9 +9,11 @@ from typing import Any
 import pytest
 from origin_fixtures import HEADER, ORIGINAL, RULE, SECRET, Aws
 from origin_secret_rotation import handler as rotation_function
-from origin_secret_rotation.adapters import DistributionConfig, SecretStore, WebAclRules
+from origin_secret_rotation.adapters import DistributionConfig, WebAclRules
 from origin_secret_rotation.handler import Adapters, Config
-from origin_secret_rotation.rotation import RotationError, Step, WebAclRef
+from origin_secret_rotation.rotation import WebAclRef
+
+from secure_endpoint.runtime.secret_rotation import RotationError, SecretStore, Step
 
 BUILD_ADAPTERS = rotation_function.adapters  # the real one; the `adapters` fixture replaces it
 FUNCTION_ARN = "arn:aws:lambda:eu-west-1:123456789012:function:origin-secret-rotation"
