@@ -89,6 +89,8 @@ def build(app: App) -> SampleStack:
         "threat_intel_feeds": _feeds(_context(app, "threat_intel_feeds", [])),
         "data_capture": DataCaptureOptions() if capture else None,
         "cloud_watch_role": bool(_context(app, "cloud_watch_role", False)),
+        "anomaly_monitor": bool(_context(app, "anomaly_monitor", True)),
+        "auto_block": bool(_context(app, "auto_block", False)),
     }
     if image_uri:
         settings["image_uri"] = image_uri

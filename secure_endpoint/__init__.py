@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from secure_endpoint.endpoint import SecureEndpoint
+    from secure_endpoint.monitor import AnomalyMonitor, MonitorOptions
     from secure_endpoint.options import ApiClient, DataCaptureOptions, TlsPolicy
     from secure_endpoint.shield import (
         AutomaticMitigation,
@@ -31,11 +32,13 @@ __all__ = [
     "SPAMHAUS_DROP",
     "SPAMHAUS_DROP_V6",
     "TOR_EXIT_NODES",
+    "AnomalyMonitor",
     "ApiClient",
     "AutomaticMitigation",
     "DataCaptureOptions",
     "EmergencyContact",
     "FeedFormat",
+    "MonitorOptions",
     "SecureEndpoint",
     "ShieldAdvancedEdge",
     "ShieldOptions",
@@ -46,6 +49,8 @@ __all__ = [
 
 _HOMES = {
     "SecureEndpoint": "secure_endpoint.endpoint",
+    "AnomalyMonitor": "secure_endpoint.monitor",
+    "MonitorOptions": "secure_endpoint.monitor",
     "ApiClient": "secure_endpoint.options",
     "DataCaptureOptions": "secure_endpoint.options",
     "TlsPolicy": "secure_endpoint.options",

@@ -30,13 +30,38 @@ RUNTIME = lambda_.Runtime.PYTHON_3_14
 _PLATFORMS = ("manylinux2014_x86_64", "manylinux_2_28_x86_64")
 _IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", "requirements*.txt", "tests")
 _RUNTIME_INIT = '"""secure-endpoint code that runs in AWS, bundled without the CDK."""\n'
+_PRUNED = "pruned-v1"
+# What a pruned bundle leaves out: test suites, C/C++/Cython sources and headers, type stubs.
+# Never the shared libraries vendored under <package>.libs/ (numpy and scipy fail without them).
+_PRUNED_DIRS = ("tests", "test")
+_PRUNED_SUFFIXES = (".c", ".cpp", ".h", ".hpp", ".pyx", ".pxd", ".pxi", ".pyi")
 
 
-def dependencies_key(requirements: bytes) -> str:
-    """The cache key of a dependency set: requirements, target platforms and Python version."""
+def dependencies_key(requirements: bytes, *, prune: bool = False) -> str:
+    """The cache key of a dependency set: requirements, target platforms and Python version
+    (and whether it is pruned)."""
     digest = hashlib.sha256(requirements)
     digest.update(" ".join((*_PLATFORMS, PYTHON_VERSION)).encode())
+    if prune:
+        digest.update(_PRUNED.encode())
     return digest.hexdigest()[:32]
+
+
+def prune(root: Path) -> int:
+    """Delete test suites, sources, headers and stubs of installed packages under ``root``;
+    returns the bytes freed. ``*.libs`` directories and ``*.dist-info`` are left whole."""
+    freed = 0
+    for path in sorted(root.rglob("*"), key=lambda p: len(p.parts), reverse=True):
+        relative = path.relative_to(root).parts
+        if any(part.endswith((".libs", ".dist-info")) for part in relative):
+            continue
+        if path.is_dir() and path.name in _PRUNED_DIRS and len(relative) > 1:
+            freed += sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+            shutil.rmtree(path)
+        elif path.is_file() and path.suffix in _PRUNED_SUFFIXES:
+            freed += path.stat().st_size
+            path.unlink()
+    return freed
 
 
 def tree_hash(trees: Mapping[str, Path], *, salt: str = "") -> str:
@@ -59,7 +84,7 @@ def tree_hash(trees: Mapping[str, Path], *, salt: str = "") -> str:
     return digest.hexdigest()
 
 
-def bundle_hash(package: str) -> str:
+def bundle_hash(package: str, *, pruned: bool = False) -> str:
     """The asset hash of ``lambdas/<package>`` bundled with ``secure_endpoint/runtime``.
 
     It covers the function's files (requirements included), the runtime package, the files
@@ -67,7 +92,7 @@ def bundle_hash(package: str) -> str:
     """
     return tree_hash(
         {package: LAMBDAS_DIR / package, "secure_endpoint/runtime": RUNTIME_PACKAGE_DIR},
-        salt=" ".join((_RUNTIME_INIT, *_PLATFORMS, PYTHON_VERSION)),
+        salt=" ".join((_RUNTIME_INIT, *_PLATFORMS, PYTHON_VERSION, *([_PRUNED] if pruned else []))),
     )
 
 
@@ -79,11 +104,14 @@ class PipLocalBundling:
     ``secure_endpoint`` package of its own (a docstring only, none of the CDK constructs).
     """
 
-    def __init__(self, package: str, cache_dir: Path, *, include_runtime: bool = False) -> None:
+    def __init__(
+        self, package: str, cache_dir: Path, *, include_runtime: bool = False, prune: bool = False
+    ) -> None:
         self.source = LAMBDAS_DIR / package
         self.package = package
         self.cache_dir = cache_dir
         self.include_runtime = include_runtime
+        self.prune = prune
 
     def try_bundle(self, output_dir: str, options: Any = None) -> bool:
         # jsii passes the BundlingOptions struct positionally, not as the keywords of the stub.
@@ -104,7 +132,7 @@ class PipLocalBundling:
         requirements = self.source / "requirements.txt"
         if not requirements.exists():
             return None
-        target = self.cache_dir / dependencies_key(requirements.read_bytes())
+        target = self.cache_dir / dependencies_key(requirements.read_bytes(), prune=self.prune)
         if (target / ".ok").exists():
             return target
         staging = target.with_name(target.name + ".partial")
@@ -122,28 +150,35 @@ class PipLocalBundling:
                 f"platform (pip exit {result.returncode}). Is the package index reachable?\n"
                 f"{result.stderr.strip()}"
             )
+        if self.prune:
+            prune(staging)
         (staging / ".ok").touch()
         shutil.rmtree(target, ignore_errors=True)
         staging.rename(target)
         return target
 
 
-def lambda_code(package: str, cache_dir: Path, *, include_runtime: bool = False) -> lambda_.Code:
+def lambda_code(
+    package: str, cache_dir: Path, *, include_runtime: bool = False, prune: bool = False
+) -> lambda_.Code:
     """The code of ``lambdas/<package>``, bundled locally; its handler is ``<package>.handler``.
 
     :param include_runtime: also ship ``secure_endpoint.runtime``, importable in the function as
         ``from secure_endpoint.runtime.waf_ip_sets import IpSetWriter``; the asset hash then
         covers it too. Default: - ``False``, the function's own package and dependencies only
+    :param prune: leave the dependencies' test suites, sources, headers and stubs out of the
+        bundle (scikit-learn, scipy and numpy need it to stay far under Lambda's 250 MB).
+        Default: - ``False``
     """
     return lambda_.Code.from_asset(
         str(LAMBDAS_DIR / package),
         asset_hash_type=AssetHashType.CUSTOM if include_runtime else AssetHashType.SOURCE,
-        asset_hash=bundle_hash(package) if include_runtime else None,
+        asset_hash=bundle_hash(package, pruned=prune) if include_runtime else None,
         exclude=["__pycache__", "*.pyc"],
         bundling=BundlingOptions(
             image=DockerImage.from_registry("unused-local-bundling-only"),
             local=PipLocalBundling(  # type: ignore[arg-type]
-                package, cache_dir, include_runtime=include_runtime
+                package, cache_dir, include_runtime=include_runtime, prune=prune
             ),
         ),
     )

@@ -14,6 +14,7 @@ from aws_cdk import aws_cognito as cognito
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_sns as sns
@@ -39,6 +40,7 @@ from secure_endpoint.hosting import ModelHosting
 from secure_endpoint.identity import OAuthIdentity
 from secure_endpoint.images import ContainerImage
 from secure_endpoint.keys import EncryptionKey, allow_logs_to_use
+from secure_endpoint.monitor import INTERFACE_ENDPOINTS, AnomalyMonitor, MonitorOptions
 from secure_endpoint.network import IsolatedNetwork
 from secure_endpoint.options import ApiClient, CustomDomain, DataCaptureOptions, TlsPolicy
 from secure_endpoint.shield import ShieldAdvancedEdge, ShieldOptions, create_origin_secret
@@ -125,6 +127,16 @@ class SecureEndpoint(Construct):
     :param alarm_subscriptions: other subscriptions of the alert topic (SQS, Lambda, HTTPS).
         Default: - none
     :param runbook_url: where alarm descriptions point. Default: - ``docs/runbook.md``
+    :param anomaly_monitor: score every client and address from the access logs every 5
+        minutes and alert on anomalies (``AnomalyMonitor``); it also releases expired
+        auto-blocks. Adds CloudWatch Logs, SNS and WAF interface endpoints and a DynamoDB
+        gateway endpoint to a VPC created here (a brought VPC must have them).
+        Default: - true
+    :param auto_block: let the monitor put anomalous addresses on the WAF's auto-block list
+        for ``monitor_options.block_ttl`` (never an allowlisted address). Default: - false,
+        alert only
+    :param monitor_options: the monitor's schedule, baseline and limits.
+        Default: - ``MonitorOptions()``
     :param bundling_cache_dir: cache of bundled Lambda dependencies.
         Default: - '.cache/lambda-deps' under the working directory
     """
@@ -177,6 +189,9 @@ class SecureEndpoint(Construct):
         alarm_emails: Sequence[str] = (),
         alarm_subscriptions: Sequence[sns.ITopicSubscription] = (),
         runbook_url: str = DEFAULT_RUNBOOK_URL,
+        anomaly_monitor: bool = True,
+        auto_block: bool = False,
+        monitor_options: MonitorOptions | None = None,
         bundling_cache_dir: Path | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -188,6 +203,16 @@ class SecureEndpoint(Construct):
         self.denied_cidrs = check.cidrs("denied_cidrs", denied_cidrs)
         if vpc is None and vpc_subnets is not None:
             raise ValueError("vpc_subnets selects subnets of a brought vpc; give vpc as well")
+        if not anomaly_monitor and (auto_block or monitor_options is not None):
+            raise ValueError(
+                "auto_block and monitor_options configure the anomaly monitor; "
+                "set anomaly_monitor=True as well"
+            )
+        if auto_block and web_acl is not None:
+            raise ValueError(
+                "auto_block cannot be combined with web_acl: the auto-block IP sets belong to the "
+                "web ACL built here; the monitor can still alert (auto_block=False)"
+            )
 
         if encryption_key is None:
             self.key: kms.IKey = EncryptionKey(self, "Encryption").key
@@ -204,10 +229,17 @@ class SecureEndpoint(Construct):
                 interface_endpoints=[
                     ec2.InterfaceVpcEndpointAwsService.SECRETS_MANAGER,
                     ec2.InterfaceVpcEndpointAwsService.COGNITO_IDP,
+                    *(INTERFACE_ENDPOINTS if anomaly_monitor else ()),
                 ],
             )
             self.vpc: ec2.IVpc = self.network.vpc
             subnets = self.network.isolated_subnets
+            if anomaly_monitor:
+                self.network.vpc.add_gateway_endpoint(
+                    "DynamoDb",
+                    service=ec2.GatewayVpcEndpointAwsService.DYNAMODB,
+                    subnets=[subnets],
+                )
         else:
             self.network = None
             self.vpc = vpc
@@ -381,6 +413,32 @@ class SecureEndpoint(Construct):
             subscriptions=alarm_subscriptions,
             runbook_url=runbook_url,
         )
+        self.monitor: AnomalyMonitor | None = None
+        if anomaly_monitor:
+            self.monitor = AnomalyMonitor(
+                self,
+                "AnomalyMonitor",
+                access_log_group=self.api.access_log_group,
+                key=self.key,
+                alert_topic=self.alarms.topic,
+                vpc=self.vpc,
+                vpc_subnets=subnets,
+                block_list=self.block_list if self.edge.auto_block_ip_sets else None,
+                auto_block_ip_sets=self.edge.auto_block_ip_sets,
+                auto_block=auto_block,
+                protected_cidrs=[str(n) for n in self.allowed_cidrs],
+                options=monitor_options,
+                log_retention=log_retention,
+                bundling_cache_dir=cache_dir,
+            )
+            self.alarms.add_anomaly_alarm(
+                "AnomalousPrincipals",
+                self.monitor.metric_anomalous_principals(),
+                cloudwatch.ComparisonOperator.GREATER_THAN_UPPER_THRESHOLD,
+                "The anomaly monitor finds more anomalous clients or addresses than usual",
+                "anomaly-monitor",
+            )
+            self.alarms.dashboard.add_widgets(*self.monitor.widgets())
         self._watch_functions()
         self._add_outputs()
 
@@ -388,6 +446,8 @@ class SecureEndpoint(Construct):
         watched = [("ClientSecretRotation", self.credentials.rotation_function, "client rotation")]
         if self.threat_intel is not None:
             watched.append(("ThreatIntel", self.threat_intel.function, "the threat feed update"))
+        if self.monitor is not None:
+            watched.append(("AnomalyMonitor", self.monitor.function, "the anomaly monitor"))
         if self.shield is not None:
             watched.append(
                 ("OriginSecretRotation", self.shield.rotation.function, "origin secret rotation")
@@ -404,6 +464,11 @@ class SecureEndpoint(Construct):
                 )
 
     # The attributes users reach for most, named as the README documents them.
+    @property
+    def monitor_function(self) -> lambda_.Function | None:
+        """The anomaly monitor's function; None with ``anomaly_monitor=False``."""
+        return self.monitor.function if self.monitor is not None else None
+
     @property
     def rest_api(self) -> apigw.RestApi:
         return self.api.rest_api

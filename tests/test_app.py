@@ -70,3 +70,37 @@ def test_shield_advanced_adds_a_us_east_1_stack_and_a_cloudfront_front(tmp_path)
     edge = templates["SecureEndpointSample-edge"]["Resources"].values()
     (acl,) = [r for r in edge if r["Type"] == "AWS::WAFv2::WebACL"]
     assert acl["Properties"]["Scope"] == "CLOUDFRONT"
+
+
+def test_auto_block_from_context_lets_the_monitor_block(tmp_path):
+    template = synth_app(tmp_path, auto_block="true")["SecureEndpointSample"]
+    (monitor,) = [
+        r
+        for r in template["Resources"].values()
+        if r["Type"] == "AWS::Lambda::Function"
+        and r["Properties"]["Handler"] == "anomaly_monitor.handler.handler"
+    ]
+    settings = monitor["Properties"]["Environment"]["Variables"]["MONITOR_SETTINGS"]
+    text = (
+        settings
+        if isinstance(settings, str)
+        else "".join(p for p in settings["Fn::Join"][1] if isinstance(p, str))
+    )
+    assert json.loads(text)["auto_block"] is True
+
+
+def test_the_monitor_alerts_only_by_default(default_templates):
+    template = default_templates["SecureEndpointSample"]
+    (monitor,) = [
+        r
+        for r in template["Resources"].values()
+        if r["Type"] == "AWS::Lambda::Function"
+        and r["Properties"]["Handler"] == "anomaly_monitor.handler.handler"
+    ]
+    settings = monitor["Properties"]["Environment"]["Variables"]["MONITOR_SETTINGS"]
+    text = (
+        settings
+        if isinstance(settings, str)
+        else "".join(p for p in settings["Fn::Join"][1] if isinstance(p, str))
+    )
+    assert json.loads(text)["auto_block"] is False

@@ -1,0 +1,393 @@
+"""The anomaly monitor: every 5 minutes, read the access logs' aggregates, score, decide, act.
+
+A run: read the pointer (the last committed state) and plan the windows (none new: a no-op,
+which makes a retried run harmless); release expired blocks and repair the IP sets
+(``BlockList.reconcile``); read the new windows' aggregates from Logs Insights; add them to the
+history; load the model (digest checked) or refit it when it is missing, refused or older than
+``retrain_seconds`` (the only time scikit-learn is imported); decide; emit metrics, alert once per
+window, block addresses when ``auto_block``; then write the history (and a new model) under new
+keys and commit the pointer. A run that stops anywhere before the commit leaves the previous
+state as it was; the actions it took are idempotent, so its retry completes it.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import cache
+from typing import Any
+
+import boto3
+import numpy as np
+import numpy.typing as npt
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from anomaly_monitor import findings as act
+from anomaly_monitor import history as state
+from anomaly_monitor.adapters import (
+    HISTORY_PREFIX,
+    MODEL_PREFIX,
+    AlertTopic,
+    InsightsRunner,
+    StateStore,
+    block_list,
+    clients,
+)
+from anomaly_monitor.config import Config, Settings
+from secure_endpoint.runtime.anomaly import insights
+from secure_endpoint.runtime.anomaly.decisions import DecisionConfig
+from secure_endpoint.runtime.anomaly.detect import (
+    DetectConfig,
+    Detections,
+    detect,
+    fit_and_score,
+)
+from secure_endpoint.runtime.anomaly.features import FEATURES
+from secure_endpoint.runtime.anomaly.scoring import (
+    ForestConfig,
+    IntegrityError,
+    Model,
+    dumps,
+    loads,
+    sha256,
+)
+from secure_endpoint.runtime.blocklist import BlockList
+
+SERVICE = "anomaly-monitor"
+NAMESPACE = "SecureEndpoint/Anomaly"
+CLIENT_DIMENSION = "Client"
+POINTER_VERSION = 1
+
+logger = Logger(service=SERVICE)
+metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
+tracer = Tracer(service=SERVICE)
+
+
+@dataclass(frozen=True)
+class Adapters:
+    store: StateStore
+    query: Callable[[str, int, int], Any]
+    topic: AlertTopic
+    blocks: BlockList | None
+
+
+@cache
+def config() -> Config:
+    """Read once per execution environment, at the first (cold-start) invocation."""
+    return Config.from_env(os.environ)
+
+
+@cache
+def adapters() -> Adapters:
+    aws = clients(boto3.session.Session())
+    cfg = config()
+    store = StateStore(aws["s3"], cfg.state_bucket)
+    blocks = None
+    if cfg.block_table_name and cfg.auto_block_set_arns:
+        blocks = block_list(
+            aws["dynamodb"],
+            aws["wafv2"],
+            cfg.block_table_name,
+            cfg.auto_block_set_arns,
+            cfg.protected_cidrs,
+            cfg.settings.max_blocks_per_run,
+        )
+    return Adapters(
+        store,
+        InsightsRunner(aws["logs"], cfg.access_log_group),
+        AlertTopic(aws["sns"], cfg.alert_topic_arn, store),
+        blocks,
+    )
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return run(event_time(event), config().settings, adapters())
+
+
+def event_time(event: dict[str, Any], clock: Callable[[], float] = time.time) -> float:
+    """The scheduled time of an EventBridge event (a retry carries the same), else now."""
+    text = event.get("time") if isinstance(event, dict) else None
+    if isinstance(text, str):
+        try:
+            return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+        except ValueError:
+            logger.warning("unreadable event time; using the clock", extra={"time": text})
+    return clock()
+
+
+def run(now: float, settings: Settings, aws: Adapters) -> dict[str, Any]:
+    """One run of the monitor at ``now`` (epoch seconds)."""
+    pointer = aws.store.pointer() or {}
+    last_end = pointer.get("lastWindowEnd")
+    windows = state.plan(
+        now,
+        int(last_end) if last_end is not None else None,
+        window_seconds=settings.window_seconds,
+        settle_seconds=settings.settle_seconds,
+        baseline_seconds=settings.baseline_seconds,
+        max_catchup_seconds=settings.max_catchup_seconds,
+    )
+    if windows is None:
+        logger.info("window already processed: nothing to do", extra={"lastWindowEnd": last_end})
+        metrics.add_metric(name="RunsSkipped", unit=MetricUnit.Count, value=1)
+        return {"status": "skipped", "windowEnd": last_end}
+    released = aws.blocks.reconcile() if aws.blocks is not None else None
+
+    past, history_note = _history(aws.store, pointer, settings.window_seconds)
+    rows = _read(aws.query, windows, settings.window_seconds)
+    malformed = _malformed(aws.query, windows)
+    current = state.extend(
+        past,
+        rows["client"],
+        rows["address"],
+        rows["pairs"],
+        start=windows.read_from,
+        end=windows.end,
+        keep_seconds=settings.keep_seconds,
+    )
+    model, model_note = _model(aws.store, pointer, now, settings)
+    detections = _detect(current, windows, settings, model)
+    notes = [n for n in (history_note, model_note, _trained_note(detections)) if n]
+    for note in notes:
+        logger.info(note)
+
+    anomalous = act.findings(detections)
+    summary = act.summary(detections, anomalous)
+    for finding in anomalous:
+        logger.info("anomalous", extra=finding.as_dict())
+    blocked: list[str] = []
+    refused: list[str] = []
+    deferred: list[str] = []
+    if settings.auto_block and aws.blocks is not None:
+        requests = act.block_requests(anomalous, timedelta(seconds=settings.block_ttl_seconds))
+        if requests:
+            outcome = aws.blocks.block(requests)
+            blocked = [e.address for e in (*outcome.blocked, *outcome.extended)]
+            refused, deferred = list(outcome.refused), list(outcome.deferred)
+    alerted = False
+    if anomalous:
+        subject, message = act.alert(
+            anomalous,
+            window_end=windows.end,
+            trained_on=detections.trained_on,
+            blocked=blocked,
+            refused=refused,
+            deferred=deferred,
+            auto_block=settings.auto_block,
+            limit=settings.max_alert_findings,
+        )
+        alerted = aws.topic.publish_once(windows.end, subject, message)
+    active = aws.blocks.blocked(now) if aws.blocks is not None else []
+    for entry in active:
+        logger.info(
+            "blocked address",
+            extra={"address": entry.address, "expiresAt": entry.expires_at, "reason": entry.reason},
+        )
+
+    new_pointer = _save(aws.store, pointer, current, detections, windows.end, now)
+    _emit(summary, settings, malformed, len(blocked), len(refused), len(deferred), len(active))
+    if released is not None:
+        metrics.add_metric(name="BlocksExpired", unit=MetricUnit.Count, value=len(released.expired))
+    cold = detections.trained_on in ("cold-start", "rules only")
+    metrics.add_metric(name="ColdStart", unit=MetricUnit.Count, value=int(cold))
+    return {
+        "status": "done",
+        "windowEnd": windows.end,
+        "scoredFrom": windows.scored_from,
+        "readFrom": windows.read_from,
+        "model": detections.trained_on,
+        "notes": notes,
+        "windows": summary.windows,
+        "malformedLines": malformed,
+        "anomalous": [f.as_dict() for f in anomalous],
+        "alerted": alerted,
+        "blocked": blocked,
+        "refused": refused,
+        "deferred": deferred,
+        "expired": sorted(released.expired) if released is not None else [],
+        "activeBlocks": len(active),
+        "modelSha256": (new_pointer.get("model") or {}).get("sha256"),
+    }
+
+
+def _read(
+    query: Callable[[str, int, int], Any], windows: state.Plan, window_seconds: int
+) -> dict[str, list[Any]]:
+    return {
+        kind: insights.collect(query, kind, windows.read_from, windows.end, window_seconds)
+        for kind in ("client", "address", "pairs")
+    }
+
+
+def _malformed(query: Callable[[str, int, int], Any], windows: state.Plan) -> int:
+    rows = query(state.MALFORMED_QUERY, windows.read_from, windows.end)
+    return sum(int(float(row.get("malformed", 0) or 0)) for row in rows)
+
+
+def _history(
+    store: StateStore, pointer: dict[str, Any], window_seconds: int
+) -> tuple[state.History, str]:
+    ref = pointer.get("history")
+    if not ref:
+        return state.History.empty(window_seconds), "cold start: no history yet"
+    data = store.read(ref["key"])
+    if data is None:
+        return state.History.empty(window_seconds), "history object gone: starting over"
+    try:
+        past = state.loads(data, ref["sha256"])
+    except state.HistoryError as error:
+        logger.warning("history refused", extra={"error": str(error), "key": ref["key"]})
+        return state.History.empty(window_seconds), f"history refused ({error}): starting over"
+    if past.aggregates.window_seconds != window_seconds:
+        return state.History.empty(window_seconds), "window length changed: starting over"
+    return past, ""
+
+
+def _model(
+    store: StateStore, pointer: dict[str, Any], now: float, settings: Settings
+) -> tuple[Model | None, str]:
+    """The stored model when it is there, intact and fresh; else None (refit) and why."""
+    ref = pointer.get("model")
+    if not ref:
+        return None, "no stored model: fitting one"
+    if now - float(ref.get("fittedAt", 0)) >= settings.retrain_seconds:
+        return None, "stored model is due for refitting"
+    if (
+        ref.get("randomState") != settings.random_state
+        or ref.get("alertQuantile") != settings.alert_quantile
+    ):
+        return None, "model settings changed: refitting"
+    data = store.read(ref["key"])
+    if data is None:
+        return None, "stored model is gone: refitting"
+    try:
+        return loads(data, ref["sha256"], FEATURES), ""
+    except IntegrityError as error:
+        logger.warning("stored model refused", extra={"error": str(error), "key": ref["key"]})
+        metrics.add_metric(name="ModelRefused", unit=MetricUnit.Count, value=1)
+        return None, f"stored model refused ({error}): refitting"
+
+
+def _detect(
+    current: state.History, windows: state.Plan, settings: Settings, model: Model | None
+) -> Detections:
+    detect_config = DetectConfig(
+        window_seconds=settings.window_seconds,
+        history_seconds=settings.history_seconds,
+        forest=ForestConfig(
+            random_state=settings.random_state, alert_quantile=settings.alert_quantile
+        ),
+        decisions=DecisionConfig(daily_quota=settings.daily_quota),
+    )
+    starts = current.aggregates.window_start
+    baseline_from = windows.scored_from - settings.baseline_seconds
+
+    def fit_on_baseline(
+        X: npt.NDArray[np.float64],
+        is_client: npt.NDArray[np.bool_],
+        training: npt.NDArray[np.bool_],
+        forest: ForestConfig,
+        trained_on: str,
+    ) -> tuple[Model, npt.NDArray[np.float64] | None]:
+        if trained_on == "baseline":  # the trailing baseline only, not the whole history
+            training = training & (starts >= baseline_from)
+        return fit_and_score(X, is_client, training, forest, trained_on)
+
+    return detect(
+        current.aggregates, windows.scored_from, detect_config, model, fit=fit_on_baseline
+    )
+
+
+def _trained_note(detections: Detections) -> str:
+    return {
+        "cold-start": "cold start: no usable baseline, the forest is fitted on the scored windows",
+        "rules only": "cold start: too few windows to fit a forest, hard rules only",
+        "baseline": "forest fitted on the trailing baseline",
+        "stored model": "",
+    }[detections.trained_on]
+
+
+def _save(
+    store: StateStore,
+    pointer: dict[str, Any],
+    current: state.History,
+    detections: Detections,
+    window_end: int,
+    now: float,
+) -> dict[str, Any]:
+    """Write the new objects, then the pointer naming them (the commit)."""
+    data = state.dumps(current)
+    digest = state.sha256(data)
+    history_key = f"{HISTORY_PREFIX}{window_end}-{digest[:16]}.bin"
+    store.put(history_key, data)
+    model_ref = pointer.get("model")
+    model = detections.model
+    if detections.trained_on == "baseline" and model is not None:
+        # a model fitted on the scored windows themselves (cold start) is never kept: the next
+        # runs would take an attack in progress for the baseline
+        blob = dumps(model)
+        model_digest = sha256(blob)
+        model_key = f"{MODEL_PREFIX}{model_digest}.bin"
+        store.put(model_key, blob)
+        model_ref = {
+            "key": model_key,
+            "sha256": model_digest,
+            "fittedAt": int(now),
+            "trainedOn": model.trained_on,
+            "trainingRows": list(model.training_rows),
+            "randomState": model.config.random_state,
+            "alertQuantile": model.config.alert_quantile,
+        }
+    new_pointer = {
+        "version": POINTER_VERSION,
+        "lastWindowEnd": window_end,
+        "history": {"key": history_key, "sha256": digest, "rows": len(current.aggregates)},
+        "model": model_ref,
+    }
+    store.commit(new_pointer)
+    return new_pointer
+
+
+def _emit(
+    summary: act.Summary,
+    settings: Settings,
+    malformed: int,
+    blocked: int,
+    refused: int,
+    deferred: int,
+    active: int,
+) -> None:
+    count = MetricUnit.Count
+    for name, value in (
+        ("AnomalousPrincipals", summary.anomalous_clients + summary.anomalous_addresses),
+        ("AnomalousClients", summary.anomalous_clients),
+        ("AnomalousAddresses", summary.anomalous_addresses),
+        ("WindowsScored", summary.windows),
+        ("MalformedLines", malformed),
+        ("Blocked", blocked),
+        ("BlockRefused", refused),
+        ("BlockDeferred", deferred),
+        ("ActiveBlocks", active),
+    ):
+        metrics.add_metric(name=name, unit=count, value=value)
+    metrics.add_metric(
+        name="MaxClientScore", unit=MetricUnit.NoUnit, value=summary.max_client_score
+    )
+    metrics.add_metric(
+        name="MaxAddressScore", unit=MetricUnit.NoUnit, value=summary.max_address_score
+    )
+    # Per client (clients are the API's app clients: bounded); the most anomalous first.
+    top = sorted(summary.client_scores.items(), key=lambda item: (-item[1], item[0]))
+    for client, score in top[: settings.top_clients]:
+        per_client = EphemeralMetrics(namespace=NAMESPACE, service=SERVICE)
+        per_client.add_dimension(name=CLIENT_DIMENSION, value=client)
+        per_client.add_metric(name="AnomalyScore", unit=MetricUnit.NoUnit, value=score)
+        per_client.flush_metrics()

@@ -1,0 +1,570 @@
+"""The anomaly monitor: a scheduled, hardened Lambda that scores each client's and address's
+traffic, alerts, and (when asked) blocks addresses for a while.
+
+Every run (5 minutes by default) reads per principal and window aggregates of the access logs
+from CloudWatch Logs Insights (so its cost grows with the number of clients, not of requests),
+scores them with an Isolation Forest fitted on a trailing baseline, decides with the hard rules
+of ``secure_endpoint.runtime.anomaly.decisions``, emits EMF metrics, publishes one alert per
+window to the alert topic, and, with ``auto_block``, writes addresses to the WAF's auto-block IP
+sets with a TTL (never an address of the allowlist, at most ``max_blocks_per_run`` a run). It
+also releases expired blocks, the ones operators made by hand included.
+
+The function runs in the endpoint's isolated subnets and reaches CloudWatch Logs, SNS and WAF
+through interface endpoints, S3 and DynamoDB through gateway endpoints. Its state (the model,
+its digest, and seven days of aggregates) lives in a bucket it alone may write.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from aws_cdk import Duration, Stack, Token
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sqs as sqs
+from aws_cdk import aws_wafv2 as wafv2
+from constructs import Construct
+
+from secure_endpoint import _validation as check
+from secure_endpoint import compliance
+from secure_endpoint._iam import ManagedPolicyRole
+from secure_endpoint.blocklist_store import BlockListTable
+from secure_endpoint.bundling import RUNTIME, lambda_code
+
+MONITOR_PACKAGE = "anomaly_monitor"
+# The function's Powertools service name and metrics namespace (lambdas/anomaly_monitor).
+SERVICE = "anomaly-monitor"
+METRICS_NAMESPACE = "SecureEndpoint/Anomaly"
+INTERFACE_ENDPOINTS = (
+    ec2.InterfaceVpcEndpointAwsService.CLOUDWATCH_LOGS,
+    ec2.InterfaceVpcEndpointAwsService.SNS,
+    ec2.InterfaceVpcEndpointAwsService.WAFV2,
+)
+"""What the monitor calls through interface endpoints; S3 and DynamoDB have gateway endpoints."""
+
+MEMORY_MB = 1024
+TIMEOUT = Duration.minutes(5)
+_ACCESS_LOG_RETENTION = Duration.days(90)
+_S3_LOGS_USE_BUCKET_POLICY = "@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy"
+
+
+@dataclass(frozen=True)
+class MonitorOptions:
+    """How the anomaly monitor runs and decides.
+
+    :param schedule: how often it runs, whole minutes from 5 minutes to 1 hour; also the
+        window its aggregates are taken over. Default: - 5 minutes
+    :param baseline: the trailing period the Isolation Forest is fitted on, 1 hour to 7 days.
+        Default: - 24 hours
+    :param history: how far back each principal's own history features look, a window to
+        7 days. Default: - 24 hours
+    :param retrain_every: how old the stored model may grow before a run refits it (the only
+        runs that import scikit-learn), 1 hour to 7 days. Default: - 24 hours
+    :param block_ttl: how long an auto-blocked address stays blocked, 1 minute to 30 days.
+        Default: - 1 hour
+    :param max_blocks_per_run: new blocks one run may start, 1-100. Default: - 10
+    :param alert_quantile: the share of the baseline's own windows scored below the alert
+        threshold, from 0.9 to below 1. Default: - 0.995 (the top 0.5%)
+    :param daily_quota: a client's requests over the trailing day that raise an alert.
+        Default: - no quota rule
+    :param random_state: the forest's seed: runs are deterministic given it. Default: - 0
+    """
+
+    schedule: Duration | None = None
+    baseline: Duration | None = None
+    history: Duration | None = None
+    retrain_every: Duration | None = None
+    block_ttl: Duration | None = None
+    max_blocks_per_run: int = 10
+    alert_quantile: float = 0.995
+    daily_quota: int | None = None
+    random_state: int = 0
+
+
+class AnomalyMonitor(Construct):
+    """The scheduled anomaly monitor of an API's access logs (see the module docstring).
+
+    Hardened: pinned memory (1 GB) and timeout (5 minutes), Python of ``bundling.RUNTIME``, X-Ray
+    tracing, one reserved concurrent execution (runs never overlap), a KMS-encrypted
+    dead-letter queue and environment, a KMS-encrypted log group, in the VPC behind a security
+    group that lets only HTTPS out. Its role may start queries on the access log group only,
+    publish to the alert topic, read and write its own bucket and the auto-block records and IP
+    sets.
+
+    :param access_log_group: the API's access log group (the pinned JSON format).
+    :param key: the KMS key of the bucket, the log group, the queue and the environment.
+    :param alert_topic: where alerts go (``EndpointAlarms.topic``).
+    :param vpc: where the function runs; its subnets need endpoints for CloudWatch Logs, SNS,
+        WAF (``INTERFACE_ENDPOINTS``), S3 and DynamoDB.
+    :param vpc_subnets: the function's subnets.
+    :param block_list: the auto-block records; expired blocks are released every run.
+        Default: - none: no block is written or released
+    :param auto_block_ip_sets: the WAF's auto-block IP sets (IPv4, IPv6), with ``block_list``.
+        Default: - none
+    :param auto_block: block anomalous addresses, not only alert. Default: - false (alert only)
+    :param protected_cidrs: addresses never blocked (the allowlist). Default: - none
+    :param options: schedule, baseline and limits. Default: - ``MonitorOptions()``
+    :param log_retention: Default: - one year
+    :param bundling_cache_dir: Default: - '.cache/lambda-deps' under the working directory
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        access_log_group: logs.ILogGroup,
+        key: kms.IKey,
+        alert_topic: sns.ITopic,
+        vpc: ec2.IVpc,
+        vpc_subnets: ec2.SubnetSelection,
+        block_list: BlockListTable | None = None,
+        auto_block_ip_sets: Sequence[wafv2.CfnIPSet] = (),
+        auto_block: bool = False,
+        protected_cidrs: Sequence[str] = (),
+        options: MonitorOptions | None = None,
+        log_retention: logs.RetentionDays = logs.RetentionDays.ONE_YEAR,
+        bundling_cache_dir: Path | None = None,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.node.set_context(_S3_LOGS_USE_BUCKET_POLICY, True)
+        opts = options or MonitorOptions()
+        if not isinstance(opts, MonitorOptions):
+            raise ValueError(f"options must be a MonitorOptions, got {opts!r}")
+        settings = _settings(opts, auto_block)
+        if auto_block and (block_list is None or not auto_block_ip_sets):
+            raise ValueError(
+                "auto_block needs block_list and auto_block_ip_sets (the web ACL's auto-block "
+                "IP sets); a brought web_acl has none: use alert-only monitoring"
+            )
+        protected = [str(n) for n in check.cidrs("protected_cidrs", list(protected_cidrs))]
+        window_seconds = int(str(settings["window_seconds"]))
+        self.schedule = Duration.seconds(window_seconds)
+        stack = Stack.of(self)
+
+        self.access_log_bucket, self.state_bucket = self._buckets(key)
+        self.log_group = logs.LogGroup(self, "Logs", encryption_key=key, retention=log_retention)
+        self.dead_letter_queue = sqs.Queue(
+            self,
+            "DeadLetters",
+            encryption=sqs.QueueEncryption.KMS,
+            encryption_master_key=key,
+            enforce_ssl=True,
+            retention_period=Duration.days(14),
+        )
+        compliance.acknowledge(
+            self.dead_letter_queue,
+            "This queue is itself the dead-letter queue of the anomaly monitor: a redrive "
+            "policy would only move the same failed runs to yet another queue.",
+            "Serverless-SQSRedrivePolicy",
+        )
+        self.role = ManagedPolicyRole(
+            self,
+            "Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description="Runs the secure-endpoint anomaly monitor",
+            managed_policies=[
+                iam.ManagedPolicy.from_aws_managed_policy_name(
+                    "service-role/AWSLambdaVPCAccessExecutionRole"
+                )
+            ],
+        )
+        self.security_group = ec2.SecurityGroup(
+            self,
+            "SecurityGroup",
+            vpc=vpc,
+            description="Anomaly monitor: no inbound; HTTPS out to the VPC endpoints only",
+            allow_all_outbound=False,
+        )
+        # S3 and DynamoDB gateway endpoints are addressed by the services' public ranges, so a
+        # rule for the VPC range alone would cut them off; the subnets have no internet route.
+        self.security_group.add_egress_rule(
+            ec2.Peer.any_ipv4(),
+            ec2.Port.tcp(443),
+            "HTTPS to the interface endpoints and the S3 and DynamoDB gateway endpoints",
+        )
+        self.function = lambda_.Function(
+            self,
+            "Function",
+            description="Scores API clients and addresses from the access logs; alerts, blocks",
+            runtime=RUNTIME,
+            handler=f"{MONITOR_PACKAGE}.handler.handler",
+            code=lambda_code(
+                MONITOR_PACKAGE,
+                bundling_cache_dir or Path(".cache") / "lambda-deps",
+                include_runtime=True,
+                prune=True,
+            ),
+            role=self.role,
+            memory_size=MEMORY_MB,
+            timeout=TIMEOUT,
+            tracing=lambda_.Tracing.ACTIVE,
+            reserved_concurrent_executions=1,
+            vpc=vpc,
+            vpc_subnets=vpc_subnets,
+            security_groups=[self.security_group],
+            dead_letter_queue=self.dead_letter_queue,
+            # One retry: a run is idempotent (a window already committed is a no-op); a run
+            # older than the schedule is dropped, the next one reads the windows it missed.
+            retry_attempts=1,
+            max_event_age=Duration.seconds(window_seconds),
+            environment={
+                "ACCESS_LOG_GROUP": access_log_group.log_group_name,
+                "STATE_BUCKET": self.state_bucket.bucket_name,
+                "ALERT_TOPIC_ARN": alert_topic.topic_arn,
+                "BLOCK_TABLE_NAME": block_list.table_name if block_list is not None else "",
+                "AUTO_BLOCK_SET_ARNS": stack.to_json_string(
+                    {
+                        str(version): ip_set.attr_arn
+                        for version, ip_set in zip((4, 6), auto_block_ip_sets, strict=False)
+                    }
+                    if block_list is not None
+                    else {}
+                ),
+                "PROTECTED_CIDRS": stack.to_json_string(protected),
+                "MONITOR_SETTINGS": stack.to_json_string(settings),
+                "POWERTOOLS_SERVICE_NAME": SERVICE,
+            },
+            environment_encryption=key,
+            log_group=self.log_group,
+        )
+        self._grant(access_log_group, key, alert_topic, block_list, auto_block_ip_sets)
+        self._only_the_monitor_writes_state()
+        self.rule = events.Rule(
+            self,
+            "Schedule",
+            description="Runs the secure-endpoint anomaly monitor",
+            schedule=events.Schedule.rate(self.schedule),
+            targets=[
+                targets.LambdaFunction(
+                    self.function,
+                    dead_letter_queue=self.dead_letter_queue,
+                    retry_attempts=2,
+                    max_event_age=Duration.seconds(window_seconds),
+                )
+            ],
+        )
+        key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AllowEventBridgeRulesOfThisAccountToUseDeadLetterQueues",
+                principals=[iam.ServicePrincipal("events.amazonaws.com")],
+                actions=["kms:GenerateDataKey", "kms:Decrypt"],
+                resources=["*"],
+                conditions={
+                    "StringEquals": {"aws:SourceAccount": stack.account},
+                    "ArnLike": {
+                        "aws:SourceArn": stack.format_arn(
+                            service="events", resource="rule", resource_name="*"
+                        )
+                    },
+                },
+            ),
+            allow_no_op=True,
+        )
+        self._acknowledge()
+
+    # --- metrics ---------------------------------------------------------------------------
+
+    def metric_anomalous_principals(self, period: Duration | None = None) -> cloudwatch.Metric:
+        """Clients and addresses found anomalous, summed per ``period``: the monitor's own
+        anomaly metric. Default period: - the schedule"""
+        return self._metric("AnomalousPrincipals", period, cloudwatch.Stats.SUM)
+
+    def metric_max_address_score(self, period: Duration | None = None) -> cloudwatch.Metric:
+        """The highest score of an address in a run. Default period: - the schedule"""
+        return self._metric("MaxAddressScore", period, cloudwatch.Stats.MAXIMUM)
+
+    def metric_client_score(self, client: str, period: Duration | None = None) -> cloudwatch.Metric:
+        """One client's anomaly score (its highest per ``period``). Default: - the schedule"""
+        return cloudwatch.Metric(
+            namespace=METRICS_NAMESPACE,
+            metric_name="AnomalyScore",
+            dimensions_map={"service": SERVICE, "Client": client},
+            statistic=cloudwatch.Stats.MAXIMUM,
+            period=period or self.schedule,
+        )
+
+    def metric_active_blocks(self, period: Duration | None = None) -> cloudwatch.Metric:
+        """Addresses on the auto-block list at the end of a run. Default: - the schedule"""
+        return self._metric("ActiveBlocks", period, cloudwatch.Stats.MAXIMUM)
+
+    def _metric(self, name: str, period: Duration | None, statistic: str) -> cloudwatch.Metric:
+        return cloudwatch.Metric(
+            namespace=METRICS_NAMESPACE,
+            metric_name=name,
+            dimensions_map={"service": SERVICE},
+            statistic=statistic,
+            period=period or self.schedule,
+        )
+
+    def widgets(self) -> list[cloudwatch.IWidget]:
+        """Dashboard widgets: top anomalous clients and addresses, currently blocked addresses,
+        and the monitor's own numbers."""
+        log_group = self.log_group.log_group_name
+        return [
+            cloudwatch.LogQueryWidget(
+                title="Top anomalous clients and addresses (anomaly monitor)",
+                log_group_names=[log_group],
+                query_lines=[
+                    'filter message = "anomalous"',
+                    "stats max(score) as topScore, count(*) as runs, latest(action) as action "
+                    "by principal, kind",
+                    "sort topScore desc",
+                    "limit 20",
+                ],
+                view=cloudwatch.LogQueryVisualizationType.TABLE,
+                width=12,
+            ),
+            cloudwatch.LogQueryWidget(
+                title="Blocked addresses (as of the monitor's last runs)",
+                log_group_names=[log_group],
+                query_lines=[
+                    'filter message = "blocked address"',
+                    "stats latest(expiresAt) as expiresAt, latest(reason) as reason by address",
+                    "sort expiresAt desc",
+                    "limit 50",
+                ],
+                view=cloudwatch.LogQueryVisualizationType.TABLE,
+                width=12,
+            ),
+            cloudwatch.GraphWidget(
+                title="Anomaly monitor: anomalous principals, active blocks",
+                left=[self.metric_anomalous_principals()],
+                right=[self.metric_active_blocks()],
+                width=24,
+            ),
+        ]
+
+    # --- private ---------------------------------------------------------------------------
+
+    def _buckets(self, key: kms.IKey) -> tuple[s3.Bucket, s3.Bucket]:
+        access_logs = s3.Bucket(
+            self,
+            "StateAccessLogs",
+            # S3 delivers server access logs only to buckets whose default encryption is SSE-S3.
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            enforce_ssl=True,
+            minimum_tls_version=1.2,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            versioned=True,
+            lifecycle_rules=[
+                s3.LifecycleRule(
+                    expiration=_ACCESS_LOG_RETENTION,
+                    noncurrent_version_expiration=Duration.days(1),
+                    abort_incomplete_multipart_upload_after=Duration.days(1),
+                )
+            ],
+        )
+        state = s3.Bucket(
+            self,
+            "State",
+            encryption=s3.BucketEncryption.KMS,
+            encryption_key=key,
+            bucket_key_enabled=True,
+            enforce_ssl=True,
+            minimum_tls_version=1.2,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            versioned=True,
+            server_access_logs_bucket=access_logs,
+            server_access_logs_prefix="monitor-state/",
+            lifecycle_rules=[
+                # the pointer names the newest history: older ones are unreferenced
+                s3.LifecycleRule(prefix="state/history/", expiration=Duration.days(8)),
+                s3.LifecycleRule(prefix="alerts/", expiration=Duration.days(2)),
+                s3.LifecycleRule(prefix="model/", expiration=Duration.days(30)),
+                s3.LifecycleRule(
+                    noncurrent_version_expiration=Duration.days(7),
+                    abort_incomplete_multipart_upload_after=Duration.days(1),
+                ),
+            ],
+        )
+        return access_logs, state
+
+    def _grant(
+        self,
+        access_log_group: logs.ILogGroup,
+        key: kms.IKey,
+        alert_topic: sns.ITopic,
+        block_list: BlockListTable | None,
+        auto_block_ip_sets: Sequence[wafv2.CfnIPSet],
+    ) -> None:
+        role = self.role
+        self.log_group.grant_write(role)
+        # Lambda sends failed runs to the dead-letter queue with the function's role, SNS needs
+        # a data key for the encrypted topic, S3 for the encrypted state.
+        key.grant(role, "kms:GenerateDataKey", "kms:Decrypt")
+        self.state_bucket.grant_read_write(role)
+        alert_topic.grant_publish(role)
+        iam.Grant.add_to_principal(
+            grantee=role,
+            actions=["logs:StartQuery"],
+            resource_arns=[access_log_group.log_group_arn],
+        )
+        # GetQueryResults and StopQuery take a query id and support no resource-level scoping.
+        iam.Grant.add_to_principal(
+            grantee=role,
+            actions=["logs:GetQueryResults", "logs:StopQuery"],
+            resource_arns=["*"],
+        )
+        if block_list is not None:
+            block_list.grant_read_write(role)
+            iam.Grant.add_to_principal(
+                grantee=role,
+                actions=["wafv2:GetIPSet", "wafv2:UpdateIPSet"],
+                resource_arns=[ip_set.attr_arn for ip_set in auto_block_ip_sets],
+            )
+        cfn_function = self.function.node.default_child
+        assert isinstance(cfn_function, lambda_.CfnFunction)
+        assert self.role.grants_policy is not None
+        grants = self.role.grants_policy.node.default_child
+        assert isinstance(grants, iam.CfnManagedPolicy)
+        cfn_function.add_override("DependsOn", [Stack.of(self).get_logical_id(grants)])
+
+    def _only_the_monitor_writes_state(self) -> None:
+        """Nobody but the monitor's role writes or deletes state objects: a model or history
+        it loads was written by itself (and is checked against its digest anyway)."""
+        self.state_bucket.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="OnlyTheMonitorWritesState",
+                effect=iam.Effect.DENY,
+                principals=[iam.AnyPrincipal()],
+                actions=["s3:PutObject", "s3:DeleteObject", "s3:DeleteObjectVersion"],
+                resources=[self.state_bucket.arn_for_objects("*")],
+                conditions={"ArnNotEquals": {"aws:PrincipalArn": self.role.role_arn}},
+            )
+        )
+
+    def _acknowledge(self) -> None:
+        stack = Stack.of(self)
+        bucket_id = stack.resolve(stack.get_logical_id(self.state_bucket.node.default_child))  # type: ignore[arg-type]
+        compliance.acknowledge(
+            self.role,
+            "AWSLambdaVPCAccessExecutionRole grants only the EC2 network-interface actions a "
+            "Lambda needs to run in the VPC; those actions do not support resource-level scoping, "
+            "so a customer policy would hold the same wildcard.",
+            "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
+            "AWSLambdaVPCAccessExecutionRole]",
+        )
+        compliance.acknowledge(
+            self.role,
+            "Active tracing needs xray:PutTraceSegments and xray:PutTelemetryRecords, and Logs "
+            "Insights' GetQueryResults and StopQuery take only a query id: none of them supports "
+            "resource-level permissions. StartQuery is held to the access log group.",
+            "AwsSolutions-IAM5[Resource::*]",
+        )
+        compliance.acknowledge(
+            self.role,
+            "CDK's read-write grant on the monitor's own SSE-KMS state bucket: object actions on "
+            "that bucket's keys (the model, history and alert markers have generated names), "
+            "s3:Abort* for multipart uploads, s3:GetObject*/List*/DeleteObject* variants, and "
+            "kms:GenerateDataKey*/ReEncrypt* on the project key that encrypts the objects.",
+            f"AwsSolutions-IAM5[Resource::<{bucket_id}.Arn>/*]",
+            "AwsSolutions-IAM5[Action::s3:Abort*]",
+            "AwsSolutions-IAM5[Action::s3:DeleteObject*]",
+            "AwsSolutions-IAM5[Action::s3:GetBucket*]",
+            "AwsSolutions-IAM5[Action::s3:GetObject*]",
+            "AwsSolutions-IAM5[Action::s3:List*]",
+            "AwsSolutions-IAM5[Action::kms:GenerateDataKey*]",
+            "AwsSolutions-IAM5[Action::kms:ReEncrypt*]",
+        )
+        invoke_config = self.function.node.try_find_child("EventInvokeConfig")
+        assert invoke_config is not None
+        compliance.acknowledge(
+            invoke_config,
+            "A failed run already goes to the function's dead-letter queue (DeadLetterConfig, "
+            "which the HIPAA, NIST and PCI packs require); an on-failure destination to that "
+            "queue would deliver every failed run twice.",
+            "Serverless-LambdaAsyncFailureDestination",
+        )
+        compliance.acknowledge(
+            self.access_log_bucket,
+            "S3 delivers server access logs only to target buckets whose default encryption "
+            "is SSE-S3 (AES-256); SSE-KMS default encryption is not supported for log "
+            "delivery, so this access-log bucket is encrypted with S3-managed keys.",
+            "HIPAA.Security-S3DefaultEncryptionKMS",
+            "NIST.800.53.R5-S3DefaultEncryptionKMS",
+            "PCI.DSS.321-S3DefaultEncryptionKMS",
+        )
+        for target, what in (
+            (self.state_bucket, "the monitor's model and a week of per-client aggregates"),
+            (self.access_log_bucket, "who read and wrote the monitor's state"),
+        ):
+            compliance.acknowledge(
+                target,
+                f"This bucket holds {what}, versioned and expired by lifecycle rules; all of it "
+                "is rebuilt from the access logs by the next runs (the model is refitted, the "
+                "history re-read), so a replica in a second Region would add nothing to recover.",
+                "HIPAA.Security-S3BucketReplicationEnabled",
+                "NIST.800.53.R5-S3BucketReplicationEnabled",
+                "PCI.DSS.321-S3BucketReplicationEnabled",
+            )
+
+
+def _seconds(name: str, value: Duration | None, default: Duration, low: int, high: int) -> int:
+    duration = value if value is not None else default
+    if not isinstance(duration, Duration):
+        raise ValueError(f"{name} must be a Duration, like Duration.hours(1), got {duration!r}")
+    if Token.is_unresolved(duration.to_string()):
+        raise ValueError(f"{name} must be a literal Duration, got a token")
+    seconds = duration.to_seconds(integral=False)
+    if not low <= seconds <= high or seconds % 60:
+        raise ValueError(
+            f"{name} must be whole minutes from {low // 60} minutes to {high // 3600} hours, "
+            f"got {duration.to_human_string()}"
+        )
+    return int(seconds)
+
+
+def _settings(options: MonitorOptions, auto_block: bool) -> dict[str, object]:
+    """The function's ``MONITOR_SETTINGS``, checked (``anomaly_monitor.config.Settings``)."""
+    day, week = 86_400, 7 * 86_400
+    window = _seconds("options.schedule", options.schedule, Duration.minutes(5), 300, 3600)
+    baseline = _seconds("options.baseline", options.baseline, Duration.hours(24), 3600, week)
+    history = _seconds("options.history", options.history, Duration.hours(24), window, week)
+    retrain = _seconds(
+        "options.retrain_every", options.retrain_every, Duration.hours(24), 3600, week
+    )
+    ttl = _seconds("options.block_ttl", options.block_ttl, Duration.hours(1), 60, 30 * day)
+    if baseline % window:
+        raise ValueError(
+            f"options.baseline ({baseline} s) must be a whole number of schedule windows "
+            f"({window} s)"
+        )
+    check.int_range("options.max_blocks_per_run", options.max_blocks_per_run, 1, 100)
+    quantile = options.alert_quantile
+    if (
+        isinstance(quantile, bool)
+        or not isinstance(quantile, int | float)
+        or not (0.9 <= quantile < 1)
+    ):
+        raise ValueError(f"options.alert_quantile must be from 0.9 to below 1, got {quantile!r}")
+    if options.daily_quota is not None:
+        check.int_range("options.daily_quota", options.daily_quota, 1, 10**12)
+    check.int_range("options.random_state", options.random_state, 0, 2**32 - 1)
+    if not isinstance(auto_block, bool):
+        raise ValueError(f"auto_block must be True or False, got {auto_block!r}")
+    return {
+        "window_seconds": window,
+        "baseline_seconds": baseline,
+        "history_seconds": history,
+        "keep_seconds": week,
+        "retrain_seconds": retrain,
+        "block_ttl_seconds": ttl,
+        "max_blocks_per_run": options.max_blocks_per_run,
+        "alert_quantile": float(quantile),
+        "daily_quota": options.daily_quota,
+        "random_state": options.random_state,
+        "auto_block": auto_block,
+    }

@@ -1,0 +1,355 @@
+"""The monitor end to end: access logs in a moto log group, the real adapters, state in moto S3,
+the alert through SNS to a subscribed SQS queue, blocks in moto's WAF IP sets and DynamoDB."""
+
+import json
+import random
+import time
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from anomaly_monitor import handler as monitor
+from anomaly_monitor.adapters import AlertTopic, StateStore, block_list
+from anomaly_monitor.config import Config, Settings
+from conftest import MotoInsights
+
+from secure_endpoint.runtime.anomaly.features import FEATURES
+from secure_endpoint.runtime.anomaly.scoring import loads
+
+WINDOW = 300
+ALLOWED = "198.51.100.0/24"
+ATTACKER = "192.0.2.66"
+INSIDER = "198.51.100.9"  # inside the allowlist: never blocked
+CLIENTS = {"alpha": "203.0.113.1", "bravo": "203.0.113.2", "charlie": "203.0.113.3"}
+END = (int(time.time()) // WINDOW) * WINDOW - WINDOW  # the end of the first scored window
+START = END - 6 * 3600
+SETTINGS = Settings(
+    baseline_seconds=5 * 3600,
+    history_seconds=3 * 3600,
+    auto_block=True,
+    block_ttl_seconds=3600,
+    max_blocks_per_run=5,
+)
+
+
+def access_line(t_ms: int, source: str, client: str = "-", status: int = 200) -> str:
+    return json.dumps(
+        {
+            "requestId": f"r{t_ms}",
+            "requestTimeEpoch": str(t_ms),
+            "sourceIp": source,
+            "clientId": client,
+            "httpMethod": "POST",
+            "path": "/prod/v1/predict",
+            "status": str(status),
+            "responseLength": "120",
+            "responseLatency": "25",
+        }
+    )
+
+
+def steady(start: int, end: int, seed: int = 7) -> list[tuple[int, str]]:
+    rng = random.Random(seed)  # noqa: S311 - test traffic, not secrets
+    events = []
+    for client, address in CLIENTS.items():
+        t = start * 1000
+        while True:
+            t += int(rng.expovariate(1 / 20_000))  # about one request every 20 s
+            if t >= end * 1000:
+                break
+            events.append((t, access_line(t, address, client)))
+    return events
+
+
+def flood(start: int, source: str, count: int = 200) -> list[tuple[int, str]]:
+    times = [start * 1000 + 1000 + i * 1000 for i in range(count)]
+    return [(t, access_line(t, source, status=401)) for t in times]
+
+
+@dataclass(frozen=True)
+class Context:
+    function_name: str = "anomaly-monitor"
+    memory_limit_in_mb: int = 1024
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:anomaly-monitor"
+    aws_request_id: str = "request-1"
+
+
+class Environment:
+    """Everything the monitor touches, in moto; ``run(window_end)`` runs it as scheduled."""
+
+    def __init__(self, aws: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+        self.aws = aws
+        self.monkeypatch = monkeypatch
+        aws["logs"].create_log_group(logGroupName="access")
+        aws["logs"].create_log_stream(logGroupName="access", logStreamName="s")
+        aws["s3"].create_bucket(Bucket="monitor-state")
+        self.topic = aws["sns"].create_topic(Name="alerts")["TopicArn"]
+        queue = aws["sqs"].create_queue(QueueName="oncall")["QueueUrl"]
+        self.queue = queue
+        queue_arn = aws["sqs"].get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])
+        aws["sns"].subscribe(
+            TopicArn=self.topic,
+            Protocol="sqs",
+            Endpoint=queue_arn["Attributes"]["QueueArn"],
+            Attributes={"RawMessageDelivery": "true"},
+        )
+        self.sets = {}
+        for version in (4, 6):
+            summary = aws["wafv2"].create_ip_set(
+                Name=f"auto-block-v{version}",
+                Scope="REGIONAL",
+                IPAddressVersion=f"IPV{version}",
+                Addresses=[],
+            )["Summary"]
+            self.sets[version] = summary["ARN"]
+        aws["dynamodb"].create_table(
+            TableName="auto-block",
+            KeySchema=[{"AttributeName": "address", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "address", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        self.now = float(END + 200)
+        self.insights = MotoInsights(aws["logs"], "access")
+        self.store = StateStore(aws["s3"], "monitor-state")
+        self.blocks = block_list(
+            aws["dynamodb"],
+            aws["wafv2"],
+            "auto-block",
+            self.sets,
+            [ALLOWED],
+            SETTINGS.max_blocks_per_run,
+            clock=lambda: self.now,
+        )
+        self.adapters = monitor.Adapters(
+            self.store, self.insights, AlertTopic(aws["sns"], self.topic, self.store), self.blocks
+        )
+        self.config = Config(
+            access_log_group="access",
+            state_bucket="monitor-state",
+            alert_topic_arn=self.topic,
+            block_table_name="auto-block",
+            auto_block_set_arns=self.sets,
+            protected_cidrs=(ALLOWED,),
+            settings=SETTINGS,
+        )
+        monkeypatch.setattr(monitor, "adapters", lambda: self.adapters)
+        monkeypatch.setattr(monitor, "config", lambda: self.config)
+
+    def put(self, events: list[tuple[int, str]]) -> None:
+        events = sorted(events)
+        for i in range(0, len(events), 5000):
+            batch = events[i : i + 5000]
+            self.aws["logs"].put_log_events(
+                logGroupName="access",
+                logStreamName="s",
+                logEvents=[{"timestamp": t, "message": m} for t, m in batch],
+            )
+
+    def run(self, window_end: int = END, settings: Settings | None = None) -> dict[str, Any]:
+        """The scheduled run whose window ends at ``window_end`` (its event time is 2 minutes
+        and some seconds later, as EventBridge fires it)."""
+        self.now = float(window_end + 180)
+        if settings is not None:
+            self.config = replace(self.config, settings=settings)
+        when = datetime.fromtimestamp(self.now, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return monitor.handler({"time": when, "source": "aws.events"}, Context())
+
+    def alerts(self) -> list[dict[str, Any]]:
+        messages = (
+            self.aws["sqs"]
+            .receive_message(QueueUrl=self.queue, MaxNumberOfMessages=10, WaitTimeSeconds=0)
+            .get("Messages", [])
+        )
+        return [json.loads(m["Body"]) for m in messages]
+
+    def addresses(self, version: int = 4) -> set[str]:
+        *_, name, set_id = self.sets[version].split("/")
+        ip_set = self.aws["wafv2"].get_ip_set(Name=name, Scope="REGIONAL", Id=set_id)["IPSet"]
+        return set(ip_set["Addresses"])
+
+    def pointer(self) -> dict[str, Any]:
+        pointer = self.store.pointer()
+        assert pointer is not None
+        return pointer
+
+
+@pytest.fixture
+def env(aws: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> Environment:
+    environment = Environment(aws, monkeypatch)
+    scored = END - WINDOW
+    environment.put(
+        steady(START, END)
+        + flood(scored, ATTACKER)
+        + flood(scored, INSIDER)
+        + [(scored * 1000 + 5, "not json at all"), (scored * 1000 + 6, '{"status": "200"}')]
+    )
+    return environment
+
+
+def value(metric: Any) -> float:
+    return float(metric[0] if isinstance(metric, list) else metric)
+
+
+def emf(output: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in output.splitlines() if line.startswith('{"_aws"')]
+
+
+def test_a_run_reads_the_logs_scores_alerts_and_blocks(
+    env: Environment, capsys: pytest.CaptureFixture[str]
+) -> None:
+    result = env.run()
+
+    assert result["status"] == "done"
+    assert result["model"] == "baseline"
+    assert result["readFrom"] == END - SETTINGS.baseline_seconds
+    assert result["scoredFrom"] == END - WINDOW
+    assert result["malformedLines"] == 2
+    assert result["blocked"] == [f"{ATTACKER}/32"]
+    assert result["refused"] == [f"{INSIDER}/32"]
+    assert env.addresses(4) == {f"{ATTACKER}/32"}
+    flagged = {f["principal"]: f for f in result["anomalous"]}
+    assert flagged[ATTACKER]["action"] == "block"
+    assert not {"alpha", "bravo", "charlie"} & set(flagged)
+
+    (alert,) = env.alerts()
+    assert alert["windowEnd"] == END
+    assert alert["blocked"] == [f"{ATTACKER}/32"]
+    assert alert["refusedAllowlisted"] == [f"{INSIDER}/32"]
+    finding = next(f for f in alert["findings"] if f["principal"] == ATTACKER)
+    assert any(reason.startswith("rule:rejected-flood") for reason in finding["reasons"])
+
+    documents = emf(capsys.readouterr().out)
+    run_metrics = next(d for d in documents if "AnomalousPrincipals" in d)
+    assert run_metrics["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "SecureEndpoint/Anomaly"
+    assert value(run_metrics["AnomalousPrincipals"]) == 2
+    assert value(run_metrics["MalformedLines"]) == 2
+    assert value(run_metrics["Blocked"]) == 1
+    per_client = {d["Client"]: value(d["AnomalyScore"]) for d in documents if "Client" in d}
+    assert set(per_client) == set(CLIENTS)
+    assert all(0 < float(s) < 1 for s in per_client.values())
+
+
+def test_a_retried_run_for_the_same_window_is_a_no_op(env: Environment) -> None:
+    env.run()
+    before = env.pointer()
+    env.aws["wafv2"].meta.events.register("before-call.wafv2.UpdateIPSet", _no_update)
+
+    again = env.run()
+
+    assert again == {"status": "skipped", "windowEnd": END}
+    assert env.pointer() == before
+    assert len(env.alerts()) == 1
+
+
+def _no_update(**_: Any) -> None:
+    raise AssertionError("UpdateIPSet was called by a retried run")
+
+
+def test_a_block_is_removed_when_its_ttl_has_passed(env: Environment) -> None:
+    env.run()
+    assert env.addresses(4) == {f"{ATTACKER}/32"}
+
+    later = env.run(END + 2 * 3600)  # the attacker is quiet since
+
+    assert later["expired"] == [f"{ATTACKER}/32"]
+    assert env.addresses(4) == set()
+    assert env.blocks.blocked(env.now) == []
+
+
+def test_a_crash_before_the_commit_leaves_the_previous_state_readable(
+    env: Environment, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env.run()
+    before = env.pointer()
+
+    def crash(pointer: Any) -> None:
+        raise RuntimeError("injected: the run stops before its commit")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(env.store, "commit", crash)
+        with pytest.raises(RuntimeError, match="injected"):
+            env.run(END + WINDOW)
+
+    assert env.pointer() == before
+    history = env.store.read(before["history"]["key"])
+    assert history is not None
+    from anomaly_monitor import history as state
+
+    state.loads(history, before["history"]["sha256"])  # still whole and verified
+    retried = env.run(END + WINDOW)
+    assert retried["status"] == "done"
+    assert env.pointer()["lastWindowEnd"] == END + WINDOW
+
+
+def test_a_crash_after_blocking_is_completed_by_the_retry_without_a_second_alert(
+    env: Environment, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = env.store.commit
+    calls = []
+
+    def crash_once(pointer: Any) -> None:
+        calls.append(pointer)
+        if len(calls) == 1:
+            raise RuntimeError("injected")
+        real(pointer)
+
+    monkeypatch.setattr(env.store, "commit", crash_once)
+    with pytest.raises(RuntimeError):
+        env.run()
+    retried = env.run()
+
+    assert retried["status"] == "done"
+    assert retried["alerted"] is False  # the first attempt's alert went out already
+    assert len(env.alerts()) == 1
+    assert env.addresses(4) == {f"{ATTACKER}/32"}
+
+
+def test_a_tampered_model_is_refused_and_refitted(env: Environment) -> None:
+    env.run()
+    model = env.pointer()["model"]
+    data = env.store.read(model["key"])
+    assert data is not None
+    env.store.put(model["key"], data[:-1] + bytes([data[-1] ^ 1]))
+
+    result = env.run(END + WINDOW)
+
+    assert any("stored model refused" in note for note in result["notes"])
+    assert result["model"] == "baseline"
+    refitted = env.pointer()["model"]
+    assert refitted["fittedAt"] > model["fittedAt"]
+    stored = env.store.read(refitted["key"])
+    assert stored is not None
+    loads(stored, refitted["sha256"], FEATURES)  # the new model verifies
+    again = env.run(END + 2 * WINDOW)
+    assert again["model"] == "stored model"
+
+
+def test_the_refit_is_deterministic_given_random_state(env: Environment) -> None:
+    first = env.run()["modelSha256"]
+    settings = replace(SETTINGS, retrain_seconds=60)
+    env.store.commit(env.pointer() | {"lastWindowEnd": END - WINDOW})
+    assert env.run(settings=settings)["modelSha256"] == first
+
+
+def test_a_cold_start_without_a_baseline_says_so(
+    aws: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env = Environment(aws, monkeypatch)
+    env.put(steady(END - WINDOW, END) + flood(END - WINDOW, ATTACKER))
+
+    result = env.run()
+
+    assert result["model"] == "rules only"
+    assert any(note.startswith("cold start") for note in result["notes"])
+    assert result["blocked"] == [f"{ATTACKER}/32"]  # the hard rules still act
+    assert env.pointer()["model"] is None  # nothing fitted on the scored window is kept
+
+
+def test_alert_only_by_default_writes_no_block(env: Environment) -> None:
+    result = env.run(settings=replace(SETTINGS, auto_block=False))
+    assert result["blocked"] == []
+    assert env.addresses(4) == set()
+    (alert,) = env.alerts()
+    assert alert["autoBlock"] is False
+    assert f"secure-endpoint block {ATTACKER} --ttl 1h" in alert["next"]
