@@ -11,6 +11,7 @@ client); its asset hash then covers that package too, so changing it updates the
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import subprocess
 import sys
@@ -118,7 +119,15 @@ class PipLocalBundling:
         out = Path(output_dir)
         deps = self._dependencies()
         if deps is not None:
-            shutil.copytree(deps, out, dirs_exist_ok=True, ignore=shutil.ignore_patterns(".ok"))
+            # Hard links: the cached dependencies (up to 200 MB) are never written to, so every
+            # bundle can share their bytes; a copy where links are impossible.
+            shutil.copytree(
+                deps,
+                out,
+                dirs_exist_ok=True,
+                ignore=shutil.ignore_patterns(".ok"),
+                copy_function=_link_or_copy,
+            )
         shutil.copytree(self.source, out / self.package, dirs_exist_ok=True, ignore=_IGNORED)
         if self.include_runtime:
             shared = out / "secure_endpoint"
@@ -182,3 +191,12 @@ def lambda_code(
             ),
         ),
     )
+
+
+def _link_or_copy(source: str, destination: str) -> str:
+    """Hard-link ``source`` at ``destination``, or copy it (another file system, no links)."""
+    try:
+        os.link(source, destination)
+    except OSError:
+        return str(shutil.copy2(source, destination))
+    return destination

@@ -49,6 +49,24 @@ def test_a_second_bundle_reuses_the_cache_without_pip(bundled, tmp_path, monkeyp
     assert (tmp_path / "aws_lambda_powertools").is_dir()
 
 
+def test_bundled_dependencies_share_the_cached_bytes_or_are_copied(bundled, tmp_path, monkeypatch):
+    cache, _ = bundled
+    (cached,) = cache.glob("*/aws_lambda_powertools/__init__.py")
+    linked = tmp_path / "linked"
+    assert PipLocalBundling(PACKAGE, cache).try_bundle(str(linked))
+    assert (linked / "aws_lambda_powertools" / "__init__.py").samefile(cached)
+
+    def no_links(source, destination):
+        raise OSError(18, "Invalid cross-device link")
+
+    monkeypatch.setattr(bundling.os, "link", no_links)
+    copied = tmp_path / "copied"
+    assert PipLocalBundling(PACKAGE, cache).try_bundle(str(copied))
+    target = copied / "aws_lambda_powertools" / "__init__.py"
+    assert not target.samefile(cached)
+    assert target.read_bytes() == cached.read_bytes()
+
+
 def test_a_failed_install_says_what_failed_and_leaves_no_cache(tmp_path, monkeypatch):
     def failing_pip(command, **kwargs):
         return subprocess.CompletedProcess(command, 1, "", "no index")
