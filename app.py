@@ -5,6 +5,10 @@ The only place that reads context or the environment. Every setting has a defaul
 synthesizes; deploy with your own model:
 
     cdk deploy -c model_data_url=s3://my-bucket/model.tar.gz -c model_sha256=<64 hex>
+
+Let the anomaly monitor block addresses and disable blocking clients' API keys:
+
+    cdk deploy -c auto_block=true -c disable_api_keys=true
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from secure_endpoint import (
     TOR_EXIT_NODES,
     ApiClient,
     DataCaptureOptions,
+    MonitorOptions,
     SecureEndpoint,
     compliance,
 )
@@ -92,6 +97,9 @@ def build(app: App) -> SampleStack:
         "anomaly_monitor": bool(_context(app, "anomaly_monitor", True)),
         "auto_block": bool(_context(app, "auto_block", False)),
     }
+    if bool(_context(app, "disable_api_keys", False)):
+        # a strong action, warned at synth; needs -c auto_block=true
+        settings["monitor_options"] = MonitorOptions(disable_api_keys=True)
     if image_uri:
         settings["image_uri"] = image_uri
     else:

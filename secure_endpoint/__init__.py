@@ -10,6 +10,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from secure_endpoint.api_key_responder import ApiKeyResponder
     from secure_endpoint.endpoint import SecureEndpoint
     from secure_endpoint.monitor import AnomalyMonitor, MonitorOptions
     from secure_endpoint.options import ApiClient, DataCaptureOptions, TlsPolicy
@@ -34,6 +35,7 @@ __all__ = [
     "TOR_EXIT_NODES",
     "AnomalyMonitor",
     "ApiClient",
+    "ApiKeyResponder",
     "AutomaticMitigation",
     "DataCaptureOptions",
     "EmergencyContact",
@@ -51,6 +53,7 @@ _HOMES = {
     "SecureEndpoint": "secure_endpoint.endpoint",
     "AnomalyMonitor": "secure_endpoint.monitor",
     "MonitorOptions": "secure_endpoint.monitor",
+    "ApiKeyResponder": "secure_endpoint.api_key_responder",
     "ApiClient": "secure_endpoint.options",
     "DataCaptureOptions": "secure_endpoint.options",
     "TlsPolicy": "secure_endpoint.options",

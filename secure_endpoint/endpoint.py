@@ -135,7 +135,9 @@ class SecureEndpoint(Construct):
     :param auto_block: let the monitor put anomalous addresses on the WAF's auto-block list
         for ``monitor_options.block_ttl`` (never an allowlisted address). Default: - false,
         alert only
-    :param monitor_options: the monitor's schedule, baseline and limits.
+    :param monitor_options: the monitor's schedule, baseline and limits, and whether it also
+        disables the API key of a client it would block (``disable_api_keys``, with
+        ``auto_block``).
         Default: - ``MonitorOptions()``
     :param bundling_cache_dir: cache of bundled Lambda dependencies.
         Default: - '.cache/lambda-deps' under the working directory
@@ -427,6 +429,8 @@ class SecureEndpoint(Construct):
                 auto_block_ip_sets=self.edge.auto_block_ip_sets,
                 auto_block=auto_block,
                 protected_cidrs=[str(n) for n in self.allowed_cidrs],
+                api_keys=self.api.api_keys,
+                app_clients=self.identity.app_clients,
                 options=monitor_options,
                 log_retention=log_retention,
                 bundling_cache_dir=cache_dir,
@@ -448,6 +452,10 @@ class SecureEndpoint(Construct):
             watched.append(("ThreatIntel", self.threat_intel.function, "the threat feed update"))
         if self.monitor is not None:
             watched.append(("AnomalyMonitor", self.monitor.function, "the anomaly monitor"))
+            if self.monitor.responder is not None:
+                watched.append(
+                    ("ApiKeyResponder", self.monitor.responder.function, "the API key responder")
+                )
         if self.shield is not None:
             watched.append(
                 ("OriginSecretRotation", self.shield.rotation.function, "origin secret rotation")

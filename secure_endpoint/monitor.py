@@ -7,7 +7,9 @@ scores them with an Isolation Forest fitted on a trailing baseline, decides with
 of ``secure_endpoint.runtime.anomaly.decisions``, emits EMF metrics, publishes one alert per
 window to the alert topic, and, with ``auto_block``, writes addresses to the WAF's auto-block IP
 sets with a TTL (never an address of the allowlist, at most ``max_blocks_per_run`` a run). It
-also releases expired blocks, the ones operators made by hand included.
+also releases expired blocks, the ones operators made by hand included. With
+``disable_api_keys`` it also asks the ``ApiKeyResponder`` (outside the VPC) to disable the API
+key of each client whose action is ``block``.
 
 The function runs in the endpoint's isolated subnets and reaches CloudWatch Logs, SNS and WAF
 through interface endpoints, S3 and DynamoDB through gateway endpoints. Its state (the model,
@@ -16,12 +18,14 @@ its digest, and seven days of aggregates) lives in a bucket it alone may write.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from aws_cdk import Duration, Stack, Token
+from aws_cdk import Annotations, Duration, Stack, Token
+from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cognito as cognito
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
@@ -38,6 +42,7 @@ from constructs import Construct
 from secure_endpoint import _validation as check
 from secure_endpoint import compliance
 from secure_endpoint._iam import ManagedPolicyRole
+from secure_endpoint.api_key_responder import ApiKeyResponder
 from secure_endpoint.blocklist_store import BlockListTable
 from secure_endpoint.bundling import RUNTIME, lambda_code
 
@@ -78,6 +83,13 @@ class MonitorOptions:
     :param daily_quota: a client's requests over the trailing day that raise an alert.
         Default: - no quota rule
     :param random_state: the forest's seed: runs are deterministic given it. Default: - 0
+    :param disable_api_keys: also disable the API key of each client whose action is ``block``
+        (two flagged windows, or a blocking rule), through the ``ApiKeyResponder``; needs
+        ``auto_block=True``. A strong action: a false positive locks a partner out until an
+        operator re-enables the key (a synth warning says so). Default: - false (the alert
+        names ``secure-endpoint revoke-client``)
+    :param max_key_disables_per_run: API keys one run may ask to disable, 1-100; the others
+        are named in the alert. Default: - 3
     """
 
     schedule: Duration | None = None
@@ -89,6 +101,8 @@ class MonitorOptions:
     alert_quantile: float = 0.995
     daily_quota: int | None = None
     random_state: int = 0
+    disable_api_keys: bool = False
+    max_key_disables_per_run: int = 3
 
 
 class AnomalyMonitor(Construct):
@@ -113,6 +127,10 @@ class AnomalyMonitor(Construct):
         Default: - none
     :param auto_block: block anomalous addresses, not only alert. Default: - false (alert only)
     :param protected_cidrs: addresses never blocked (the allowlist). Default: - none
+    :param api_keys: each client's API key by client name, for ``options.disable_api_keys``.
+        Default: - none (required with ``disable_api_keys``)
+    :param app_clients: each client's Cognito app client by the same names, for
+        ``options.disable_api_keys``. Default: - none (required with ``disable_api_keys``)
     :param options: schedule, baseline and limits. Default: - ``MonitorOptions()``
     :param log_retention: Default: - one year
     :param bundling_cache_dir: Default: - '.cache/lambda-deps' under the working directory
@@ -132,6 +150,8 @@ class AnomalyMonitor(Construct):
         auto_block_ip_sets: Sequence[wafv2.CfnIPSet] = (),
         auto_block: bool = False,
         protected_cidrs: Sequence[str] = (),
+        api_keys: Mapping[str, apigw.IApiKey] | None = None,
+        app_clients: Mapping[str, cognito.IUserPoolClient] | None = None,
         options: MonitorOptions | None = None,
         log_retention: logs.RetentionDays = logs.RetentionDays.ONE_YEAR,
         bundling_cache_dir: Path | None = None,
@@ -146,6 +166,12 @@ class AnomalyMonitor(Construct):
             raise ValueError(
                 "auto_block needs block_list and auto_block_ip_sets (the web ACL's auto-block "
                 "IP sets); a brought web_acl has none: use alert-only monitoring"
+            )
+        if opts.disable_api_keys and not (api_keys and app_clients):
+            raise ValueError(
+                "options.disable_api_keys needs api_keys and app_clients (each client's API key "
+                f"and Cognito app client by name), got api_keys={api_keys!r}, "
+                f"app_clients={app_clients!r}"
             )
         protected = [str(n) for n in check.cidrs("protected_cidrs", list(protected_cidrs))]
         window_seconds = int(str(settings["window_seconds"]))
@@ -179,6 +205,26 @@ class AnomalyMonitor(Construct):
                 )
             ],
         )
+        self.responder: ApiKeyResponder | None = None
+        if opts.disable_api_keys and api_keys and app_clients:
+            Annotations.of(self).add_warning_v2(
+                "secure-endpoint:disable-api-keys",
+                "The anomaly monitor disables the API key of every client it would block "
+                "(MonitorOptions(disable_api_keys=True)): a false positive locks that partner out "
+                "until an operator re-enables its key (aws apigateway update-api-key --api-key "
+                "<id> --patch-operations op=replace,path=/enabled,value=true).",
+            )
+            self.responder = ApiKeyResponder(
+                self,
+                "ApiKeyResponder",
+                api_keys=api_keys,
+                app_clients=app_clients,
+                requester=self.role,
+                key=key,
+                alert_topic=alert_topic,
+                log_retention=log_retention,
+                bundling_cache_dir=bundling_cache_dir,
+            )
         self.security_group = ec2.SecurityGroup(
             self,
             "SecurityGroup",
@@ -233,6 +279,9 @@ class AnomalyMonitor(Construct):
                 ),
                 "PROTECTED_CIDRS": stack.to_json_string(protected),
                 "MONITOR_SETTINGS": stack.to_json_string(settings),
+                "API_KEY_REQUEST_TOPIC_ARN": (
+                    self.responder.topic.topic_arn if self.responder is not None else ""
+                ),
                 "POWERTOOLS_SERVICE_NAME": SERVICE,
             },
             environment_encryption=key,
@@ -553,8 +602,18 @@ def _settings(options: MonitorOptions, auto_block: bool) -> dict[str, object]:
     if options.daily_quota is not None:
         check.int_range("options.daily_quota", options.daily_quota, 1, 10**12)
     check.int_range("options.random_state", options.random_state, 0, 2**32 - 1)
+    check.int_range("options.max_key_disables_per_run", options.max_key_disables_per_run, 1, 100)
     if not isinstance(auto_block, bool):
         raise ValueError(f"auto_block must be True or False, got {auto_block!r}")
+    if not isinstance(options.disable_api_keys, bool):
+        raise ValueError(
+            f"options.disable_api_keys must be True or False, got {options.disable_api_keys!r}"
+        )
+    if options.disable_api_keys and not auto_block:
+        raise ValueError(
+            "MonitorOptions(disable_api_keys=True) needs auto_block=True: a client's API key is "
+            "disabled only where the monitor acts on its findings, got auto_block=False"
+        )
     return {
         "window_seconds": window,
         "baseline_seconds": baseline,
@@ -567,4 +626,6 @@ def _settings(options: MonitorOptions, auto_block: bool) -> dict[str, object]:
         "daily_quota": options.daily_quota,
         "random_state": options.random_state,
         "auto_block": auto_block,
+        "disable_api_keys": options.disable_api_keys,
+        "max_key_disables_per_run": options.max_key_disables_per_run,
     }

@@ -104,3 +104,17 @@ def test_the_monitor_alerts_only_by_default(default_templates):
         else "".join(p for p in settings["Fn::Join"][1] if isinstance(p, str))
     )
     assert json.loads(text)["auto_block"] is False
+
+
+def test_disable_api_keys_with_auto_block_adds_the_responder(tmp_path):
+    templates = synth_app(tmp_path, auto_block="true", disable_api_keys="true")
+    resources = templates["SecureEndpointSample"]["Resources"].values()
+    handlers = {
+        r["Properties"]["Handler"] for r in resources if r["Type"] == "AWS::Lambda::Function"
+    }
+    assert "api_key_responder.handler.handler" in handlers
+
+
+def test_disable_api_keys_without_auto_block_is_a_clear_error(tmp_path):
+    with pytest.raises(ValueError, match="needs auto_block=True"):
+        synth_app(tmp_path, disable_api_keys="true")

@@ -1,4 +1,5 @@
-"""The monitor's AWS boundaries: Logs Insights, its state bucket, the alert topic, the block list.
+"""The monitor's AWS boundaries: Logs Insights, its state bucket, the alert topic, the block list,
+the topic of requests to disable API keys.
 
 Every client is made with botocore's standard retry mode (throttling, 5xx and connection errors
 retried with exponential backoff and jitter). Logs Insights also refuses a query when too many
@@ -207,6 +208,27 @@ class AlertTopic:
             "application/json",
         )
         return True
+
+
+class KeyRequestTopic:
+    """Requests to disable clients' API keys, one message each, for the responder outside the
+    VPC (API Gateway's management API has no VPC endpoint). The message attribute ``action``
+    is what the responder's subscription filters on."""
+
+    def __init__(self, client: Any, topic_arn: str) -> None:
+        self._client = client
+        self.topic_arn = topic_arn
+
+    def request(self, client_id: str, message: str, action: str) -> str:
+        response = self._client.publish(
+            TopicArn=self.topic_arn,
+            Message=message,
+            MessageAttributes={
+                "action": {"DataType": "String", "StringValue": action},
+                "clientId": {"DataType": "String", "StringValue": client_id},
+            },
+        )
+        return str(response["MessageId"])
 
 
 def block_list(

@@ -8,6 +8,8 @@ Pure: the environment is passed in as a mapping.
 - ``BLOCK_TABLE_NAME`` and ``AUTO_BLOCK_SET_ARNS`` (JSON ``{"4": arn, "6": arn}``): the auto-block
   list, used only with ``auto_block``; the table's expired records are released on every run;
 - ``PROTECTED_CIDRS``: JSON list of CIDRs never blocked (the allowlist);
+- ``API_KEY_REQUEST_TOPIC_ARN``: where requests to disable a client's API key go, used only with
+  ``disable_api_keys`` (the responder outside the VPC acts on them);
 - ``MONITOR_SETTINGS``: JSON object of ``Settings`` fields (missing ones take their default).
 """
 
@@ -38,6 +40,8 @@ class Settings:
     max_catchup_seconds: int = 3_600
     retrain_seconds: int = 86_400
     auto_block: bool = False
+    disable_api_keys: bool = False
+    max_key_disables_per_run: int = 3
     block_ttl_seconds: int = 3_600
     max_blocks_per_run: int = 10
     alert_quantile: float = 0.995
@@ -61,6 +65,13 @@ class Settings:
             raise ConfigError(
                 f"{SETTINGS_ENV}.max_blocks_per_run must be 1-100, got {self.max_blocks_per_run}"
             )
+        if not 1 <= self.max_key_disables_per_run <= 100:
+            raise ConfigError(
+                f"{SETTINGS_ENV}.max_key_disables_per_run must be 1-100, "
+                f"got {self.max_key_disables_per_run}"
+            )
+        if self.disable_api_keys and not self.auto_block:
+            raise ConfigError(f"{SETTINGS_ENV}.disable_api_keys needs auto_block")
 
 
 @dataclass(frozen=True)
@@ -72,6 +83,7 @@ class Config:
     auto_block_set_arns: Mapping[int, str]
     protected_cidrs: tuple[str, ...]
     settings: Settings
+    api_key_request_topic_arn: str = ""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Config:
@@ -96,6 +108,9 @@ class Config:
         table = env.get("BLOCK_TABLE_NAME", "")
         if settings.auto_block and (not table or not sets):
             raise ConfigError("auto_block needs BLOCK_TABLE_NAME and AUTO_BLOCK_SET_ARNS")
+        request_topic = env.get("API_KEY_REQUEST_TOPIC_ARN", "")
+        if settings.disable_api_keys and not request_topic:
+            raise ConfigError("disable_api_keys needs API_KEY_REQUEST_TOPIC_ARN")
         return cls(
             access_log_group=text["ACCESS_LOG_GROUP"],
             state_bucket=text["STATE_BUCKET"],
@@ -104,6 +119,7 @@ class Config:
             auto_block_set_arns={int(v): str(arn) for v, arn in sets.items()},
             protected_cidrs=tuple(protected),
             settings=settings,
+            api_key_request_topic_arn=request_topic,
         )
 
 

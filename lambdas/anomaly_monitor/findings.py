@@ -14,6 +14,14 @@ from secure_endpoint.runtime.anomaly.detect import Detections
 from secure_endpoint.runtime.blocklist import MAX_REASON, BlockRequest
 
 SNS_SUBJECT_LIMIT = 100
+DISABLE_API_KEY = "disable-api-key"
+"""The action of a request to disable a client's API key (``lambdas/api_key_responder``)."""
+REQUEST_VERSION = 1
+MAX_REQUEST_REASONS = 10
+REENABLE = (
+    "aws apigateway update-api-key --api-key <apiKeyId of the client in the stack output "
+    "ApiClients> --patch-operations op=replace,path=/enabled,value=true"
+)
 
 
 @dataclass(frozen=True)
@@ -105,6 +113,38 @@ def block_requests(anomalous: list[Finding], ttl: timedelta) -> list[BlockReques
     return requests
 
 
+@dataclass(frozen=True)
+class KeyRequests:
+    """The run's requests to disable clients' API keys: at most the cap, the rest deferred."""
+
+    messages: dict[str, str] = field(default_factory=dict)  # client id -> request (JSON)
+    deferred: tuple[str, ...] = ()
+
+
+def key_requests(anomalous: list[Finding], window_seconds: int, limit: int) -> KeyRequests:
+    """A request per client whose action is ``block`` (two flagged windows, or a blocking
+    rule), most anomalous first, at most ``limit``; the rest are deferred (named in the alert).
+
+    Each carries the Cognito client id and the window; the responder disables the client's API
+    key (a no-op for a disabled key, so a retried run that repeats a request does no harm)."""
+    clients = [f for f in anomalous if f.kind == "client" and f.action == "block"]
+    messages = {
+        f.principal: json.dumps(
+            {
+                "version": REQUEST_VERSION,
+                "action": DISABLE_API_KEY,
+                "clientId": f.principal,
+                "windowStart": f.window_start,
+                "windowEnd": f.window_start + window_seconds,
+                "score": round(f.score, 4),
+                "reasons": list(f.reasons[:MAX_REQUEST_REASONS]),
+            }
+        )
+        for f in clients[:limit]
+    }
+    return KeyRequests(messages, tuple(f.principal for f in clients[limit:]))
+
+
 def alert(
     anomalous: list[Finding],
     *,
@@ -115,6 +155,8 @@ def alert(
     deferred: list[str],
     auto_block: bool,
     limit: int,
+    disable_requested: tuple[str, ...] = (),
+    disable_deferred: tuple[str, ...] = (),
 ) -> tuple[str, str]:
     """The subject and body (JSON, readable as is) of the run's SNS alert."""
     clients = sum(f.kind == "client" for f in anomalous)
@@ -131,7 +173,14 @@ def alert(
         "blocked": blocked,
         "refusedAllowlisted": refused,
         "deferredOverLimit": deferred,
-        "next": [f"secure-endpoint revoke-client {name}" for name in revoke]
+        "apiKeyDisableRequested": list(disable_requested),
+        "apiKeyDisableDeferred": list(disable_deferred),
+        "next": [
+            f"API key of client {name}: disabled by the responder (its alert confirms it, "
+            f"with the key id); a false positive: {REENABLE}"
+            for name in disable_requested
+        ]
+        + [f"secure-endpoint revoke-client {name}" for name in revoke]
         + (
             []
             if auto_block

@@ -34,6 +34,7 @@ from anomaly_monitor.adapters import (
     MODEL_PREFIX,
     AlertTopic,
     InsightsRunner,
+    KeyRequestTopic,
     StateStore,
     block_list,
     clients,
@@ -74,6 +75,7 @@ class Adapters:
     query: Callable[[str, int, int], Any]
     topic: AlertTopic
     blocks: BlockList | None
+    key_requests: KeyRequestTopic | None = None
 
 
 @cache
@@ -102,6 +104,9 @@ def adapters() -> Adapters:
         InsightsRunner(aws["logs"], cfg.access_log_group),
         AlertTopic(aws["sns"], cfg.alert_topic_arn, store),
         blocks,
+        KeyRequestTopic(aws["sns"], cfg.api_key_request_topic_arn)
+        if cfg.settings.disable_api_keys and cfg.api_key_request_topic_arn
+        else None,
     )
 
 
@@ -172,6 +177,7 @@ def run(now: float, settings: Settings, aws: Adapters) -> dict[str, Any]:
             outcome = aws.blocks.block(requests)
             blocked = [e.address for e in (*outcome.blocked, *outcome.extended)]
             refused, deferred = list(outcome.refused), list(outcome.deferred)
+    keys = _request_key_disables(anomalous, settings, aws)
     alerted = False
     if anomalous:
         subject, message = act.alert(
@@ -183,6 +189,8 @@ def run(now: float, settings: Settings, aws: Adapters) -> dict[str, Any]:
             deferred=deferred,
             auto_block=settings.auto_block,
             limit=settings.max_alert_findings,
+            disable_requested=tuple(keys.messages),
+            disable_deferred=keys.deferred,
         )
         alerted = aws.topic.publish_once(windows.end, subject, message)
     active = aws.blocks.blocked(now) if aws.blocks is not None else []
@@ -198,6 +206,13 @@ def run(now: float, settings: Settings, aws: Adapters) -> dict[str, Any]:
         metrics.add_metric(name="BlocksExpired", unit=MetricUnit.Count, value=len(released.expired))
     cold = detections.trained_on in ("cold-start", "rules only")
     metrics.add_metric(name="ColdStart", unit=MetricUnit.Count, value=int(cold))
+    if settings.disable_api_keys:
+        metrics.add_metric(
+            name="KeyDisablesRequested", unit=MetricUnit.Count, value=len(keys.messages)
+        )
+        metrics.add_metric(
+            name="KeyDisablesDeferred", unit=MetricUnit.Count, value=len(keys.deferred)
+        )
     return {
         "status": "done",
         "windowEnd": windows.end,
@@ -212,10 +227,32 @@ def run(now: float, settings: Settings, aws: Adapters) -> dict[str, Any]:
         "blocked": blocked,
         "refused": refused,
         "deferred": deferred,
+        "apiKeyDisableRequested": list(keys.messages),
+        "apiKeyDisableDeferred": list(keys.deferred),
         "expired": sorted(released.expired) if released is not None else [],
         "activeBlocks": len(active),
         "modelSha256": (new_pointer.get("model") or {}).get("sha256"),
     }
+
+
+def _request_key_disables(
+    anomalous: list[act.Finding], settings: Settings, aws: Adapters
+) -> act.KeyRequests:
+    """With ``disable_api_keys``, one request per blocking client (at most the cap)."""
+    if not (settings.disable_api_keys and settings.auto_block and aws.key_requests is not None):
+        return act.KeyRequests()
+    keys = act.key_requests(anomalous, settings.window_seconds, settings.max_key_disables_per_run)
+    for client_id, message in keys.messages.items():
+        message_id = aws.key_requests.request(client_id, message, act.DISABLE_API_KEY)
+        logger.info(
+            "API key disable requested", extra={"clientId": client_id, "messageId": message_id}
+        )
+    if keys.deferred:
+        logger.warning(
+            "API key disables over the per-run limit",
+            extra={"deferred": list(keys.deferred), "limit": settings.max_key_disables_per_run},
+        )
+    return keys
 
 
 def _read(

@@ -1,0 +1,262 @@
+"""The API key responder: disables a client's API key when the anomaly monitor asks it to.
+
+The anomaly monitor runs in the endpoint's isolated VPC, and API Gateway's management API has no
+VPC endpoint (``execute-api`` serves invocations only), so the monitor cannot call
+``apigateway:UpdateApiKey`` itself. With ``MonitorOptions(disable_api_keys=True)`` it publishes a
+request per blocking client (the Cognito client id and the window) to a topic of its own, which
+only the monitor's role may publish to; this small function, outside the VPC, is subscribed to it,
+checks the request against the clients it knows, and disables that client's key (never enabling
+one), then says so in the alert topic with the command that re-enables it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+from aws_cdk import Duration, Stack
+from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cognito as cognito
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sns_subscriptions as subscriptions
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from secure_endpoint import compliance
+from secure_endpoint._iam import ManagedPolicyRole
+from secure_endpoint.bundling import RUNTIME, lambda_code
+
+RESPONDER_PACKAGE = "api_key_responder"
+# The function's Powertools service name and metrics namespace (lambdas/api_key_responder).
+SERVICE = "api-key-responder"
+METRICS_NAMESPACE = "SecureEndpoint/Anomaly"
+DISABLE_API_KEY = "disable-api-key"
+"""The ``action`` message attribute of a request (``anomaly_monitor.findings``)."""
+MEMORY_MB = 256
+TIMEOUT = Duration.seconds(60)
+
+
+class ApiKeyResponder(Construct):
+    """A request topic and the hardened function that disables the API keys it names.
+
+    The topic is KMS-encrypted, TLS only, and its policy denies ``sns:Publish`` to every
+    principal but ``requester``; the function's subscription also filters on the message
+    attribute ``action=disable-api-key``. The function: pinned memory (256 MB) and timeout
+    (1 minute), Python of ``bundling.RUNTIME``, X-Ray, one reserved concurrent execution, a
+    KMS-encrypted dead-letter queue, environment and log group; outside any VPC. Its role may
+    read and update exactly the clients' API keys (``apigateway:GET`` and ``apigateway:PATCH`` on
+    ``arn:aws:apigateway:<region>::/apikeys/<id>``) and publish to the alert topic.
+
+    :param api_keys: each client's API key, by client name.
+    :param app_clients: each client's Cognito app client, by the same names; its client id is
+        what the access logs and the monitor's requests name.
+    :param requester: the only principal that may publish requests (the monitor's role); it
+        must be allowed to use ``key`` (``kms:GenerateDataKey``, ``kms:Decrypt``).
+    :param key: the KMS key of the topic, the queue, the environment and the log group.
+    :param alert_topic: where the function says which key it disabled and how to re-enable it.
+    :param log_retention: Default: - one year
+    :param bundling_cache_dir: Default: - '.cache/lambda-deps' under the working directory
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        api_keys: Mapping[str, apigw.IApiKey],
+        app_clients: Mapping[str, cognito.IUserPoolClient],
+        requester: iam.IRole,
+        key: kms.IKey,
+        alert_topic: sns.ITopic,
+        log_retention: logs.RetentionDays = logs.RetentionDays.ONE_YEAR,
+        bundling_cache_dir: Path | None = None,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        if not api_keys or set(api_keys) != set(app_clients):
+            raise ValueError(
+                "api_keys and app_clients must name the same clients, at least one, got "
+                f"api_keys for {sorted(api_keys)} and app_clients for {sorted(app_clients)}"
+            )
+        stack = Stack.of(self)
+        names = sorted(api_keys)
+        self.topic = sns.Topic(
+            self,
+            "Requests",
+            display_name="secure-endpoint API key disable requests",
+            master_key=key,
+            enforce_ssl=True,
+        )
+        # Only the monitor asks: a grant on another principal cannot open the topic to it.
+        self.topic.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="OnlyTheMonitorRequests",
+                effect=iam.Effect.DENY,
+                principals=[iam.AnyPrincipal()],
+                actions=["sns:Publish"],
+                resources=[self.topic.topic_arn],
+                conditions={"ArnNotEquals": {"aws:PrincipalArn": requester.role_arn}},
+            )
+        )
+        # The requester already may use the key (GenerateDataKey, Decrypt) for its own queue.
+        iam.Grant.add_to_principal(
+            grantee=requester, actions=["sns:Publish"], resource_arns=[self.topic.topic_arn]
+        )
+
+        self.log_group = logs.LogGroup(self, "Logs", encryption_key=key, retention=log_retention)
+        self.dead_letter_queue = sqs.Queue(
+            self,
+            "DeadLetters",
+            encryption=sqs.QueueEncryption.KMS,
+            encryption_master_key=key,
+            enforce_ssl=True,
+            retention_period=Duration.days(14),
+        )
+        compliance.acknowledge(
+            self.dead_letter_queue,
+            "This queue is itself the dead-letter queue of the API key responder: a redrive "
+            "policy would only move the same failed requests to yet another queue.",
+            "Serverless-SQSRedrivePolicy",
+        )
+        self.role = ManagedPolicyRole(
+            self,
+            "Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description="Disables the API keys the secure-endpoint anomaly monitor names",
+        )
+        self.log_group.grant_write(self.role)
+        # Lambda sends failed requests to the dead-letter queue with the function's role, and
+        # SNS needs a data key for the encrypted alert topic: these two actions, not the
+        # GenerateDataKey* of a CDK publish grant.
+        key.grant(self.role, "kms:GenerateDataKey", "kms:Decrypt")
+        iam.Grant.add_to_principal(
+            grantee=self.role, actions=["sns:Publish"], resource_arns=[alert_topic.topic_arn]
+        )
+        self.api_key_arns = [
+            f"arn:{stack.partition}:apigateway:{stack.region}::/apikeys/{api_keys[n].key_id}"
+            for n in names
+        ]
+        # GET to see whether a key is enabled (a disabled key is left alone), PATCH to disable.
+        iam.Grant.add_to_principal(
+            grantee=self.role,
+            actions=["apigateway:GET", "apigateway:PATCH"],
+            resource_arns=self.api_key_arns,
+        )
+        self.function = lambda_.Function(
+            self,
+            "Function",
+            description="Disables the API keys the anomaly monitor asks it to",
+            runtime=RUNTIME,
+            handler=f"{RESPONDER_PACKAGE}.handler.handler",
+            code=lambda_code(
+                RESPONDER_PACKAGE, bundling_cache_dir or Path(".cache") / "lambda-deps"
+            ),
+            role=self.role,
+            memory_size=MEMORY_MB,
+            timeout=TIMEOUT,
+            tracing=lambda_.Tracing.ACTIVE,
+            reserved_concurrent_executions=1,
+            dead_letter_queue=self.dead_letter_queue,
+            # A request is idempotent (a disabled key stays disabled): retried twice, then left
+            # in the dead-letter queue; one older than the monitor's next hour is dropped there.
+            retry_attempts=2,
+            max_event_age=Duration.hours(1),
+            environment={
+                "API_KEY_CLIENTS": stack.to_json_string(
+                    {
+                        app_clients[n].user_pool_client_id: {
+                            "name": n,
+                            "apiKeyId": api_keys[n].key_id,
+                        }
+                        for n in names
+                    }
+                ),
+                "REQUEST_TOPIC_ARN": self.topic.topic_arn,
+                "ALERT_TOPIC_ARN": alert_topic.topic_arn,
+                "POWERTOOLS_SERVICE_NAME": SERVICE,
+            },
+            environment_encryption=key,
+            log_group=self.log_group,
+        )
+        # A request SNS cannot deliver lands in the same dead-letter queue as a failed run.
+        self.subscription = self.topic.add_subscription(
+            subscriptions.LambdaSubscription(
+                self.function,
+                filter_policy={
+                    "action": sns.SubscriptionFilter.string_filter(allowlist=[DISABLE_API_KEY])
+                },
+                dead_letter_queue=self.dead_letter_queue,
+            )
+        )
+        _allow_sns_to_use(key)
+        self._acknowledge()
+
+    def metric_keys_disabled(self, period: Duration | None = None) -> cloudwatch.Metric:
+        """API keys the responder disabled, summed per ``period``. Default: - 5 minutes"""
+        return cloudwatch.Metric(
+            namespace=METRICS_NAMESPACE,
+            metric_name="KeysDisabled",
+            dimensions_map={"service": SERVICE},
+            statistic=cloudwatch.Stats.SUM,
+            period=period or Duration.minutes(5),
+        )
+
+    def _acknowledge(self) -> None:
+        compliance.acknowledge(
+            self.function,
+            "API Gateway's management API (apigateway:PATCH on /apikeys) has no VPC endpoint, "
+            "and the endpoint's VPC is isolated without NAT by design, so this function runs "
+            "outside any VPC. It is invoked only by its request topic, which only the anomaly "
+            "monitor's role may publish to, and may only read and disable the clients' API keys.",
+            "HIPAA.Security-LambdaInsideVPC",
+            "NIST.800.53.R5-LambdaInsideVPC",
+            "PCI.DSS.321-LambdaInsideVPC",
+        )
+        invoke_config = self.function.node.try_find_child("EventInvokeConfig")
+        assert invoke_config is not None
+        compliance.acknowledge(
+            invoke_config,
+            "A failed request already goes to the function's dead-letter queue "
+            "(DeadLetterConfig, which the HIPAA, NIST and PCI packs require); an on-failure "
+            "destination to that queue would deliver every failed request twice.",
+            "Serverless-LambdaAsyncFailureDestination",
+        )
+        compliance.acknowledge(
+            self.role,
+            "Active tracing needs xray:PutTraceSegments and xray:PutTelemetryRecords, which "
+            "support no resource-level permissions; every other statement names its resource "
+            "(the clients' API keys, the alert topic, the log group, the project key).",
+            "AwsSolutions-IAM5[Resource::*]",
+        )
+        # CDK makes every function depend on its role, which the GetAtt of the role already
+        # does (cfn-lint W3005); what matters is the policy holding the grants.
+        cfn_function = self.function.node.default_child
+        assert isinstance(cfn_function, lambda_.CfnFunction)
+        assert self.role.grants_policy is not None
+        grants = self.role.grants_policy.node.default_child
+        assert isinstance(grants, iam.CfnManagedPolicy)
+        cfn_function.add_override("DependsOn", [Stack.of(self).get_logical_id(grants)])
+
+
+def _allow_sns_to_use(key: kms.IKey) -> None:
+    """Let SNS topics of this account write undeliverable messages to queues encrypted with
+    ``key`` (a subscription's dead-letter queue). Topics by pattern: the request topic is itself
+    encrypted with the key, and naming its ARN would make the key depend on it."""
+    stack = Stack.of(key)
+    key.add_to_resource_policy(
+        iam.PolicyStatement(
+            sid="AllowSnsTopicsOfThisAccountToUseDeadLetterQueues",
+            principals=[iam.ServicePrincipal("sns.amazonaws.com")],
+            actions=["kms:GenerateDataKey", "kms:Decrypt"],
+            resources=["*"],
+            conditions={
+                "StringEquals": {"aws:SourceAccount": stack.account},
+                "ArnLike": {"aws:SourceArn": stack.format_arn(service="sns", resource="*")},
+            },
+        ),
+        allow_no_op=True,
+    )
