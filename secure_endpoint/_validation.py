@@ -7,6 +7,7 @@ so every rule is unit-tested without a synth.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -340,15 +341,20 @@ def waf_rule_overrides(
     return checked
 
 
+@functools.cache
+def _waf_country_codes() -> frozenset[str]:
+    import botocore.session
+
+    model = botocore.session.get_session().get_service_model("wafv2")
+    return frozenset(model.shape_for("CountryCode").enum)
+
+
 def country_codes(prop: str, values: Sequence[str]) -> list[str]:
     """ISO 3166 alpha-2 codes that AWS WAF geo match statements accept (from botocore's model)."""
     if isinstance(values, str):
         raise ValueError(f"{prop} must be a list of country codes like ['KP'], got {values!r}")
-    import botocore.session
-
-    model = botocore.session.get_session().get_service_model("wafv2")
-    known = frozenset(model.shape_for("CountryCode").enum)
     codes = list(values)
+    known = _waf_country_codes() if codes else frozenset()
     for code in codes:
         if code not in known:
             raise ValueError(

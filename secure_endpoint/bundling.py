@@ -1,8 +1,11 @@
 """Lambda code bundled without Docker: pip with manylinux wheels for the Lambda platform, cached.
 
 The dependencies of ``lambdas/<name>/requirements.txt`` are installed once per requirements hash
-into ``<cache_dir>/<hash>`` and copied into each bundle, so a second synth costs a copy. Tests skip
-bundling with the ``aws:cdk:bundling-stacks`` context, as CDK allows.
+into ``<cache_dir>/<hash>``; the function's bundle (its package, those dependencies and, when asked,
+``secure_endpoint.runtime``) is zipped once per content hash into ``<cache_dir>/bundles/``, with
+fixed timestamps and order, and each synth hands CDK that archive (a hard link where possible): a
+second synth neither installs nor copies a tree of thousands of files. Tests skip bundling with
+the ``aws:cdk:bundling-stacks`` context, as CDK allows.
 
 A function may also ship ``secure_endpoint.runtime`` (boto3-only code shared with the command line
 client); its asset hash then covers that package too, so changing it updates the function.
@@ -15,6 +18,8 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
+import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -32,6 +37,7 @@ _PLATFORMS = ("manylinux2014_x86_64", "manylinux_2_28_x86_64")
 _IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", "requirements*.txt", "tests")
 _RUNTIME_INIT = '"""secure-endpoint code that runs in AWS, bundled without the CDK."""\n'
 _PRUNED = "pruned-v1"
+_ZIP_FORMAT = "zip-v1"
 # What a pruned bundle leaves out: test suites, C/C++/Cython sources and headers, type stubs.
 # Never the shared libraries vendored under <package>.libs/ (numpy and scipy fail without them).
 _PRUNED_DIRS = ("tests", "test")
@@ -116,11 +122,34 @@ class PipLocalBundling:
 
     def try_bundle(self, output_dir: str, options: Any = None) -> bool:
         # jsii passes the BundlingOptions struct positionally, not as the keywords of the stub.
-        out = Path(output_dir)
+        # A single archive in the output directory is the asset as it is (CDK's AUTO_DISCOVER).
+        archive = self._archive()
+        _link_or_copy(str(archive), str(Path(output_dir) / archive.name))
+        return True
+
+    def _archive(self) -> Path:
+        """The zipped bundle in the cache, built (deterministically) when missing."""
         deps = self._dependencies()
+        trees = {self.package: self.source}
+        if self.include_runtime:
+            trees["secure_endpoint/runtime"] = RUNTIME_PACKAGE_DIR
+        key = tree_hash(trees, salt=f"{deps.name if deps else '-'} {_RUNTIME_INIT} {_ZIP_FORMAT}")
+        archive = self.cache_dir / "bundles" / f"{self.package}-{key[:32]}.zip"
+        if archive.exists():
+            return archive
+        archive.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=self.cache_dir, prefix=".assemble-") as scratch:
+            tree = Path(scratch) / "bundle"
+            self._assemble(tree, deps)
+            partial = archive.with_suffix(".partial")
+            _zip_tree(tree, partial)
+            partial.rename(archive)
+        return archive
+
+    def _assemble(self, out: Path, deps: Path | None) -> None:
+        """Lay the bundle out as a tree under ``out``."""
         if deps is not None:
-            # Hard links: the cached dependencies (up to 200 MB) are never written to, so every
-            # bundle can share their bytes; a copy where links are impossible.
+            # Hard links: the tree is only read (zipped), then thrown away.
             shutil.copytree(
                 deps,
                 out,
@@ -135,7 +164,6 @@ class PipLocalBundling:
                 RUNTIME_PACKAGE_DIR, shared / "runtime", dirs_exist_ok=True, ignore=_IGNORED
             )
             (shared / "__init__.py").write_text(_RUNTIME_INIT)
-        return True
 
     def _dependencies(self) -> Path | None:
         requirements = self.source / "requirements.txt"
@@ -191,6 +219,20 @@ def lambda_code(
             ),
         ),
     )
+
+
+def _zip_tree(root: Path, archive: Path) -> None:
+    """Zip ``root``'s files in path order with fixed times and modes: same tree, same bytes."""
+    files = sorted(
+        (path.relative_to(root).as_posix(), path) for path in root.rglob("*") if path.is_file()
+    )
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as bundle:
+        for name, path in files:
+            info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            executable = path.stat().st_mode & 0o111
+            info.external_attr = (0o100755 if executable else 0o100644) << 16
+            bundle.writestr(info, path.read_bytes())
 
 
 def _link_or_copy(source: str, destination: str) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from aws_cdk import CfnOutput, Duration, Stack, Token
 from aws_cdk import aws_apigateway as apigw
@@ -22,6 +23,10 @@ from aws_cdk import aws_wafv2 as wafv2
 from constructs import Construct
 
 from secure_endpoint import _validation as check
+
+if TYPE_CHECKING:  # the opt-in parts are imported when used: a synth without them is faster
+    from secure_endpoint.shield import ShieldAdvancedEdge, ShieldOptions
+    from secure_endpoint.threat_intel import ThreatIntelFeed, ThreatIntelFeeds
 from secure_endpoint._validation import WAF_RATE_LIMIT_MIN
 from secure_endpoint.alarms import DEFAULT_RUNBOOK_URL, EndpointAlarms
 from secure_endpoint.api import InferenceApi
@@ -43,8 +48,6 @@ from secure_endpoint.keys import EncryptionKey, allow_logs_to_use
 from secure_endpoint.monitor import INTERFACE_ENDPOINTS, AnomalyMonitor, MonitorOptions
 from secure_endpoint.network import IsolatedNetwork
 from secure_endpoint.options import ApiClient, CustomDomain, DataCaptureOptions, TlsPolicy
-from secure_endpoint.shield import ShieldAdvancedEdge, ShieldOptions, create_origin_secret
-from secure_endpoint.threat_intel import ThreatIntelFeed, ThreatIntelFeeds
 
 
 class SecureEndpoint(Construct):
@@ -304,6 +307,8 @@ class SecureEndpoint(Construct):
                     "are blocked by the web ACL built here; reference ThreatIntelFeeds.ip_sets "
                     "from your own web ACL instead"
                 )
+            from secure_endpoint.threat_intel import ThreatIntelFeeds
+
             self.threat_intel = ThreatIntelFeeds(
                 self,
                 "ThreatIntel",
@@ -326,9 +331,11 @@ class SecureEndpoint(Construct):
                 "shield_advanced cannot be combined with web_acl: the regional web ACL must "
                 "require CloudFront's origin secret, which only the web ACL built here does"
             )
-        origin_secret = (
-            create_origin_secret(self, "OriginSecret", key=self.key) if shield_advanced else None
-        )
+        origin_secret = None
+        if shield_advanced:
+            from secure_endpoint.shield import create_origin_secret
+
+            origin_secret = create_origin_secret(self, "OriginSecret", key=self.key)
         # Behind CloudFront, the rules on the viewer's address move to the CloudFront web ACL.
         regional_groups = list(waf_managed_rule_groups)
         self.edge = WebAclProtection(
@@ -360,6 +367,8 @@ class SecureEndpoint(Construct):
         )
         self.shield: ShieldAdvancedEdge | None = None
         if origin_secret is not None:
+            from secure_endpoint.shield import ShieldAdvancedEdge, ShieldOptions
+
             options = shield_options or ShieldOptions()
             self.shield = ShieldAdvancedEdge(
                 self,

@@ -4,6 +4,7 @@ import os
 import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -20,11 +21,25 @@ def test_the_cache_key_follows_the_requirements():
     assert dependencies_key(b"a==1\n") == dependencies_key(b"a==1\n")
 
 
+def unpack(output_dir: Path) -> Path:
+    """The tree of the one archive a bundling left in ``output_dir``."""
+    (archive,) = output_dir.iterdir()
+    assert archive.suffix == ".zip"
+    tree = output_dir.parent / f"{output_dir.name}-unpacked"
+    with zipfile.ZipFile(archive) as bundle:
+        bundle.extractall(tree)
+    return tree
+
+
+def bundle(package, cache, output_dir, **options):
+    assert PipLocalBundling(package, cache, **options).try_bundle(str(output_dir))
+    return unpack(output_dir)
+
+
 @pytest.fixture(scope="module")
 def bundled(tmp_path_factory):
     cache = tmp_path_factory.mktemp("cache")
-    out = tmp_path_factory.mktemp("bundle")
-    assert PipLocalBundling("client_secret_rotation", cache).try_bundle(str(out))
+    out = bundle("client_secret_rotation", cache, tmp_path_factory.mktemp("bundle"))
     return cache, out
 
 
@@ -45,26 +60,44 @@ def test_a_second_bundle_reuses_the_cache_without_pip(bundled, tmp_path, monkeyp
         raise AssertionError("pip ran although the dependencies were cached")
 
     monkeypatch.setattr(bundling.subprocess, "run", no_pip)
-    assert PipLocalBundling("client_secret_rotation", cache).try_bundle(str(tmp_path))
-    assert (tmp_path / "aws_lambda_powertools").is_dir()
+    out = tmp_path / "out"
+    out.mkdir()
+    assert (bundle("client_secret_rotation", cache, out) / "aws_lambda_powertools").is_dir()
 
 
-def test_bundled_dependencies_share_the_cached_bytes_or_are_copied(bundled, tmp_path, monkeypatch):
+def test_each_bundle_is_the_cached_archive_linked_or_copied(bundled, tmp_path, monkeypatch):
     cache, _ = bundled
-    (cached,) = cache.glob("*/aws_lambda_powertools/__init__.py")
+    (cached,) = (cache / "bundles").glob("client_secret_rotation-*.zip")
     linked = tmp_path / "linked"
+    linked.mkdir()
     assert PipLocalBundling(PACKAGE, cache).try_bundle(str(linked))
-    assert (linked / "aws_lambda_powertools" / "__init__.py").samefile(cached)
+    assert (linked / cached.name).samefile(cached)
 
     def no_links(source, destination):
         raise OSError(18, "Invalid cross-device link")
 
     monkeypatch.setattr(bundling.os, "link", no_links)
     copied = tmp_path / "copied"
+    copied.mkdir()
     assert PipLocalBundling(PACKAGE, cache).try_bundle(str(copied))
-    target = copied / "aws_lambda_powertools" / "__init__.py"
-    assert not target.samefile(cached)
-    assert target.read_bytes() == cached.read_bytes()
+    assert not (copied / cached.name).samefile(cached)
+    assert (copied / cached.name).read_bytes() == cached.read_bytes()
+
+
+def test_archives_are_the_same_bytes_whenever_they_are_built(bundled, tmp_path):
+    cache, _ = bundled
+    (cached,) = (cache / "bundles").glob("client_secret_rotation-*.zip")
+    first = cached.read_bytes()
+    cached.unlink()
+    out = tmp_path / "out"
+    out.mkdir()
+    assert PipLocalBundling(PACKAGE, cache).try_bundle(str(out))
+    assert cached.read_bytes() == first
+    with zipfile.ZipFile(cached) as archive:
+        infos = archive.infolist()
+    assert [info.filename for info in infos] == sorted(info.filename for info in infos)
+    assert {info.date_time for info in infos} == {(1980, 1, 1, 0, 0, 0)}
+    assert not list(cache.glob(".assemble-*"))
 
 
 def test_a_failed_install_says_what_failed_and_leaves_no_cache(tmp_path, monkeypatch):
@@ -82,7 +115,9 @@ def test_a_failed_install_says_what_failed_and_leaves_no_cache(tmp_path, monkeyp
 @pytest.mark.parametrize("package", [PACKAGE, "origin_secret_rotation"])
 def test_a_bundle_with_the_runtime_imports_its_handler_without_the_cdk(bundled, tmp_path, package):
     cache, _ = bundled  # both rotation functions pin the same dependencies: one pip install
-    assert PipLocalBundling(package, cache, include_runtime=True).try_bundle(str(tmp_path))
+    out = tmp_path / "out"
+    out.mkdir()
+    tmp_path = bundle(package, cache, out, include_runtime=True)
     assert (tmp_path / package / "handler.py").is_file()
     assert (tmp_path / "secure_endpoint" / "runtime" / "waf_ip_sets.py").is_file()
     assert (tmp_path / "secure_endpoint" / "runtime" / "secret_rotation.py").is_file()
