@@ -102,6 +102,7 @@ def build(app: App) -> SampleStack:
         settings["monitor_options"] = MonitorOptions(disable_api_keys=True)
     if image_uri:
         settings["image_uri"] = image_uri
+        settings["allow_mutable_image_tag"] = bool(_context(app, "allow_mutable_image_tag", False))
     else:
         settings["framework"] = _context(app, "framework", "sklearn")
         settings["framework_version"] = _context(app, "framework_version", "1.2-1")

@@ -64,7 +64,10 @@ class SecureEndpoint(Construct):
     :param framework: a SageMaker framework container, like 'sklearn' (with
         ``framework_version``). Default: - none; give ``image_uri`` instead
     :param framework_version: like '1.2-1'. Default: - none
-    :param image_uri: an ECR image instead of a framework container. Default: - none
+    :param image_uri: an ECR image instead of a framework container, by digest
+        (``repo@sha256:<64 hex>``). Default: - none
+    :param allow_mutable_image_tag: accept an ``image_uri`` with a tag, which can be moved to
+        other bytes after review (a synth warning). Default: - false
     :param instance_type: Default: - 'ml.m5.large'
     :param instance_count: instances at deploy and the autoscaling minimum. Default: - 1
     :param max_instance_count: the autoscaling ceiling, which caps what a flood can cost.
@@ -157,6 +160,7 @@ class SecureEndpoint(Construct):
         framework: str | None = None,
         framework_version: str | None = None,
         image_uri: str | None = None,
+        allow_mutable_image_tag: bool = False,
         instance_type: str = "ml.m5.large",
         instance_count: int = 1,
         max_instance_count: int | None = None,
@@ -253,7 +257,7 @@ class SecureEndpoint(Construct):
             )
 
         image = (
-            ContainerImage.from_uri(image_uri)
+            ContainerImage.from_uri(image_uri, allow_mutable_tag=allow_mutable_image_tag)
             if image_uri is not None
             else ContainerImage.from_framework(
                 str(framework), str(framework_version), instance_type=instance_type

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from aws_cdk import Aws, CfnMapping, Fn, Stack, Token
+from aws_cdk import Annotations, Aws, CfnMapping, Fn, Stack, Token
 from aws_cdk import aws_ecr as ecr
 from aws_cdk import aws_iam as iam
 from constructs import Construct, IConstruct
@@ -36,6 +36,7 @@ _ECR_URI = re.compile(
     r"^(?P<account>\d{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.(?P<suffix>[a-z0-9.]+)/"
     r"(?P<repository>[a-z0-9._/-]+)(?P<reference>[:@].+)$"
 )
+_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 _PULL_ACTIONS = (
     "ecr:BatchCheckLayerAvailability",
     "ecr:BatchGetImage",
@@ -59,12 +60,15 @@ class ContainerImage(abc.ABC):
     """
 
     @staticmethod
-    def from_uri(uri: str) -> ContainerImage:
-        """An image in Amazon ECR, by URI; prefer a digest (``repo@sha256:...``) to a tag.
+    def from_uri(uri: str, *, allow_mutable_tag: bool = False) -> ContainerImage:
+        """An image in Amazon ECR, by URI with its digest (``repo@sha256:...``).
 
         :param uri: like ``123456789012.dkr.ecr.eu-west-1.amazonaws.com/repo@sha256:<digest>``.
             It must be a plain string: the repository it names is what ``grant_pull`` scopes
             to. For a repository defined in CDK, use ``from_ecr_repository``.
+        :param allow_mutable_tag: accept a tag (``repo:v1``), which anyone who may push to the
+            repository can move to other bytes; a synth warning says so. Default: - ``False``:
+            a digest is required
         """
         if check.is_token(uri):
             raise ValueError(
@@ -74,21 +78,32 @@ class ContainerImage(abc.ABC):
                 f"got {uri!r}"
             )
         check.image_choice(uri, None, None)
-        return _UriImage(uri)
+        _require_digest("image_uri", uri.split("/", 1)[1], allow_mutable_tag)
+        return _UriImage(uri, mutable=allow_mutable_tag and "@sha256:" not in uri)
 
     @staticmethod
-    def from_ecr_repository(repository: ecr.IRepository, tag_or_digest: str) -> ContainerImage:
+    def from_ecr_repository(
+        repository: ecr.IRepository, tag_or_digest: str, *, allow_mutable_tag: bool = False
+    ) -> ContainerImage:
         """An image in an ECR repository defined or imported in CDK.
 
         :param repository: the repository; the model's role gets pull access to it alone.
-        :param tag_or_digest: a digest (``sha256:...``, preferred: it cannot move) or a tag.
+        :param tag_or_digest: a digest (``sha256:<64 hex>``); a tag only with
+            ``allow_mutable_tag``.
+        :param allow_mutable_tag: accept a tag, which can be moved to other bytes; a synth
+            warning says so. Default: - ``False``
         """
         if not isinstance(tag_or_digest, str) or not tag_or_digest:
             raise ValueError(
                 "tag_or_digest must name an image, like 'sha256:<digest>' or 'v1.2.0', "
                 f"got {tag_or_digest!r}"
             )
-        return _RepositoryImage(repository, tag_or_digest)
+        is_digest = tag_or_digest.startswith("sha256:")
+        _require_digest(
+            "tag_or_digest", f"@{tag_or_digest}" if is_digest else f":{tag_or_digest}",
+            allow_mutable_tag,
+        )  # fmt: skip
+        return _RepositoryImage(repository, tag_or_digest, mutable=not is_digest)
 
     @staticmethod
     def from_framework(
@@ -127,16 +142,45 @@ def _grant_pull(grantee: iam.IGrantable, repository_arn: str) -> iam.Grant:
     return pull.combine(token)
 
 
+def _require_digest(prop: str, reference: str, allow_mutable_tag: bool) -> None:
+    """Refuse an image named by tag unless allowed; a digest must be a whole SHA-256."""
+    if "@" in reference:
+        digest = reference.rsplit("@", 1)[1]
+        if not _DIGEST.match(digest):
+            raise ValueError(
+                f"{prop} must end in a digest like '@sha256:<64 lowercase hex>', got {digest!r}"
+            )
+        return
+    if not allow_mutable_tag:
+        raise ValueError(
+            f"{prop} names its image by tag ({reference!r}); a tag can be moved to other bytes "
+            "after review, so give the digest ('repo@sha256:<64 hex>', see `aws ecr "
+            "describe-images`), or pass allow_mutable_image_tag=True to accept the risk (warned)"
+        )
+
+
+def _warn_mutable(scope: IConstruct) -> None:
+    Annotations.of(scope).add_warning_v2(
+        "secure-endpoint:mutable-image-tag",
+        "The model image is named by a tag, which anyone who may push to its repository can "
+        "move to other bytes: the endpoint would run them at its next deployment or scaling. "
+        "Name it by digest (repo@sha256:...).",
+    )
+
+
 class _UriImage(ContainerImage):
-    def __init__(self, uri: str) -> None:
+    def __init__(self, uri: str, *, mutable: bool = False) -> None:
         match = _ECR_URI.match(uri)
         assert match is not None, "image_choice accepted a URI the ECR pattern refuses"
         self._uri = uri
+        self._mutable = mutable
         self._account = match.group("account")
         self._region = match.group("region")
         self._repository = match.group("repository")
 
     def bind(self, scope: IConstruct) -> str:
+        if self._mutable:
+            _warn_mutable(scope)
         return self._uri
 
     def grant_pull(self, scope: IConstruct, grantee: iam.IGrantable) -> iam.Grant:
@@ -151,11 +195,16 @@ class _UriImage(ContainerImage):
 
 
 class _RepositoryImage(ContainerImage):
-    def __init__(self, repository: ecr.IRepository, tag_or_digest: str) -> None:
+    def __init__(
+        self, repository: ecr.IRepository, tag_or_digest: str, *, mutable: bool = False
+    ) -> None:
         self._repository = repository
         self._tag_or_digest = tag_or_digest
+        self._mutable = mutable
 
     def bind(self, scope: IConstruct) -> str:
+        if self._mutable:
+            _warn_mutable(scope)
         return self._repository.repository_uri_for_tag_or_digest(self._tag_or_digest)
 
     def grant_pull(self, scope: IConstruct, grantee: iam.IGrantable) -> iam.Grant:

@@ -1,5 +1,7 @@
 """ContainerImage: URIs brought by the user and SageMaker framework images resolved offline."""
 
+import json
+
 import pytest
 from aws_cdk import App, Environment, Stack
 from aws_cdk import aws_ecr as ecr
@@ -343,3 +345,49 @@ def test_an_unwritable_cache_still_resolves(monkeypatch, tmp_path):
     blocker.write_text("not a directory")
     monkeypatch.setenv(images.IMAGE_CACHE_ENV, str(blocker / "cache"))
     assert resolve_sklearn().bind(regional_stack("eu-west-1")).startswith("141502667606.dkr.ecr")
+
+
+@pytest.mark.parametrize(
+    ("uri", "match"),
+    [
+        (
+            "123456789012.dkr.ecr.eu-west-1.amazonaws.com/team/model:v1",
+            r"image_uri names its image by tag \('team/model:v1'\).*allow_mutable_image_tag",
+        ),
+        (
+            "123456789012.dkr.ecr.eu-west-1.amazonaws.com/model@sha256:abc",
+            r"image_uri must end in a digest like '@sha256:<64 lowercase hex>', got 'sha256:abc'",
+        ),
+    ],
+)
+def test_an_image_uri_must_be_pinned_by_digest(uri, match):
+    with pytest.raises(ValueError, match=match):
+        ContainerImage.from_uri(uri)
+
+
+def test_a_tag_is_accepted_only_when_allowed_and_then_warned():
+    from aws_cdk.assertions import Annotations, Match
+
+    stack = regional_stack("eu-west-1")
+    uri = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/team/model:v1"
+    assert ContainerImage.from_uri(uri, allow_mutable_tag=True).bind(stack) == uri
+    Annotations.from_stack(stack).has_warning("*", Match.string_like_regexp("named by a tag"))
+
+
+def test_a_digest_binds_without_a_warning():
+    from aws_cdk.assertions import Annotations, Match
+
+    stack = regional_stack("eu-west-1")
+    ContainerImage.from_uri(URI).bind(stack)
+    Annotations.from_stack(stack).has_no_warning("*", Match.string_like_regexp("named by a tag"))
+
+
+def test_a_repository_tag_needs_the_same_opt_in():
+    stack = Stack(App(), "Tagged")
+    repository = ecr.Repository(stack, "Repo")
+    with pytest.raises(ValueError, match=r"tag_or_digest names its image by tag \(':v1'\)"):
+        ContainerImage.from_ecr_repository(repository, "v1")
+    with pytest.raises(ValueError, match=r"tag_or_digest must end in a digest"):
+        ContainerImage.from_ecr_repository(repository, "sha256:nothex")
+    image = ContainerImage.from_ecr_repository(repository, "v1", allow_mutable_tag=True)
+    assert "v1" in json.dumps(stack.resolve(image.bind(stack)))
