@@ -46,6 +46,7 @@ demo: cfn-lint
 lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(PY) scripts/lock_lambdas.py --check
 
 typecheck: setup
 	$(VENV)/bin/mypy secure_endpoint lambdas

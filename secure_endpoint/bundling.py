@@ -1,11 +1,15 @@
 """Lambda code bundled without Docker: pip with manylinux wheels for the Lambda platform, cached.
 
-The dependencies of ``lambdas/<name>/requirements.txt`` are installed once per requirements hash
-into ``<cache_dir>/<hash>``; the function's bundle (its package, those dependencies and, when asked,
-``secure_endpoint.runtime``) is zipped once per content hash into ``<cache_dir>/bundles/``, with
-fixed timestamps and order, and each synth hands CDK that archive (a hard link where possible): a
-second synth neither installs nor copies a tree of thousands of files. Tests skip bundling with
-the ``aws:cdk:bundling-stacks`` context, as CDK allows.
+The dependencies of ``lambdas/<name>`` are installed from ``requirements.lock``, the full set
+``scripts/lock_lambdas.py`` resolved from ``requirements.txt`` for the Lambda platform, with
+``--require-hashes --no-deps``: pip installs exactly the wheels whose digests the repository keeps,
+and refuses any other. A function with a ``requirements.txt`` but no lock written from it is not
+bundled. They are installed once per lock into ``<cache_dir>/<hash>``; the function's bundle (its
+package, those dependencies and, when asked, ``secure_endpoint.runtime``) is zipped once per
+content hash into ``<cache_dir>/bundles/``, with fixed timestamps and order, and each synth hands
+CDK that archive (a hard link where possible): a second synth neither installs nor copies a tree
+of thousands of files. Tests skip bundling with the ``aws:cdk:bundling-stacks`` context, as CDK
+allows.
 
 A function may also ship ``secure_endpoint.runtime`` (boto3-only code shared with the command line
 client); its asset hash then covers that package too, so changing it updates the function.
@@ -33,8 +37,14 @@ RUNTIME_PACKAGE_DIR = Path(__file__).resolve().parent / "runtime"
 """``secure_endpoint/runtime``, copied into bundles built with ``include_runtime``."""
 PYTHON_VERSION = "3.14"
 RUNTIME = lambda_.Runtime.PYTHON_3_14
-_PLATFORMS = ("manylinux2014_x86_64", "manylinux_2_28_x86_64")
-_IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", "requirements*.txt", "tests")
+PLATFORMS = ("manylinux2014_x86_64", "manylinux_2_28_x86_64")
+"""The wheel platforms pip may pick for the Lambda (x86_64) runtime, best first."""
+IMPLEMENTATION = "cp"
+LOCK_COMMAND = ".venv/bin/python scripts/lock_lambdas.py"
+"""What (re)writes every ``lambdas/*/requirements.lock``."""
+_IGNORED = shutil.ignore_patterns(
+    "__pycache__", "*.pyc", "requirements*.txt", "requirements*.lock", "tests"
+)
 _RUNTIME_INIT = '"""secure-endpoint code that runs in AWS, bundled without the CDK."""\n'
 _PRUNED = "pruned-v1"
 _ZIP_FORMAT = "zip-v1"
@@ -44,11 +54,46 @@ _PRUNED_DIRS = ("tests", "test")
 _PRUNED_SUFFIXES = (".c", ".cpp", ".h", ".hpp", ".pyx", ".pxd", ".pxi", ".pyi")
 
 
-def dependencies_key(requirements: bytes, *, prune: bool = False) -> str:
-    """The cache key of a dependency set: requirements, target platforms and Python version
-    (and whether it is pruned)."""
-    digest = hashlib.sha256(requirements)
-    digest.update(" ".join((*_PLATFORMS, PYTHON_VERSION)).encode())
+def pip_target_options(platforms: tuple[str, ...] = PLATFORMS) -> list[str]:
+    """pip's options for installing wheels for the Lambda runtime rather than for this machine."""
+    return [
+        *(arg for platform in platforms for arg in ("--platform", platform)),
+        "--only-binary=:all:", "--implementation", IMPLEMENTATION,
+        "--python-version", PYTHON_VERSION,
+    ]  # fmt: skip
+
+
+def lock_header(requirements: bytes) -> str:
+    """The comment a lock file starts with: how it was made, from which ``requirements.txt``
+    (its SHA-256) and for which target. A lock without this exact header is stale."""
+    return (
+        f"# Written by `{LOCK_COMMAND}`; do not edit.\n"
+        f"# From requirements.txt sha256={hashlib.sha256(requirements).hexdigest()}\n"
+        f"# For {IMPLEMENTATION}{PYTHON_VERSION} on {' '.join(PLATFORMS)}, wheels only.\n"
+    )
+
+
+def lock_is_current(requirements: bytes, lock: bytes) -> bool:
+    """Whether ``lock`` was written from these ``requirements`` for the current target."""
+    return lock.startswith(lock_header(requirements).encode())
+
+
+def stale_locks(lambdas_dir: Path = LAMBDAS_DIR) -> list[Path]:
+    """The ``requirements.lock`` files under ``lambdas_dir`` missing or not written from their
+    ``requirements.txt`` (no network: only the recorded hash and target are compared)."""
+    stale = []
+    for requirements in sorted(lambdas_dir.glob("*/requirements.txt")):
+        lock = requirements.with_name("requirements.lock")
+        if not lock.exists() or not lock_is_current(requirements.read_bytes(), lock.read_bytes()):
+            stale.append(lock)
+    return stale
+
+
+def dependencies_key(lock: bytes, *, prune: bool = False) -> str:
+    """The cache key of a dependency set: the lock file's bytes, target platforms and Python
+    version (and whether it is pruned)."""
+    digest = hashlib.sha256(lock)
+    digest.update(" ".join((*PLATFORMS, PYTHON_VERSION)).encode())
     if prune:
         digest.update(_PRUNED.encode())
     return digest.hexdigest()[:32]
@@ -99,13 +144,13 @@ def bundle_hash(package: str, *, pruned: bool = False) -> str:
     """
     return tree_hash(
         {package: LAMBDAS_DIR / package, "secure_endpoint/runtime": RUNTIME_PACKAGE_DIR},
-        salt=" ".join((_RUNTIME_INIT, *_PLATFORMS, PYTHON_VERSION, *([_PRUNED] if pruned else []))),
+        salt=" ".join((_RUNTIME_INIT, *PLATFORMS, PYTHON_VERSION, *([_PRUNED] if pruned else []))),
     )
 
 
 @jsii.implements(ILocalBundling)
 class PipLocalBundling:
-    """Bundles ``lambdas/<package>`` with its pinned dependencies, using pip on this machine.
+    """Bundles ``lambdas/<package>`` with its locked, hash-checked dependencies, using pip here.
 
     With ``include_runtime``, the bundle also holds ``secure_endpoint/runtime`` under a
     ``secure_endpoint`` package of its own (a docstring only, none of the CDK constructs).
@@ -169,22 +214,32 @@ class PipLocalBundling:
         requirements = self.source / "requirements.txt"
         if not requirements.exists():
             return None
-        target = self.cache_dir / dependencies_key(requirements.read_bytes(), prune=self.prune)
+        lock = self.source / "requirements.lock"
+        locked = lock.read_bytes() if lock.exists() else b""
+        if not lock_is_current(requirements.read_bytes(), locked):
+            state = "was written from another requirements.txt" if lock.exists() else "is missing"
+            raise RuntimeError(
+                f"lambdas/{self.package}/requirements.lock {state}: bundles install only hashed, "
+                f"locked dependencies. Run `{LOCK_COMMAND}` (it needs the package index), "
+                "then commit the lock."
+            )
+        target = self.cache_dir / dependencies_key(locked, prune=self.prune)
         if (target / ".ok").exists():
             return target
         staging = target.with_name(target.name + ".partial")
         shutil.rmtree(staging, ignore_errors=True)
         command = [
             sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-            *(arg for platform in _PLATFORMS for arg in ("--platform", platform)),
-            "--only-binary=:all:", "--implementation", "cp", "--python-version", PYTHON_VERSION,
-            "--no-compile", "--target", str(staging), "-r", str(requirements),
+            *pip_target_options(), "--require-hashes", "--no-deps",
+            "--no-compile", "--target", str(staging), "-r", str(lock),
         ]  # fmt: skip
         result = subprocess.run(command, capture_output=True, text=True, check=False)  # noqa: S603
         if result.returncode != 0:
             raise RuntimeError(
                 f"Could not install the dependencies of lambdas/{self.package} for the Lambda "
-                f"platform (pip exit {result.returncode}). Is the package index reachable?\n"
+                f"platform from requirements.lock (pip exit {result.returncode}). Is the package "
+                "index reachable? If pip says a hash does not match, the wheel is not the one "
+                f"locked: find out why before running `{LOCK_COMMAND}` again.\n"
                 f"{result.stderr.strip()}"
             )
         if self.prune:

@@ -1,6 +1,9 @@
 """Local bundling: real pip for the Lambda platform once, then the cache."""
 
+import hashlib
+import importlib.util
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -11,14 +14,28 @@ import pytest
 from aws_cdk import App, Stack
 
 from secure_endpoint import bundling
-from secure_endpoint.bundling import PipLocalBundling, dependencies_key, lambda_code, tree_hash
+from secure_endpoint.bundling import (
+    LAMBDAS_DIR,
+    PipLocalBundling,
+    dependencies_key,
+    lambda_code,
+    lock_header,
+    stale_locks,
+    tree_hash,
+)
 
 PACKAGE = "client_secret_rotation"
+REPOSITORY = Path(__file__).resolve().parent.parent
+LOCK_SCRIPT = REPOSITORY / "scripts" / "lock_lambdas.py"
 
 
-def test_the_cache_key_follows_the_requirements():
-    assert dependencies_key(b"a==1\n") != dependencies_key(b"a==2\n")
-    assert dependencies_key(b"a==1\n") == dependencies_key(b"a==1\n")
+def test_the_cache_key_follows_the_lock_bytes():
+    assert dependencies_key(b"a==1 --hash=sha256:1\n") != dependencies_key(
+        b"a==1 --hash=sha256:2\n"
+    )
+    assert dependencies_key(b"a==1 --hash=sha256:1\n") == dependencies_key(
+        b"a==1 --hash=sha256:1\n"
+    )
 
 
 def unpack(output_dir: Path) -> Path:
@@ -48,6 +65,7 @@ def test_bundles_the_package_with_its_linux_dependencies_and_no_bytecode(bundled
     assert (out / "client_secret_rotation" / "handler.py").is_file()
     assert (out / "aws_lambda_powertools" / "__init__.py").is_file()
     assert not (out / "client_secret_rotation" / "requirements.txt").exists()
+    assert not (out / "client_secret_rotation" / "requirements.lock").exists()
     assert not list(out.rglob("*.pyc"))
     assert not (out / ".ok").exists()
     assert not (out / "secure_endpoint").exists()
@@ -186,3 +204,154 @@ def test_only_bundles_with_the_runtime_change_when_the_runtime_changes(tmp_path,
 
     assert asset_key(include_runtime=True) != with_runtime
     assert asset_key() == default
+
+
+# Locks: every function's dependencies pinned with their wheels' digests, installed hash-checked.
+
+
+def test_every_function_with_requirements_has_a_current_lock():
+    functions = sorted(path.parent.name for path in LAMBDAS_DIR.glob("*/requirements.txt"))
+    assert len(functions) == 5
+    assert stale_locks() == []
+
+
+@pytest.mark.parametrize(
+    "function", sorted(path.parent.name for path in LAMBDAS_DIR.glob("*/requirements.txt"))
+)
+def test_each_lock_pins_every_requirement_with_a_digest(function):
+    source = LAMBDAS_DIR / function
+    lines = (source / "requirements.lock").read_text().splitlines()
+    pins = [line for line in lines if not line.startswith("#")]
+    locked = dict(line.split(" ", 1)[0].split("==") for line in pins)
+    assert all(re.fullmatch(r"\S+==\S+( --hash=sha256:[0-9a-f]{64})+", line) for line in pins)
+    assert pins == sorted(pins)
+    for requirement in (source / "requirements.txt").read_text().splitlines():
+        if requirement and not requirement.startswith("#"):
+            name, version = requirement.split("==")
+            assert locked[re.sub(r"\[.*\]", "", name)] == version, requirement
+
+
+def test_the_lock_check_names_missing_and_stale_locks(tmp_path):
+    for name in ("current", "stale", "missing"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "requirements.txt").write_text("a==1\n")
+    (tmp_path / "current" / "requirements.lock").write_text(lock_header(b"a==1\n"))
+    (tmp_path / "stale" / "requirements.lock").write_text(lock_header(b"a==0\n"))
+    (tmp_path / "no_dependencies").mkdir()
+
+    assert stale_locks(tmp_path) == [
+        tmp_path / "missing" / "requirements.lock",
+        tmp_path / "stale" / "requirements.lock",
+    ]
+
+
+def test_the_lock_script_checks_the_committed_locks_without_the_network():
+    result = subprocess.run(  # noqa: S603 - this interpreter, the repository's script
+        [sys.executable, str(LOCK_SCRIPT), "--check"],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={
+            **os.environ,
+            "PIP_NO_INDEX": "1",
+            "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20",
+        },
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def tiny_wheel(directory: Path, body: str = "VALUE = 1\n") -> Path:
+    """A minimal pure-Python wheel, ``tiny==1.0``, that pip can install offline."""
+    wheel = directory / "tiny-1.0-py3-none-any.whl"
+    files = {
+        "tiny/__init__.py": body,
+        "tiny-1.0.dist-info/METADATA": "Metadata-Version: 2.1\nName: tiny\nVersion: 1.0\n",
+        "tiny-1.0.dist-info/WHEEL": (
+            "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+        ),
+    }
+    files["tiny-1.0.dist-info/RECORD"] = "".join(f"{name},,\n" for name in files) + (
+        "tiny-1.0.dist-info/RECORD,,\n"
+    )
+    with zipfile.ZipFile(wheel, "w") as archive:
+        for name, text in files.items():
+            archive.writestr(name, text)
+    return wheel
+
+
+@pytest.fixture
+def offline_function(tmp_path, monkeypatch):
+    """A function ``fn`` requiring ``tiny==1.0``, which pip finds only in a local directory."""
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    tiny_wheel(wheels)
+    monkeypatch.setenv("PIP_NO_INDEX", "1")
+    monkeypatch.setenv("PIP_FIND_LINKS", str(wheels))
+    lambdas = tmp_path / "lambdas"
+    (lambdas / "fn").mkdir(parents=True)
+    (lambdas / "fn" / "handler.py").write_text("import tiny\n")
+    (lambdas / "fn" / "requirements.txt").write_text("tiny==1.0\n")
+    monkeypatch.setattr(bundling, "LAMBDAS_DIR", lambdas)
+    return lambdas / "fn", wheels
+
+
+def load_lock_script():
+    spec = importlib.util.spec_from_file_location("lock_lambdas", LOCK_SCRIPT)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclass looks its module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_lock_script_pins_what_pip_resolves_with_the_wheel_digest(offline_function):
+    source, wheels = offline_function
+    digest = hashlib.sha256((wheels / "tiny-1.0-py3-none-any.whl").read_bytes()).hexdigest()
+
+    text = load_lock_script().lock(source / "requirements.txt")
+
+    assert text == lock_header(b"tiny==1.0\n") + f"tiny==1.0 --hash=sha256:{digest}\n"
+
+
+def test_bundles_install_the_locked_wheel_hash_checked(offline_function, tmp_path):
+    source, _ = offline_function
+    (source / "requirements.lock").write_text(load_lock_script().lock(source / "requirements.txt"))
+    out = tmp_path / "out"
+    out.mkdir()
+
+    tree = bundle("fn", tmp_path / "cache", out)
+
+    assert (tree / "tiny" / "__init__.py").read_text() == "VALUE = 1\n"
+    assert (tree / "fn" / "handler.py").is_file()
+
+
+@pytest.mark.parametrize("tampered", ["wheel", "lock"])
+def test_a_wheel_that_is_not_the_locked_one_fails_the_bundle(offline_function, tmp_path, tampered):
+    source, wheels = offline_function
+    lock = source / "requirements.lock"
+    lock.write_text(load_lock_script().lock(source / "requirements.txt"))
+    if tampered == "wheel":
+        tiny_wheel(wheels, body="VALUE = 'tampered'\n")  # same name and version, other bytes
+    else:
+        lock.write_text(re.sub("sha256:[0-9a-f]{64}", "sha256:" + "0" * 64, lock.read_text()))
+
+    with pytest.raises(
+        RuntimeError,
+        match=r"(?s)lambdas/fn .* from requirements.lock \(pip exit 1\).*"
+        r"DO NOT MATCH THE HASHES.*tiny==1.0.*Expected sha256",
+    ):
+        PipLocalBundling("fn", tmp_path / "cache").try_bundle(str(tmp_path))
+    assert not list((tmp_path / "cache").glob("*/.ok"))
+    assert not list((tmp_path / "cache").glob("bundles/*"))
+
+
+def test_refuses_to_bundle_without_a_lock_written_from_the_requirements(offline_function, tmp_path):
+    source, _ = offline_function
+    command = re.escape("`.venv/bin/python scripts/lock_lambdas.py`")
+    with pytest.raises(RuntimeError, match=rf"lambdas/fn/requirements.lock is missing.*{command}"):
+        PipLocalBundling("fn", tmp_path / "cache").try_bundle(str(tmp_path))
+
+    (source / "requirements.lock").write_text(lock_header(b"tiny==0.9\n") + "tiny==0.9\n")
+    with pytest.raises(RuntimeError, match=rf"written from another requirements.txt.*{command}"):
+        PipLocalBundling("fn", tmp_path / "cache").try_bundle(str(tmp_path))
