@@ -20,16 +20,14 @@ from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cognito as cognito
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
-from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
-from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from secure_endpoint import _building as build
 from secure_endpoint import compliance
-from secure_endpoint._iam import ManagedPolicyRole
-from secure_endpoint.bundling import RUNTIME, lambda_code
+from secure_endpoint.bundling import lambda_code
 
 RESPONDER_PACKAGE = "api_key_responder"
 # The function's Powertools service name and metrics namespace (lambdas/api_key_responder).
@@ -108,31 +106,17 @@ class ApiKeyResponder(Construct):
         )
 
         self.log_group = logs.LogGroup(self, "Logs", encryption_key=key, retention=log_retention)
-        self.dead_letter_queue = sqs.Queue(
-            self,
-            "DeadLetters",
-            encryption=sqs.QueueEncryption.KMS,
-            encryption_master_key=key,
-            enforce_ssl=True,
-            retention_period=Duration.days(14),
+        self.dead_letter_queue = build.dead_letter_queue(
+            self, "DeadLetters", key=key, owner="the API key responder", failures="requests"
         )
-        compliance.acknowledge(
-            self.dead_letter_queue,
-            "This queue is itself the dead-letter queue of the API key responder: a redrive "
-            "policy would only move the same failed requests to yet another queue.",
-            "Serverless-SQSRedrivePolicy",
-        )
-        self.role = ManagedPolicyRole(
+        self.role = build.lambda_role(
             self,
             "Role",
-            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
             description="Disables the API keys the secure-endpoint anomaly monitor names",
         )
         self.log_group.grant_write(self.role)
-        # Lambda sends failed requests to the dead-letter queue with the function's role, and
-        # SNS needs a data key for the encrypted alert topic: these two actions, not the
-        # GenerateDataKey* of a CDK publish grant.
-        key.grant(self.role, "kms:GenerateDataKey", "kms:Decrypt")
+        # The same two actions let SNS take a data key for the encrypted alert topic.
+        build.allow_dead_letter_sends(key, self.role)
         iam.Grant.add_to_principal(
             grantee=self.role, actions=["sns:Publish"], resource_arns=[alert_topic.topic_arn]
         )
@@ -146,21 +130,20 @@ class ApiKeyResponder(Construct):
             actions=["apigateway:GET", "apigateway:PATCH"],
             resource_arns=self.api_key_arns,
         )
-        self.function = lambda_.Function(
+        self.function = build.hardened_function(
             self,
             "Function",
-            description="Disables the API keys the anomaly monitor asks it to",
-            runtime=RUNTIME,
-            handler=f"{RESPONDER_PACKAGE}.handler.handler",
+            package=RESPONDER_PACKAGE,
             code=lambda_code(
                 RESPONDER_PACKAGE, bundling_cache_dir or Path(".cache") / "lambda-deps"
             ),
+            description="Disables the API keys the anomaly monitor asks it to",
             role=self.role,
+            key=key,
+            log_group=self.log_group,
+            dead_letter_queue=self.dead_letter_queue,
             memory_size=MEMORY_MB,
             timeout=TIMEOUT,
-            tracing=lambda_.Tracing.ACTIVE,
-            reserved_concurrent_executions=1,
-            dead_letter_queue=self.dead_letter_queue,
             # A request is idempotent (a disabled key stays disabled): retried twice, then left
             # in the dead-letter queue; one older than the monitor's next hour is dropped there.
             retry_attempts=2,
@@ -179,8 +162,6 @@ class ApiKeyResponder(Construct):
                 "ALERT_TOPIC_ARN": alert_topic.topic_arn,
                 "POWERTOOLS_SERVICE_NAME": SERVICE,
             },
-            environment_encryption=key,
-            log_group=self.log_group,
         )
         # A request SNS cannot deliver lands in the same dead-letter queue as a failed run.
         self.subscription = self.topic.add_subscription(
@@ -216,15 +197,7 @@ class ApiKeyResponder(Construct):
             "NIST.800.53.R5-LambdaInsideVPC",
             "PCI.DSS.321-LambdaInsideVPC",
         )
-        invoke_config = self.function.node.try_find_child("EventInvokeConfig")
-        assert invoke_config is not None
-        compliance.acknowledge(
-            invoke_config,
-            "A failed request already goes to the function's dead-letter queue "
-            "(DeadLetterConfig, which the HIPAA, NIST and PCI packs require); an on-failure "
-            "destination to that queue would deliver every failed request twice.",
-            "Serverless-LambdaAsyncFailureDestination",
-        )
+        build.acknowledge_invoke_config(self.function, failure="request")
         compliance.acknowledge(
             self.role,
             "Active tracing needs xray:PutTraceSegments and xray:PutTelemetryRecords, which "
@@ -232,14 +205,7 @@ class ApiKeyResponder(Construct):
             "(the clients' API keys, the alert topic, the log group, the project key).",
             "AwsSolutions-IAM5[Resource::*]",
         )
-        # CDK makes every function depend on its role, which the GetAtt of the role already
-        # does (cfn-lint W3005); what matters is the policy holding the grants.
-        cfn_function = self.function.node.default_child
-        assert isinstance(cfn_function, lambda_.CfnFunction)
-        assert self.role.grants_policy is not None
-        grants = self.role.grants_policy.node.default_child
-        assert isinstance(grants, iam.CfnManagedPolicy)
-        cfn_function.add_override("DependsOn", [Stack.of(self).get_logical_id(grants)])
+        build.depend_on_grants(self.function, self.role)
 
 
 def _allow_sns_to_use(key: kms.IKey) -> None:
@@ -247,16 +213,10 @@ def _allow_sns_to_use(key: kms.IKey) -> None:
     ``key`` (a subscription's dead-letter queue). Topics by pattern: the request topic is itself
     encrypted with the key, and naming its ARN would make the key depend on it."""
     stack = Stack.of(key)
-    key.add_to_resource_policy(
-        iam.PolicyStatement(
-            sid="AllowSnsTopicsOfThisAccountToUseDeadLetterQueues",
-            principals=[iam.ServicePrincipal("sns.amazonaws.com")],
-            actions=["kms:GenerateDataKey", "kms:Decrypt"],
-            resources=["*"],
-            conditions={
-                "StringEquals": {"aws:SourceAccount": stack.account},
-                "ArnLike": {"aws:SourceArn": stack.format_arn(service="sns", resource="*")},
-            },
-        ),
-        allow_no_op=True,
+    build.allow_dead_letter_deliveries(
+        key,
+        sid="AllowSnsTopicsOfThisAccountToUseDeadLetterQueues",
+        service="sns.amazonaws.com",
+        account=stack.account,
+        source_arn=stack.format_arn(service="sns", resource="*"),
     )

@@ -13,13 +13,12 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_secretsmanager as secretsmanager
-from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from secure_endpoint import _building as build
 from secure_endpoint import _validation as check
 from secure_endpoint import compliance
-from secure_endpoint._iam import ManagedPolicyRole
-from secure_endpoint.bundling import RUNTIME, lambda_code
+from secure_endpoint.bundling import lambda_code
 from secure_endpoint.identity import OAuthIdentity
 from secure_endpoint.options import ApiClient
 
@@ -124,43 +123,14 @@ class ClientCredentials(Construct):
         log_retention: logs.RetentionDays,
     ) -> lambda_.Function:
         log_group = logs.LogGroup(self, "RotationLogs", encryption_key=key, retention=log_retention)
-        role = ManagedPolicyRole(
-            self,
-            "RotationRole",
-            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-            description="Rotates secure-endpoint client secrets",
-            managed_policies=[
-                iam.ManagedPolicy.from_aws_managed_policy_name(
-                    "service-role/AWSLambdaVPCAccessExecutionRole"
-                )
-            ],
-        )
-        compliance.acknowledge(
-            role,
-            "AWSLambdaVPCAccessExecutionRole grants only the EC2 network-interface actions a "
-            "Lambda needs to run in the VPC; those actions do not support resource-level scoping, "
-            "so a customer policy would hold the same wildcard.",
-            "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
-            "AWSLambdaVPCAccessExecutionRole]",
+        role = build.lambda_role(
+            self, "RotationRole", description="Rotates secure-endpoint client secrets", in_vpc=True
         )
         log_group.grant_write(role)
-        dead_letters = sqs.Queue(
-            self,
-            "RotationDeadLetters",
-            encryption=sqs.QueueEncryption.KMS,
-            encryption_master_key=key,
-            enforce_ssl=True,
-            retention_period=Duration.days(14),
+        dead_letters = build.dead_letter_queue(
+            self, "RotationDeadLetters", key=key, owner="the rotation Lambda", failures="events"
         )
-        # Lambda sends failed events to the dead-letter queue with the function's role, and SQS
-        # needs a data key of the queue's key for each message.
-        key.grant(role, "kms:GenerateDataKey", "kms:Decrypt")
-        compliance.acknowledge(
-            dead_letters,
-            "This queue is itself the dead-letter queue of the rotation Lambda: a redrive policy "
-            "would only move the same failed events to yet another queue.",
-            "Serverless-SQSRedrivePolicy",
-        )
+        build.allow_dead_letter_sends(key, role)
         security_group = ec2.SecurityGroup(
             self,
             "RotationSecurityGroup",
@@ -171,28 +141,26 @@ class ClientCredentials(Construct):
         security_group.add_egress_rule(
             ec2.Peer.ipv4(vpc.vpc_cidr_block), ec2.Port.tcp(443), "HTTPS to VPC endpoints"
         )
-        function = lambda_.Function(
+        function = build.hardened_function(
             self,
             "RotationFunction",
-            description="Rotates Cognito client secrets stored in Secrets Manager",
-            runtime=RUNTIME,
-            handler=f"{ROTATION_PACKAGE}.handler.handler",
+            package=ROTATION_PACKAGE,
             code=lambda_code(ROTATION_PACKAGE, cache_dir, include_runtime=True),
+            description="Rotates Cognito client secrets stored in Secrets Manager",
             role=role,
+            key=key,
+            log_group=log_group,
+            dead_letter_queue=dead_letters,
             memory_size=256,
             timeout=Duration.seconds(60),
-            tracing=lambda_.Tracing.ACTIVE,
-            vpc=vpc,
-            vpc_subnets=vpc_subnets,
-            security_groups=[security_group],
             reserved_concurrent_executions=2,
-            dead_letter_queue=dead_letters,
             environment={
                 "USER_POOL_ID": user_pool.user_pool_id,
                 "POWERTOOLS_SERVICE_NAME": "secure-endpoint-rotation",
             },
-            environment_encryption=key,
-            log_group=log_group,
+            vpc=vpc,
+            vpc_subnets=vpc_subnets,
+            security_groups=[security_group],
         )
         compliance.acknowledge(
             role,
@@ -206,12 +174,5 @@ class ClientCredentials(Construct):
             "cognito-idp:ListUserPoolClientSecrets",
             "cognito-idp:DeleteUserPoolClientSecret",
         )
-        # CDK makes every function depend on its role, which the GetAtt of the role already
-        # does (cfn-lint W3005); what matters is the policy holding the grants.
-        cfn_function = function.node.default_child
-        assert isinstance(cfn_function, lambda_.CfnFunction)
-        assert role.grants_policy is not None
-        grants = role.grants_policy.node.default_child
-        assert isinstance(grants, iam.CfnManagedPolicy)
-        cfn_function.add_override("DependsOn", [Stack.of(self).get_logical_id(grants)])
+        build.depend_on_grants(function, role)
         return function

@@ -12,6 +12,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct, IDependable
 
+from secure_endpoint import _building as build
 from secure_endpoint import _validation as check
 from secure_endpoint import compliance
 from secure_endpoint._iam import ManagedPolicyRole
@@ -474,44 +475,16 @@ class ModelHosting(Construct):
         self, options: DataCaptureOptions, key: kms.IKey
     ) -> sagemaker.CfnEndpointConfig.DataCaptureConfigProperty:
         """The capture bucket, its access-log bucket, the role's write grant, the config."""
-        self.capture_access_log_bucket = s3.Bucket(
-            self,
-            "CaptureAccessLogs",
-            # S3 delivers server access logs only to buckets whose default encryption is SSE-S3.
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            enforce_ssl=True,
-            minimum_tls_version=1.2,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-            versioned=True,
-            lifecycle_rules=[
-                s3.LifecycleRule(
-                    expiration=_ACCESS_LOG_RETENTION,
-                    noncurrent_version_expiration=Duration.days(1),
-                    abort_incomplete_multipart_upload_after=Duration.days(1),
-                )
-            ],
+        self.capture_access_log_bucket = build.access_log_bucket(
+            self, "CaptureAccessLogs", expiration=_ACCESS_LOG_RETENTION
         )
-        self.capture_bucket = s3.Bucket(
+        self.capture_bucket = build.encrypted_bucket(
             self,
             "CaptureBucket",
-            encryption=s3.BucketEncryption.KMS,
-            encryption_key=key,
-            bucket_key_enabled=True,
-            enforce_ssl=True,
-            minimum_tls_version=1.2,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-            versioned=True,
-            server_access_logs_bucket=self.capture_access_log_bucket,
-            server_access_logs_prefix="capture-bucket/",
-            lifecycle_rules=[
-                s3.LifecycleRule(
-                    expiration=Duration.days(options.expiration_days),
-                    noncurrent_version_expiration=Duration.days(1),
-                    abort_incomplete_multipart_upload_after=Duration.days(1),
-                )
-            ],
+            key=key,
+            access_logs=self.capture_access_log_bucket,
+            access_logs_prefix="capture-bucket/",
+            lifecycle_rules=[build.expiring_versions(Duration.days(options.expiration_days))],
         )
         self.capture_bucket.grant_put(self.execution_role, f"{CAPTURE_PREFIX}/*")
         self._acknowledge_capture(self.capture_bucket, self.capture_access_log_bucket)
@@ -549,25 +522,13 @@ class ModelHosting(Construct):
             "AwsSolutions-IAM5[Action::kms:GenerateDataKey*]",
             "AwsSolutions-IAM5[Action::kms:ReEncrypt*]",
         )
-        compliance.acknowledge(
-            access_logs,
-            "S3 delivers server access logs only to target buckets whose default encryption "
-            "is SSE-S3 (AES-256); SSE-KMS default encryption is not supported for log "
-            "delivery, so this access-log bucket is encrypted with S3-managed keys.",
-            "HIPAA.Security-S3DefaultEncryptionKMS",
-            "NIST.800.53.R5-S3DefaultEncryptionKMS",
-            "PCI.DSS.321-S3DefaultEncryptionKMS",
-        )
         for target, what in ((bucket, "captured inference data"), (access_logs, "access logs")):
-            compliance.acknowledge(
+            build.acknowledge_no_replication(
                 target,
                 f"This bucket holds {what} of one endpoint, versioned and expired by a "
                 "lifecycle rule; replicating it would copy request payloads (or who read "
                 "them) into a second bucket and Region and widen where they live, while a "
                 "sample of recent traffic needs no disaster-recovery copy.",
-                "HIPAA.Security-S3BucketReplicationEnabled",
-                "NIST.800.53.R5-S3BucketReplicationEnabled",
-                "PCI.DSS.321-S3BucketReplicationEnabled",
             )
 
 

@@ -31,20 +31,18 @@ from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
-from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
-from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_wafv2 as wafv2
 from constructs import Construct
 
+from secure_endpoint import _building as build
 from secure_endpoint import _validation as check
 from secure_endpoint import compliance
-from secure_endpoint._iam import ManagedPolicyRole
 from secure_endpoint.api_key_responder import ApiKeyResponder
 from secure_endpoint.blocklist_store import BlockListTable
-from secure_endpoint.bundling import RUNTIME, lambda_code
+from secure_endpoint.bundling import lambda_code
 
 MONITOR_PACKAGE = "anomaly_monitor"
 # The function's Powertools service name and metrics namespace (lambdas/anomaly_monitor).
@@ -180,30 +178,11 @@ class AnomalyMonitor(Construct):
 
         self.access_log_bucket, self.state_bucket = self._buckets(key)
         self.log_group = logs.LogGroup(self, "Logs", encryption_key=key, retention=log_retention)
-        self.dead_letter_queue = sqs.Queue(
-            self,
-            "DeadLetters",
-            encryption=sqs.QueueEncryption.KMS,
-            encryption_master_key=key,
-            enforce_ssl=True,
-            retention_period=Duration.days(14),
+        self.dead_letter_queue = build.dead_letter_queue(
+            self, "DeadLetters", key=key, owner="the anomaly monitor"
         )
-        compliance.acknowledge(
-            self.dead_letter_queue,
-            "This queue is itself the dead-letter queue of the anomaly monitor: a redrive "
-            "policy would only move the same failed runs to yet another queue.",
-            "Serverless-SQSRedrivePolicy",
-        )
-        self.role = ManagedPolicyRole(
-            self,
-            "Role",
-            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-            description="Runs the secure-endpoint anomaly monitor",
-            managed_policies=[
-                iam.ManagedPolicy.from_aws_managed_policy_name(
-                    "service-role/AWSLambdaVPCAccessExecutionRole"
-                )
-            ],
+        self.role = build.lambda_role(
+            self, "Role", description="Runs the secure-endpoint anomaly monitor", in_vpc=True
         )
         self.responder: ApiKeyResponder | None = None
         if opts.disable_api_keys and api_keys and app_clients:
@@ -239,27 +218,26 @@ class AnomalyMonitor(Construct):
             ec2.Port.tcp(443),
             "HTTPS to the interface endpoints and the S3 and DynamoDB gateway endpoints",
         )
-        self.function = lambda_.Function(
+        self.function = build.hardened_function(
             self,
             "Function",
-            description="Scores API clients and addresses from the access logs; alerts, blocks",
-            runtime=RUNTIME,
-            handler=f"{MONITOR_PACKAGE}.handler.handler",
+            package=MONITOR_PACKAGE,
             code=lambda_code(
                 MONITOR_PACKAGE,
                 bundling_cache_dir or Path(".cache") / "lambda-deps",
                 include_runtime=True,
                 prune=True,
             ),
+            description="Scores API clients and addresses from the access logs; alerts, blocks",
             role=self.role,
+            key=key,
+            log_group=self.log_group,
+            dead_letter_queue=self.dead_letter_queue,
             memory_size=MEMORY_MB,
             timeout=TIMEOUT,
-            tracing=lambda_.Tracing.ACTIVE,
-            reserved_concurrent_executions=1,
             vpc=vpc,
             vpc_subnets=vpc_subnets,
             security_groups=[self.security_group],
-            dead_letter_queue=self.dead_letter_queue,
             # One retry: a run is idempotent (a window already committed is a no-op); a run
             # older than the schedule is dropped, the next one reads the windows it missed.
             retry_attempts=1,
@@ -284,8 +262,6 @@ class AnomalyMonitor(Construct):
                 ),
                 "POWERTOOLS_SERVICE_NAME": SERVICE,
             },
-            environment_encryption=key,
-            log_group=self.log_group,
         )
         self._grant(access_log_group, key, alert_topic, block_list, auto_block_ip_sets)
         self._only_the_monitor_writes_state()
@@ -303,22 +279,12 @@ class AnomalyMonitor(Construct):
                 )
             ],
         )
-        key.add_to_resource_policy(
-            iam.PolicyStatement(
-                sid="AllowEventBridgeRulesOfThisAccountToUseDeadLetterQueues",
-                principals=[iam.ServicePrincipal("events.amazonaws.com")],
-                actions=["kms:GenerateDataKey", "kms:Decrypt"],
-                resources=["*"],
-                conditions={
-                    "StringEquals": {"aws:SourceAccount": stack.account},
-                    "ArnLike": {
-                        "aws:SourceArn": stack.format_arn(
-                            service="events", resource="rule", resource_name="*"
-                        )
-                    },
-                },
-            ),
-            allow_no_op=True,
+        build.allow_dead_letter_deliveries(
+            key,
+            sid="AllowEventBridgeRulesOfThisAccountToUseDeadLetterQueues",
+            service="events.amazonaws.com",
+            account=stack.account,
+            source_arn=stack.format_arn(service="events", resource="rule", resource_name="*"),
         )
         self._acknowledge()
 
@@ -397,37 +363,15 @@ class AnomalyMonitor(Construct):
     # --- private ---------------------------------------------------------------------------
 
     def _buckets(self, key: kms.IKey) -> tuple[s3.Bucket, s3.Bucket]:
-        access_logs = s3.Bucket(
-            self,
-            "StateAccessLogs",
-            # S3 delivers server access logs only to buckets whose default encryption is SSE-S3.
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            enforce_ssl=True,
-            minimum_tls_version=1.2,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-            versioned=True,
-            lifecycle_rules=[
-                s3.LifecycleRule(
-                    expiration=_ACCESS_LOG_RETENTION,
-                    noncurrent_version_expiration=Duration.days(1),
-                    abort_incomplete_multipart_upload_after=Duration.days(1),
-                )
-            ],
+        access_logs = build.access_log_bucket(
+            self, "StateAccessLogs", expiration=_ACCESS_LOG_RETENTION
         )
-        state = s3.Bucket(
+        state = build.encrypted_bucket(
             self,
             "State",
-            encryption=s3.BucketEncryption.KMS,
-            encryption_key=key,
-            bucket_key_enabled=True,
-            enforce_ssl=True,
-            minimum_tls_version=1.2,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-            versioned=True,
-            server_access_logs_bucket=access_logs,
-            server_access_logs_prefix="monitor-state/",
+            key=key,
+            access_logs=access_logs,
+            access_logs_prefix="monitor-state/",
             lifecycle_rules=[
                 # the pointer names the newest history: older ones are unreferenced
                 s3.LifecycleRule(prefix="state/history/", expiration=Duration.days(8)),
@@ -451,9 +395,8 @@ class AnomalyMonitor(Construct):
     ) -> None:
         role = self.role
         self.log_group.grant_write(role)
-        # Lambda sends failed runs to the dead-letter queue with the function's role, SNS needs
-        # a data key for the encrypted topic, S3 for the encrypted state.
-        key.grant(role, "kms:GenerateDataKey", "kms:Decrypt")
+        # The same two actions let SNS encrypt for the topic; S3 for the state.
+        build.allow_dead_letter_sends(key, role)
         self.state_bucket.grant_read_write(role)
         alert_topic.grant_publish(role)
         iam.Grant.add_to_principal(
@@ -474,12 +417,7 @@ class AnomalyMonitor(Construct):
                 actions=["wafv2:GetIPSet", "wafv2:UpdateIPSet"],
                 resource_arns=[ip_set.attr_arn for ip_set in auto_block_ip_sets],
             )
-        cfn_function = self.function.node.default_child
-        assert isinstance(cfn_function, lambda_.CfnFunction)
-        assert self.role.grants_policy is not None
-        grants = self.role.grants_policy.node.default_child
-        assert isinstance(grants, iam.CfnManagedPolicy)
-        cfn_function.add_override("DependsOn", [Stack.of(self).get_logical_id(grants)])
+        build.depend_on_grants(self.function, self.role)
 
     def _only_the_monitor_writes_state(self) -> None:
         """Nobody but the monitor's role writes or deletes state objects: a model or history
@@ -498,14 +436,6 @@ class AnomalyMonitor(Construct):
     def _acknowledge(self) -> None:
         stack = Stack.of(self)
         bucket_id = stack.resolve(stack.get_logical_id(self.state_bucket.node.default_child))  # type: ignore[arg-type]
-        compliance.acknowledge(
-            self.role,
-            "AWSLambdaVPCAccessExecutionRole grants only the EC2 network-interface actions a "
-            "Lambda needs to run in the VPC; those actions do not support resource-level scoping, "
-            "so a customer policy would hold the same wildcard.",
-            "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
-            "AWSLambdaVPCAccessExecutionRole]",
-        )
         compliance.acknowledge(
             self.role,
             "Active tracing needs xray:PutTraceSegments and xray:PutTelemetryRecords, and Logs "
@@ -528,36 +458,16 @@ class AnomalyMonitor(Construct):
             "AwsSolutions-IAM5[Action::kms:GenerateDataKey*]",
             "AwsSolutions-IAM5[Action::kms:ReEncrypt*]",
         )
-        invoke_config = self.function.node.try_find_child("EventInvokeConfig")
-        assert invoke_config is not None
-        compliance.acknowledge(
-            invoke_config,
-            "A failed run already goes to the function's dead-letter queue (DeadLetterConfig, "
-            "which the HIPAA, NIST and PCI packs require); an on-failure destination to that "
-            "queue would deliver every failed run twice.",
-            "Serverless-LambdaAsyncFailureDestination",
-        )
-        compliance.acknowledge(
-            self.access_log_bucket,
-            "S3 delivers server access logs only to target buckets whose default encryption "
-            "is SSE-S3 (AES-256); SSE-KMS default encryption is not supported for log "
-            "delivery, so this access-log bucket is encrypted with S3-managed keys.",
-            "HIPAA.Security-S3DefaultEncryptionKMS",
-            "NIST.800.53.R5-S3DefaultEncryptionKMS",
-            "PCI.DSS.321-S3DefaultEncryptionKMS",
-        )
+        build.acknowledge_invoke_config(self.function)
         for target, what in (
             (self.state_bucket, "the monitor's model and a week of per-client aggregates"),
             (self.access_log_bucket, "who read and wrote the monitor's state"),
         ):
-            compliance.acknowledge(
+            build.acknowledge_no_replication(
                 target,
                 f"This bucket holds {what}, versioned and expired by lifecycle rules; all of it "
                 "is rebuilt from the access logs by the next runs (the model is refitted, the "
                 "history re-read), so a replica in a second Region would add nothing to recover.",
-                "HIPAA.Security-S3BucketReplicationEnabled",
-                "NIST.800.53.R5-S3BucketReplicationEnabled",
-                "PCI.DSS.321-S3BucketReplicationEnabled",
             )
 
 

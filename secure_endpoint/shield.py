@@ -78,20 +78,18 @@ from aws_cdk import aws_cloudfront_origins as origins
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
-from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_route53 as route53
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_shield as shield
-from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_wafv2 as wafv2
 from constructs import Construct
 
+from secure_endpoint import _building as build
 from secure_endpoint import _validation as check
 from secure_endpoint import compliance
-from secure_endpoint._iam import ManagedPolicyRole
-from secure_endpoint.bundling import RUNTIME, lambda_code
+from secure_endpoint.bundling import lambda_code
 from secure_endpoint.edge import (
     DEFAULT_RATE_LIMIT_PER_IP,
     GEO_RULE,
@@ -411,37 +409,26 @@ class OriginSecretRotation(Construct):
             )
         check.int_range("rotation_interval (days)", int(interval.to_days()), 1, 365)
         log_group = logs.LogGroup(self, "Logs", encryption_key=key, retention=log_retention)
-        self.role = ManagedPolicyRole(
-            self,
-            "Role",
-            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-            description="Rotates the secure-endpoint CloudFront origin secret",
+        self.role = build.lambda_role(
+            self, "Role", description="Rotates the secure-endpoint CloudFront origin secret"
         )
         log_group.grant_write(self.role)
-        # Lambda sends failed events to the dead-letter queue with this role: SQS encrypts them
-        # with a data key of ``key`` (CDK grants only sqs:SendMessage).
-        key.grant(self.role, "kms:GenerateDataKey", "kms:Decrypt")
-        self.dead_letter_queue = sqs.Queue(
-            self,
-            "DeadLetters",
-            encryption=sqs.QueueEncryption.KMS,
-            encryption_master_key=key,
-            enforce_ssl=True,
-            retention_period=Duration.days(14),
+        build.allow_dead_letter_sends(key, self.role)
+        self.dead_letter_queue = build.dead_letter_queue(
+            self, "DeadLetters", key=key, owner="the rotation Lambda", failures="events"
         )
-        self.function = lambda_.Function(
+        self.function = build.hardened_function(
             self,
             "Function",
-            description="Rotates the CloudFront origin secret in the web ACL and distribution",
-            runtime=RUNTIME,
-            handler=f"{ROTATION_PACKAGE}.handler.handler",
+            package=ROTATION_PACKAGE,
             code=lambda_code(ROTATION_PACKAGE, bundling_cache_dir, include_runtime=True),
+            description="Rotates the CloudFront origin secret in the web ACL and distribution",
             role=self.role,
+            key=key,
+            log_group=log_group,
+            dead_letter_queue=self.dead_letter_queue,
             memory_size=256,
             timeout=Duration.seconds(60),
-            tracing=lambda_.Tracing.ACTIVE,
-            reserved_concurrent_executions=1,
-            dead_letter_queue=self.dead_letter_queue,
             environment={
                 "WEB_ACL_ARN": regional_web_acl.attr_arn,
                 "ORIGIN_SECRET_RULE": ORIGIN_SECRET_RULE,
@@ -449,8 +436,6 @@ class OriginSecretRotation(Construct):
                 "DISTRIBUTION_ID": distribution.distribution_id,
                 "POWERTOOLS_SERVICE_NAME": "secure-endpoint-origin-secret-rotation",
             },
-            environment_encryption=key,
-            log_group=log_group,
         )
         self._grant(regional_web_acl, distribution, edge_web_acl_arn)
         self.schedule = secret.add_rotation_schedule(
@@ -460,14 +445,7 @@ class OriginSecretRotation(Construct):
             rotate_immediately_on_update=False,
         )
         self._acknowledge()
-        # CDK makes the function depend on its role, which the role's GetAtt already does
-        # (cfn-lint W3005); what matters is the managed policy holding the grants.
-        cfn_function = self.function.node.default_child
-        assert isinstance(cfn_function, lambda_.CfnFunction)
-        assert self.role.grants_policy is not None
-        grants = self.role.grants_policy.node.default_child
-        assert isinstance(grants, iam.CfnManagedPolicy)
-        cfn_function.add_override("DependsOn", [Stack.of(self).get_logical_id(grants)])
+        build.depend_on_grants(self.function, self.role)
 
     def _grant(
         self,
@@ -526,12 +504,6 @@ class OriginSecretRotation(Construct):
             "HIPAA.Security-LambdaInsideVPC",
             "NIST.800.53.R5-LambdaInsideVPC",
             "PCI.DSS.321-LambdaInsideVPC",
-        )
-        compliance.acknowledge(
-            self.dead_letter_queue,
-            "This queue is itself the dead-letter queue of the rotation Lambda: a redrive policy "
-            "would only move the same failed events to yet another queue.",
-            "Serverless-SQSRedrivePolicy",
         )
 
 
@@ -835,71 +807,31 @@ class ShieldAdvancedEdge(Construct):
 
     def _log_buckets(self, key: kms.IKey, retention: Duration) -> tuple[s3.Bucket, s3.Bucket]:
         """CloudFront's standard-log bucket (KMS, ACLs on) and the bucket of its access logs."""
-        expiration = retention
-        lifecycle = [
-            s3.LifecycleRule(
-                expiration=expiration,
-                noncurrent_version_expiration=Duration.days(1),
-                abort_incomplete_multipart_upload_after=Duration.days(1),
-            )
-        ]
-        access_logs = s3.Bucket(
-            self,
-            "LogBucketAccessLogs",
-            # S3 delivers server access logs only to buckets whose default encryption is SSE-S3.
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            enforce_ssl=True,
-            minimum_tls_version=1.2,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-            versioned=True,
-            lifecycle_rules=lifecycle,
-        )
-        bucket = s3.Bucket(
+        access_logs = build.access_log_bucket(self, "LogBucketAccessLogs", expiration=retention)
+        bucket = build.encrypted_bucket(
             self,
             "LogBucket",
-            encryption=s3.BucketEncryption.KMS,
-            encryption_key=key,
-            bucket_key_enabled=True,
-            enforce_ssl=True,
-            minimum_tls_version=1.2,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            key=key,
+            access_logs=access_logs,
+            access_logs_prefix="cloudfront-log-bucket/",
+            lifecycle_rules=[build.expiring_versions(retention)],
             # CloudFront's standard logs are written by the awslogsdelivery account through an
             # ACL grant, which CloudFront adds; the bucket owner still owns every object.
             object_ownership=s3.ObjectOwnership.BUCKET_OWNER_PREFERRED,
-            versioned=True,
-            server_access_logs_bucket=access_logs,
-            server_access_logs_prefix="cloudfront-log-bucket/",
-            lifecycle_rules=lifecycle,
         )
         # CloudFront's log delivery encrypts each log object with a data key of ``key``.
-        key.add_to_resource_policy(
-            iam.PolicyStatement(
-                sid="AllowCloudFrontLogDeliveryToEncrypt",
-                principals=[iam.ServicePrincipal("delivery.logs.amazonaws.com")],
-                actions=["kms:GenerateDataKey*"],
-                resources=["*"],
-            ),
-            allow_no_op=True,
-        )
-        compliance.acknowledge(
-            access_logs,
-            "S3 delivers server access logs only to target buckets whose default encryption "
-            "is SSE-S3 (AES-256); SSE-KMS default encryption is not supported for log "
-            "delivery, so this access-log bucket is encrypted with S3-managed keys.",
-            "HIPAA.Security-S3DefaultEncryptionKMS",
-            "NIST.800.53.R5-S3DefaultEncryptionKMS",
-            "PCI.DSS.321-S3DefaultEncryptionKMS",
+        build.allow_service_to_use_key(
+            key,
+            sid="AllowCloudFrontLogDeliveryToEncrypt",
+            service="delivery.logs.amazonaws.com",
+            actions=["kms:GenerateDataKey*"],
         )
         for target, what in ((bucket, "CloudFront access logs"), (access_logs, "who read them")):
-            compliance.acknowledge(
+            build.acknowledge_no_replication(
                 target,
                 f"This bucket holds {what} of one distribution, versioned and expired by a "
                 "lifecycle rule; a replica would copy client addresses into a second bucket and "
                 "Region, while the WAF logs keep the security record of every request.",
-                "HIPAA.Security-S3BucketReplicationEnabled",
-                "NIST.800.53.R5-S3BucketReplicationEnabled",
-                "PCI.DSS.321-S3BucketReplicationEnabled",
             )
         return bucket, access_logs
 

@@ -28,14 +28,13 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
-from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_wafv2 as wafv2
 from constructs import Construct
 
+from secure_endpoint import _building as build
 from secure_endpoint import _validation as check
 from secure_endpoint import compliance
-from secure_endpoint._iam import ManagedPolicyRole
-from secure_endpoint.bundling import RUNTIME, lambda_code
+from secure_endpoint.bundling import lambda_code
 
 FEED_PACKAGE = "threat_intel_feed"
 # The function's Powertools service name and metrics namespace (lambdas/threat_intel_feed).
@@ -204,19 +203,8 @@ class ThreatIntelFeeds(Construct):
         """Every feed's IP sets (IPv4, then IPv6, feed by feed), for a web ACL's deny band."""
 
         self.log_group = logs.LogGroup(self, "Logs", encryption_key=key, retention=log_retention)
-        self.dead_letter_queue = sqs.Queue(
-            self,
-            "DeadLetters",
-            encryption=sqs.QueueEncryption.KMS,
-            encryption_master_key=key,
-            enforce_ssl=True,
-            retention_period=Duration.days(14),
-        )
-        compliance.acknowledge(
-            self.dead_letter_queue,
-            "This queue is itself the dead-letter queue of the threat intelligence function: a "
-            "redrive policy would only move the same failed runs to yet another queue.",
-            "Serverless-SQSRedrivePolicy",
+        self.dead_letter_queue = build.dead_letter_queue(
+            self, "DeadLetters", key=key, owner="the threat intelligence function"
         )
         self.function = self._function(
             feed_sets,
@@ -271,30 +259,24 @@ class ThreatIntelFeeds(Construct):
         interval: Duration,
         cache_dir: Path,
     ) -> lambda_.Function:
-        role = ManagedPolicyRole(
-            self,
-            "Role",
-            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-            description="Refreshes the secure-endpoint threat intelligence IP sets",
+        role = build.lambda_role(
+            self, "Role", description="Refreshes the secure-endpoint threat intelligence IP sets"
         )
         self.log_group.grant_write(role)
-        # Lambda sends failed runs to the dead-letter queue with the function's role, and SQS
-        # needs a data key for each message.
-        key.grant(role, "kms:GenerateDataKey", "kms:Decrypt")
+        build.allow_dead_letter_sends(key, role)
         stack = Stack.of(self)
-        function = lambda_.Function(
+        function = build.hardened_function(
             self,
             "Function",
-            description="Fills WAF IP sets from public IP reputation feeds",
-            runtime=RUNTIME,
-            handler=f"{FEED_PACKAGE}.handler.handler",
+            package=FEED_PACKAGE,
             code=lambda_code(FEED_PACKAGE, cache_dir, include_runtime=True),
+            description="Fills WAF IP sets from public IP reputation feeds",
             role=role,
+            key=key,
+            log_group=self.log_group,
+            dead_letter_queue=self.dead_letter_queue,
             memory_size=256,
             timeout=Duration.minutes(5),
-            tracing=lambda_.Tracing.ACTIVE,
-            reserved_concurrent_executions=1,
-            dead_letter_queue=self.dead_letter_queue,
             # A failed run is not retried: the schedule runs it again, and feed providers ask
             # for spaced downloads (Spamhaus: at most hourly). A run waiting longer than the
             # interval is dropped; the next one is already due.
@@ -306,8 +288,6 @@ class ThreatIntelFeeds(Construct):
                 ),
                 "PROTECTED_CIDRS": json.dumps(protected_cidrs, separators=(",", ":")),
             },
-            environment_encryption=key,
-            log_group=self.log_group,
         )
         compliance.acknowledge(
             function,
@@ -319,29 +299,14 @@ class ThreatIntelFeeds(Construct):
             "NIST.800.53.R5-LambdaInsideVPC",
             "PCI.DSS.321-LambdaInsideVPC",
         )
-        invoke_config = function.node.try_find_child("EventInvokeConfig")
-        assert invoke_config is not None
-        compliance.acknowledge(
-            invoke_config,
-            "A failed run already goes to the function's dead-letter queue (DeadLetterConfig, "
-            "which the HIPAA, NIST and PCI packs require); an on-failure destination to that "
-            "queue would deliver every failed run twice.",
-            "Serverless-LambdaAsyncFailureDestination",
-        )
+        build.acknowledge_invoke_config(function)
         compliance.acknowledge(
             role,
             "Active tracing needs xray:PutTraceSegments and xray:PutTelemetryRecords, which "
             "support no resource-level permissions; every other statement names its resource.",
             "AwsSolutions-IAM5[Resource::*]",
         )
-        # CDK makes every function depend on its role, which the GetAtt of the role already
-        # does (cfn-lint W3005); what matters is the policy holding the grants.
-        cfn_function = function.node.default_child
-        assert isinstance(cfn_function, lambda_.CfnFunction)
-        assert role.grants_policy is not None
-        grants = role.grants_policy.node.default_child
-        assert isinstance(grants, iam.CfnManagedPolicy)
-        cfn_function.add_override("DependsOn", [stack.get_logical_id(grants)])
+        build.depend_on_grants(function, role)
         return function
 
     def metric_failed_feeds(self, period: Duration | None = None) -> cloudwatch.Metric:
@@ -399,22 +364,12 @@ def _allow_events_to_use(key: kms.IKey) -> None:
     """Let EventBridge rules of this account and region put undeliverable events into a queue
     encrypted with ``key``. A brought key that cannot take a statement is left alone; its owner
     must then allow the same."""
-    key.add_to_resource_policy(
-        iam.PolicyStatement(
-            sid="AllowEventBridgeRulesOfThisAccountToUseDeadLetterQueues",
-            principals=[iam.ServicePrincipal("events.amazonaws.com")],
-            actions=["kms:GenerateDataKey", "kms:Decrypt"],
-            resources=["*"],
-            conditions={
-                "StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID},
-                "ArnLike": {
-                    "aws:SourceArn": (
-                        f"arn:{Aws.PARTITION}:events:{Aws.REGION}:{Aws.ACCOUNT_ID}:rule/*"
-                    )
-                },
-            },
-        ),
-        allow_no_op=True,
+    build.allow_dead_letter_deliveries(
+        key,
+        sid="AllowEventBridgeRulesOfThisAccountToUseDeadLetterQueues",
+        service="events.amazonaws.com",
+        account=Aws.ACCOUNT_ID,
+        source_arn=f"arn:{Aws.PARTITION}:events:{Aws.REGION}:{Aws.ACCOUNT_ID}:rule/*",
     )
 
 

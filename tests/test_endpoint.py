@@ -395,3 +395,19 @@ def test_a_second_secure_endpoint_in_one_stack_is_refused():
             stack, "Second", model_data_url="s3://models/churn/model.tar.gz",
             model_sha256=DIGEST, framework="sklearn", framework_version="1.2-1", clients=CLIENTS,
         )  # fmt: skip
+
+
+@pytest.mark.parametrize("env", [None, Environment(region="eu-west-1")])
+def test_key_policy_statement_ids_are_unique_with_every_option_on(env):
+    from secure_endpoint import SPAMHAUS_DROP
+    from secure_endpoint.monitor import MonitorOptions
+
+    _, stack, _ = synth(
+        env=env,
+        threat_intel_feeds=[SPAMHAUS_DROP],
+        auto_block=True,
+        monitor_options=MonitorOptions(disable_api_keys=True),
+    )
+    for key in Template.from_stack(stack).find_resources("AWS::KMS::Key").values():
+        sids = [s["Sid"] for s in key["Properties"]["KeyPolicy"]["Statement"] if "Sid" in s]
+        assert len(sids) == len(set(sids)), sids

@@ -1,0 +1,309 @@
+"""Private builders for the parts every construct of this library makes the same way.
+
+Buckets (encrypted with the project key, TLS only, private, versioned, with an SSE-S3 bucket of
+their server access logs), the hardened Lambda function (its role, dead-letter queue, key grant
+and invoke-config acknowledgement) and key-policy statements for AWS services. Each builder
+creates its resources in the caller's scope under the id it is given, so construct paths (and
+logical ids) are the caller's own; each acknowledgement stays on its one resource, with a reason
+that names its owner.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from aws_cdk import Duration, Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from secure_endpoint import compliance
+from secure_endpoint._iam import ManagedPolicyRole
+from secure_endpoint.bundling import RUNTIME
+
+_DEAD_LETTER_RETENTION = Duration.days(14)
+_VPC_ACCESS_POLICY = "service-role/AWSLambdaVPCAccessExecutionRole"
+
+# --- buckets ---------------------------------------------------------------------------------
+
+
+def access_log_bucket(scope: Construct, construct_id: str, *, expiration: Duration) -> s3.Bucket:
+    """The bucket of another bucket's server access logs: SSE-S3, TLS 1.2 only, private,
+    owner-enforced, versioned, objects expired after ``expiration`` (old versions and
+    incomplete uploads after a day). Acknowledges, on this bucket only, the KMS default
+    encryption rules: S3 delivers access logs only to SSE-S3 buckets."""
+    bucket = s3.Bucket(
+        scope,
+        construct_id,
+        # S3 delivers server access logs only to buckets whose default encryption is SSE-S3.
+        encryption=s3.BucketEncryption.S3_MANAGED,
+        enforce_ssl=True,
+        minimum_tls_version=1.2,
+        block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+        object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+        versioned=True,
+        lifecycle_rules=[expiring_versions(expiration)],
+    )
+    compliance.acknowledge(
+        bucket,
+        "S3 delivers server access logs only to target buckets whose default encryption "
+        "is SSE-S3 (AES-256); SSE-KMS default encryption is not supported for log "
+        "delivery, so this access-log bucket is encrypted with S3-managed keys.",
+        "HIPAA.Security-S3DefaultEncryptionKMS",
+        "NIST.800.53.R5-S3DefaultEncryptionKMS",
+        "PCI.DSS.321-S3DefaultEncryptionKMS",
+    )
+    return bucket
+
+
+def encrypted_bucket(
+    scope: Construct,
+    construct_id: str,
+    *,
+    key: kms.IKey,
+    access_logs: s3.IBucket,
+    access_logs_prefix: str,
+    lifecycle_rules: list[s3.LifecycleRule],
+    object_ownership: s3.ObjectOwnership = s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+) -> s3.Bucket:
+    """A bucket encrypted with ``key`` (bucket key on), TLS 1.2 only, private, versioned, its
+    server access logs in ``access_logs`` under ``access_logs_prefix``.
+
+    :param object_ownership: Default: - BUCKET_OWNER_ENFORCED (ACLs off)
+    """
+    return s3.Bucket(
+        scope,
+        construct_id,
+        encryption=s3.BucketEncryption.KMS,
+        encryption_key=key,
+        bucket_key_enabled=True,
+        enforce_ssl=True,
+        minimum_tls_version=1.2,
+        block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+        object_ownership=object_ownership,
+        versioned=True,
+        server_access_logs_bucket=access_logs,
+        server_access_logs_prefix=access_logs_prefix,
+        lifecycle_rules=lifecycle_rules,
+    )
+
+
+def expiring_versions(expiration: Duration) -> s3.LifecycleRule:
+    """Objects expire after ``expiration``; old versions and incomplete uploads after a day."""
+    return s3.LifecycleRule(
+        expiration=expiration,
+        noncurrent_version_expiration=Duration.days(1),
+        abort_incomplete_multipart_upload_after=Duration.days(1),
+    )
+
+
+def acknowledge_no_replication(bucket: s3.IBucket, reason: str) -> None:
+    """Acknowledge the replication rules on ``bucket`` alone: ``reason`` says why its data
+    needs no copy in a second Region."""
+    compliance.acknowledge(
+        bucket,
+        reason,
+        "HIPAA.Security-S3BucketReplicationEnabled",
+        "NIST.800.53.R5-S3BucketReplicationEnabled",
+        "PCI.DSS.321-S3BucketReplicationEnabled",
+    )
+
+
+# --- the hardened Lambda function --------------------------------------------------------------
+
+
+def lambda_role(
+    scope: Construct, construct_id: str, *, description: str, in_vpc: bool = False
+) -> ManagedPolicyRole:
+    """A Lambda execution role whose grants go to a managed policy.
+
+    :param in_vpc: attach AWSLambdaVPCAccessExecutionRole (the network-interface actions a
+        function in a VPC needs) and acknowledge its wildcard on this role. Default: - False
+    """
+    role = ManagedPolicyRole(
+        scope,
+        construct_id,
+        assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+        description=description,
+        managed_policies=(
+            [iam.ManagedPolicy.from_aws_managed_policy_name(_VPC_ACCESS_POLICY)] if in_vpc else None
+        ),
+    )
+    if in_vpc:
+        compliance.acknowledge(
+            role,
+            "AWSLambdaVPCAccessExecutionRole grants only the EC2 network-interface actions a "
+            "Lambda needs to run in the VPC; those actions do not support resource-level "
+            "scoping, so a customer policy would hold the same wildcard.",
+            f"AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/{_VPC_ACCESS_POLICY}]",
+        )
+    return role
+
+
+def dead_letter_queue(
+    scope: Construct,
+    construct_id: str,
+    *,
+    key: kms.IKey,
+    owner: str,
+    failures: str = "runs",
+) -> sqs.Queue:
+    """A function's dead-letter queue: encrypted with ``key``, TLS only, kept 14 days.
+
+    Acknowledges, on this queue, that it has no redrive policy of its own.
+
+    :param owner: what the queue collects failures of, as the reason names it
+        ('the anomaly monitor').
+    :param failures: what fails, in the plural. Default: - 'runs'
+    """
+    queue = sqs.Queue(
+        scope,
+        construct_id,
+        retention_period=_DEAD_LETTER_RETENTION,
+        encryption=sqs.QueueEncryption.KMS,
+        encryption_master_key=key,
+        enforce_ssl=True,
+    )
+    compliance.acknowledge(
+        queue,
+        f"This queue is itself the dead-letter queue of {owner}: a redrive policy would only "
+        f"move the same failed {failures} to yet another queue.",
+        "Serverless-SQSRedrivePolicy",
+    )
+    return queue
+
+
+def allow_dead_letter_sends(key: kms.IKey, role: iam.IRole) -> None:
+    """Let ``role`` encrypt messages with ``key``: Lambda sends failed events to the dead-letter
+    queue with the function's role, and SQS (like SNS for an encrypted topic) needs a data key
+    of the queue's key for each one. These two actions, not a CDK grant's GenerateDataKey*."""
+    key.grant(role, "kms:GenerateDataKey", "kms:Decrypt")
+
+
+def hardened_function(
+    scope: Construct,
+    construct_id: str,
+    *,
+    package: str,
+    code: lambda_.Code,
+    description: str,
+    role: iam.IRole,
+    key: kms.IKey,
+    log_group: logs.ILogGroup,
+    dead_letter_queue: sqs.IQueue,
+    memory_size: int,
+    timeout: Duration,
+    environment: Mapping[str, str],
+    reserved_concurrent_executions: int = 1,
+    **options: Any,
+) -> lambda_.Function:
+    """A function of ``package`` (handler ``<package>.handler.handler``) on ``RUNTIME``: pinned
+    memory, timeout and reserved concurrency, X-Ray, a dead-letter queue, its environment
+    encrypted with ``key``, its own log group. ``options`` are further ``lambda_.Function``
+    properties (VPC, retries).
+
+    :param reserved_concurrent_executions: Default: - 1
+    """
+    return lambda_.Function(
+        scope,
+        construct_id,
+        description=description,
+        runtime=RUNTIME,
+        handler=f"{package}.handler.handler",
+        code=code,
+        role=role,
+        memory_size=memory_size,
+        timeout=timeout,
+        tracing=lambda_.Tracing.ACTIVE,
+        reserved_concurrent_executions=reserved_concurrent_executions,
+        dead_letter_queue=dead_letter_queue,
+        environment=dict(environment),
+        environment_encryption=key,
+        log_group=log_group,
+        **options,
+    )
+
+
+def acknowledge_invoke_config(function: lambda_.Function, failure: str = "run") -> None:
+    """Acknowledge, on ``function``'s EventInvokeConfig, that it has no on-failure destination:
+    its dead-letter queue already takes every failed ``failure``. Default failure: - 'run'"""
+    invoke_config = function.node.try_find_child("EventInvokeConfig")
+    assert invoke_config is not None
+    compliance.acknowledge(
+        invoke_config,
+        f"A failed {failure} already goes to the function's dead-letter queue "
+        "(DeadLetterConfig, which the HIPAA, NIST and PCI packs require); an on-failure "
+        f"destination to that queue would deliver every failed {failure} twice.",
+        "Serverless-LambdaAsyncFailureDestination",
+    )
+
+
+def depend_on_grants(function: lambda_.Function, role: ManagedPolicyRole) -> None:
+    """Make ``function`` depend on the managed policy holding ``role``'s grants instead of on
+    the role: the role's GetAtt already orders them (cfn-lint W3005); what matters is that the
+    grants exist before the function runs."""
+    cfn_function = function.node.default_child
+    assert isinstance(cfn_function, lambda_.CfnFunction)
+    assert role.grants_policy is not None
+    grants = role.grants_policy.node.default_child
+    assert isinstance(grants, iam.CfnManagedPolicy)
+    cfn_function.add_override("DependsOn", [Stack.of(function).get_logical_id(grants)])
+
+
+# --- key policies ------------------------------------------------------------------------------
+
+
+# The attribute of a key naming the statements ``allow_service_to_use_key`` added to it.
+_KEY_SIDS = "_secure_endpoint_statement_ids"
+
+
+def allow_service_to_use_key(
+    key: kms.IKey,
+    *,
+    sid: str,
+    service: str,
+    actions: list[str],
+    conditions: Mapping[str, Any] | None = None,
+) -> None:
+    """Add a statement ``sid`` to ``key``'s policy that lets the service principal ``service``
+    use ``actions`` under ``conditions``, once: a policy's statement ids must be unique, so a
+    second call with the same ``sid`` (another part needing the same grant) adds nothing. A
+    brought key that cannot take a statement (imported) is left alone; its owner must then
+    allow the same."""
+    added: set[str] = getattr(key, _KEY_SIDS, set())
+    if sid in added:
+        return
+    setattr(key, _KEY_SIDS, added | {sid})
+    key.add_to_resource_policy(
+        iam.PolicyStatement(
+            sid=sid,
+            principals=[iam.ServicePrincipal(service)],
+            actions=actions,
+            resources=["*"],
+            conditions=dict(conditions) if conditions is not None else None,
+        ),
+        allow_no_op=True,
+    )
+
+
+def allow_dead_letter_deliveries(
+    key: kms.IKey, *, sid: str, service: str, account: str, source_arn: str
+) -> None:
+    """Let ``service`` put what it cannot deliver into dead-letter queues encrypted with ``key``
+    (``kms:GenerateDataKey`` and ``kms:Decrypt``), for sources of ``account`` whose ARN is like
+    ``source_arn``: statement ``sid`` of the key's policy."""
+    allow_service_to_use_key(
+        key,
+        sid=sid,
+        service=service,
+        actions=["kms:GenerateDataKey", "kms:Decrypt"],
+        conditions={
+            "StringEquals": {"aws:SourceAccount": account},
+            "ArnLike": {"aws:SourceArn": source_arn},
+        },
+    )
