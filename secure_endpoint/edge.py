@@ -755,19 +755,7 @@ def _ip_set_rule(
             or_statement=wafv2.CfnWebACL.OrStatementProperty(statements=references)
         )
     )
-    return _Rule(
-        name=name,
-        priority=priority,
-        statement=(
-            wafv2.CfnWebACL.StatementProperty(
-                not_statement=wafv2.CfnWebACL.NotStatementProperty(statement=matched)
-            )
-            if negate
-            else matched
-        ),
-        action=_block(403, _FORBIDDEN),
-        visibility_config=_visibility(name),
-    )
+    return _forbid(name, priority, matched, negate=negate)
 
 
 def _geo_rule(name: str, priority: int, *, countries: Sequence[str], negate: bool) -> _Rule:
@@ -775,6 +763,13 @@ def _geo_rule(name: str, priority: int, *, countries: Sequence[str], negate: boo
     matched = wafv2.CfnWebACL.StatementProperty(
         geo_match_statement=wafv2.CfnWebACL.GeoMatchStatementProperty(country_codes=list(countries))
     )
+    return _forbid(name, priority, matched, negate=negate)
+
+
+def _forbid(
+    name: str, priority: int, matched: wafv2.CfnWebACL.StatementProperty, *, negate: bool
+) -> _Rule:
+    """Block, with 403 ``forbidden``, what ``matched`` matches (``negate``: what it does not)."""
     return _Rule(
         name=name,
         priority=priority,
