@@ -263,6 +263,7 @@ class SecureEndpoint(Construct):
                 str(framework), str(framework_version), instance_type=instance_type
             )
         )
+        cache_dir = bundling_cache_dir or Path(".cache") / "lambda-deps"
         self.hosting = ModelHosting(
             self,
             "Hosting",
@@ -277,6 +278,7 @@ class SecureEndpoint(Construct):
             key=self.key,
             data_capture=data_capture,
             target_invocations_per_instance=target_invocations_per_instance,
+            bundling_cache_dir=cache_dir,
         )
         self.identity = OAuthIdentity(
             self,
@@ -302,7 +304,6 @@ class SecureEndpoint(Construct):
             log_retention=log_retention,
             cloud_watch_role=cloud_watch_role,
         )
-        cache_dir = bundling_cache_dir or Path(".cache") / "lambda-deps"
         self.threat_intel: ThreatIntelFeeds | None = None
         if threat_intel_feeds:
             if web_acl is not None:

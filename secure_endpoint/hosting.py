@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from aws_cdk import ArnFormat, CfnTag, Duration, Stack
+from pathlib import Path
+
+from aws_cdk import ArnFormat, CfnResource, CfnTag, Duration, Stack
 from aws_cdk import aws_applicationautoscaling as appscaling
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_ec2 as ec2
@@ -17,6 +19,7 @@ from secure_endpoint import _validation as check
 from secure_endpoint import compliance
 from secure_endpoint._iam import ManagedPolicyRole
 from secure_endpoint.images import ContainerImage
+from secure_endpoint.integrity import ArtifactVerification
 from secure_endpoint.options import DataCaptureOptions
 
 #: The model tag that records the SHA-256 digest of the model artifact.
@@ -57,7 +60,8 @@ class ModelHosting(Construct):
         endpoint) and, if it is encrypted with another KMS key, that key must let
         ``execution_role`` decrypt.
     :param model_sha256: the SHA-256 digest of the artifact, recorded on the model as the tag
-        ``secure-endpoint:model-sha256``.
+        ``secure-endpoint:model-sha256`` and verified before the model is created
+        (``ArtifactVerification``): an artifact with another digest fails the deployment.
     :param image: the serving container image.
     :param instance_type: the SageMaker instance type; one whose storage is EBS, so that ``key``
         can encrypt it (not an NVMe instance-store type such as ``ml.g5``).
@@ -79,6 +83,10 @@ class ModelHosting(Construct):
         any IPv4 address, which from subnets without internet routes reaches only the VPC
         and the S3 gateway endpoint (S3 traffic through a gateway endpoint is addressed to
         S3's public ranges, so a rule for the VPC range alone would block the download)
+    :param model_data_key: the KMS key the artifact is encrypted with (SSE-KMS); the artifact
+        check may decrypt with it. Default: - none; the artifact is encrypted with SSE-S3
+    :param bundling_cache_dir: where bundled Lambda code is cached.
+        Default: - '.cache/lambda-deps' under the working directory
     """
 
     def __init__(
@@ -99,6 +107,8 @@ class ModelHosting(Construct):
         data_capture: DataCaptureOptions | None = None,
         variant_name: str = "AllTraffic",
         s3_prefix_list: ec2.IPrefixList | None = None,
+        model_data_key: kms.IKey | None = None,
+        bundling_cache_dir: Path | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         # S3 delivers the capture bucket's access logs under a bucket policy, with ACLs kept
@@ -147,11 +157,12 @@ class ModelHosting(Construct):
             allow_all_outbound=False,
         )
         """The model's network interfaces' security group: no ingress, HTTPS egress only."""
+        s3_egress: ec2.CfnSecurityGroupEgress | None = None
         if s3_prefix_list is not None:
             # Not add_egress_rule: CDK would render a prefix-list rule as a separate resource
             # and drop the group's inline placeholder, and a group created without inline
             # egress keeps EC2's default allow-all rule next to it.
-            ec2.CfnSecurityGroupEgress(
+            s3_egress = ec2.CfnSecurityGroupEgress(
                 self,
                 "S3Egress",
                 group_id=self.security_group.security_group_id,
@@ -168,6 +179,23 @@ class ModelHosting(Construct):
                 "HTTPS to Amazon S3 through the gateway endpoint (model artifact, captured data)",
             )
 
+        self.artifact_verification = ArtifactVerification(
+            self,
+            "ArtifactVerification",
+            model_data_url=model_data_url,
+            model_sha256=model_sha256,
+            key=key,
+            vpc=vpc,
+            vpc_subnets=vpc_subnets,
+            # The function needs what the model needs: no inbound, HTTPS out to Amazon S3.
+            security_group=self.security_group,
+            model_data_key=model_data_key,
+            bundling_cache_dir=bundling_cache_dir,
+        )
+        """The check that the artifact has ``model_sha256``; the model depends on it."""
+        if s3_egress is not None:
+            # The check reaches S3 through this rule: it must exist before the check runs.
+            self.artifact_verification.resource.node.add_dependency(s3_egress)
         role_policy = self._grant_hosting(stack, bucket_name, object_key, image, subnets.subnet_ids)
         self._acknowledge_execution_role()
 
@@ -188,6 +216,10 @@ class ModelHosting(Construct):
         """The SageMaker model (``AWS::SageMaker::Model``)."""
         # SageMaker uses the role as soon as the endpoint is created: its policy must exist.
         self.model.node.add_dependency(role_policy)
+        # Verify before create: an artifact with another digest never becomes a model.
+        verification = self.artifact_verification.resource.node.default_child
+        assert isinstance(verification, CfnResource)
+        self.model.add_dependency(verification)
 
         self.capture_bucket: s3.Bucket | None = None
         """The bucket captured requests and responses go to; None without data capture."""

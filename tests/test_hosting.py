@@ -151,10 +151,11 @@ def test_the_model_serves_the_artifact_with_the_image_and_records_its_digest(pla
     assert image.as_object()["Fn::FindInMap"][1] == {"Ref": "AWS::Region"}
 
 
-def test_the_model_waits_for_the_role_policy(plain):
+def test_the_model_waits_for_the_role_policy_and_the_artifact_check(plain):
     (model,) = plain.template.find_resources("AWS::SageMaker::Model").values()
     policy_id, _ = plain.role_policy()
-    assert model["DependsOn"] == [policy_id]
+    check_id = plain.id(plain.hosting.artifact_verification.resource)
+    assert sorted(model["DependsOn"]) == sorted([policy_id, check_id])
     plain.template.resource_properties_count_is(
         "AWS::IAM::Policy", {"Roles": [{"Ref": plain.id(plain.hosting.execution_role)}]}, 0
     )

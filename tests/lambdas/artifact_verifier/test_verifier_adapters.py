@@ -1,0 +1,50 @@
+"""The S3 adapter against moto: attributes, pinned streaming in chunks."""
+
+import hashlib
+
+import pytest
+from artifact_verifier.adapters import ArtifactStore, ObjectRef
+from botocore.exceptions import ClientError
+from verifier_fixtures import BUCKET
+
+REF = ObjectRef(BUCKET, "models/m.tar.gz")
+
+
+def test_url_parsing():
+    assert ObjectRef.from_url("s3://b/a/b.tar.gz") == ObjectRef("b", "a/b.tar.gz")
+
+
+@pytest.mark.parametrize("url", ["https://b/k", "s3://b", "s3://b/", "s3:///k", "s3://b/k?x=1"])
+def test_rejects_urls_that_are_not_s3_objects(url):
+    with pytest.raises(ValueError, match=r"s3://bucket/key"):
+        ObjectRef.from_url(url)
+
+
+def test_streams_the_object_in_chunks_of_the_size_asked(s3):
+    body = b"z" * 2500
+    s3.put_object(Bucket=BUCKET, Key=REF.key, Body=body)
+    store = ArtifactStore(s3, chunk_bytes=1000)
+    attributes = store.attributes(REF)
+    assert attributes.size == 2500
+    chunks = list(store.chunks(REF, attributes))
+    assert [len(c) for c in chunks] == [1000, 1000, 500]
+    assert hashlib.sha256(b"".join(chunks)).hexdigest() == hashlib.sha256(body).hexdigest()
+
+
+def test_reads_the_version_described_not_a_newer_one(s3):
+    s3.put_object(Bucket=BUCKET, Key=REF.key, Body=b"first")
+    store = ArtifactStore(s3)
+    attributes = store.attributes(REF)
+    s3.put_object(Bucket=BUCKET, Key=REF.key, Body=b"second")
+    assert b"".join(store.chunks(REF, attributes)) == b"first"
+
+
+def test_a_replaced_object_in_an_unversioned_bucket_fails_the_read(s3):
+    s3.create_bucket(Bucket="plain-bucket")
+    ref = ObjectRef("plain-bucket", "m.tar.gz")
+    s3.put_object(Bucket=ref.bucket, Key=ref.key, Body=b"first")
+    store = ArtifactStore(s3)
+    attributes = store.attributes(ref)
+    s3.put_object(Bucket=ref.bucket, Key=ref.key, Body=b"second")
+    with pytest.raises(ClientError, match="PreconditionFailed"):
+        list(store.chunks(ref, attributes))

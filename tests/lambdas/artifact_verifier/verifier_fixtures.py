@@ -1,0 +1,3 @@
+"""Names shared by the artifact verifier tests."""
+
+BUCKET = "model-artifacts"
