@@ -60,6 +60,9 @@ class SecureEndpoint(Construct):
 
     :param model_data_url: ``s3://bucket/key`` of the model artifact (``model.tar.gz``).
     :param model_sha256: SHA-256 of the artifact, 64 lowercase hex characters.
+    :param model_data_key: the KMS key the artifact is encrypted with (SSE-KMS); the check of
+        the artifact's digest before the model exists may decrypt with it.
+        Default: - none; the artifact is encrypted with SSE-S3
     :param clients: the API's machine clients, at least one.
     :param framework: a SageMaker framework container, like 'sklearn' (with
         ``framework_version``). Default: - none; give ``image_uri`` instead
@@ -157,6 +160,7 @@ class SecureEndpoint(Construct):
         model_data_url: str,
         model_sha256: str,
         clients: Sequence[ApiClient],
+        model_data_key: kms.IKey | None = None,
         framework: str | None = None,
         framework_version: str | None = None,
         image_uri: str | None = None,
@@ -279,6 +283,7 @@ class SecureEndpoint(Construct):
             data_capture=data_capture,
             target_invocations_per_instance=target_invocations_per_instance,
             bundling_cache_dir=cache_dir,
+            model_data_key=model_data_key,
         )
         self.identity = OAuthIdentity(
             self,

@@ -411,3 +411,23 @@ def test_key_policy_statement_ids_are_unique_with_every_option_on(env):
     for key in Template.from_stack(stack).find_resources("AWS::KMS::Key").values():
         sids = [s["Sid"] for s in key["Properties"]["KeyPolicy"]["Statement"] if "Sid" in s]
         assert len(sids) == len(set(sids)), sids
+
+
+def test_a_model_data_key_lets_the_artifact_check_decrypt_with_it():
+    app = App(context={"aws:cdk:bundling-stacks": []})
+    stack = Stack(app, "Keyed")
+    artifact_key = kms.Key(stack, "ArtifactKey", enable_key_rotation=True)
+    SecureEndpoint(
+        stack, "Endpoint", model_data_url="s3://models/churn/model.tar.gz", model_sha256=DIGEST,
+        framework="sklearn", framework_version="1.2-1", clients=CLIENTS,
+        model_data_key=artifact_key,
+    )  # fmt: skip
+    key_arn = stack.resolve(artifact_key.key_arn)
+    statements = [
+        statement
+        for policy in Template.from_stack(stack).find_resources("AWS::IAM::ManagedPolicy").values()
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+        if statement["Resource"] == key_arn
+    ]
+    assert statements
+    assert all(s["Action"] == "kms:Decrypt" for s in statements)
