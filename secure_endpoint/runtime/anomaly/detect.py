@@ -171,9 +171,14 @@ class FileSummary:
 PARALLEL_BYTES = 64 << 20
 """Inputs smaller than this are parsed in this process alone: a second one would not pay."""
 
+CLAIM_BYTES = 16 << 20
+"""With two processes, each takes the next unparsed block of about this many bytes until none is
+left, so that neither waits for the other whatever else the machine is doing."""
+
 _BLOCK_BYTES = 8 << 20
 _Segment = tuple[str, str, int, int]  # (label, path, first byte, end byte)
 _Parsed = tuple[Records, dict[str, FileSummary], dict[str, int]]
+_claimed: Any = None  # the helper's view of the shared next-block counter
 
 
 def detect_files(
@@ -186,9 +191,10 @@ def detect_files(
 ) -> tuple[Detections, dict[str, FileSummary]]:
     """Parse the files and ``detect`` over the windows of ``logs``.
 
-    With ``jobs`` 2 or more and large inputs, a second process parses the second half of the
-    bytes, then imports scikit-learn while this one aggregates, then fits and scores: the slow
-    parts of the replay run on two cores."""
+    With ``jobs`` 2 or more and large inputs, a second process imports scikit-learn (when a model
+    is to be fitted) and then parses blocks of the input beside this one, each taking the next
+    block until none is left, then fits and scores while this one waits: the slow parts of the
+    replay run on two cores, with the same result as one process."""
     files = [("baseline", baseline), ("logs", logs)]
     segments = [
         (label, str(path), 0, path.stat().st_size) for label, path in files if path is not None
@@ -197,13 +203,16 @@ def detect_files(
     if jobs < 2 or total < PARALLEL_BYTES:
         records, summary, first_ms = _parse_segments(segments)
         return _detect_parsed(records, summary, first_ms, config, model, fit_and_score), summary
-    mine, theirs = _split(segments, total // 2)
+    blocks = _blocks(segments, CLAIM_BYTES)
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=1, mp_context=context) as helper:
-        parsed = helper.submit(_parse_segments, theirs)
-        if model is None:
-            helper.submit(_import_scikit_learn)
-        records, summary, first_ms = _merge([_parse_segments(mine), parsed.result()])
+    claimed = context.Value("i", 0)
+    with ProcessPoolExecutor(
+        max_workers=1, mp_context=context, initializer=_share, initargs=(claimed,)
+    ) as helper:
+        theirs = helper.submit(_parse_claimed, blocks, model is None)
+        parts = _claim_and_parse(blocks, claimed)
+        parts.update(theirs.result())
+        records, summary, first_ms = _merge([parts[i] for i in range(len(blocks))])
 
         def fit_there(*args: Any) -> tuple[Model, npt.NDArray[np.float64] | None]:
             return helper.submit(_fit_and_score_portable, *args).result()
@@ -266,24 +275,25 @@ def _lines_between(file: IO[bytes], size: int) -> Iterator[bytes]:
         yield rest
 
 
-def _split(segments: list[_Segment], at: int) -> tuple[list[_Segment], list[_Segment]]:
-    """The segments before and after byte ``at`` of their concatenation, cut after a newline."""
-    before: list[_Segment] = []
-    after: list[_Segment] = []
-    offset = 0
+def _blocks(segments: list[_Segment], size: int) -> list[list[_Segment]]:
+    """The segments cut into blocks of about ``size`` bytes, each cut just after a newline."""
+    blocks: list[list[_Segment]] = []
+    current: list[_Segment] = []
+    room = size
     for label, path, start, end in segments:
-        size = end - start
-        if offset + size <= at:
-            before.append((label, path, start, end))
-        elif offset >= at:
-            after.append((label, path, start, end))
-        else:
-            cut = _next_line(path, start + at - offset)
-            before.append((label, path, start, cut))
-            if cut < end:
-                after.append((label, path, cut, end))
-        offset += size
-    return before, after
+        while end - start > room:
+            cut = _next_line(path, start + room)
+            if cut > start:
+                current.append((label, path, start, min(cut, end)))
+            blocks.append(current)
+            current, room = [], size
+            start = min(cut, end)
+        if end > start:
+            current.append((label, path, start, end))
+            room -= end - start
+    if current or not blocks:
+        blocks.append(current)
+    return blocks
 
 
 def _next_line(path: str, position: int) -> int:
@@ -298,6 +308,32 @@ def _next_line(path: str, position: int) -> int:
     return position
 
 
+def _claim_and_parse(blocks: list[list[_Segment]], claimed: Any) -> dict[int, _Parsed]:
+    """Parse the next unclaimed block until none is left; the parsed blocks by index."""
+    parsed: dict[int, _Parsed] = {}
+    while True:
+        with claimed.get_lock():
+            index = claimed.value
+            claimed.value = index + 1
+        if index >= len(blocks):
+            return parsed
+        parsed[index] = _parse_segments(blocks[index])
+
+
+def _share(claimed: Any) -> None:
+    """The helper's initializer: keep the shared counter of the next block to parse."""
+    global _claimed
+    _claimed = claimed
+
+
+def _parse_claimed(blocks: list[list[_Segment]], import_scikit_learn: bool) -> dict[int, _Parsed]:
+    """In the helper: import scikit-learn first when a forest will be fitted (it takes a second
+    or more, which this process then spends while the other one parses alone), then parse."""
+    if import_scikit_learn:
+        import sklearn.ensemble  # noqa: F401
+    return _claim_and_parse(blocks, _claimed)
+
+
 def _merge(parts: list[_Parsed]) -> _Parsed:
     summary: dict[str, FileSummary] = {}
     first_ms: dict[str, int] = {}
@@ -310,11 +346,6 @@ def _merge(parts: list[_Parsed]) -> _Parsed:
         for label, first in part_first.items():
             first_ms[label] = min(first_ms.get(label, first), first)
     return merge_records([records for records, _, _ in parts]), summary, first_ms
-
-
-def _import_scikit_learn() -> None:
-    """Run in the helper process while this one aggregates: the import takes a second or more."""
-    import sklearn.ensemble  # noqa: F401
 
 
 def _fit_and_score_portable(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 
@@ -146,8 +147,34 @@ def test_two_processes_give_the_same_detections_as_one(
     logs: dict[str, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(replay, "PARALLEL_BYTES", 0)  # split even these small files
+    size = logs["baseline"].stat().st_size + logs["access"].stat().st_size
+    monkeypatch.setattr(replay, "CLAIM_BYTES", size // 40)  # in about 40 blocks
     one, summary_one = replay.detect_files(logs["access"], logs["baseline"], FAST, jobs=1)
     two, summary_two = replay.detect_files(logs["access"], logs["baseline"], FAST, jobs=2)
 
     assert summary_two == summary_one
+    assert summary_one["logs"].lines_malformed == 3
     assert list(two.rows()) == list(one.rows())
+
+
+def test_blocks_cover_every_byte_once_each_cut_after_a_line(tmp_path: Path) -> None:
+    first = write(tmp_path / "a.jsonl", [b"x" * n for n in (5, 30, 1, 12, 40)])
+    second = write(tmp_path / "b.jsonl", [b"y" * n for n in (7, 3)])
+    segments = [
+        ("baseline", str(first), 0, first.stat().st_size),
+        ("logs", str(second), 0, second.stat().st_size),
+    ]
+    for size in (1, 10, 33, 64, 1000):
+        blocks = replay._blocks(segments, size)
+        covered = [(path, start, end) for block in blocks for _, path, start, end in block]
+        for path, start, end in covered:
+            data = Path(path).read_bytes()
+            assert start < end
+            assert start == 0 or data[start - 1 : start] == b"\n"  # starts a line
+        for _, path, _, size_of in segments:
+            mine = sorted((s, e) for p, s, e in covered if p == path)
+            assert mine[0][0] == 0
+            assert mine[-1][1] == size_of
+            assert all(a[1] == b[0] for a, b in itertools.pairwise(mine))
+        if size >= 1000:
+            assert len(blocks) == 1
