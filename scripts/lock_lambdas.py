@@ -29,6 +29,7 @@ from secure_endpoint.bundling import (
     PLATFORMS,
     lock_header,
     pip_target_options,
+    python_version,
     stale_locks,
 )
 
@@ -52,14 +53,16 @@ def canonical(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def resolve(requirements: list[str], platforms: tuple[str, ...], *, deps: bool) -> list[Locked]:
+def resolve(
+    requirements: list[str], platforms: tuple[str, ...], version: str, *, deps: bool
+) -> list[Locked]:
     """What pip would install for ``requirements`` on ``platforms``, read from its report."""
     with tempfile.TemporaryDirectory(prefix="lock-lambdas-") as scratch:
         report = Path(scratch) / "report.json"
         command = [
             sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
             "--dry-run", "--ignore-installed", "--report", str(report),
-            *pip_target_options(platforms), *([] if deps else ["--no-deps"]),
+            *pip_target_options(platforms, version), *([] if deps else ["--no-deps"]),
             "--target", str(Path(scratch) / "target"), *requirements,
         ]  # fmt: skip
         result = subprocess.run(command, capture_output=True, text=True, check=False)  # noqa: S603
@@ -85,18 +88,19 @@ def resolve(requirements: list[str], platforms: tuple[str, ...], *, deps: bool) 
 
 
 def lock(requirements: Path) -> str:
-    """The text of ``requirements``' lock file."""
-    chosen = {d.name: d for d in resolve(["-r", str(requirements)], PLATFORMS, deps=True)}
+    """The text of ``requirements``' lock file, for its function's Python version."""
+    version = python_version(requirements.parent.name)
+    chosen = {d.name: d for d in resolve(["-r", str(requirements)], PLATFORMS, version, deps=True)}
     for dist in [d for d in chosen.values() if d.platform_specific]:
         for platform in PLATFORMS:
             pin = f"{dist.name}=={dist.version}"
             try:
-                (alternative,) = resolve([pin], (platform,), deps=False)
+                (alternative,) = resolve([pin], (platform,), version, deps=False)
             except RuntimeError:
                 continue  # no wheel for this platform alone: the chosen one is the only one
             dist.hashes |= alternative.hashes
     body = "".join(f"{chosen[name].line()}\n" for name in sorted(chosen))
-    return lock_header(requirements.read_bytes()) + body
+    return lock_header(requirements.read_bytes(), version) + body
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -200,6 +200,7 @@ def hardened_function(
     timeout: Duration,
     environment: Mapping[str, str],
     reserved_concurrent_executions: int = 1,
+    runtime: lambda_.Runtime = RUNTIME,
     **options: Any,
 ) -> lambda_.Function:
     """A function of ``package`` (handler ``<package>.handler.handler``) on ``RUNTIME``: pinned
@@ -208,12 +209,13 @@ def hardened_function(
     properties (VPC, retries).
 
     :param reserved_concurrent_executions: Default: - 1
+    :param runtime: Default: - ``bundling.RUNTIME``
     """
     return lambda_.Function(
         scope,
         construct_id,
         description=description,
-        runtime=RUNTIME,
+        runtime=runtime,
         handler=f"{package}.handler.handler",
         code=code,
         role=role,

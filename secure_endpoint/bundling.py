@@ -13,10 +13,18 @@ allows.
 
 A function may also ship ``secure_endpoint.runtime`` (boto3-only code shared with the command line
 client); its asset hash then covers that package too, so changing it updates the function.
+
+The functions of ``BYTECODE_PACKAGES`` (the anomaly monitor, whose cold start imports numpy and, for
+a refit, scikit-learn) run on an older runtime whose Python this machine has (``bytecode_python``):
+their bundles carry ``unchecked-hash`` ``.pyc`` files compiled by it, naming ``/var/task`` paths,
+the same bytes on every build, and a cold start that compiles nothing (several times faster).
+Without that Python they hold sources only, a warning says so, and the asset hash differs, so the
+two kinds of bundle are never mistaken for each other.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import shutil
@@ -37,6 +45,17 @@ RUNTIME_PACKAGE_DIR = Path(__file__).resolve().parent / "runtime"
 """``secure_endpoint/runtime``, copied into bundles built with ``include_runtime``."""
 PYTHON_VERSION = "3.14"
 RUNTIME = lambda_.Runtime.PYTHON_3_14
+"""The Lambda runtime of every function but those of ``BYTECODE_PACKAGES``: the newest Python."""
+BYTECODE_PYTHON_VERSION = "3.13"
+BYTECODE_RUNTIME = lambda_.Runtime.PYTHON_3_13
+BYTECODE_PACKAGES = frozenset({"anomaly_monitor"})
+"""Functions whose cold start imports enough (scikit-learn, scipy, numpy) to be worth bytecode
+compiled ahead of time, which must come from the runtime's own Python version: they run on
+``BYTECODE_RUNTIME``, the newest Python that build machines here have (``bytecode_python``)."""
+TASK_ROOT = "/var/task"
+"""Where Lambda unpacks a function's code: the path its bytecode names in tracebacks."""
+MAX_UNZIPPED_BYTES = 250 * 1024 * 1024
+"""Lambda's limit on a function's code (and layers), unzipped."""
 PLATFORMS = ("manylinux2014_x86_64", "manylinux_2_28_x86_64")
 """The wheel platforms pip may pick for the Lambda (x86_64) runtime, best first."""
 IMPLEMENTATION = "cp"
@@ -48,34 +67,46 @@ _IGNORED = shutil.ignore_patterns(
 _RUNTIME_INIT = '"""secure-endpoint code that runs in AWS, bundled without the CDK."""\n'
 _PRUNED = "pruned-v1"
 _ZIP_FORMAT = "zip-v1"
+_BYTECODE = "pyc-unchecked-hash-v1"
 # What a pruned bundle leaves out: test suites, C/C++/Cython sources and headers, type stubs.
 # Never the shared libraries vendored under <package>.libs/ (numpy and scipy fail without them).
 _PRUNED_DIRS = ("tests", "test")
 _PRUNED_SUFFIXES = (".c", ".cpp", ".h", ".hpp", ".pyx", ".pxd", ".pxi", ".pyi")
 
 
-def pip_target_options(platforms: tuple[str, ...] = PLATFORMS) -> list[str]:
+def python_version(package: str) -> str:
+    """The Python version of ``lambdas/<package>``'s runtime."""
+    return BYTECODE_PYTHON_VERSION if package in BYTECODE_PACKAGES else PYTHON_VERSION
+
+
+def runtime(package: str) -> lambda_.Runtime:
+    """The Lambda runtime of ``lambdas/<package>``."""
+    return BYTECODE_RUNTIME if package in BYTECODE_PACKAGES else RUNTIME
+
+
+def pip_target_options(
+    platforms: tuple[str, ...] = PLATFORMS, version: str = PYTHON_VERSION
+) -> list[str]:
     """pip's options for installing wheels for the Lambda runtime rather than for this machine."""
     return [
         *(arg for platform in platforms for arg in ("--platform", platform)),
-        "--only-binary=:all:", "--implementation", IMPLEMENTATION,
-        "--python-version", PYTHON_VERSION,
+        "--only-binary=:all:", "--implementation", IMPLEMENTATION, "--python-version", version,
     ]  # fmt: skip
 
 
-def lock_header(requirements: bytes) -> str:
+def lock_header(requirements: bytes, version: str = PYTHON_VERSION) -> str:
     """The comment a lock file starts with: how it was made, from which ``requirements.txt``
     (its SHA-256) and for which target. A lock without this exact header is stale."""
     return (
         f"# Written by `{LOCK_COMMAND}`; do not edit.\n"
         f"# From requirements.txt sha256={hashlib.sha256(requirements).hexdigest()}\n"
-        f"# For {IMPLEMENTATION}{PYTHON_VERSION} on {' '.join(PLATFORMS)}, wheels only.\n"
+        f"# For {IMPLEMENTATION}{version} on {' '.join(PLATFORMS)}, wheels only.\n"
     )
 
 
-def lock_is_current(requirements: bytes, lock: bytes) -> bool:
+def lock_is_current(requirements: bytes, lock: bytes, version: str = PYTHON_VERSION) -> bool:
     """Whether ``lock`` was written from these ``requirements`` for the current target."""
-    return lock.startswith(lock_header(requirements).encode())
+    return lock.startswith(lock_header(requirements, version).encode())
 
 
 def stale_locks(lambdas_dir: Path = LAMBDAS_DIR) -> list[Path]:
@@ -84,19 +115,108 @@ def stale_locks(lambdas_dir: Path = LAMBDAS_DIR) -> list[Path]:
     stale = []
     for requirements in sorted(lambdas_dir.glob("*/requirements.txt")):
         lock = requirements.with_name("requirements.lock")
-        if not lock.exists() or not lock_is_current(requirements.read_bytes(), lock.read_bytes()):
+        version = python_version(requirements.parent.name)
+        if not lock.exists() or not lock_is_current(
+            requirements.read_bytes(), lock.read_bytes(), version
+        ):
             stale.append(lock)
     return stale
 
 
-def dependencies_key(lock: bytes, *, prune: bool = False) -> str:
+def dependencies_key(
+    lock: bytes, *, prune: bool = False, version: str = PYTHON_VERSION, bytecode: bool = False
+) -> str:
     """The cache key of a dependency set: the lock file's bytes, target platforms and Python
-    version (and whether it is pruned)."""
+    version (and whether it is pruned, and compiled)."""
     digest = hashlib.sha256(lock)
-    digest.update(" ".join((*PLATFORMS, PYTHON_VERSION)).encode())
+    digest.update(" ".join((*PLATFORMS, version)).encode())
     if prune:
         digest.update(_PRUNED.encode())
+    if bytecode:
+        digest.update(bytecode_salt(version).encode())
     return digest.hexdigest()[:32]
+
+
+@functools.cache
+def bytecode_python(version: str = BYTECODE_PYTHON_VERSION) -> str | None:
+    """An interpreter of Python ``version`` on this machine, or None.
+
+    Looked for as ``python3.13`` on the ``PATH`` (a pyenv shim that does not run is skipped), this
+    interpreter, then pyenv's and uv's installed versions; each is asked for its cache tag.
+    """
+    name = f"python{version}"
+    candidates = [shutil.which(name), sys.executable]
+    home = Path.home()
+    for pattern in (
+        f".pyenv/versions/{version}.*/bin/{name}",
+        f".local/share/uv/python/cpython-{version}.*/bin/{name}",
+    ):
+        candidates.extend(str(path) for path in sorted(home.glob(pattern), reverse=True))
+    for candidate in candidates:
+        if candidate and _cache_tag(candidate) == _tag(version):
+            return candidate
+    return None
+
+
+def _tag(version: str) -> str:
+    """``sys.implementation.cache_tag`` of CPython ``version``: the ``.pyc`` files it loads."""
+    return "cpython-" + version.replace(".", "")
+
+
+BYTECODE_TAG = _tag(BYTECODE_PYTHON_VERSION)
+
+
+def _cache_tag(python: str) -> str | None:
+    try:
+        done = subprocess.run(  # noqa: S603
+            [python, "-c", "import sys; print(sys.implementation.cache_tag)"],
+            capture_output=True, text=True, timeout=30, check=False,
+        )  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout.strip() if done.returncode == 0 else None
+
+
+def bytecode_salt(version: str = BYTECODE_PYTHON_VERSION) -> str:
+    """What the bytecode of a bundle for Python ``version`` is, for cache keys and asset
+    hashes: compiled when that Python is here, none otherwise."""
+    return f"{_BYTECODE} {_tag(version)}" if bytecode_python(version) else "no-bytecode"
+
+
+def compile_bytecode(
+    root: Path, directories: list[Path] | None = None, version: str = BYTECODE_PYTHON_VERSION
+) -> None:
+    """Compile the ``.py`` files under ``directories`` (default: all of ``root``) with Python
+    ``version``, as ``unchecked-hash`` ``.pyc`` files whose paths are under ``/var/task``.
+    Does nothing (and warns once) without that Python."""
+    python = bytecode_python(version)
+    if python is None:
+        _warn_no_bytecode(version)
+        return
+    targets = [str(directory) for directory in directories or [root] if directory.exists()]
+    if not targets:
+        return
+    command = [
+        python, "-m", "compileall", "-q", "-j", "0", "--invalidation-mode", "unchecked-hash",
+        "-s", str(root), "-p", TASK_ROOT, *targets,
+    ]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, check=False)  # noqa: S603
+    if done.returncode != 0:
+        raise RuntimeError(
+            f"Could not compile the bundle's bytecode with {python} (exit {done.returncode}):\n"
+            f"{(done.stdout + done.stderr).strip()[-2000:]}"
+        )
+
+
+@functools.cache
+def _warn_no_bytecode(version: str) -> None:
+    print(
+        f"secure-endpoint: no Python {version} on this machine (looked for python{version} on "
+        f"the PATH, in pyenv and uv): {', '.join(sorted(BYTECODE_PACKAGES))} ship sources "
+        "without bytecode, so their cold starts compile it (seconds more for the anomaly "
+        "monitor; see benchmarks/bundles.py).",
+        file=sys.stderr,
+    )
 
 
 def prune(root: Path) -> int:
@@ -136,15 +256,29 @@ def tree_hash(trees: Mapping[str, Path], *, salt: str = "") -> str:
     return digest.hexdigest()
 
 
-def bundle_hash(package: str, *, pruned: bool = False) -> str:
-    """The asset hash of ``lambdas/<package>`` bundled with ``secure_endpoint/runtime``.
+def bundle_hash(package: str, *, include_runtime: bool = False, pruned: bool = False) -> str:
+    """The asset hash of ``lambdas/<package>`` (with ``secure_endpoint/runtime`` when included).
 
-    It covers the function's files (requirements included), the runtime package, the files
-    written into the bundle, the Lambda platforms and the Python version.
+    It covers the function's files (requirements and lock included), the runtime package when
+    bundled, the files written into the bundle, the Lambda platforms, the Python version and the
+    bytecode the bundle carries.
     """
-    return tree_hash(
-        {package: LAMBDAS_DIR / package, "secure_endpoint/runtime": RUNTIME_PACKAGE_DIR},
-        salt=" ".join((_RUNTIME_INIT, *PLATFORMS, PYTHON_VERSION, *([_PRUNED] if pruned else []))),
+    trees = {package: LAMBDAS_DIR / package}
+    if include_runtime:
+        trees["secure_endpoint/runtime"] = RUNTIME_PACKAGE_DIR
+    return tree_hash(trees, salt=_bundle_salt(package, include_runtime, pruned))
+
+
+def _bundle_salt(package: str, include_runtime: bool, pruned: bool) -> str:
+    version = python_version(package)
+    return " ".join(
+        (
+            _RUNTIME_INIT if include_runtime else "-",
+            *PLATFORMS,
+            version,
+            bytecode_salt(version) if package in BYTECODE_PACKAGES else "no-bytecode",
+            *([_PRUNED] if pruned else []),
+        )
     )
 
 
@@ -164,6 +298,8 @@ class PipLocalBundling:
         self.cache_dir = cache_dir
         self.include_runtime = include_runtime
         self.prune = prune
+        self.version = python_version(package)
+        self.bytecode = package in BYTECODE_PACKAGES
 
     def try_bundle(self, output_dir: str, options: Any = None) -> bool:
         # jsii passes the BundlingOptions struct positionally, not as the keywords of the stub.
@@ -178,7 +314,8 @@ class PipLocalBundling:
         trees = {self.package: self.source}
         if self.include_runtime:
             trees["secure_endpoint/runtime"] = RUNTIME_PACKAGE_DIR
-        key = tree_hash(trees, salt=f"{deps.name if deps else '-'} {_RUNTIME_INIT} {_ZIP_FORMAT}")
+        salt = _bundle_salt(self.package, self.include_runtime, self.prune)
+        key = tree_hash(trees, salt=f"{deps.name if deps else '-'} {_ZIP_FORMAT} {salt}")
         archive = self.cache_dir / "bundles" / f"{self.package}-{key[:32]}.zip"
         if archive.exists():
             return archive
@@ -186,6 +323,7 @@ class PipLocalBundling:
         with tempfile.TemporaryDirectory(dir=self.cache_dir, prefix=".assemble-") as scratch:
             tree = Path(scratch) / "bundle"
             self._assemble(tree, deps)
+            _check_size(tree, self.package)
             partial = archive.with_suffix(".partial")
             _zip_tree(tree, partial)
             partial.rename(archive)
@@ -209,6 +347,9 @@ class PipLocalBundling:
                 RUNTIME_PACKAGE_DIR, shared / "runtime", dirs_exist_ok=True, ignore=_IGNORED
             )
             (shared / "__init__.py").write_text(_RUNTIME_INIT)
+        if self.bytecode:
+            # the dependencies were compiled once, in the cache; here the function's own code
+            compile_bytecode(out, [out / self.package, out / "secure_endpoint"], self.version)
 
     def _dependencies(self) -> Path | None:
         requirements = self.source / "requirements.txt"
@@ -216,21 +357,23 @@ class PipLocalBundling:
             return None
         lock = self.source / "requirements.lock"
         locked = lock.read_bytes() if lock.exists() else b""
-        if not lock_is_current(requirements.read_bytes(), locked):
+        if not lock_is_current(requirements.read_bytes(), locked, self.version):
             state = "was written from another requirements.txt" if lock.exists() else "is missing"
             raise RuntimeError(
                 f"lambdas/{self.package}/requirements.lock {state}: bundles install only hashed, "
                 f"locked dependencies. Run `{LOCK_COMMAND}` (it needs the package index), "
                 "then commit the lock."
             )
-        target = self.cache_dir / dependencies_key(locked, prune=self.prune)
+        target = self.cache_dir / dependencies_key(
+            locked, prune=self.prune, version=self.version, bytecode=self.bytecode
+        )
         if (target / ".ok").exists():
             return target
         staging = target.with_name(target.name + ".partial")
         shutil.rmtree(staging, ignore_errors=True)
         command = [
             sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-            *pip_target_options(), "--require-hashes", "--no-deps",
+            *pip_target_options(version=self.version), "--require-hashes", "--no-deps",
             "--no-compile", "--target", str(staging), "-r", str(lock),
         ]  # fmt: skip
         result = subprocess.run(command, capture_output=True, text=True, check=False)  # noqa: S603
@@ -244,6 +387,8 @@ class PipLocalBundling:
             )
         if self.prune:
             prune(staging)
+        if self.bytecode:
+            compile_bytecode(staging, version=self.version)
         (staging / ".ok").touch()
         shutil.rmtree(target, ignore_errors=True)
         staging.rename(target)
@@ -264,8 +409,8 @@ def lambda_code(
     """
     return lambda_.Code.from_asset(
         str(LAMBDAS_DIR / package),
-        asset_hash_type=AssetHashType.CUSTOM if include_runtime else AssetHashType.SOURCE,
-        asset_hash=bundle_hash(package, pruned=prune) if include_runtime else None,
+        asset_hash_type=AssetHashType.CUSTOM,
+        asset_hash=bundle_hash(package, include_runtime=include_runtime, pruned=prune),
         exclude=["__pycache__", "*.pyc"],
         bundling=BundlingOptions(
             image=DockerImage.from_registry("unused-local-bundling-only"),
@@ -274,6 +419,17 @@ def lambda_code(
             ),
         ),
     )
+
+
+def _check_size(tree: Path, package: str) -> None:
+    """Refuse, at synth, a bundle Lambda would refuse at deploy."""
+    size = sum(path.stat().st_size for path in tree.rglob("*") if path.is_file())
+    if size > MAX_UNZIPPED_BYTES:
+        raise RuntimeError(
+            f"The bundle of lambdas/{package} is {size / 2**20:.0f} MiB unzipped, over Lambda's "
+            f"limit of {MAX_UNZIPPED_BYTES / 2**20:.0f} MiB: prune it (lambda_code(prune=True)) "
+            "or drop dependencies."
+        )
 
 
 def _zip_tree(root: Path, archive: Path) -> None:

@@ -15,6 +15,7 @@ from aws_cdk import App, Stack
 
 from secure_endpoint import bundling
 from secure_endpoint.bundling import (
+    BYTECODE_TAG,
     LAMBDAS_DIR,
     PipLocalBundling,
     dependencies_key,
@@ -25,6 +26,13 @@ from secure_endpoint.bundling import (
 )
 
 PACKAGE = "client_secret_rotation"
+BYTECODE_PYTHON = bundling.bytecode_python()
+if BYTECODE_PYTHON is None:  # nothing to compile the anomaly monitor's bytecode, or to check it
+    pytest.fail(
+        f"these tests need Python {bundling.BYTECODE_PYTHON_VERSION} (the anomaly monitor's "
+        f"runtime), e.g. `pyenv install {bundling.BYTECODE_PYTHON_VERSION}`",
+        pytrace=False,
+    )
 REPOSITORY = Path(__file__).resolve().parent.parent
 LOCK_SCRIPT = REPOSITORY / "scripts" / "lock_lambdas.py"
 
@@ -66,9 +74,18 @@ def test_bundles_the_package_with_its_linux_dependencies_and_no_bytecode(bundled
     assert (out / "aws_lambda_powertools" / "__init__.py").is_file()
     assert not (out / "client_secret_rotation" / "requirements.txt").exists()
     assert not (out / "client_secret_rotation" / "requirements.lock").exists()
-    assert not list(out.rglob("*.pyc"))
+    assert not list(out.rglob("*.pyc"))  # not one of BYTECODE_PACKAGES
     assert not (out / ".ok").exists()
     assert not (out / "secure_endpoint").exists()
+
+
+def test_a_bundle_over_lambdas_limit_is_refused_at_synth(tmp_path, monkeypatch):
+    (tmp_path / "big.bin").write_bytes(b"0" * 2048)
+    monkeypatch.setattr(bundling, "MAX_UNZIPPED_BYTES", 1024)
+    with pytest.raises(RuntimeError, match=r"lambdas/anomaly_monitor is 0 MiB unzipped, over"):
+        bundling._check_size(tmp_path, "anomaly_monitor")
+    monkeypatch.setattr(bundling, "MAX_UNZIPPED_BYTES", 4096)
+    bundling._check_size(tmp_path, "anomaly_monitor")
 
 
 def test_a_second_bundle_reuses_the_cache_without_pip(bundled, tmp_path, monkeypatch):
@@ -344,6 +361,83 @@ def test_a_wheel_that_is_not_the_locked_one_fails_the_bundle(offline_function, t
         PipLocalBundling("fn", tmp_path / "cache").try_bundle(str(tmp_path))
     assert not list((tmp_path / "cache").glob("*/.ok"))
     assert not list((tmp_path / "cache").glob("bundles/*"))
+
+
+def read_pyc(path: Path) -> tuple[int, str]:
+    """The flags of a ``.pyc`` file and the file name its code names, read by the bytecode's
+    Python (marshal is version-specific)."""
+    code = (
+        "import marshal, sys\n"
+        "data = open(sys.argv[1], 'rb').read()\n"
+        "print(int.from_bytes(data[4:8], 'little'), marshal.loads(data[16:]).co_filename)\n"
+    )
+    done = subprocess.run(  # noqa: S603 - the bytecode's Python, fixed code
+        [BYTECODE_PYTHON, "-c", code, str(path)], capture_output=True, text=True, check=True
+    )
+    flags, name = done.stdout.split()
+    return int(flags), name
+
+
+@pytest.fixture
+def bytecode_function(offline_function, monkeypatch):
+    """``fn`` as one of the functions shipped with bytecode, locked for their Python."""
+    source, _ = offline_function
+    monkeypatch.setattr(bundling, "BYTECODE_PACKAGES", frozenset({"fn"}))
+    (source / "requirements.lock").write_text(load_lock_script().lock(source / "requirements.txt"))
+    return source
+
+
+def test_bytecode_packages_get_unchecked_hash_pyc_naming_the_lambda_paths(
+    bytecode_function, tmp_path
+):
+    assert bundling.python_version("fn") == bundling.BYTECODE_PYTHON_VERSION
+    assert bundling.runtime("fn").name == f"python{bundling.BYTECODE_PYTHON_VERSION}"
+    assert (
+        f"cp{bundling.BYTECODE_PYTHON_VERSION}"
+        in (bytecode_function / "requirements.lock").read_text()
+    )
+    out = tmp_path / "out"
+    out.mkdir()
+
+    tree = bundle("fn", tmp_path / "cache", out)
+
+    sources = {path.relative_to(tree) for path in tree.rglob("*.py")}
+    assert sources == {Path("fn/handler.py"), Path("tiny/__init__.py")}
+    assert {path.relative_to(tree) for path in tree.rglob("*.pyc")} == {
+        Path(f"fn/__pycache__/handler.{BYTECODE_TAG}.pyc"),
+        Path(f"tiny/__pycache__/__init__.{BYTECODE_TAG}.pyc"),
+    }
+    assert read_pyc(tree / "fn" / "__pycache__" / f"handler.{BYTECODE_TAG}.pyc") == (
+        1,  # hash-based, unchecked: never compared with the source, never rewritten
+        "/var/task/fn/handler.py",
+    )
+    again = tmp_path / "again"
+    again.mkdir()
+    shutil.rmtree(tmp_path / "cache")
+    assert bundle("fn", tmp_path / "cache", again)  # rebuilt from scratch: the same bytes
+    assert [p.read_bytes() for p in out.glob("*.zip")] == [
+        p.read_bytes() for p in again.glob("*.zip")
+    ]
+
+
+def test_without_the_bytecode_python_bundles_hold_sources_under_another_hash(
+    bytecode_function, tmp_path, monkeypatch, capsys
+):
+    with_bytecode = bundling.bundle_hash("fn")
+    assert with_bytecode != bundling.bundle_hash("fn", pruned=True)
+    monkeypatch.setattr(bundling, "bytecode_python", lambda version: None)
+    bundling._warn_no_bytecode.cache_clear()
+    out = tmp_path / "out"
+    out.mkdir()
+
+    tree = bundle("fn", tmp_path / "cache", out)
+
+    assert (tree / "fn" / "handler.py").is_file()
+    assert not list(tree.rglob("*.pyc"))
+    assert (
+        f"no Python {bundling.BYTECODE_PYTHON_VERSION} on this machine" in capsys.readouterr().err
+    )
+    assert bundling.bundle_hash("fn") != with_bytecode
 
 
 def test_refuses_to_bundle_without_a_lock_written_from_the_requirements(offline_function, tmp_path):

@@ -9,7 +9,7 @@ from anomaly_monitor.config import Config
 from aws_cdk import App, Duration, Stack
 from aws_cdk.assertions import Match, Template
 
-from secure_endpoint import ApiClient, MonitorOptions, SecureEndpoint, compliance
+from secure_endpoint import ApiClient, MonitorOptions, SecureEndpoint, bundling, compliance
 
 HANDLER = "anomaly_monitor.handler.handler"
 
@@ -65,7 +65,8 @@ def test_cfn_lint_reports_nothing(template):
 
 
 def test_the_function_is_hardened_and_runs_in_the_isolated_subnets(function, built):
-    assert function["Runtime"].startswith("python3.1")
+    # the Python that compiled the bundle's bytecode (bundling.BYTECODE_PACKAGES), 3.12 or newer
+    assert function["Runtime"] == f"python{bundling.BYTECODE_PYTHON_VERSION}"
     assert int(function["Runtime"].removeprefix("python3.")) >= 12
     assert function["MemorySize"] == 1024
     assert function["Timeout"] == 300
