@@ -9,6 +9,10 @@ synthesizes; deploy with your own model:
 Let the anomaly monitor block addresses and disable blocking clients' API keys:
 
     cdk deploy -c auto_block=true -c disable_api_keys=true
+
+Require the model's signature (README, "Model integrity"):
+
+    cdk deploy ... -c model_signature=<base64> -c model_signing_key_arn=arn:aws:kms:...
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import os
 from typing import Any
 
 from aws_cdk import Annotations, App, Environment, Stack
+from aws_cdk import aws_kms as kms
 from constructs import Construct
 
 from secure_endpoint import (
@@ -54,8 +59,12 @@ class SampleStack(Stack):
     """Composes a SecureEndpoint from the app's settings; nothing else."""
 
     def __init__(self, scope: Construct, construct_id: str, *, settings: dict[str, Any],
-                 **kwargs: Any) -> None:  # fmt: skip
+                 signing_key_arn: str | None = None, **kwargs: Any) -> None:  # fmt: skip
         super().__init__(scope, construct_id, **kwargs)
+        if signing_key_arn:
+            settings = settings | {
+                "model_signing_key": kms.Key.from_key_arn(self, "ModelSigningKey", signing_key_arn)
+            }
         self.endpoint = SecureEndpoint(self, "Endpoint", **settings)
         if settings["model_data_url"] == SAMPLE_MODEL_URL:
             Annotations.of(self).add_warning_v2(
@@ -97,6 +106,11 @@ def build(app: App) -> SampleStack:
         "anomaly_monitor": bool(_context(app, "anomaly_monitor", True)),
         "auto_block": bool(_context(app, "auto_block", False)),
     }
+    for name in ("model_signature", "model_signing_algorithm"):
+        if _context(app, name):
+            settings[name] = _context(app, name)
+    if bool(_context(app, "artifact_bucket_events", False)):
+        settings["artifact_bucket_events"] = True
     if bool(_context(app, "disable_api_keys", False)):
         # a strong action, warned at synth; needs -c auto_block=true
         settings["monitor_options"] = MonitorOptions(disable_api_keys=True)
@@ -116,7 +130,8 @@ def build(app: App) -> SampleStack:
         region = SHIELD_SAMPLE_REGION
     env = Environment(account=account, region=region) if region or account else None
     stack = SampleStack(app, _context(app, "stack_name", "SecureEndpointSample"),
-                        settings=settings, env=env)  # fmt: skip
+                        settings=settings, env=env,
+                        signing_key_arn=_context(app, "model_signing_key_arn"))  # fmt: skip
     if defaulted_region:
         Annotations.of(stack).add_warning_v2(
             "secure-endpoint:sample-region",

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from aws_cdk import Duration, Stack
+from aws_cdk import Aws, Duration, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
@@ -308,4 +308,16 @@ def allow_dead_letter_deliveries(
             "StringEquals": {"aws:SourceAccount": account},
             "ArnLike": {"aws:SourceArn": source_arn},
         },
+    )
+
+
+def allow_rule_dead_letters(key: kms.IKey) -> None:
+    """Let EventBridge rules of this account and region put the events they could not deliver
+    into dead-letter queues encrypted with ``key``: one statement, however many rules."""
+    allow_dead_letter_deliveries(
+        key,
+        sid="AllowEventBridgeRulesOfThisAccountToUseDeadLetterQueues",
+        service="events.amazonaws.com",
+        account=Aws.ACCOUNT_ID,
+        source_arn=f"arn:{Aws.PARTITION}:events:{Aws.REGION}:{Aws.ACCOUNT_ID}:rule/*",
     )

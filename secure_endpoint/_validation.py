@@ -7,6 +7,8 @@ so every rule is unit-tested without a synth.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import functools
 import ipaddress
 import re
@@ -421,4 +423,76 @@ def subnet_spread(prop: str, subnet_ids: Sequence[str], zones: Sequence[str]) ->
         raise ValueError(
             f"{prop} must select subnets in at least two Availability Zones for SageMaker "
             f"hosting, got subnets only in {sorted(set(known))!r}"
+        )
+
+
+# KMS signing algorithms that sign a SHA-256 digest (``MessageType=DIGEST``), with the key specs
+# each works with. The others hash with SHA-384 or SHA-512 (a 32-byte digest is not theirs), sign
+# only raw messages or an external mu (ML-DSA, Ed25519), or need SM3 (SM2DSA).
+SHA256_SIGNING_ALGORITHMS: Mapping[str, frozenset[str]] = {
+    "ECDSA_SHA_256": frozenset({"ECC_NIST_P256", "ECC_SECG_P256K1"}),
+    "RSASSA_PSS_SHA_256": frozenset({"RSA_2048", "RSA_3072", "RSA_4096"}),
+    "RSASSA_PKCS1_V1_5_SHA_256": frozenset({"RSA_2048", "RSA_3072", "RSA_4096"}),
+}
+_SIGNATURE_BYTES = (8, 1024)
+
+
+def model_signature(signature: str | None, key_given: bool, algorithm: str | None) -> None:
+    """``model_signature`` and ``model_signing_key`` come together; ``model_signing_algorithm``
+    only with them. A signature is the base64 of a KMS signature; the algorithm one that signs
+    a SHA-256 digest."""
+    if signature is not None and not key_given:
+        raise ValueError(
+            "model_signature needs model_signing_key, the KMS key (KeyUsage SIGN_VERIFY) that "
+            "signed the artifact's SHA-256 digest, got model_signing_key=None"
+        )
+    if signature is None and key_given:
+        raise ValueError(
+            "model_signing_key is given without model_signature: give the base64 signature of "
+            "the artifact's SHA-256 digest by that key as well, or drop the key"
+        )
+    if signature is None and algorithm is not None:
+        raise ValueError(
+            "model_signing_algorithm applies to model_signature, which is not given, got "
+            f"model_signing_algorithm={algorithm!r}"
+        )
+    if algorithm is not None and algorithm not in SHA256_SIGNING_ALGORITHMS:
+        raise ValueError(
+            "model_signing_algorithm must be one of "
+            f"{', '.join(SHA256_SIGNING_ALGORITHMS)} (the KMS algorithms that sign a SHA-256 "
+            f"digest), got {algorithm!r}"
+        )
+    if signature is None or is_token(signature):
+        return
+    low, high = _SIGNATURE_BYTES
+    try:
+        size = len(base64.b64decode(signature, validate=True)) if isinstance(signature, str) else 0
+    except (binascii.Error, ValueError):
+        size = 0
+    if not low <= size <= high:
+        raise ValueError(
+            "model_signature must be the base64 text of a KMS signature (what `aws kms sign "
+            f"--output text --query Signature` prints), {low} to {high} bytes once decoded, got "
+            f"{signature!r:.100}"
+        )
+
+
+def signing_key(prop: str, key_usage: str, key_spec: str, algorithm: str) -> None:
+    """A key created in the app must be an asymmetric SIGN_VERIFY key ``algorithm`` works with."""
+    if is_token(key_usage) or is_token(key_spec):
+        return
+    specs = SHA256_SIGNING_ALGORITHMS[algorithm]
+    if key_usage != "SIGN_VERIFY" or key_spec not in specs:
+        raise ValueError(
+            f"{prop} must be a KMS key with KeyUsage SIGN_VERIFY and a key spec that "
+            f"{algorithm} signs with ({', '.join(sorted(specs))}), got KeyUsage {key_usage} "
+            f"and KeySpec {key_spec}"
+        )
+
+
+def check_interval(prop: str, seconds: float) -> None:
+    """Whole minutes from 15 minutes (the check function's timeout) to a day."""
+    if not seconds % 60 == 0 or not 900 <= seconds <= 86_400:
+        raise ValueError(
+            f"{prop} must be whole minutes from 15 minutes to 1 day, got {seconds:g} seconds"
         )

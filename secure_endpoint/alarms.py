@@ -229,8 +229,13 @@ class EndpointAlarms(Construct):
         description: str,
         runbook_section: str,
         evaluation_periods: int = 1,
+        treat_missing_data: cloudwatch.TreatMissingData = cloudwatch.TreatMissingData.NOT_BREACHING,
     ) -> cloudwatch.Alarm:
-        """An alarm when ``metric`` is above ``threshold`` (missing data is not breaching)."""
+        """An alarm when ``metric`` is above ``threshold``.
+
+        :param treat_missing_data: BREACHING for a metric whose absence is itself the trouble
+            (a check that should report every period). Default: - NOT_BREACHING
+        """
         self._check_new(name, runbook_section)
         alarm = cloudwatch.Alarm(
             self,
@@ -239,7 +244,7 @@ class EndpointAlarms(Construct):
             threshold=threshold,
             comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
             evaluation_periods=evaluation_periods,
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            treat_missing_data=treat_missing_data,
             alarm_description=self._describe(description, runbook_section),
         )
         return self._register(name, alarm)

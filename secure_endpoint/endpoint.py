@@ -63,6 +63,21 @@ class SecureEndpoint(Construct):
     :param model_data_key: the KMS key the artifact is encrypted with (SSE-KMS); the check of
         the artifact's digest before the model exists may decrypt with it.
         Default: - none; the artifact is encrypted with SSE-S3
+    :param model_signature: the base64 signature of the artifact's SHA-256 digest by
+        ``model_signing_key`` (``aws kms sign --message-type DIGEST``, see the README), checked
+        with ``kms:Verify`` before the model is created; a KMS interface endpoint is added to a
+        VPC created here (a brought VPC must have one). Default: - none
+    :param model_signing_key: the asymmetric SIGN_VERIFY KMS key that signed it, given with
+        ``model_signature``; the check may use ``kms:Verify`` with it, nothing else.
+        Default: - none
+    :param model_signing_algorithm: ``ECDSA_SHA_256``, ``RSASSA_PSS_SHA_256`` or
+        ``RSASSA_PKCS1_V1_5_SHA_256``. Default: - ``ECDSA_SHA_256``
+    :param artifact_check_interval: how often the artifact is re-hashed after the deploy; the
+        ``ModelArtifactChanged`` alarm fires when the bytes differ, the object is gone, or the
+        checks stop. Whole minutes from 15 minutes to 1 day. Default: - 1 hour
+    :param artifact_bucket_events: the artifact's bucket sends events to EventBridge (turn it
+        on for the bucket): also re-check within a minute of the object being written or
+        deleted. Default: - false; the schedule alone
     :param clients: the API's machine clients, at least one.
     :param framework: a SageMaker framework container, like 'sklearn' (with
         ``framework_version``). Default: - none; give ``image_uri`` instead
@@ -161,6 +176,11 @@ class SecureEndpoint(Construct):
         model_sha256: str,
         clients: Sequence[ApiClient],
         model_data_key: kms.IKey | None = None,
+        model_signature: str | None = None,
+        model_signing_key: kms.IKey | None = None,
+        model_signing_algorithm: str | None = None,
+        artifact_check_interval: Duration | None = None,
+        artifact_bucket_events: bool = False,
         framework: str | None = None,
         framework_version: str | None = None,
         image_uri: str | None = None,
@@ -211,6 +231,9 @@ class SecureEndpoint(Construct):
         clients = list(clients)
         check.unique_names("clients", [c.name for c in clients])
         check.image_choice(image_uri, framework, framework_version)
+        check.model_signature(
+            model_signature, model_signing_key is not None, model_signing_algorithm
+        )
         check.instance_type("instance_type", instance_type, encrypted_volume=True)
         self.allowed_cidrs = check.cidrs("allowed_cidrs", allowed_cidrs)
         self.denied_cidrs = check.cidrs("denied_cidrs", denied_cidrs)
@@ -243,6 +266,12 @@ class SecureEndpoint(Construct):
                     ec2.InterfaceVpcEndpointAwsService.SECRETS_MANAGER,
                     ec2.InterfaceVpcEndpointAwsService.COGNITO_IDP,
                     *(INTERFACE_ENDPOINTS if anomaly_monitor else ()),
+                    # The artifact check's kms:Verify of the model signature.
+                    *(
+                        [ec2.InterfaceVpcEndpointAwsService.KMS]
+                        if model_signature is not None
+                        else []
+                    ),
                 ],
             )
             self.vpc: ec2.IVpc = self.network.vpc
@@ -284,7 +313,17 @@ class SecureEndpoint(Construct):
             target_invocations_per_instance=target_invocations_per_instance,
             bundling_cache_dir=cache_dir,
             model_data_key=model_data_key,
+            model_signature=model_signature,
+            model_signing_key=model_signing_key,
+            model_signing_algorithm=model_signing_algorithm,
+            artifact_check_interval=artifact_check_interval,
+            artifact_bucket_events=artifact_bucket_events,
         )
+        if self.network is not None and model_signature is not None:
+            # The signature is checked when the check runs: the endpoint must be there.
+            self.hosting.artifact_verification.resource.node.add_dependency(
+                self.network.interface_endpoints["kms"]
+            )
         self.identity = OAuthIdentity(
             self,
             "Identity",
@@ -434,6 +473,7 @@ class SecureEndpoint(Construct):
             subscriptions=alarm_subscriptions,
             runbook_url=runbook_url,
         )
+        self._watch_artifact()
         self.monitor: AnomalyMonitor | None = None
         if anomaly_monitor:
             self.monitor = AnomalyMonitor(
@@ -465,8 +505,33 @@ class SecureEndpoint(Construct):
         self._watch_functions()
         self._add_outputs()
 
+    def _watch_artifact(self) -> None:
+        verification = self.hosting.artifact_verification
+        alarm = self.alarms.add_threshold_alarm(
+            "ModelArtifactChanged",
+            verification.metric_digest_mismatch(),
+            threshold=0,
+            description=(
+                "The model artifact is not the approved model_sha256 any more (changed, deleted "
+                "or unreadable), or its scheduled check stopped reporting"
+            ),
+            runbook_section="model-artifact-changed",
+            # A check that stops reporting hides a change as well as a broken check would.
+            treat_missing_data=cloudwatch.TreatMissingData.BREACHING,
+        )
+        # The deploy-time check publishes the first data point: an alarm created before it
+        # would find none, and breach.
+        alarm.node.add_dependency(verification.resource)
+
     def _watch_functions(self) -> None:
-        watched = [("ClientSecretRotation", self.credentials.rotation_function, "client rotation")]
+        watched = [
+            ("ClientSecretRotation", self.credentials.rotation_function, "client rotation"),
+            (
+                "ArtifactCheck",
+                self.hosting.artifact_verification.function,
+                "the model artifact check",
+            ),
+        ]
         if self.threat_intel is not None:
             watched.append(("ThreatIntel", self.threat_intel.function, "the threat feed update"))
         if self.monitor is not None:
@@ -588,6 +653,8 @@ class SecureEndpoint(Construct):
                     name: {
                         "secretArn": secret.secret_arn,
                         "apiKeyId": self.api.api_keys[name].key_id,
+                        # alerts name a client by its id: revoke-client takes either
+                        "clientId": self.identity.app_clients[name].user_pool_client_id,
                     }
                     for name, secret in self.credentials.secrets.items()
                 }

@@ -85,6 +85,19 @@ class ModelHosting(Construct):
         S3's public ranges, so a rule for the VPC range alone would block the download)
     :param model_data_key: the KMS key the artifact is encrypted with (SSE-KMS); the artifact
         check may decrypt with it. Default: - none; the artifact is encrypted with SSE-S3
+    :param model_signature: the base64 signature of the artifact's SHA-256 digest by
+        ``model_signing_key``, checked with ``kms:Verify`` before the model is created; the
+        subnets must then reach KMS through an interface endpoint (with ``s3_prefix_list``, the
+        security group also lets HTTPS out to the VPC's range for it). Default: - none
+    :param model_signing_key: the asymmetric SIGN_VERIFY KMS key that signed it.
+        Default: - none
+    :param model_signing_algorithm: ``ECDSA_SHA_256``, ``RSASSA_PSS_SHA_256`` or
+        ``RSASSA_PKCS1_V1_5_SHA_256``. Default: - ``ECDSA_SHA_256``
+    :param artifact_check_interval: how often the artifact is re-hashed after the deploy
+        (``artifact_verification.metric_digest_mismatch()``), 15 minutes to 1 day.
+        Default: - 1 hour
+    :param artifact_bucket_events: the artifact's bucket sends events to EventBridge: also
+        re-check on the object's writes and deletes. Default: - false
     :param bundling_cache_dir: where bundled Lambda code is cached.
         Default: - '.cache/lambda-deps' under the working directory
     """
@@ -108,6 +121,11 @@ class ModelHosting(Construct):
         variant_name: str = "AllTraffic",
         s3_prefix_list: ec2.IPrefixList | None = None,
         model_data_key: kms.IKey | None = None,
+        model_signature: str | None = None,
+        model_signing_key: kms.IKey | None = None,
+        model_signing_algorithm: str | None = None,
+        artifact_check_interval: Duration | None = None,
+        artifact_bucket_events: bool = False,
         bundling_cache_dir: Path | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -190,12 +208,31 @@ class ModelHosting(Construct):
             # The function needs what the model needs: no inbound, HTTPS out to Amazon S3.
             security_group=self.security_group,
             model_data_key=model_data_key,
+            model_signature=model_signature,
+            model_signing_key=model_signing_key,
+            model_signing_algorithm=model_signing_algorithm,
+            artifact_check_interval=artifact_check_interval,
+            artifact_bucket_events=artifact_bucket_events,
             bundling_cache_dir=bundling_cache_dir,
         )
-        """The check that the artifact has ``model_sha256``; the model depends on it."""
+        """The check that the artifact has ``model_sha256`` (the model depends on it), and the
+        tamper check that keeps re-hashing it."""
         if s3_egress is not None:
             # The check reaches S3 through this rule: it must exist before the check runs.
             self.artifact_verification.resource.node.add_dependency(s3_egress)
+            if model_signature is not None:
+                # ... and KMS, for the signature, through an interface endpoint in the VPC.
+                kms_egress = ec2.CfnSecurityGroupEgress(
+                    self,
+                    "KmsEgress",
+                    group_id=self.security_group.security_group_id,
+                    ip_protocol="tcp",
+                    from_port=443,
+                    to_port=443,
+                    cidr_ip=vpc.vpc_cidr_block,
+                    description="HTTPS to the VPC's KMS endpoint (the model signature check)",
+                )
+                self.artifact_verification.resource.node.add_dependency(kms_egress)
         role_policy = self._grant_hosting(stack, bucket_name, object_key, image, subnets.subnet_ids)
         self._acknowledge_execution_role()
 
@@ -219,7 +256,7 @@ class ModelHosting(Construct):
         # Verify before create: an artifact with another digest never becomes a model.
         verification = self.artifact_verification.resource.node.default_child
         assert isinstance(verification, CfnResource)
-        self.model.add_dependency(verification)
+        self.model.add_resource_dependency(verification)
 
         self.capture_bucket: s3.Bucket | None = None
         """The bucket captured requests and responses go to; None without data capture."""

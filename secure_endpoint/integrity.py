@@ -1,17 +1,23 @@
-"""Verify before create: the model artifact's SHA-256 is checked before the model exists.
+"""Model artifact integrity: checked before the model exists, and watched after.
 
 A CloudFormation custom resource backed by a small hardened Lambda (``lambdas/artifact_verifier``)
-reads the one artifact object and compares its SHA-256 with the digest the stack expects; the
-SageMaker model depends on it, so an artifact that differs fails the deployment before it can
-become a model.
+reads the one artifact object and compares its SHA-256 with the digest the stack expects, then
+verifies an optional KMS signature of that digest; the SageMaker model depends on it, so an
+artifact that differs (or is not signed by the key named) fails the deployment before it can
+become a model. After the deploy, the same function re-reads the artifact on a schedule (and,
+when the bucket sends them, on its object events) and publishes ``ArtifactDigestMismatch``.
 """
 
 from __future__ import annotations
 
+import urllib.parse
 from pathlib import Path
 
 from aws_cdk import CustomResource, Duration, Stack
+from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
@@ -37,11 +43,25 @@ from moto, on a 2-vCPU x86 host with SHA extensions), so the network bounds the 
 MAX_STREAMED_BYTES = STREAM_MB_PER_SECOND * 10**6 * (TIMEOUT.to_seconds() - 20)
 """About 70 GB: artifacts larger than this (without a full-object SHA-256 stored by S3) cannot be
 verified within the timeout, and fail the deployment with a message saying so."""
+RESERVED_CONCURRENCY = 2
+"""A deploy's check never waits behind a scheduled one (two reads of the artifact at most)."""
+
+DEFAULT_SIGNING_ALGORITHM = "ECDSA_SHA_256"
+"""With an ``ECC_NIST_P256`` key: 128-bit security like the SHA-256 digest it signs, and a
+signature of about 72 bytes (96 characters of base64) that fits a context value."""
+DEFAULT_CHECK_INTERVAL = Duration.hours(1)
+"""How often the artifact is re-hashed after the deploy."""
+# The tamper check's event mode and metric (lambdas/artifact_verifier/tamper.py).
+TAMPER_CHECK_MODE = "tamper-check"
+METRICS_NAMESPACE = "SecureEndpoint/Integrity"
+DIGEST_MISMATCH_METRIC = "ArtifactDigestMismatch"
+_OBJECT_EVENTS = ["Object Created", "Object Deleted"]
 
 
 class ArtifactVerification(Construct):
     """A custom resource that fails the deployment unless the object at ``model_data_url`` has
-    the SHA-256 ``model_sha256``.
+    the SHA-256 ``model_sha256`` (and, when given, ``model_signature`` of that digest verifies
+    with ``model_signing_key``), and a tamper check that keeps re-hashing the object after.
 
     S3's stored ``ChecksumSHA256`` is used when it is a full-object checksum (a single-part upload
     with ``--checksum-algorithm SHA256``): nothing is downloaded. Otherwise (a multipart upload,
@@ -50,7 +70,20 @@ class ArtifactVerification(Construct):
     in ``vpc_subnets`` and reaches S3, and CloudFormation's pre-signed response URL (an S3 URL),
     through the VPC's S3 gateway endpoint; it may read that one object (and decrypt with
     ``model_data_key``), nothing else. Its role, dead-letter queue, log group and environment
-    are hardened like every function of this library. A changed URL or digest re-verifies.
+    are hardened like every function of this library. A changed URL, digest or signature
+    re-verifies.
+
+    The signature is checked with ``kms:Verify`` (``MessageType=DIGEST``) over the 32-byte
+    SHA-256 digest, after the digest itself; the role may use ``kms:Verify`` with that key
+    alone, and the subnets must reach KMS (an interface endpoint with private DNS).
+
+    After the deploy, an EventBridge schedule (every ``artifact_check_interval``) invokes the
+    same function, which re-reads the object the same way and publishes
+    ``ArtifactDigestMismatch`` (namespace ``SecureEndpoint/Integrity``, dimension
+    ``FunctionName``): 0 while the bytes have ``model_sha256``, 1 once they differ or the
+    object is gone or refused (``metric_digest_mismatch``; ``SecureEndpoint`` alarms on it). A
+    successful deploy-time check publishes 0 too. With ``artifact_bucket_events`` a second rule
+    runs the check on the object's ``Object Created`` and ``Object Deleted`` events.
 
     :param model_data_url: ``s3://bucket/key`` of the artifact.
     :param model_sha256: the artifact's expected SHA-256, 64 hex digits.
@@ -60,6 +93,19 @@ class ArtifactVerification(Construct):
     :param security_group: the function's security group; it must let HTTPS out to S3.
     :param model_data_key: the KMS key the artifact is encrypted with. Default: - none; the
         artifact is encrypted with SSE-S3 or not at all
+    :param model_signature: the base64 signature of the artifact's SHA-256 digest by
+        ``model_signing_key`` (``aws kms sign --message-type DIGEST``), with that key.
+        Default: - none; no signature is checked
+    :param model_signing_key: the asymmetric KMS key (KeyUsage ``SIGN_VERIFY``) that signed it;
+        brought, never created here. Default: - none
+    :param model_signing_algorithm: ``ECDSA_SHA_256``, ``RSASSA_PSS_SHA_256`` or
+        ``RSASSA_PKCS1_V1_5_SHA_256``. Default: - ``ECDSA_SHA_256``
+    :param artifact_check_interval: how often the artifact is re-hashed after the deploy,
+        whole minutes from 15 minutes to 1 day. Default: - 1 hour
+    :param artifact_bucket_events: the artifact's bucket sends events to EventBridge (its
+        ``EventBridgeConfiguration`` is on; this construct cannot turn it on for a bucket it does
+        not own): re-check within about a minute of the object being written or deleted.
+        Default: - false; the schedule alone
     :param log_retention: how long the function's logs are kept. Default: - one year
     :param bundling_cache_dir: where bundled Lambda code is cached.
         Default: - '.cache/lambda-deps' under the working directory
@@ -77,6 +123,11 @@ class ArtifactVerification(Construct):
         vpc_subnets: ec2.SubnetSelection,
         security_group: ec2.ISecurityGroup,
         model_data_key: kms.IKey | None = None,
+        model_signature: str | None = None,
+        model_signing_key: kms.IKey | None = None,
+        model_signing_algorithm: str | None = None,
+        artifact_check_interval: Duration | None = None,
+        artifact_bucket_events: bool = False,
         log_retention: logs.RetentionDays = logs.RetentionDays.ONE_YEAR,
         bundling_cache_dir: Path | None = None,
     ) -> None:
@@ -84,18 +135,32 @@ class ArtifactVerification(Construct):
         bucket_name, object_key = check.s3_url("model_data_url", model_data_url)
         check.iam_literal("model_data_url", model_data_url)
         check.sha256_hex("model_sha256", model_sha256)
+        check.model_signature(
+            model_signature, model_signing_key is not None, model_signing_algorithm
+        )
+        algorithm = model_signing_algorithm or DEFAULT_SIGNING_ALGORITHM
+        if model_signing_key is not None:
+            _check_signing_key(model_signing_key, algorithm)
+        interval = _interval(artifact_check_interval)
+        if not isinstance(artifact_bucket_events, bool):
+            raise ValueError(
+                f"artifact_bucket_events must be True or False, got {artifact_bucket_events!r}"
+            )
         stack = Stack.of(self)
+        self.check_interval = interval
+        """How often the artifact is re-hashed after the deploy."""
 
         self.log_group = logs.LogGroup(self, "Logs", encryption_key=key, retention=log_retention)
         """The function's log group, encrypted with ``key``."""
         self.dead_letter_queue = build.dead_letter_queue(
             self, "DeadLetters", key=key, owner="the model artifact check", failures="checks"
         )
-        """Invocations that failed before they could answer CloudFormation."""
+        """Failed invocations: a deploy-time check that could not answer CloudFormation, a
+        tamper check that failed, or a rule's event that could not be delivered."""
         role = build.lambda_role(
             self,
             "Role",
-            description="Checks the SHA-256 of one model artifact before the model is created",
+            description="Checks one model artifact's SHA-256 before the model exists, and after",
             in_vpc=True,
         )
         self.log_group.grant_write(role)
@@ -124,6 +189,8 @@ class ArtifactVerification(Construct):
         )
         if model_data_key is not None:
             model_data_key.grant_decrypt(role)
+        if model_signing_key is not None:
+            model_signing_key.grant_verify(role)
 
         self.function = build.hardened_function(
             self,
@@ -132,7 +199,7 @@ class ArtifactVerification(Construct):
             code=lambda_code(
                 VERIFIER_PACKAGE, bundling_cache_dir or Path(".cache") / "lambda-deps"
             ),
-            description="Fails the deployment unless the model artifact has the expected SHA-256",
+            description="Fails the deploy, or alerts later, unless the model artifact is unchanged",
             role=role,
             key=key,
             log_group=self.log_group,
@@ -140,14 +207,16 @@ class ArtifactVerification(Construct):
             memory_size=MEMORY_MB,
             timeout=TIMEOUT,
             environment={},
+            reserved_concurrent_executions=RESERVED_CONCURRENCY,
             # CloudFormation invokes the function asynchronously and waits for one response;
-            # a retry would only answer a request already answered or given up.
+            # a retry would only answer a request already answered or given up. A failed
+            # tamper check waits in the dead-letter queue; the next one runs on schedule.
             retry_attempts=0,
             vpc=vpc,
             vpc_subnets=vpc_subnets,
             security_groups=[security_group],
         )
-        """The hardened function behind the custom resource."""
+        """The hardened function behind the custom resource and the tamper check."""
         build.acknowledge_invoke_config(self.function, "check")
         compliance.acknowledge(
             role,
@@ -157,14 +226,109 @@ class ArtifactVerification(Construct):
         )
         build.depend_on_grants(self.function, role)
 
+        properties = {"ModelDataUrl": model_data_url, "Sha256": model_sha256}
+        if model_signing_key is not None and model_signature is not None:
+            properties |= {
+                "Signature": model_signature,
+                "SigningKeyArn": model_signing_key.key_arn,
+                "SigningAlgorithm": algorithm,
+            }
         self.resource = CustomResource(
             self,
             "Resource",
             service_token=self.function.function_arn,
             resource_type=RESOURCE_TYPE,
-            properties={"ModelDataUrl": model_data_url, "Sha256": model_sha256},
+            properties=properties,
             # A response lost anyway (the function itself failed) fails the stack after the
             # function's timeout, not after CloudFormation's default hour.
             service_timeout=Duration.seconds(TIMEOUT.to_seconds() + 60),
         )
         """The ``Custom::ModelArtifactVerification`` resource the model depends on."""
+
+        check_event = events.RuleTargetInput.from_object(
+            {
+                "Mode": TAMPER_CHECK_MODE,
+                "ModelDataUrl": model_data_url,
+                "Sha256": model_sha256,
+                "Time": events.EventField.time,
+                "Trigger": events.EventField.detail_type,
+            }
+        )
+        self.schedule = events.Rule(
+            self,
+            "Schedule",
+            description="Re-checks the SHA-256 of the model artifact behind the endpoint",
+            schedule=events.Schedule.rate(interval),
+            targets=[self._target(check_event, interval)],
+        )
+        """The rule that runs the tamper check every ``check_interval``."""
+        self.object_events: events.Rule | None = None
+        """The rule that runs it on the object's S3 events; None without
+        ``artifact_bucket_events``."""
+        if artifact_bucket_events:
+            self.object_events = events.Rule(
+                self,
+                "ObjectEvents",
+                description="Re-checks the model artifact when its object is written or deleted",
+                event_pattern=events.EventPattern(
+                    source=["aws.s3"],
+                    detail_type=_OBJECT_EVENTS,
+                    detail={
+                        "bucket": {"name": [bucket_name]},
+                        "object": {"key": _keys(object_key)},
+                    },
+                ),
+                targets=[self._target(check_event, interval)],
+            )
+        build.allow_rule_dead_letters(key)
+
+    def _target(self, event: events.RuleTargetInput, interval: Duration) -> targets.LambdaFunction:
+        return targets.LambdaFunction(
+            self.function,
+            event=event,
+            dead_letter_queue=self.dead_letter_queue,
+            retry_attempts=2,
+            max_event_age=interval,
+        )
+
+    def metric_digest_mismatch(self, period: Duration | None = None) -> cloudwatch.Metric:
+        """``ArtifactDigestMismatch``, its maximum per ``period``: 1 when a check found the
+        bytes behind the model changed, gone or refused, 0 when they still have
+        ``model_sha256``. Default period: - ``check_interval``"""
+        return cloudwatch.Metric(
+            namespace=METRICS_NAMESPACE,
+            metric_name=DIGEST_MISMATCH_METRIC,
+            dimensions_map={"FunctionName": self.function.function_name},
+            statistic=cloudwatch.Stats.MAXIMUM,
+            period=period or self.check_interval,
+        )
+
+
+def _check_signing_key(key: kms.IKey, algorithm: str) -> None:
+    """A key created in this app says its usage and spec: they must suit ``algorithm``. A
+    brought key (imported, an alias) is checked by KMS at deploy time."""
+    cfn_key = key.node.default_child
+    if isinstance(cfn_key, kms.CfnKey):
+        check.signing_key(
+            "model_signing_key",
+            cfn_key.key_usage or "ENCRYPT_DECRYPT",
+            cfn_key.key_spec or "SYMMETRIC_DEFAULT",
+            algorithm,
+        )
+
+
+def _interval(value: Duration | None) -> Duration:
+    if value is None:
+        return DEFAULT_CHECK_INTERVAL
+    if not isinstance(value, Duration):
+        raise ValueError(
+            f"artifact_check_interval must be a Duration, like Duration.hours(1), got {value!r}"
+        )
+    check.check_interval("artifact_check_interval", value.to_seconds())
+    return value
+
+
+def _keys(object_key: str) -> list[str]:
+    """The object key as S3 events may write it: as is, and URL-encoded when that differs."""
+    encoded = urllib.parse.quote_plus(object_key, safe="/")
+    return [object_key] if encoded == object_key else [object_key, encoded]

@@ -281,13 +281,7 @@ class AnomalyMonitor(Construct):
                 )
             ],
         )
-        build.allow_dead_letter_deliveries(
-            key,
-            sid="AllowEventBridgeRulesOfThisAccountToUseDeadLetterQueues",
-            service="events.amazonaws.com",
-            account=stack.account,
-            source_arn=stack.format_arn(service="events", resource="rule", resource_name="*"),
-        )
+        build.allow_rule_dead_letters(key)
         self._acknowledge()
 
     # --- metrics ---------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from aws_cdk import Aws, Duration, Stack, Token
+from aws_cdk import Duration, Stack, Token
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
@@ -232,7 +232,7 @@ class ThreatIntelFeeds(Construct):
                 )
             ],
         )
-        _allow_events_to_use(key)
+        build.allow_rule_dead_letters(key)
 
     def _ip_sets(self, feed: ThreatIntelFeed, waf_scope: str) -> _FeedIpSets:
         ip_sets = [
@@ -358,19 +358,6 @@ class ThreatIntelFeeds(Construct):
             statistic=cloudwatch.Stats.SUM,
             period=period or self.schedule,
         )
-
-
-def _allow_events_to_use(key: kms.IKey) -> None:
-    """Let EventBridge rules of this account and region put undeliverable events into a queue
-    encrypted with ``key``. A brought key that cannot take a statement is left alone; its owner
-    must then allow the same."""
-    build.allow_dead_letter_deliveries(
-        key,
-        sid="AllowEventBridgeRulesOfThisAccountToUseDeadLetterQueues",
-        service="events.amazonaws.com",
-        account=Aws.ACCOUNT_ID,
-        source_arn=f"arn:{Aws.PARTITION}:events:{Aws.REGION}:{Aws.ACCOUNT_ID}:rule/*",
-    )
 
 
 def _pascal(name: str) -> str:

@@ -105,7 +105,33 @@ def test_functions_and_dead_letter_queues_are_watched(built):
         "ClientSecretRotationDeadLetters",
         "ThreatIntelErrors",
         "ThreatIntelDeadLetters",
+        "ArtifactCheckErrors",
+        "ArtifactCheckDeadLetters",
     } <= set(endpoint.alarms.alarms)
+
+
+def test_the_artifact_alarm_fires_on_a_changed_artifact_or_silent_checks(built):
+    stack, endpoint, _ = built
+    verification = endpoint.hosting.artifact_verification
+    alarm = resource(stack, endpoint.alarms.alarms["ModelArtifactChanged"])
+    props = alarm["Properties"]
+    function = {"Ref": stack.get_logical_id(verification.function.node.default_child)}
+    assert (props["Namespace"], props["MetricName"], props["Dimensions"]) == (
+        "SecureEndpoint/Integrity",
+        "ArtifactDigestMismatch",
+        [{"Name": "FunctionName", "Value": function}],
+    )
+    assert (props["Statistic"], props["Period"], props["EvaluationPeriods"]) == ("Maximum", 3600, 1)
+    assert (props["Threshold"], props["ComparisonOperator"]) == (0, "GreaterThanThreshold")
+    assert props["TreatMissingData"] == "breaching"
+    topic = {"Ref": stack.get_logical_id(endpoint.alarm_topic.node.default_child)}
+    assert props["AlarmActions"] == props["OKActions"] == [topic]
+    assert props["AlarmDescription"].endswith(
+        "Runbook: https://wiki.example.com/runbook#model-artifact-changed"
+    )
+    # The deploy-time check publishes the first data point before the alarm exists.
+    check = stack.get_logical_id(verification.resource.node.default_child)
+    assert check in alarm["DependsOn"]
 
 
 def test_the_topic_is_encrypted_tls_only_and_mails_on_call(built):

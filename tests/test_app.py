@@ -118,3 +118,23 @@ def test_disable_api_keys_with_auto_block_adds_the_responder(tmp_path):
 def test_disable_api_keys_without_auto_block_is_a_clear_error(tmp_path):
     with pytest.raises(ValueError, match="needs auto_block=True"):
         synth_app(tmp_path, disable_api_keys="true")
+
+
+def test_a_model_signature_from_context_is_checked_with_the_key_named(tmp_path):
+    key_arn = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    signature = "MEUCIQ" + "A" * 90
+    template = synth_app(
+        tmp_path,
+        model_signature=signature,
+        model_signing_key_arn=key_arn,
+        artifact_bucket_events="true",
+    )["SecureEndpointSample"]
+    resources = template["Resources"].values()
+    (check,) = [r for r in resources if r["Type"] == "Custom::ModelArtifactVerification"]
+    assert (check["Properties"]["Signature"], check["Properties"]["SigningKeyArn"]) == (
+        signature,
+        key_arn,
+    )
+    patterns = [r["Properties"].get("EventPattern") for r in resources
+                if r["Type"] == "AWS::Events::Rule"]  # fmt: skip
+    assert any(p and p["source"] == ["aws.s3"] for p in patterns)

@@ -237,6 +237,8 @@ def test_a_brought_key_and_vpc_are_used_not_recreated():
         ({"instance_count": 3, "max_instance_count": 2}, r"max_instance_count \(2\)"),
         ({"framework_version": "0.0-nope"}, "framework_version"),
         ({"vpc_subnets": ec2.SubnetSelection()}, "give vpc as well"),
+        ({"model_signature": "MEUCIQ" + "A" * 90}, "model_signature needs model_signing_key"),
+        ({"model_signing_algorithm": "ECDSA_SHA_256"}, "model_signing_algorithm applies to"),
     ],
 )
 def test_rejects_invalid_props_at_synth_time(props, message):
@@ -386,6 +388,8 @@ def test_the_response_commands_find_the_stack_by_fixed_output_keys(built):
     clients = json.dumps(outputs["ApiClients"]["Value"])
     assert "partner-a" in clients
     assert stack.get_logical_id(endpoint.api.api_keys["partner-a"].node.default_child) in clients
+    app_client = endpoint.identity.app_clients["partner-a"].node.default_child
+    assert stack.get_logical_id(app_client) in clients  # its clientId: alerts name clients by id
 
 
 def test_a_second_secure_endpoint_in_one_stack_is_refused():
@@ -431,3 +435,31 @@ def test_a_model_data_key_lets_the_artifact_check_decrypt_with_it():
     ]
     assert statements
     assert all(s["Action"] == "kms:Decrypt" for s in statements)
+
+
+def test_a_signed_model_gets_a_kms_endpoint_the_check_waits_for():
+    app = App(context={"aws:cdk:bundling-stacks": []})
+    stack = Stack(app, "Signed")
+    signing_key = kms.Key(
+        stack, "SigningKey", key_spec=kms.KeySpec.RSA_3072, key_usage=kms.KeyUsage.SIGN_VERIFY
+    )
+    endpoint = SecureEndpoint(
+        stack, "Endpoint", model_data_url="s3://models/churn/model.tar.gz", model_sha256=DIGEST,
+        framework="sklearn", framework_version="1.2-1", clients=CLIENTS,
+        model_signature="A" * 512, model_signing_key=signing_key,
+        model_signing_algorithm="RSASSA_PSS_SHA_256", artifact_bucket_events=True,
+    )  # fmt: skip
+    template = Template.from_stack(stack)
+    assert endpoint.network is not None
+    kms_endpoint = endpoint.network.interface_endpoints["kms"]
+    template.has_resource_properties(
+        "AWS::EC2::VPCEndpoint",
+        {"ServiceName": {"Fn::Join": ["", ["com.amazonaws.", {"Ref": "AWS::Region"}, ".kms"]]},
+         "PrivateDnsEnabled": True},
+    )  # fmt: skip
+    check = template.to_json()["Resources"][
+        stack.get_logical_id(endpoint.hosting.artifact_verification.resource.node.default_child)
+    ]
+    assert stack.get_logical_id(kms_endpoint.node.default_child) in check["DependsOn"]
+    assert check["Properties"]["SigningAlgorithm"] == "RSASSA_PSS_SHA_256"
+    assert compliance.findings(app) == []

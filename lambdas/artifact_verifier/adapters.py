@@ -1,4 +1,5 @@
-"""The one AWS boundary of the artifact check: the artifact object in S3, read-only.
+"""The AWS boundaries of the artifact check: the artifact object in S3, read-only; KMS's
+``Verify`` of an optional signature; CloudFormation's response URL.
 
 ``GetObjectAttributes`` gives the size, ETag, version and stored checksum (with its type);
 ``GetObject`` of that very version (``VersionId``) and content (``IfMatch`` on the ETag) is read
@@ -14,6 +15,8 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
+
+from botocore.exceptions import ClientError
 
 CHUNK_BYTES = 8 * 1024 * 1024
 """What one read takes from the response stream: the function's memory holds about one chunk."""
@@ -73,6 +76,32 @@ class ArtifactStore:
             yield from body.iter_chunks(self._chunk_bytes)
         finally:
             body.close()
+
+
+class SignatureVerifier:
+    """Asks KMS whether a signature of a SHA-256 digest is valid; the client is injected.
+
+    KMS answers an invalid signature with ``KMSInvalidSignatureException`` (some
+    implementations with ``SignatureValid: false``): both are ``False`` here. Every other error
+    (no permission, a disabled key, a key of the wrong usage or algorithm) is raised."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+
+    def is_valid(self, key_id: str, digest: bytes, signature: bytes, algorithm: str) -> bool:
+        try:
+            response = self._client.verify(
+                KeyId=key_id,
+                Message=digest,
+                MessageType="DIGEST",
+                Signature=signature,
+                SigningAlgorithm=algorithm,
+            )
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") == "KMSInvalidSignatureException":
+                return False
+            raise
+        return response.get("SignatureValid") is True
 
 
 class CloudFormationResponder:

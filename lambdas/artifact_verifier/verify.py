@@ -1,6 +1,7 @@
 """Pure core of the artifact check: digests of chunk streams, S3's stored checksums, comparison.
 
-No boto3, no environment, no clock. S3 stores ``ChecksumSHA256`` as the base64 of the raw
+No boto3, no environment, no clock. A signature, when there is one, is of the 32-byte digest
+(KMS ``MessageType=DIGEST``). S3 stores ``ChecksumSHA256`` as the base64 of the raw
 32-byte digest; only a ``FULL_OBJECT`` checksum is the SHA-256 of the object's bytes. A
 ``COMPOSITE`` one (a multipart upload: the digest of the parts' digests, written ``<b64>-<parts>``)
 is not, so such an object is streamed and hashed instead.
@@ -12,7 +13,7 @@ import base64
 import binascii
 import hashlib
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 FULL_OBJECT = "FULL_OBJECT"
@@ -92,3 +93,54 @@ def within(
             )
         read += len(chunk)
         yield chunk
+
+
+@dataclass(frozen=True)
+class ExpectedSignature:
+    """A signature of the artifact's SHA-256 digest, by ``key_id`` with ``algorithm``."""
+
+    signature: bytes
+    key_id: str
+    algorithm: str
+
+
+def expected_signature(properties: Mapping[str, object]) -> ExpectedSignature | None:
+    """The signature the custom resource's properties ask for (``Signature``, ``SigningKeyArn``,
+    ``SigningAlgorithm``), or None when there is none; ``ValueError`` for an incomplete one."""
+    signature = properties.get("Signature")
+    if signature is None or signature == "":
+        return None
+    key_id, algorithm = properties.get("SigningKeyArn"), properties.get("SigningAlgorithm")
+    if not isinstance(key_id, str) or not key_id or not isinstance(algorithm, str) or not algorithm:
+        raise ValueError(
+            "a model signature needs SigningKeyArn and SigningAlgorithm, got "
+            f"SigningKeyArn={key_id!r}, SigningAlgorithm={algorithm!r}"
+        )
+    return ExpectedSignature(signature_bytes(signature), key_id, algorithm)
+
+
+class SignatureMismatchError(Exception):
+    """``model_signature`` is not a valid signature of the artifact's digest by the key named."""
+
+
+def signature_bytes(value: object) -> bytes:
+    """The signature from its base64 text (as ``aws kms sign`` prints it); ``ValueError`` for
+    anything that is not strict base64 of at least one byte."""
+    try:
+        raw = base64.b64decode(value, validate=True) if isinstance(value, str) else b""
+    except (binascii.Error, ValueError):
+        raw = b""
+    if not raw:
+        raise ValueError(f"the model signature must be base64 text, got {value!r:.80}")
+    return raw
+
+
+def check_signature(url: str, sha256: str, valid: bool, key_id: str, algorithm: str) -> None:
+    """Raise ``SignatureMismatchError`` unless KMS found the signature ``valid``."""
+    if not valid:
+        raise SignatureMismatchError(
+            f"the model artifact {url} (sha256 {sha256}) is not signed by {key_id}: kms:Verify "
+            f"with {algorithm} over its SHA-256 digest (MessageType DIGEST) refused "
+            "model_signature; the model is not created. Sign the digest of the approved "
+            "artifact with that key and algorithm, or correct model_signature."
+        )

@@ -1,4 +1,4 @@
-"""Fixtures for the artifact verifier: S3 in moto, fake credentials in one region."""
+"""Fixtures for the artifact verifier: S3 and KMS in moto, fake credentials in one region."""
 
 from collections.abc import Iterator
 from typing import Any
@@ -25,3 +25,9 @@ def s3() -> Iterator[Any]:
         client.create_bucket(Bucket=BUCKET)
         client.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
         yield client
+
+
+@pytest.fixture
+def kms(s3: Any) -> Any:
+    """KMS in the same moto account as ``s3``."""
+    return boto3.client("kms")

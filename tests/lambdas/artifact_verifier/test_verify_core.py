@@ -76,3 +76,46 @@ def test_reading_stops_with_the_bytes_read_when_time_runs_out():
 def test_reading_in_time_yields_every_chunk():
     chunks = verify.within([b"a", b"b"], lambda: 60_000, 20_000)
     assert verify.sha256_of_chunks(chunks).sha256 == hashlib.sha256(b"ab").hexdigest()
+
+
+KEY_ARN = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+
+
+def test_a_signature_is_read_from_its_base64_text():
+    assert verify.signature_bytes(base64.b64encode(b"\x30\x45sig").decode()) == b"\x30\x45sig"
+
+
+@pytest.mark.parametrize("value", [None, "", "not base64!", 42, "YWJ"])
+def test_rejects_a_signature_that_is_not_base64(value):
+    with pytest.raises(ValueError, match="the model signature must be base64 text"):
+        verify.signature_bytes(value)
+
+
+def test_without_a_signature_property_nothing_is_expected():
+    assert verify.expected_signature({"ModelDataUrl": URL, "Sha256": SHA256}) is None
+
+
+def test_the_signature_properties_become_one_expected_signature():
+    expected = verify.expected_signature(
+        {"Signature": b64(SHA256), "SigningKeyArn": KEY_ARN, "SigningAlgorithm": "ECDSA_SHA_256"}
+    )
+    assert expected == verify.ExpectedSignature(bytes.fromhex(SHA256), KEY_ARN, "ECDSA_SHA_256")
+
+
+def test_rejects_a_signature_without_its_key_or_algorithm():
+    with pytest.raises(ValueError, match="needs SigningKeyArn and SigningAlgorithm"):
+        verify.expected_signature({"Signature": b64(SHA256), "SigningAlgorithm": "ECDSA_SHA_256"})
+
+
+def test_a_valid_signature_passes():
+    verify.check_signature(URL, SHA256, True, KEY_ARN, "ECDSA_SHA_256")
+
+
+def test_an_invalid_signature_names_the_url_the_digest_the_key_and_the_algorithm():
+    with pytest.raises(verify.SignatureMismatchError) as raised:
+        verify.check_signature(URL, SHA256, False, KEY_ARN, "RSASSA_PSS_SHA_256")
+    message = str(raised.value)
+    assert f"the model artifact {URL} (sha256 {SHA256}) is not signed by {KEY_ARN}" in message
+    assert "RSASSA_PSS_SHA_256" in message
+    assert "MessageType DIGEST" in message
+    assert "the model is not created" in message
