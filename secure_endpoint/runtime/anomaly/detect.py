@@ -115,11 +115,14 @@ def fit_and_score(
     training: npt.NDArray[np.bool_],
     config: ForestConfig,
     trained_on: str,
+    jobs: int = 1,
 ) -> tuple[Model, npt.NDArray[np.float64] | None]:
-    """Fit on the training rows, then score every row (None when no forest could be fitted)."""
+    """Fit on the training rows (``jobs`` threads building trees), then score every row (None
+    when no forest could be fitted)."""
     model = fit_model(
-        X[training], is_client[training], FEATURES, config=config, trained_on=trained_on
-    )
+        X[training], is_client[training], FEATURES, config=config, trained_on=trained_on,
+        jobs=jobs,
+    )  # fmt: skip
     return model, model.score(X, is_client) if model.fitted else None
 
 
@@ -175,7 +178,7 @@ CLAIM_BYTES = 16 << 20
 """With two processes, each takes the next unparsed block of about this many bytes until none is
 left, so that neither waits for the other whatever else the machine is doing."""
 
-_BLOCK_BYTES = 8 << 20
+_READ_BYTES = 1 << 20
 _Segment = tuple[str, str, int, int]  # (label, path, first byte, end byte)
 _Parsed = tuple[Records, dict[str, FileSummary], dict[str, int]]
 _claimed: Any = None  # the helper's view of the shared next-block counter
@@ -261,18 +264,17 @@ def _parse_segments(segments: list[_Segment]) -> _Parsed:
 
 
 def _lines_between(file: IO[bytes], size: int) -> Iterator[bytes]:
-    """The lines of the next ``size`` bytes, read in large blocks."""
-    rest = b""
+    """The lines of the next ``size`` bytes, which end at the end of a line.
+
+    ``readlines`` with a size hint reads whole lines, in C, until they add up to more than the
+    hint: about twice as fast as splitting blocks read with ``read``. The hint stays below
+    ``size``, so the last line read ends the range (a hint of 0 would read to the end)."""
     while size > 0:
-        block = file.read(min(_BLOCK_BYTES, size))
-        if not block:
-            break
-        size -= len(block)
-        lines = (rest + block).split(b"\n")
-        rest = lines.pop()
+        lines = file.readlines(min(size - 1, _READ_BYTES)) if size > 1 else [file.readline()]
+        if not lines or not lines[0]:
+            return
+        size -= sum(map(len, lines))
         yield from lines
-    if rest:
-        yield rest
 
 
 def _blocks(segments: list[_Segment], size: int) -> list[list[_Segment]]:
@@ -355,8 +357,9 @@ def _fit_and_score_portable(
     config: ForestConfig,
     trained_on: str,
 ) -> tuple[Model, npt.NDArray[np.float64] | None]:
-    """``fit_and_score`` in the helper process; the model comes back as arrays only."""
-    model, scores = fit_and_score(X, is_client, training, config, trained_on)
+    """``fit_and_score`` in the helper process, which the other one waits for: both cores build
+    trees. The model comes back as arrays only."""
+    model, scores = fit_and_score(X, is_client, training, config, trained_on, jobs=2)
     return model.portable(), scores
 
 

@@ -280,8 +280,11 @@ class Model:
         return dataclasses.replace(self, forests=(forests[0], forests[1]))
 
 
-def fit_forest(X: npt.ArrayLike, config: ForestConfig = ForestConfig()) -> Forest:
-    """Fit scikit-learn's Isolation Forest on ``X`` (deterministic given ``random_state``)."""
+def fit_forest(X: npt.ArrayLike, config: ForestConfig = ForestConfig(), jobs: int = 1) -> Forest:
+    """Fit scikit-learn's Isolation Forest on ``X`` (deterministic given ``random_state``).
+
+    ``jobs`` threads build the trees (each from its own seed, drawn before: the same forest
+    whatever their number); scores are always summed in one thread, in tree order."""
     from sklearn.ensemble import IsolationForest
 
     data = np.asarray(X, dtype=np.float64)
@@ -292,9 +295,10 @@ def fit_forest(X: npt.ArrayLike, config: ForestConfig = ForestConfig()) -> Fores
         max_samples=min(config.max_samples, len(data)),
         max_features=config.max_features,
         random_state=config.random_state,
-        n_jobs=1,
+        n_jobs=jobs,
     )
     estimator.fit(data)
+    estimator.set_params(n_jobs=1)
     return Forest.from_sklearn(estimator)
 
 
@@ -305,6 +309,7 @@ def fit_model(
     *,
     config: ForestConfig = ForestConfig(),
     trained_on: str = "baseline",
+    jobs: int = 1,
 ) -> Model:
     """Fit a forest per kind of principal that has at least ``config.min_rows`` windows, set
     each alert threshold at ``config.alert_quantile`` of the forest's scores on its own windows
@@ -315,7 +320,7 @@ def fit_model(
     thresholds, rows_used, medians, scales = [], [], [], []
     for rows in (clients, ~clients):
         part = data[rows]
-        forest = fit_forest(part, config) if len(part) >= config.min_rows else None
+        forest = fit_forest(part, config, jobs) if len(part) >= config.min_rows else None
         forests.append(forest)
         rows_used.append(len(part) if forest is not None else 0)
         if forest is None:

@@ -178,3 +178,19 @@ def test_blocks_cover_every_byte_once_each_cut_after_a_line(tmp_path: Path) -> N
             assert all(a[1] == b[0] for a, b in itertools.pairwise(mine))
         if size >= 1000:
             assert len(blocks) == 1
+
+
+def test_lines_between_reads_exactly_the_lines_of_the_range(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lines = [b"a" * n + b"\n" for n in (0, 3, 0, 1, 7, 2, 0, 5)]
+    path = tmp_path / "lines.jsonl"
+    path.write_bytes(b"".join(lines))
+    ends = list(itertools.accumulate(map(len, lines), initial=0))
+    for read_bytes in (1, 2, 4, 1 << 20):  # readlines' hint, below and above the line sizes
+        monkeypatch.setattr(replay, "_READ_BYTES", read_bytes)
+        for first, last in itertools.combinations(range(len(ends)), 2):
+            with path.open("rb") as file:
+                file.seek(ends[first])
+                read = list(replay._lines_between(file, ends[last] - ends[first]))
+            assert read == lines[first:last], (read_bytes, first, last)

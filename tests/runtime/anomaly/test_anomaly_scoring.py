@@ -61,6 +61,17 @@ def test_fitting_is_deterministic_given_the_random_state() -> None:
     assert sha256(first) == sha256(again) != sha256(other)
 
 
+def test_threads_building_the_trees_change_nothing() -> None:
+    X, clients = data(2000), np.ones(2000, dtype=bool)
+    config = ForestConfig(n_estimators=40, max_samples=512, random_state=7)
+
+    one = fit_model(X, clients, NAMES, config=config)
+    two = fit_model(X, clients, NAMES, config=config, jobs=2)
+
+    assert dumps(two) == dumps(one)
+    np.testing.assert_array_equal(two.score(X, clients), one.score(X, clients))
+
+
 def test_each_kind_of_principal_gets_its_forest_and_threshold() -> None:
     X = data(800)
     clients = np.arange(800) % 4 != 0
