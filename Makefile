@@ -13,9 +13,11 @@ export CDK_DISABLE_CLI_TELEMETRY := true
 .PHONY: help setup demo synth test lint typecheck unit cfn-lint bench clean
 
 help:
-	@echo "make demo   set up, synthesize the sample app with every cdk-nag pack and cfn-lint"
+	@echo "make demo   set up, then synth + cdk-nag + cfn-lint, the security loop locally, a report"
 	@echo "make test   set up, then ruff, mypy and the test suite (what CI runs)"
 	@echo "make bench  benchmarks (synth time)"
+	@echo "make deploy CDK_ARGS='-c model_data_url=s3://... -c model_sha256=...'  real AWS"
+	@echo "make smoke  call the deployed API: 200, 401, 403, 400 and 429 where each is due"
 
 $(VENV)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required, found " + sys.version.split()[0])'
@@ -39,9 +41,9 @@ synth: setup
 cfn-lint: synth
 	$(VENV)/bin/cfn-lint cdk.out/*.template.json
 
-demo: cfn-lint
-	@echo "All five cdk-nag packs and cfn-lint are clean. Templates are in cdk.out/:"
-	@ls -1 cdk.out/*.template.json
+# Synth with every cdk-nag pack and cfn-lint, the security loop in moto, demo-report/report.md.
+demo: setup
+	$(PY) -m demo
 
 lint: setup
 	$(VENV)/bin/ruff check .
@@ -60,6 +62,19 @@ bench: setup
 	$(PY) benchmarks/synth.py
 	$(PY) benchmarks/detection.py
 	$(PY) benchmarks/monitor_perf.py
+
+# Real AWS. deploy refuses (deploying nothing) without credentials, a region, your model or a
+# bootstrapped account, then runs `cdk deploy --all --require-approval broadening $(CDK_ARGS)`.
+# smoke calls the deployed stack as its client; SMOKE_ARGS='--body FILE' gives a request your
+# model accepts.
+.PHONY: deploy smoke
+STACK ?= SecureEndpointSample
+
+deploy: setup
+	$(PY) scripts/deploy.py $(CDK_ARGS)
+
+smoke: setup
+	$(VENV)/bin/secure-endpoint smoke --stack $(STACK) $(SMOKE_ARGS)
 
 clean:
 	rm -rf cdk.out .cache .pytest_cache .mypy_cache .ruff_cache

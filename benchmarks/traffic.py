@@ -369,6 +369,13 @@ class Config:
     baseline_hours: float = 24.0
     clients: int = 300
     seed: int = 7
+    start: int = EVAL_START
+    """When the evaluated period starts (epoch seconds, on a window boundary); the demo puts it
+    just before now, as CloudWatch Logs takes only events of the last 14 days."""
+
+    def __post_init__(self) -> None:
+        if self.start % window_seconds():
+            raise ValueError(f"start must be on a window boundary, got {self.start}")
 
     def parameters(self) -> dict[str, float]:
         return {
@@ -376,19 +383,19 @@ class Config:
             "baselineHours": self.baseline_hours,
             "clients": self.clients,
             "seed": self.seed,
-        }
+        } | ({} if self.start == EVAL_START else {"start": self.start})
 
     @property
     def t0(self) -> int:
-        return EVAL_START
+        return self.start
 
     @property
     def t1(self) -> int:
-        return EVAL_START + int(self.hours * 3600)
+        return self.start + int(self.hours * 3600)
 
     @property
     def b0(self) -> int:
-        return EVAL_START - int(self.baseline_hours * 3600)
+        return self.start - int(self.baseline_hours * 3600)
 
     def at(self, fraction: float) -> int:
         """A time in the evaluated period, a fraction into it, on a whole minute."""

@@ -9,6 +9,10 @@ Response commands act on a deployed stack: ``block``, ``unblock`` and ``blocked`
 auto-block list, see ``secure_endpoint.runtime.blocklist``), ``revoke-client`` and
 ``rotate-client``. They exit 0 when done or when it already was, 1 when AWS refuses or fails, 2 on
 a usage, input, configuration or credential error, and log one JSON audit line to stderr.
+
+``smoke`` checks that a deployed stack answers 200, 401, 403, 400 and 429 where each is due
+(``secure_endpoint.smoke``): exit 0 when no check failed, 1 when one did, 2 when it could not
+start, having sent nothing.
 """
 
 from __future__ import annotations
@@ -72,6 +76,17 @@ def _parser() -> argparse.ArgumentParser:
     invoke.add_argument(
         "--timeout", type=float, default=30.0, help="seconds per HTTP request (default: 30)"
     )
+    token = invoke.add_mutually_exclusive_group()
+    token.add_argument(
+        "--scope",
+        help="ask for these scopes (space-separated) instead of the client's; without the "
+        "invoke scope the API answers 403 (default: the scopes in the client's secret)",
+    )
+    token.add_argument(
+        "--no-token",
+        action="store_true",
+        help="send the API key without a bearer token; the API answers 401",
+    )
     invoke.add_argument("--insecure-http-for-testing", action="store_true", help=argparse.SUPPRESS)
     invoke.set_defaults(run=_invoke)
     detect = commands.add_parser(
@@ -108,6 +123,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     detect.set_defaults(run=_detect)
     _add_response_commands(commands)
+    _add_smoke_command(commands)
     return parser
 
 
@@ -136,8 +152,9 @@ def _invoke(args: argparse.Namespace) -> int:
             TokenCache(_cache_dir()),
             timeout=args.timeout,
             allow_insecure_http=args.insecure_http_for_testing,
+            scope=args.scope,
         )
-        response = client.invoke(body)
+        response = client.invoke(body, authorize=not args.no_token)
     except (ValueError, TokenError) as error:
         raise _Failure(str(error)) from None
     except NetworkError as error:
@@ -191,6 +208,105 @@ def _cache_dir() -> Path:
     return base / "secure-endpoint"
 
 
+# --- smoke: the answers a deployed stack gives, one check per line -------------------------
+
+
+def _add_smoke_command(commands: Any) -> None:
+    from secure_endpoint.smoke import DEFAULT_INVOKE_SCOPE, MAX_BURST_REQUESTS, MIN_BURST_REQUESTS
+
+    smoke = commands.add_parser(
+        "smoke",
+        help="check a deployed stack answers 200, 401, 403, 400 and 429 where each is due",
+        description="Call the deployed API as one of its clients, through the same code as "
+        "invoke, and check one answer per line: 200 with a valid token and body, 401 without "
+        "a token, 403 with a token lacking the invoke scope, 400 for a body the schema refuses, "
+        "and 429 under a burst beyond the client's usage plan. The burst sends a few hundred "
+        "requests: they count against the client's daily quota and the WAF's per-address rate "
+        "rule, and the anomaly monitor may well report them.",
+        epilog="exit status: 0 when no check failed (a check that cannot run says SKIP and "
+        "why), 1 when one failed, 2 when the smoke test could not start (no credentials, no "
+        "stack, no client): then nothing was sent",
+    )
+    smoke.add_argument("--stack", required=True, help="the deployed SecureEndpoint stack")
+    smoke.add_argument("--client", help="the API client to call as (default: the only one)")
+    smoke.add_argument(
+        "--body",
+        help="a JSON request the model accepts: a file, or - for stdin "
+        "(default: [[0.0, 0.0, 0.0, 0.0]])",
+    )
+    smoke.add_argument(
+        "--invoke-scope",
+        default=DEFAULT_INVOKE_SCOPE,
+        help=f"the scope the API requires (default: {DEFAULT_INVOKE_SCOPE})",
+    )
+    smoke.add_argument(
+        "--burst-requests",
+        type=int,
+        help="requests sent at once for the 429 (default: 3 x the usage plan's burst, "
+        f"{MIN_BURST_REQUESTS} to {MAX_BURST_REQUESTS})",
+    )
+    smoke.add_argument(
+        "--burst-concurrency", type=int, default=32, help="connections at once (default: 32)"
+    )
+    smoke.add_argument("--region", help="the stack's region (default: from the AWS config)")
+    smoke.add_argument("--profile", help="AWS profile (default: the credential chain)")
+    smoke.add_argument(
+        "--timeout", type=float, default=30.0, help="seconds per HTTP request (default: 30)"
+    )
+    smoke.add_argument("--insecure-http-for-testing", action="store_true", help=argparse.SUPPRESS)
+    smoke.set_defaults(run=_smoke)
+
+
+def _smoke(args: argparse.Namespace) -> int:
+    from secure_endpoint import smoke
+
+    body = smoke.DEFAULT_BODY if args.body is None else _read_body(args.body)
+    limits = {
+        "--burst-requests": args.burst_requests,
+        "--burst-concurrency": args.burst_concurrency,
+    }
+    for flag, value in limits.items():
+        if value is not None and not 1 <= value <= 5000:
+            raise _Failure(f"{flag} must be from 1 to 5000, got {value}")
+    with _aws_errors("cannot tell who is calling (sts get-caller-identity)"):
+        session = boto3.Session(profile_name=args.profile, region_name=args.region)
+        try:
+            who = str(session.client("sts").get_caller_identity()["Arn"])
+        except (
+            botocore.exceptions.NoCredentialsError,
+            botocore.exceptions.PartialCredentialsError,
+        ):
+            raise _Failure(
+                "no AWS credentials found: configure them (aws configure, aws sso login, or "
+                "AWS_PROFILE) or pass --profile; nothing was sent"
+            ) from None
+    with _aws_errors(f"smoke test of stack {args.stack}"):
+        try:
+            name, plan = smoke.plan_from_stack(
+                session,
+                args.stack,
+                client=args.client,
+                invoke_scope=args.invoke_scope,
+                body=body,
+                custom_body=args.body is not None,
+                burst_requests=args.burst_requests,
+                burst_concurrency=args.burst_concurrency,
+                timeout=args.timeout,
+                allow_insecure_http=args.insecure_http_for_testing,
+            )
+        except smoke.SmokeError as error:
+            raise _Failure(f"{error}; nothing was sent") from None
+    print(f"smoke test of {args.stack} as client {name}, by {_short_source(who)}")
+    print(f"calling {plan.credentials.api_url}")
+    try:
+        checks = smoke.run_checks(plan)
+    except ValueError as error:  # a URL the client refuses (plain http, no host)
+        raise _Failure(f"{error}; nothing was sent") from None
+    for line in smoke.report_lines(checks):
+        print(line)
+    return smoke.exit_code(checks)
+
+
 # --- response commands: block, unblock, blocked, revoke-client, rotate-client ---------------
 #
 # Each finds what it acts on in the stack's outputs (--stack), or in explicit flags, which win.
@@ -200,7 +316,8 @@ def _cache_dir() -> Path:
 OUTPUT_TABLE = "AutoBlockTableName"
 OUTPUT_IP_SETS = {4: "AutoBlockIpv4SetArn", 6: "AutoBlockIpv6SetArn"}
 OUTPUT_ALLOWLIST = "AllowlistIpSetArns"  # a JSON array of IP set ARNs, [] without an allowlist
-OUTPUT_CLIENTS = "ApiClients"  # a JSON object: {name: {"secretArn": ..., "apiKeyId": ...}}
+OUTPUT_CLIENTS = "ApiClients"  # JSON: {name: {"secretArn": ..., "apiKeyId": ..., "clientId": ...}}
+_CLIENT_FLAGS = {"apiKeyId": "--api-key-id", "secretArn": "--secret-id"}
 
 DEFAULT_TTL = "1h"
 _TTL_PART = re.compile(r"(\d+)([smhd])")
@@ -271,7 +388,9 @@ def _add_response_commands(commands: Any) -> None:
     blocked.set_defaults(run=_blocked)
 
     clients = argparse.ArgumentParser(add_help=False, parents=[where])
-    clients.add_argument("name", metavar="NAME", help="the API client's name")
+    clients.add_argument(
+        "name", metavar="NAME", help="the API client's name, or its Cognito client id"
+    )
     clients.add_argument(
         "--secret-id", help=f"the client's secret (default: from output {OUTPUT_CLIENTS})"
     )
@@ -380,39 +499,42 @@ def _blocked(args: argparse.Namespace) -> int:
 
 def _revoke_client(args: argparse.Namespace) -> int:
     with _Operation(args, "revoke-client", args.name) as operation:
-        key_id = args.api_key_id or operation.client(args.name, "apiKeyId")
-        secret_id = args.secret_id or operation.client(args.name, "secretArn")
+        name, found = operation.client(
+            args.name, {"apiKeyId": args.api_key_id, "secretArn": args.secret_id}
+        )
+        key_id, secret_id = found["apiKeyId"], found["secretArn"]
         apigateway = operation.session.client("apigateway")
         try:
             enabled = apigateway.get_api_key(apiKey=key_id)["enabled"]
         except botocore.exceptions.ClientError as error:
             if error.response["Error"].get("Code") == "NotFoundException":
                 operation.result("failed", error="API key not found")
-                raise _Failure(f"API key {key_id!r} of client {args.name!r} not found") from None
+                raise _Failure(f"API key {key_id!r} of client {name!r} not found") from None
             raise
         if enabled:
             apigateway.update_api_key(
                 apiKey=key_id,
                 patchOperations=[{"op": "replace", "path": "/enabled", "value": "false"}],
             )
-            print(f"disabled the API key {key_id} of client {args.name}: its requests get 403")
+            print(f"disabled the API key {key_id} of client {name}: its requests get 403")
         else:
-            print(f"the API key {key_id} of client {args.name} was already disabled")
-        rotation = _rotate(operation.session, secret_id, args.name)
+            print(f"the API key {key_id} of client {name} was already disabled")
+        rotation = _rotate(operation.session, secret_id, name)
         operation.result(
             "revoked", apiKey=key_id, keyWasEnabled=bool(enabled), secret=secret_id, **rotation
         )
         print(
             "the previous client secret stays valid in Cognito until the next rotation: run "
-            f"rotate-client {args.name} once this one has finished to retire it"
+            f"rotate-client {name} once this one has finished to retire it"
         )
     return EXIT_OK
 
 
 def _rotate_client(args: argparse.Namespace) -> int:
     with _Operation(args, "rotate-client", args.name) as operation:
-        secret_id = args.secret_id or operation.client(args.name, "secretArn")
-        rotation = _rotate(operation.session, secret_id, args.name)
+        name, found = operation.client(args.name, {"secretArn": args.secret_id})
+        secret_id = found["secretArn"]
+        rotation = _rotate(operation.session, secret_id, name)
         operation.result("rotating", secret=secret_id, **rotation)
     return EXIT_OK
 
@@ -500,18 +622,36 @@ class _Operation:
             )
         return self._outputs[key]
 
-    def client(self, name: str, field: str) -> str:
-        flag = "--api-key-id" if field == "apiKeyId" else "--secret-id"
-        clients = _json_output(self.output(OUTPUT_CLIENTS, flag), OUTPUT_CLIENTS, dict)
+    def client(self, name: str, given: dict[str, str | None]) -> tuple[str, dict[str, str]]:
+        """The client named ``name``, or whose Cognito client id is ``name`` (the monitor's alerts
+        know clients by id): its name, and the ``given`` fields (``apiKeyId``, ``secretArn``),
+        each from its option when given, else from the stack's output."""
+        if all(given.values()):
+            return name, {field: str(value) for field, value in given.items()}
+        flags = " and ".join(_CLIENT_FLAGS[field] for field in given)
+        clients = _json_output(self.output(OUTPUT_CLIENTS, flags), OUTPUT_CLIENTS, dict)
         if name not in clients:
-            known = ", ".join(sorted(clients)) or "none"
-            raise _Failure(
-                f"no client {name!r} in stack {self.args.stack!r} (its clients: {known})"
-            )
-        value = clients[name].get(field) if isinstance(clients[name], dict) else None
-        if not isinstance(value, str) or not value:
-            raise _Failure(f"output {OUTPUT_CLIENTS} has no {field} for client {name!r}")
-        return value
+            by_id = [
+                known
+                for known, entry in clients.items()
+                if isinstance(entry, dict) and entry.get("clientId") == name
+            ]
+            if len(by_id) != 1:
+                known = ", ".join(sorted(clients)) or "none"
+                raise _Failure(
+                    f"no client {name!r} in stack {self.args.stack!r} (its clients: {known}; "
+                    "a client's Cognito client id names it too)"
+                )
+            print(f"client id {name} is client {by_id[0]}")
+            name = by_id[0]
+        entry = clients[name] if isinstance(clients[name], dict) else {}
+        values = {}
+        for field, value in given.items():
+            value = value or entry.get(field)
+            if not isinstance(value, str) or not value:
+                raise _Failure(f"output {OUTPUT_CLIENTS} has no {field} for client {name!r}")
+            values[field] = value
+        return name, values
 
     def block_list(self, *, with_allowlist: bool = False) -> Any:
         from secure_endpoint.runtime.blocklist import BlockList, BlockTable, dynamodb_client

@@ -166,6 +166,8 @@ class InferenceClient:
 
     :param allow_insecure_http: accept ``http://`` URLs on loopback hosts, for local test servers.
         Default: - https only
+    :param scope: the scopes (space-separated) to ask the token endpoint for; its tokens are
+        cached apart. Default: - the scopes of the client's secret
     """
 
     def __init__(
@@ -175,41 +177,53 @@ class InferenceClient:
         *,
         timeout: float = 30.0,
         allow_insecure_http: bool = False,
+        scope: str | None = None,
     ) -> None:
         for url in (credentials.token_url, credentials.api_url):
             _check_url(url, allow_insecure_http)
         self.credentials = credentials
+        self.scope = scope or credentials.scope
+        self._cache_key = (
+            credentials.secret_id
+            if self.scope == credentials.scope
+            else f"{credentials.secret_id} scope={self.scope}"
+        )
         self._cache = cache
         self._timeout = timeout
 
     def access_token(self) -> str:
         """A cached token, or a new one from the token endpoint."""
-        token = self._cache.get(self.credentials.secret_id)
+        token = self._cache.get(self._cache_key)
         if token is None:
             token, expires_in = self._fetch_token()
-            self._cache.put(self.credentials.secret_id, token, expires_in)
+            self._cache.put(self._cache_key, token, expires_in)
         return token
 
-    def invoke(self, body: bytes) -> InferenceResponse:
-        """POST ``body`` (JSON) to the predict method and return the answer."""
+    def invoke(self, body: bytes, *, authorize: bool = True) -> InferenceResponse:
+        """POST ``body`` (JSON) to the predict method and return the answer.
+
+        :param authorize: send the bearer token. Without it only the API key goes, and the API's
+            401 is returned as it is. Default: - true
+        """
+        if not authorize:
+            return _post(self.credentials.api_url, body, self._headers(), self._timeout)
         response = self._predict(body)
         if response.status == http.HTTPStatus.UNAUTHORIZED:
-            self._cache.discard(self.credentials.secret_id)
+            self._cache.discard(self._cache_key)
             response = self._predict(body)
         return response
 
     def _predict(self, body: bytes) -> InferenceResponse:
-        headers = {
-            "Authorization": f"Bearer {self.access_token()}",
-            "x-api-key": self.credentials.api_key,
-            "Content-Type": "application/json",
-        }
+        headers = {"Authorization": f"Bearer {self.access_token()}", **self._headers()}
         return _post(self.credentials.api_url, body, headers, self._timeout)
+
+    def _headers(self) -> dict[str, str]:
+        return {"x-api-key": self.credentials.api_key, "Content-Type": "application/json"}
 
     def _fetch_token(self) -> tuple[str, float]:
         creds = self.credentials
         basic = base64.b64encode(f"{creds.client_id}:{creds.client_secret}".encode()).decode()
-        form = {"grant_type": "client_credentials", "scope": creds.scope}
+        form = {"grant_type": "client_credentials", "scope": self.scope}
         headers = {
             "Authorization": f"Basic {basic}",
             "Content-Type": "application/x-www-form-urlencoded",

@@ -13,6 +13,7 @@ from typing import Any
 import boto3
 import pytest
 from moto import mock_aws
+from secure_api_fake import INVOKE, STATUS, SecureApiFake, serve
 from test_client import BODY, FakeApi, closed_port_url, serve_fake_api
 
 from secure_endpoint.cli import main
@@ -188,6 +189,66 @@ def test_network_error_exits_1_with_one_line(
     err = capsys.readouterr().err.splitlines()
     assert err[-1].startswith("secure-endpoint: error: no answer from http://127.0.0.1:")
     assert "Traceback" not in "\n".join(err)
+
+
+@pytest.fixture
+def scoped_api() -> Iterator[SecureApiFake]:
+    """The API as deployed, checking the invoke scope: a client that may also ask for status."""
+    with serve(SecureApiFake()) as api:
+        yield api
+
+
+def test_invoke_without_a_token_shows_the_apis_401_and_asks_for_no_token(
+    scoped_api: SecureApiFake, secrets: Any, body_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    secret = scoped_api.add_client("a", (INVOKE,))
+    secrets.create_secret(Name="client-a", SecretString=json.dumps(secret))
+    assert invoke("client-a", body_file, "--no-token", "--insecure-http-for-testing") == 1
+    out, err = capsys.readouterr()
+    assert json.loads(out)["error"] == "unauthorized"
+    assert err.splitlines()[-1] == "HTTP 401 (request id fake-request)"
+    assert scoped_api.token_requests == []
+
+
+def test_invoke_with_a_scope_asks_for_it_and_caches_its_token_apart(
+    scoped_api: SecureApiFake,
+    secrets: Any,
+    cache_home: Path,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+) -> None:
+    secret = scoped_api.add_client("a", (INVOKE, STATUS))
+    secrets.create_secret(Name="client-a", SecretString=json.dumps(secret))
+    rows = tmp_path / "rows.json"
+    rows.write_text("[[1.0, 2.0]]")
+    assert invoke("client-a", rows, "--scope", STATUS, "--insecure-http-for-testing") == 1
+    out, err = capsys.readouterr()
+    assert json.loads(out)["error"] == "forbidden"
+    assert err.splitlines()[-1] == "HTTP 403 (request id fake-request)"
+    assert invoke("client-a", rows, "--insecure-http-for-testing") == 0
+    assert invoke("client-a", rows, "--scope", STATUS, "--insecure-http-for-testing") == 1
+    assert scoped_api.token_requests == [STATUS, f"{INVOKE} {STATUS}"]
+    assert len(list((cache_home / "secure-endpoint").glob("*.json"))) == 2
+
+
+def test_invoke_with_a_scope_the_client_was_not_given_is_refused_by_the_token_endpoint(
+    scoped_api: SecureApiFake, secrets: Any, body_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    secret = scoped_api.add_client("a", (INVOKE,))
+    secrets.create_secret(Name="client-a", SecretString=json.dumps(secret))
+    assert invoke("client-a", body_file, "--scope", STATUS, "--insecure-http-for-testing") == 2
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        "secure-endpoint: error: token endpoint answered HTTP 400 (invalid_scope)"
+    )
+
+
+def test_scope_and_no_token_do_not_go_together(
+    body_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        invoke("client-a", body_file, "--scope", STATUS, "--no-token")
+    assert exit_info.value.code == 2
+    assert "not allowed with argument" in capsys.readouterr().err
 
 
 def test_missing_subcommand_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:

@@ -95,11 +95,20 @@ def aws(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> Iterator[Deployed]:
             OUTPUT_IP_SETS[6]: ip_sets["auto6"]["ARN"],
             OUTPUT_ALLOWLIST: json.dumps([ip_sets["allow4"]["ARN"], ip_sets["allow6"]["ARN"]]),
             OUTPUT_CLIENTS: json.dumps(
-                {"partner-a": {"secretArn": secret_arn, "apiKeyId": api_key_id}}
+                {
+                    "partner-a": {
+                        "secretArn": secret_arn,
+                        "apiKeyId": api_key_id,
+                        "clientId": PARTNER_A_CLIENT_ID,
+                    }
+                }
             ),
         }
         resolved = deploy_stack(STACK, outputs)
         yield Deployed(waf, ip_sets, resolved[OUTPUT_TABLE], api_key_id, secret_arn, resolved)
+
+
+PARTNER_A_CLIENT_ID = "3kq0f4vvd8l2c1ot7m0d5gk1f9"
 
 
 def create_ip_set(waf: Any, name: str, version: str, addresses: list[str]) -> dict[str, str]:
@@ -407,6 +416,19 @@ def test_revoke_client_disables_the_api_key_and_requests_a_rotation(
     )
 
 
+def test_revoke_client_takes_the_cognito_client_id_an_alert_names(
+    aws: Deployed, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run("revoke-client", PARTNER_A_CLIENT_ID, "--stack", STACK) == 0
+
+    out, _ = capsys.readouterr()
+    assert boto3.client("apigateway").get_api_key(apiKey=aws.api_key_id)["enabled"] is False
+    assert out.startswith(f"client id {PARTNER_A_CLIENT_ID} is client partner-a\n")
+    assert f"disabled the API key {aws.api_key_id} of client partner-a" in out
+    assert run("rotate-client", "4unknownclientid", "--stack", STACK) == 2
+    assert "no client '4unknownclientid'" in capsys.readouterr().err
+
+
 def test_revoking_twice_says_the_key_was_already_disabled(
     aws: Deployed, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -460,7 +482,8 @@ def test_an_unknown_client_exits_2_naming_the_known_ones(
 
     err = capsys.readouterr().err
     assert errors(err) == [
-        "secure-endpoint: error: no client 'nobody' in stack 'Prod' (its clients: partner-a)"
+        "secure-endpoint: error: no client 'nobody' in stack 'Prod' (its clients: partner-a; "
+        "a client's Cognito client id names it too)"
     ]
     assert audit(err)[0]["result"] == "failed"
     assert boto3.client("apigateway").get_api_key(apiKey=aws.api_key_id)["enabled"] is True

@@ -80,6 +80,21 @@ def test_traffic_is_generated_again_only_for_other_parameters(tmp_path):
     assert ensure(Config(tmp_path, hours=0.5, baseline_hours=0.5, clients=5, seed=2), again=True)[1]
 
 
+def test_the_period_can_start_at_another_window_boundary(tmp_path):
+    later = T0 + 7 * 86_400 + 300
+    truth = generate(Config(tmp_path, hours=1.0, baseline_hours=0.5, clients=5, start=later))
+
+    periods = {name: (p["start"], p["end"]) for name, p in truth.periods.items()}
+    assert periods == {"baseline": (later - 1800, later), "evaluated": (later, later + 3600)}
+    assert truth.parameters["start"] == later
+    assert all(later <= a["start"] < later + 3600 for a in truth.attacks)
+    times = [int(r["requestTimeEpoch"]) for r in _records(tmp_path / "access.jsonl")]
+    assert later * 1000 <= min(times) <= max(times) < (later + 3600) * 1000
+    assert "start" not in Config(tmp_path).parameters()  # the default keeps the cache key
+    with pytest.raises(ValueError, match="start must be on a window boundary"):
+        Config(tmp_path, start=later + 1)
+
+
 @pytest.mark.parametrize("name", ["baseline.jsonl", "access.jsonl"])
 def test_every_line_has_exactly_the_pinned_keys_with_string_values(traffic, name):
     out, _ = traffic

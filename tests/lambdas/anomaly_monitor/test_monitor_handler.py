@@ -12,8 +12,8 @@ import pytest
 from anomaly_monitor import handler as monitor
 from anomaly_monitor.adapters import AlertTopic, StateStore, block_list
 from anomaly_monitor.config import Config, Settings
-from conftest import MotoInsights
 
+from secure_endpoint.local_insights import LocalInsights, log_group_reader
 from secure_endpoint.runtime.anomaly.features import FEATURES
 from secure_endpoint.runtime.anomaly.scoring import loads
 
@@ -110,7 +110,7 @@ class Environment:
             BillingMode="PAY_PER_REQUEST",
         )
         self.now = float(END + 200)
-        self.insights = MotoInsights(aws["logs"], "access")
+        self.insights = LocalInsights(log_group_reader(aws["logs"], "access"))
         self.store = StateStore(aws["s3"], "monitor-state")
         self.blocks = block_list(
             aws["dynamodb"],
