@@ -78,7 +78,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args(argv)
     python = bundling.bytecode_python()
-    print(f"Lambda runtime {bundling.RUNTIME.name}; bytecode compiled by {python or 'none found'}")
+    compiled_by = python or "nothing (none found)"
+    print(f"Lambda runtimes: {bundling.BYTECODE_RUNTIME.name} for "
+          f"{', '.join(sorted(bundling.BYTECODE_PACKAGES))}, its bytecode compiled by "
+          f"{compiled_by}; {bundling.RUNTIME.name} for the others")  # fmt: skip
     print()
     print(f"{'function':<24} {'zipped':>9} {'unzipped':>10} {'bytecode':>10}  of 250 MiB")
     archives = {}

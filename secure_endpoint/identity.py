@@ -113,7 +113,6 @@ class OAuthIdentity(Construct):
             "Threat protection scores interactive user sign-ins; this pool has no users (self "
             "sign-up off, client-credentials app clients only), so there is nothing for it to "
             "score and the Plus plan it needs would only add cost.",
-            "AwsSolutions-COG3",
             "AwsSolutions-COG8",
         )
         return pool

@@ -459,8 +459,8 @@ class AnomalyMonitor(Construct):
             self.function,
             f"{self.function.runtime.name}, one version behind the newest Python runtime, on "
             "purpose: the bundle ships bytecode compiled ahead of time by that exact Python on "
-            "the build machine (none is available for the newest), which cuts the cold import of "
-            "the scoring path about threefold and of scikit-learn's refit about fourfold "
+            "the build machine (none is available for the newest), which cuts the cold imports "
+            "of the scoring path and of scikit-learn's refit two- to fourfold "
             "(benchmarks/bundles.py). The runtime is supported and patched by AWS; the other "
             "functions run on the newest.",
             "AwsSolutions-L1",
