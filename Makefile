@@ -19,16 +19,18 @@ help:
 	@echo "make deploy CDK_ARGS='-c model_data_url=s3://... -c model_sha256=...'  real AWS"
 	@echo "make smoke  call the deployed API: 200, 401, 403, 400 and 429 where each is due"
 
+NO_INDEX := pip could not install the Python packages: the first install needs PyPI (a proxy? set PIP_INDEX_URL or pip's proxy). Run make setup again once it is reachable.
+
 $(VENV)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required, found " + sys.version.split()[0])'
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet --upgrade pip || { echo "$(NO_INDEX)"; exit 1; }
+	$(PY) -m pip install --quiet -e '.[dev]' || { echo "$(NO_INDEX)"; exit 1; }
 	@touch $@
 
 node_modules/.installed: package.json package-lock.json
 	@command -v npm >/dev/null || { echo "Node.js and npm are required for the pinned CDK CLI (https://nodejs.org)"; exit 1; }
-	npm ci --no-audit --no-fund --loglevel=error
+	npm ci --no-audit --no-fund --loglevel=error || { echo "npm could not install the pinned CDK CLI: the first install needs the npm registry (a proxy? set npm's proxy and registry config)"; exit 1; }
 	@touch $@
 
 setup: $(VENV)/.installed node_modules/.installed

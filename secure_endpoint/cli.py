@@ -29,9 +29,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import boto3
-import botocore.exceptions
-
+# boto3 and botocore are imported by the commands that call AWS: `detect` (offline, and timed)
+# does not pay their tenth of a second.
 from secure_endpoint.client import (
     ClientCredentials,
     InferenceClient,
@@ -181,6 +180,9 @@ def _read_body(source: str) -> bytes:
 
 
 def _credentials(secret_id: str, region: str | None, profile: str | None) -> ClientCredentials:
+    import boto3
+    import botocore.exceptions
+
     try:
         session = boto3.Session(profile_name=profile, region_name=region)
         secrets = session.client("secretsmanager")
@@ -258,6 +260,9 @@ def _add_smoke_command(commands: Any) -> None:
 
 
 def _smoke(args: argparse.Namespace) -> int:
+    import boto3
+    import botocore.exceptions
+
     from secure_endpoint import smoke
 
     body = smoke.DEFAULT_BODY if args.body is None else _read_body(args.body)
@@ -498,6 +503,8 @@ def _blocked(args: argparse.Namespace) -> int:
 
 
 def _revoke_client(args: argparse.Namespace) -> int:
+    import botocore.exceptions
+
     with _Operation(args, "revoke-client", args.name) as operation:
         name, found = operation.client(
             args.name, {"apiKeyId": args.api_key_id, "secretArn": args.secret_id}
@@ -541,6 +548,8 @@ def _rotate_client(args: argparse.Namespace) -> int:
 
 def _rotate(session: Any, secret_id: str, name: str) -> dict[str, str]:
     """Start a rotation of ``secret_id`` now; one already under way is left to finish."""
+    import botocore.exceptions
+
     secrets = session.client("secretsmanager")
     try:
         version = secrets.rotate_secret(SecretId=secret_id, RotateImmediately=True)["VersionId"]
@@ -569,6 +578,8 @@ class _Operation:
         self._logged = False
 
     def __enter__(self) -> _Operation:
+        import boto3
+
         with _aws_errors("cannot tell who is calling (sts get-caller-identity)"):
             self.session = boto3.Session(
                 profile_name=self.args.profile, region_name=self.args.region
@@ -602,6 +613,8 @@ class _Operation:
         print(json.dumps(line, sort_keys=False), file=sys.stderr)
 
     def output(self, key: str, flag: str) -> str:
+        import botocore.exceptions
+
         if self.args.stack is None:
             raise _Failure(f"pass --stack STACK (which has the output {key}) or {flag}")
         if self._outputs is None:
@@ -733,6 +746,8 @@ def _aws_errors(what: str) -> Iterator[None]:
 
 def _as_failure(error: BaseException, what: str) -> _Failure | None:
     """``error`` as a one-line failure, or None when it is not an expected one."""
+    import botocore.exceptions
+
     if isinstance(error, _Failure):
         return error
     if isinstance(error, botocore.exceptions.ClientError):

@@ -41,7 +41,7 @@ from secure_endpoint.runtime.anomaly.scoring import (
     ForestConfig,
     Model,
     dumps,
-    fit_model,
+    fit_scored_model,
     loads,
     sha256,
 )
@@ -118,12 +118,17 @@ def fit_and_score(
     jobs: int = 1,
 ) -> tuple[Model, npt.NDArray[np.float64] | None]:
     """Fit on the training rows (``jobs`` threads building trees), then score every row (None
-    when no forest could be fitted)."""
-    model = fit_model(
+    when no forest could be fitted); the training rows keep the scores the fit gave them."""
+    model, fitted = fit_scored_model(
         X[training], is_client[training], FEATURES, config=config, trained_on=trained_on,
         jobs=jobs,
     )  # fmt: skip
-    return model, model.score(X, is_client) if model.fitted else None
+    if not model.fitted:
+        return model, None
+    scores = np.empty(len(X), dtype=np.float64)
+    scores[training] = fitted
+    scores[~training] = model.score(X[~training], is_client[~training])
+    return model, scores
 
 
 def detect(
@@ -209,18 +214,25 @@ def detect_files(
     blocks = _blocks(segments, CLAIM_BYTES)
     context = multiprocessing.get_context("spawn")
     claimed = context.Value("i", 0)
-    with ProcessPoolExecutor(
+    helper = ProcessPoolExecutor(
         max_workers=1, mp_context=context, initializer=_share, initargs=(claimed,)
-    ) as helper:
+    )
+    try:
         theirs = helper.submit(_parse_claimed, blocks, model is None)
         parts = _claim_and_parse(blocks, claimed)
         parts.update(theirs.result())
         records, summary, first_ms = _merge([parts[i] for i in range(len(blocks))])
 
         def fit_there(*args: Any) -> tuple[Model, npt.NDArray[np.float64] | None]:
-            return helper.submit(_fit_and_score_portable, *args).result()
+            fitted = helper.submit(_fit_and_score_portable, *args).result()
+            helper.shutdown(wait=False)  # its exit overlaps with deciding and writing
+            return fitted
 
         return _detect_parsed(records, summary, first_ms, config, model, fit_there), summary
+    finally:
+        # Nothing is left for it to do: its exit (about a quarter of a second of tearing down
+        # scikit-learn) need not delay the decisions and the writing.
+        helper.shutdown(wait=False, cancel_futures=True)
 
 
 def _detect_parsed(

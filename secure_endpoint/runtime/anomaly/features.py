@@ -272,8 +272,10 @@ def aggregate(records: Records, window_seconds: int = WINDOW_SECONDS) -> WindowA
 
 
 def _distinct(keys: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
-    """The distinct values, sorted (a sort and a comparison: ``np.unique`` is much slower)."""
-    ordered = np.sort(keys)
+    """The distinct values, sorted (a sort and a comparison: ``np.unique`` is much slower). The
+    keys come grouped by row, so they are sorted already but within rows: timsort (``stable``)
+    takes those runs as they are."""
+    ordered = np.sort(keys, kind="stable")
     first = np.ones(len(ordered), dtype=bool)
     np.not_equal(ordered[1:], ordered[:-1], out=first[1:])
     return ordered[first]

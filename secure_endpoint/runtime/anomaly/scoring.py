@@ -314,8 +314,25 @@ def fit_model(
     """Fit a forest per kind of principal that has at least ``config.min_rows`` windows, set
     each alert threshold at ``config.alert_quantile`` of the forest's scores on its own windows
     and record the reference (median and robust scale of every feature, per kind)."""
+    return fit_scored_model(
+        X, is_client, feature_names, config=config, trained_on=trained_on, jobs=jobs
+    )[0]
+
+
+def fit_scored_model(
+    X: npt.ArrayLike,
+    is_client: npt.ArrayLike,
+    feature_names: Sequence[str],
+    *,
+    config: ForestConfig = ForestConfig(),
+    trained_on: str = "baseline",
+    jobs: int = 1,
+) -> tuple[Model, npt.NDArray[np.float64]]:
+    """``fit_model``, and the scores of the rows it was fitted on (which it computes for the
+    thresholds: 0 where a kind has no forest), so that they need not be scored again."""
     data = np.asarray(X, dtype=np.float64)
     clients = np.asarray(is_client, dtype=bool)
+    fitted_scores = np.zeros(len(data), dtype=np.float64)
     forests: list[Forest | None] = []
     thresholds, rows_used, medians, scales = [], [], [], []
     for rows in (clients, ~clients):
@@ -327,6 +344,7 @@ def fit_model(
             thresholds.append(float("inf"))
         else:
             scores = forest.score(part)
+            fitted_scores[rows] = scores
             thresholds.append(float(np.quantile(scores, config.alert_quantile, method="higher")))
         reference = part if len(part) else data
         if len(reference) == 0:
@@ -338,7 +356,7 @@ def fit_model(
         floor = np.full(len(median), 0.05)
         scales.append(np.maximum.reduce([mad, 0.5 * reference.std(axis=0), floor]))
         medians.append(median)
-    return Model(
+    model = Model(
         forests=(forests[0], forests[1]),
         thresholds=(thresholds[0], thresholds[1]),
         training_rows=(rows_used[0], rows_used[1]),
@@ -348,6 +366,7 @@ def fit_model(
         trained_on=trained_on,
         config=config,
     )
+    return model, fitted_scores
 
 
 def sha256(data: bytes) -> str:
