@@ -176,12 +176,22 @@ def serve(api: SecureApiFake) -> Iterator[SecureApiFake]:
         def log_message(self, format: str, *args: Any) -> None:
             pass
 
-    server = _Server(("127.0.0.1", 0), Handler)
-    api.base_url = f"http://127.0.0.1:{server.server_address[1]}"
+    with on_loopback(Handler, _Server) as api.base_url:
+        yield api
+
+
+@contextmanager
+def on_loopback(
+    handler: type[BaseHTTPRequestHandler],
+    server_class: type[ThreadingHTTPServer] = ThreadingHTTPServer,
+) -> Iterator[str]:
+    """Serve ``handler`` on 127.0.0.1, on a free port, from a thread for the duration of the
+    block; yields the base URL."""
+    server = server_class(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, args=(0.01,), daemon=True)
     thread.start()
     try:
-        yield api
+        yield f"http://127.0.0.1:{server.server_address[1]}"
     finally:
         server.shutdown()
         server.server_close()

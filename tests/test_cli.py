@@ -150,21 +150,11 @@ def test_unreadable_body_file_exits_2(
 
 
 def test_no_aws_credentials_exits_2(
-    monkeypatch: pytest.MonkeyPatch,
-    tmp_path: Path,
     cache_home: Path,
     body_file: Path,
     capsys: pytest.CaptureFixture[str],
+    no_aws_credentials: None,
 ) -> None:
-    for name in (
-        "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE",
-        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_CONTAINER_CREDENTIALS_FULL_URI",
-        "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ROLE_ARN",
-    ):  # fmt: skip
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     assert invoke("client-a", body_file, "--region", REGION) == 2
     assert capsys.readouterr().err == (
         "secure-endpoint: error: no AWS credentials found: configure them or pass --profile\n"

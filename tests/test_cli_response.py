@@ -580,18 +580,8 @@ def test_a_bad_ip_set_arn_exits_2(aws: Deployed, capsys: pytest.CaptureFixture[s
 
 
 def test_no_credentials_exits_2(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Any, capsys: pytest.CaptureFixture[str]
+    no_aws_credentials: None, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    for name in (
-        "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE",
-        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_CONTAINER_CREDENTIALS_FULL_URI",
-        "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ROLE_ARN",
-    ):  # fmt: skip
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-
     assert run("blocked", "--stack", STACK, "--region", REGION) == 2
     assert capsys.readouterr().err == (
         "secure-endpoint: error: no AWS credentials found: configure them or pass --profile\n"
