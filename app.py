@@ -43,6 +43,10 @@ _FEEDS = {feed.name: feed for feed in (SPAMHAUS_DROP, SPAMHAUS_DROP_V6, TOR_EXIT
 SHIELD_SAMPLE_REGION = "eu-west-1"
 SAMPLE_CLIENTS = [{"name": "partner-a", "rate_limit": 50, "burst_limit": 100,
                    "quota_per_day": 100_000}]  # fmt: skip
+SMOKE_CLIENT = {"name": "smoke-no-invoke", "scopes": ["smoke"], "rate_limit": 1,
+                "burst_limit": 2, "quota_per_day": 100}  # fmt: skip
+"""With ``-c smoke_client=true``: a client that may not invoke (its only scope is another), whose
+token ``make smoke`` uses to show the 403; small limits, and it can be left out again."""
 
 
 def _context(app: App, name: str, default: Any = None) -> Any:
@@ -94,7 +98,13 @@ def build(app: App) -> SampleStack:
         "instance_type": _context(app, "instance_type", "ml.m5.large"),
         "instance_count": int(_context(app, "instance_count", 1)),
         "max_instance_count": int(_context(app, "max_instance_count", 4)),
-        "clients": [ApiClient(**c) for c in _context(app, "clients", SAMPLE_CLIENTS)],
+        "clients": [
+            ApiClient(**c)
+            for c in [
+                *_context(app, "clients", SAMPLE_CLIENTS),
+                *([SMOKE_CLIENT] if bool(_context(app, "smoke_client", False)) else []),
+            ]
+        ],
         "allowed_cidrs": _context(app, "allowed_cidrs", []),
         "denied_cidrs": _context(app, "denied_cidrs", []),
         "blocked_countries": _context(app, "blocked_countries", []),

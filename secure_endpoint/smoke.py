@@ -351,7 +351,7 @@ def _wrong_scope(
     note = (
         f"no client can get a token without {invoke_scope}, and Cognito refuses a scope a client "
         "was not given: give a client another scope (ApiClient(scopes=('invoke', 'status'))) "
-        "or add one without invoke"
+        "or add one without invoke (the sample app: deploy with -c smoke_client=true)"
     )
     if unreadable:
         note += f" (unreadable secrets: {', '.join(unreadable)})"

@@ -138,3 +138,23 @@ def test_a_model_signature_from_context_is_checked_with_the_key_named(tmp_path):
     patterns = [r["Properties"].get("EventPattern") for r in resources
                 if r["Type"] == "AWS::Events::Rule"]  # fmt: skip
     assert any(p and p["source"] == ["aws.s3"] for p in patterns)
+
+
+def test_smoke_client_adds_a_client_that_may_not_invoke(tmp_path, default_templates):
+    def app_clients(template):
+        return {
+            r["Properties"]["ClientName"]: r["Properties"]["AllowedOAuthScopes"]
+            for r in template["Resources"].values()
+            if r["Type"] == "AWS::Cognito::UserPoolClient"
+        }
+
+    templates = synth_app(tmp_path, smoke_client="true")
+
+    (partner,) = app_clients(default_templates["SecureEndpointSample"]).values()
+    clients = app_clients(templates["SecureEndpointSample"])
+    assert len(clients) == 2
+    smoke = next(scopes for name, scopes in clients.items() if "smoke-no-invoke" in str(name))
+    assert len(smoke) == 1
+    assert "smoke" in json.dumps(smoke)
+    assert "invoke" not in json.dumps(smoke)
+    assert "invoke" in json.dumps(partner)
