@@ -7,29 +7,22 @@ import json
 import cfnlint.api
 import pytest
 from api_key_responder.config import Config
-from aws_cdk import App, Stack
 from aws_cdk.assertions import Annotations, Match, Template
+from endpoint_builder import synth_endpoint
 
-from secure_endpoint import ApiClient, MonitorOptions, SecureEndpoint, compliance
+from secure_endpoint import ApiClient, MonitorOptions, compliance
 
 HANDLER = "api_key_responder.handler.handler"
 CLIENTS = [ApiClient("partner-a"), ApiClient("partner-b")]
 
 
 def synth(**props):
-    app = App(context={"aws:cdk:bundling-stacks": []})
-    stack = Stack(app, "Responding")
-    settings = {
-        "model_data_url": "s3://models/churn/model.tar.gz",
-        "model_sha256": "0123456789abcdef" * 4,
-        "framework": "sklearn",
-        "framework_version": "1.2-1",
+    defaults = {
         "clients": CLIENTS,
         "auto_block": True,
         "monitor_options": MonitorOptions(disable_api_keys=True, max_key_disables_per_run=2),
-    } | props
-    endpoint = SecureEndpoint(stack, "Endpoint", **settings)
-    return app, stack, endpoint
+    }
+    return synth_endpoint("Responding", **(defaults | props))
 
 
 @pytest.fixture(scope="module")

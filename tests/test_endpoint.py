@@ -8,26 +8,16 @@ from aws_cdk import App, Duration, Environment, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_kms as kms
 from aws_cdk.assertions import Capture, Match, Template
+from endpoint_builder import DIGEST, synth_endpoint
 
 from secure_endpoint import ApiClient, DataCaptureOptions, SecureEndpoint, compliance
 
-DIGEST = "0123456789abcdef" * 4
 CLIENTS = [ApiClient("partner-a", rate_limit=50, burst_limit=100, quota_per_day=100_000)]
 
 
 def synth(env=None, **props):
-    app = App(context={"aws:cdk:bundling-stacks": []})
-    stack = Stack(app, "Secured", env=env)
-    settings = {
-        "model_data_url": "s3://models/churn/model.tar.gz",
-        "model_sha256": DIGEST,
-        "framework": "sklearn",
-        "framework_version": "1.2-1",
-        "clients": CLIENTS,
-        "allowed_cidrs": ["203.0.113.0/24"],
-    } | props
-    endpoint = SecureEndpoint(stack, "Endpoint", **settings)
-    return app, stack, endpoint
+    defaults = {"clients": CLIENTS, "allowed_cidrs": ["203.0.113.0/24"]}
+    return synth_endpoint("Secured", env, **(defaults | props))
 
 
 @pytest.fixture(scope="module")

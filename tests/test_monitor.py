@@ -6,29 +6,23 @@ import json
 import cfnlint.api
 import pytest
 from anomaly_monitor.config import Config
-from aws_cdk import App, Duration, Stack
+from aws_cdk import Duration
 from aws_cdk.assertions import Match, Template
+from endpoint_builder import synth_endpoint
 
-from secure_endpoint import ApiClient, MonitorOptions, SecureEndpoint, bundling, compliance
+from secure_endpoint import ApiClient, MonitorOptions, bundling, compliance
 
 HANDLER = "anomaly_monitor.handler.handler"
 
 
 def synth(**props):
-    app = App(context={"aws:cdk:bundling-stacks": []})
-    stack = Stack(app, "Monitored")
-    settings = {
-        "model_data_url": "s3://models/churn/model.tar.gz",
-        "model_sha256": "0123456789abcdef" * 4,
-        "framework": "sklearn",
-        "framework_version": "1.2-1",
+    defaults = {
         "clients": [ApiClient("partner-a")],
         "allowed_cidrs": ["203.0.113.0/24"],
         "auto_block": True,
         "monitor_options": MonitorOptions(block_ttl=Duration.hours(2), max_blocks_per_run=7),
-    } | props
-    endpoint = SecureEndpoint(stack, "Endpoint", **settings)
-    return app, stack, endpoint
+    }
+    return synth_endpoint("Monitored", **(defaults | props))
 
 
 @pytest.fixture(scope="module")

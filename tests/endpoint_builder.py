@@ -1,0 +1,27 @@
+"""One way for tests to synthesize a SecureEndpoint in a stack of its own, bundling skipped."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import App, Environment, Stack
+
+from secure_endpoint import SecureEndpoint
+
+DIGEST = "0123456789abcdef" * 4
+MODEL = {
+    "model_data_url": "s3://models/churn/model.tar.gz",
+    "model_sha256": DIGEST,
+    "framework": "sklearn",
+    "framework_version": "1.2-1",
+}
+"""The props every test endpoint needs: a model and its framework image."""
+
+
+def synth_endpoint(
+    stack_name: str, env: Environment | None = None, **props: Any
+) -> tuple[App, Stack, SecureEndpoint]:
+    """A SecureEndpoint ``Endpoint`` of ``MODEL | props`` in a new app's stack ``stack_name``."""
+    app = App(context={"aws:cdk:bundling-stacks": []})
+    stack = Stack(app, stack_name, env=env)
+    return app, stack, SecureEndpoint(stack, "Endpoint", **(MODEL | props))
