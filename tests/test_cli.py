@@ -12,6 +12,7 @@ from typing import Any
 
 import boto3
 import pytest
+from aws_fakes import use_fake_credentials
 from moto import mock_aws
 from secure_api_fake import INVOKE, STATUS, SecureApiFake, serve
 from test_client import BODY, FakeApi, closed_port_url, serve_fake_api
@@ -35,14 +36,7 @@ def cache_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.fixture
 def secrets(monkeypatch: pytest.MonkeyPatch, cache_home: Path) -> Iterator[Any]:
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_DEFAULT_REGION": REGION,
-    }.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    use_fake_credentials(monkeypatch, REGION)
     with mock_aws():
         yield boto3.client("secretsmanager")
 

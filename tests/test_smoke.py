@@ -10,6 +10,7 @@ from typing import Any
 
 import boto3
 import pytest
+from aws_fakes import use_fake_credentials
 from moto import mock_aws
 from secure_api_fake import INVOKE, STATUS, SecureApiFake, serve
 
@@ -24,14 +25,7 @@ Deploy = Callable[..., SecureApiFake]
 
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_DEFAULT_REGION": REGION,
-    }.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    use_fake_credentials(monkeypatch, REGION)
     with mock_aws():
         yield
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import boto3
 import pytest
+from aws_fakes import use_fake_credentials
 from botocore.awsrequest import AWSResponse
 from moto import mock_aws
 
@@ -43,10 +44,7 @@ ALLOWED = ("198.51.100.0/24", "2001:db8:a::/48")
 @pytest.fixture(autouse=True)
 def aws_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """Fake credentials in one region, so that nothing can reach a real account."""
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
-        monkeypatch.setenv(name, "testing")
+    use_fake_credentials(monkeypatch, REGION)
 
 
 class Clock:

@@ -14,6 +14,7 @@ from typing import Any
 
 import boto3
 import pytest
+from aws_fakes import use_fake_credentials
 from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ClientError
 from moto import mock_aws
@@ -35,10 +36,7 @@ SET_ID = "0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9"
 @pytest.fixture(autouse=True)
 def aws_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """Fake credentials in one region, so that nothing can reach a real account."""
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
-        monkeypatch.setenv(name, "testing")
+    use_fake_credentials(monkeypatch, "us-east-1")
 
 
 @pytest.fixture

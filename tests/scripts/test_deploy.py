@@ -12,6 +12,7 @@ from typing import Any
 
 import boto3
 import pytest
+from aws_fakes import use_fake_credentials
 from moto import mock_aws
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -52,9 +53,7 @@ def no_aws_config(no_aws_credentials: None, monkeypatch: pytest.MonkeyPatch) -> 
 
 @pytest.fixture
 def aws(no_aws_config: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    use_fake_credentials(monkeypatch, REGION)
     with mock_aws():
         yield
 

@@ -4,6 +4,7 @@ from collections.abc import Iterator
 
 import boto3
 import pytest
+from aws_fakes import use_fake_credentials
 from moto import mock_aws
 from origin_fixtures import (
     BODIES,
@@ -20,10 +21,7 @@ from origin_fixtures import (
 @pytest.fixture(autouse=True)
 def aws_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """Fake credentials in one region, so that nothing can reach a real account."""
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
-        monkeypatch.setenv(name, "testing")
+    use_fake_credentials(monkeypatch, REGION)
 
 
 @pytest.fixture

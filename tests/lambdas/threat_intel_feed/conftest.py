@@ -5,6 +5,7 @@ from typing import Any
 
 import boto3
 import pytest
+from aws_fakes import use_fake_credentials
 from feed_server import FeedServer
 from moto import mock_aws
 
@@ -12,10 +13,7 @@ from moto import mock_aws
 @pytest.fixture(autouse=True)
 def aws_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """Fake credentials in one region, so that nothing can reach a real account."""
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
-        monkeypatch.setenv(name, "testing")
+    use_fake_credentials(monkeypatch, "us-east-1")
 
 
 @pytest.fixture
