@@ -4,11 +4,11 @@ queue, its role held to the clients' API keys; nag and cfn-lint clean."""
 
 import json
 
-import cfnlint.api
 import pytest
 from api_key_responder.config import Config
 from aws_cdk.assertions import Annotations, Match, Template
 from endpoint_builder import synth_endpoint
+from template_checks import cfn_lint
 
 from secure_endpoint import ApiClient, MonitorOptions, compliance
 
@@ -61,8 +61,7 @@ def test_no_nag_finding_under_the_five_packs_with_the_option_on(built):
 
 
 def test_cfn_lint_reports_nothing(template):
-    matches = cfnlint.api.lint(json.dumps(template.to_json()), regions=["us-east-1", "eu-west-1"])
-    assert [str(m) for m in matches] == []
+    assert cfn_lint(template, "us-east-1", "eu-west-1") == []
 
 
 def test_the_option_is_warned_at_synth_as_a_strong_action(built):

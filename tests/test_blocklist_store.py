@@ -2,12 +2,12 @@
 
 import json
 
-import cfnlint.api
 import pytest
 from aws_cdk import App, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk.assertions import Match, Template
+from template_checks import cfn_lint
 
 from secure_endpoint import compliance
 from secure_endpoint._iam import ManagedPolicyRole
@@ -176,5 +176,4 @@ def test_only_the_backup_plan_rules_are_acknowledged_and_only_on_the_table(built
 
 
 def test_the_template_passes_cfn_lint(template):
-    matches = cfnlint.api.lint(json.dumps(template.to_json()), regions=["us-east-1"])
-    assert [str(m) for m in matches] == []
+    assert cfn_lint(template, "us-east-1") == []

@@ -2,13 +2,13 @@
 
 import json
 
-import cfnlint.api
 import pytest
 from aws_cdk import App, Duration, Stack
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_wafv2 as wafv2
 from aws_cdk.assertions import Annotations, Capture, Match, Template
+from template_checks import cfn_lint
 
 from secure_endpoint import _validation as check
 from secure_endpoint import compliance
@@ -391,8 +391,7 @@ def test_nag_sees_the_stages_as_protected_by_a_web_acl(nag_findings):
 @pytest.mark.parametrize("template_key", ["template", "brought_template"])
 def test_the_template_passes_cfn_lint(built, template_key):
     # Errors and warnings, as the cfn-lint command line reports them in CI.
-    matches = cfnlint.api.lint(json.dumps(built[template_key].to_json()), regions=["us-east-1"])
-    assert [str(m) for m in matches] == []
+    assert cfn_lint(built[template_key], "us-east-1") == []
 
 
 # --- bad input --------------------------------------------------------------------------------

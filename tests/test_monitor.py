@@ -3,12 +3,12 @@ schedule, alarms and dashboard widgets (through SecureEndpoint), nag and cfn-lin
 
 import json
 
-import cfnlint.api
 import pytest
 from anomaly_monitor.config import Config
 from aws_cdk import Duration
 from aws_cdk.assertions import Match, Template
 from endpoint_builder import synth_endpoint
+from template_checks import cfn_lint
 
 from secure_endpoint import ApiClient, MonitorOptions, bundling, compliance
 
@@ -54,8 +54,7 @@ def test_no_nag_finding_with_auto_block(built):
 
 
 def test_cfn_lint_reports_nothing(template):
-    matches = cfnlint.api.lint(json.dumps(template.to_json()), regions=["us-east-1"])
-    assert [str(m) for m in matches] == []
+    assert cfn_lint(template, "us-east-1") == []
 
 
 def test_the_function_is_hardened_and_runs_in_the_isolated_subnets(function, built):

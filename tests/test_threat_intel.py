@@ -1,13 +1,11 @@
 """The threat intelligence construct: IP sets, the scheduled function, its grants, nag, cfn-lint."""
 
-import json
-
-import cfnlint.api
 import pytest
 from aws_cdk import App, Duration, Environment, Stack
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from aws_cdk.assertions import Capture, Match, Template
+from template_checks import cfn_lint
 from threat_intel_feed import feeds as function_feeds
 from threat_intel_feed import handler as feed_function
 from threat_intel_feed.config import Config
@@ -338,8 +336,7 @@ def test_no_nag_finding_in_a_stack_with_a_concrete_region_and_account():
 
 
 def test_cfn_lint_reports_nothing(template):
-    matches = cfnlint.api.lint(json.dumps(template.to_json()), regions=["us-east-1", "eu-west-1"])
-    assert [str(m) for m in matches] == []
+    assert cfn_lint(template, "us-east-1", "eu-west-1") == []
 
 
 def test_a_brought_key_is_used_not_recreated():
