@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from operator import itemgetter
 from typing import Any
 
 import orjson
@@ -13,7 +14,7 @@ from anomaly_traffic import START, line, record
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from secure_endpoint.runtime.anomaly.records import parse_lines
+from secure_endpoint.runtime.anomaly.records import FIELDS, _well_formed, parse_lines
 
 
 def test_reads_a_request_with_a_client_id_as_that_client() -> None:
@@ -159,11 +160,61 @@ def test_garbage_never_raises_and_every_line_is_counted_once(
     assert records.time_ms.tolist() == [t for one in alone for t in one.time_ms.tolist()]
 
 
+def _as_orjson_reads_it(text: bytes) -> str:
+    """The module's rules applied to ``orjson.loads``' reading of a line, one line at a time."""
+    if not text.strip():
+        return "blank"
+    try:
+        row = itemgetter(*FIELDS)(orjson.loads(text))
+    except (orjson.JSONDecodeError, KeyError, TypeError):
+        return "malformed"
+    ip, client = row[FIELDS.index("sourceIp")], row[FIELDS.index("clientId")]
+    return (
+        "record"
+        if _well_formed(row) and ip not in ("-", "") and client is not None
+        else ("malformed")
+    )
+
+
+_TRICKY = [
+    b'{"status": "404"}',  # fields missing
+    # a repeated key: the last one counts (an injected one first is overridden, and after, wins)
+    json.dumps(record()).encode().replace(b'"status"', b'"status": "abc", "status"', 1),
+    json.dumps(record()).encode().replace(b'"path"', b'"status": "abc", "path"', 1),
+    json.dumps(record()).encode().replace(b'"path": "', b'"path": "\\ud800', 1),  # lone surrogate
+    json.dumps(record()).encode().replace(b'"path": "', b'"path": "\xff', 1),  # not UTF-8
+    b"\xef\xbb\xbf" + json.dumps(record()).encode(),  # a byte-order mark
+    json.dumps(record()).encode() + b" x",  # trailing garbage
+    json.dumps(record()).encode() + b"  \t",  # trailing whitespace
+    json.dumps(record() | {"status": 200.0}).encode(),
+    json.dumps(record() | {"status": True}).encode(),
+    json.dumps(record() | {"requestTimeEpoch": 10**30}).encode(),
+    json.dumps(record() | {"responseLength": -1}).encode(),
+    json.dumps(record() | {"clientId": None}).encode(),
+    json.dumps([record()]).encode(),
+    b"  ",
+    b"null",
+]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(_lines(), st.sampled_from(_TRICKY)), min_size=1, max_size=8))
+def test_each_line_is_read_as_orjson_reads_it_under_the_documented_rules(
+    lines: list[bytes],
+) -> None:
+    expected = [_as_orjson_reads_it(text) for text in lines]
+    records = parse_lines(lines)
+
+    assert len(records) == expected.count("record")
+    assert records.malformed == expected.count("malformed")
+
+
 def test_importing_the_anomaly_package_does_not_load_the_cdk_or_scikit_learn() -> None:
     code = (
         "import sys\n"
         "import secure_endpoint.runtime.anomaly.detect, secure_endpoint.runtime.anomaly.insights\n"
-        "roots = {'aws_cdk', 'jsii', 'constructs', 'sklearn', 'boto3'}\n"
+        # msgspec parses raw lines for `detect` only: the monitor's Lambda does not ship it
+        "roots = {'aws_cdk', 'jsii', 'constructs', 'sklearn', 'boto3', 'msgspec'}\n"
         "loaded = sorted(m for m in sys.modules if m.split('.')[0] in roots)\n"
         "assert not loaded, loaded\n"
     )
