@@ -180,15 +180,10 @@ class ModelHosting(Construct):
             # Not add_egress_rule: CDK would render a prefix-list rule as a separate resource
             # and drop the group's inline placeholder, and a group created without inline
             # egress keeps EC2's default allow-all rule next to it.
-            s3_egress = ec2.CfnSecurityGroupEgress(
-                self,
+            s3_egress = self._https_egress(
                 "S3Egress",
-                group_id=self.security_group.security_group_id,
-                ip_protocol="tcp",
-                from_port=443,
-                to_port=443,
+                "HTTPS to Amazon S3 (model artifact, captured data)",
                 destination_prefix_list_id=s3_prefix_list.prefix_list_id,
-                description="HTTPS to Amazon S3 (model artifact, captured data)",
             )
         else:
             self.security_group.add_egress_rule(
@@ -222,15 +217,10 @@ class ModelHosting(Construct):
             self.artifact_verification.resource.node.add_dependency(s3_egress)
             if model_signature is not None:
                 # ... and KMS, for the signature, through an interface endpoint in the VPC.
-                kms_egress = ec2.CfnSecurityGroupEgress(
-                    self,
+                kms_egress = self._https_egress(
                     "KmsEgress",
-                    group_id=self.security_group.security_group_id,
-                    ip_protocol="tcp",
-                    from_port=443,
-                    to_port=443,
+                    "HTTPS to the VPC's KMS endpoint (the model signature check)",
                     cidr_ip=vpc.vpc_cidr_block,
-                    description="HTTPS to the VPC's KMS endpoint (the model signature check)",
                 )
                 self.artifact_verification.resource.node.add_dependency(kms_egress)
         role_policy = self._grant_hosting(stack, bucket_name, object_key, image, subnets.subnet_ids)
@@ -510,6 +500,21 @@ class ModelHosting(Construct):
         )
         assert artifact.policy_dependable is not None
         return artifact.policy_dependable
+
+    def _https_egress(
+        self, construct_id: str, description: str, **destination: str
+    ) -> ec2.CfnSecurityGroupEgress:
+        """An HTTPS egress rule of the model's security group, as its own resource."""
+        return ec2.CfnSecurityGroupEgress(
+            self,
+            construct_id,
+            group_id=self.security_group.security_group_id,
+            ip_protocol="tcp",
+            from_port=443,
+            to_port=443,
+            description=description,
+            **destination,
+        )
 
     def _acknowledge_execution_role(self) -> None:
         role = self.execution_role

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pytest
 
 
@@ -11,3 +13,17 @@ def use_fake_credentials(monkeypatch: pytest.MonkeyPatch, region: str) -> None:
     monkeypatch.setenv("AWS_DEFAULT_REGION", region)
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
         monkeypatch.setenv(name, "testing")
+
+
+@dataclass(frozen=True)
+class FakeLambdaContext:
+    """What Powertools reads of a Lambda context, for calling a handler in a test."""
+
+    function_name: str
+    memory_limit_in_mb: int = 256
+    region: str = "us-east-1"
+    aws_request_id: str = "request-1"
+
+    @property
+    def invoked_function_arn(self) -> str:
+        return f"arn:aws:lambda:{self.region}:123456789012:function:{self.function_name}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from aws_cdk import App, Environment, Stack
+from aws_cdk.assertions import Template
 
 from secure_endpoint import SecureEndpoint
 
@@ -25,3 +26,13 @@ def synth_endpoint(
     app = App(context={"aws:cdk:bundling-stacks": []})
     stack = Stack(app, stack_name, env=env)
     return app, stack, SecureEndpoint(stack, "Endpoint", **(MODEL | props))
+
+
+def as_built(app: App, stack: Stack, endpoint: SecureEndpoint) -> dict[str, Any]:
+    """A module fixture's view of a synthesized endpoint: the app, stack, endpoint and template."""
+    return {
+        "app": app,
+        "stack": stack,
+        "endpoint": endpoint,
+        "template": Template.from_stack(stack),
+    }

@@ -19,6 +19,20 @@ def synth_app(tmp_path, **context):
     }
 
 
+def monitor_settings(template):
+    """The anomaly monitor's MONITOR_SETTINGS, its literal parts joined (tokens dropped)."""
+    (monitor,) = [
+        r
+        for r in template["Resources"].values()
+        if r["Type"] == "AWS::Lambda::Function"
+        and r["Properties"]["Handler"] == "anomaly_monitor.handler.handler"
+    ]
+    settings = monitor["Properties"]["Environment"]["Variables"]["MONITOR_SETTINGS"]
+    if isinstance(settings, str):
+        return json.loads(settings)
+    return json.loads("".join(p for p in settings["Fn::Join"][1] if isinstance(p, str)))
+
+
 def web_acl_rules(template):
     (acl,) = [r for r in template["Resources"].values() if r["Type"] == "AWS::WAFv2::WebACL"]
     return {rule["Name"]: rule for rule in acl["Properties"]["Rules"]}
@@ -74,36 +88,12 @@ def test_shield_advanced_adds_a_us_east_1_stack_and_a_cloudfront_front(tmp_path)
 
 def test_auto_block_from_context_lets_the_monitor_block(tmp_path):
     template = synth_app(tmp_path, auto_block="true")["SecureEndpointSample"]
-    (monitor,) = [
-        r
-        for r in template["Resources"].values()
-        if r["Type"] == "AWS::Lambda::Function"
-        and r["Properties"]["Handler"] == "anomaly_monitor.handler.handler"
-    ]
-    settings = monitor["Properties"]["Environment"]["Variables"]["MONITOR_SETTINGS"]
-    text = (
-        settings
-        if isinstance(settings, str)
-        else "".join(p for p in settings["Fn::Join"][1] if isinstance(p, str))
-    )
-    assert json.loads(text)["auto_block"] is True
+    assert monitor_settings(template)["auto_block"] is True
 
 
 def test_the_monitor_alerts_only_by_default(default_templates):
     template = default_templates["SecureEndpointSample"]
-    (monitor,) = [
-        r
-        for r in template["Resources"].values()
-        if r["Type"] == "AWS::Lambda::Function"
-        and r["Properties"]["Handler"] == "anomaly_monitor.handler.handler"
-    ]
-    settings = monitor["Properties"]["Environment"]["Variables"]["MONITOR_SETTINGS"]
-    text = (
-        settings
-        if isinstance(settings, str)
-        else "".join(p for p in settings["Fn::Join"][1] if isinstance(p, str))
-    )
-    assert json.loads(text)["auto_block"] is False
+    assert monitor_settings(template)["auto_block"] is False
 
 
 def test_disable_api_keys_with_auto_block_adds_the_responder(tmp_path):

@@ -7,7 +7,7 @@ import pytest
 from anomaly_monitor.config import Config
 from aws_cdk import Duration
 from aws_cdk.assertions import Match, Template
-from endpoint_builder import synth_endpoint
+from endpoint_builder import as_built, synth_endpoint
 from template_checks import cfn_lint
 
 from secure_endpoint import ApiClient, MonitorOptions, bundling, compliance
@@ -27,13 +27,7 @@ def synth(**props):
 
 @pytest.fixture(scope="module")
 def built():
-    app, stack, endpoint = synth()
-    return {
-        "app": app,
-        "stack": stack,
-        "endpoint": endpoint,
-        "template": Template.from_stack(stack),
-    }
+    return as_built(*synth())
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,7 @@ the alert through SNS to a subscribed SQS queue, blocks in moto's WAF IP sets an
 import json
 import random
 import time
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -12,6 +12,7 @@ import pytest
 from anomaly_monitor import handler as monitor
 from anomaly_monitor.adapters import AlertTopic, StateStore, block_list
 from anomaly_monitor.config import Config, Settings
+from aws_fakes import FakeLambdaContext
 
 from secure_endpoint.local_insights import LocalInsights, log_group_reader
 from secure_endpoint.runtime.anomaly.features import FEATURES
@@ -67,12 +68,7 @@ def flood(start: int, source: str, count: int = 200) -> list[tuple[int, str]]:
     return [(t, access_line(t, source, status=401)) for t in times]
 
 
-@dataclass(frozen=True)
-class Context:
-    function_name: str = "anomaly-monitor"
-    memory_limit_in_mb: int = 1024
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:anomaly-monitor"
-    aws_request_id: str = "request-1"
+CONTEXT = FakeLambdaContext("anomaly-monitor", memory_limit_in_mb=1024)
 
 
 class Environment:
@@ -153,7 +149,7 @@ class Environment:
         if settings is not None:
             self.config = replace(self.config, settings=settings)
         when = datetime.fromtimestamp(self.now, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        return monitor.handler({"time": when, "source": "aws.events"}, Context())
+        return monitor.handler({"time": when, "source": "aws.events"}, CONTEXT)
 
     def alerts(self) -> list[dict[str, Any]]:
         messages = (

@@ -4,13 +4,13 @@ garbage."""
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
 from api_key_responder import handler as responder
 from api_key_responder.adapters import AlertTopic, ApiKeys
 from api_key_responder.config import Config, ConfigError
+from aws_fakes import FakeLambdaContext
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from responder_events import REQUEST_TOPIC, moto_clients, request, sns_event
@@ -18,12 +18,7 @@ from responder_events import REQUEST_TOPIC, moto_clients, request, sns_event
 PARTNER_A, PARTNER_B = "4ad7b0e1clientidpartnera", "9c1e55aaclientidpartnerb"
 
 
-@dataclass(frozen=True)
-class Context:
-    function_name: str = "api-key-responder"
-    memory_limit_in_mb: int = 256
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:api-key-responder"
-    aws_request_id: str = "request-1"
+CONTEXT = FakeLambdaContext("api-key-responder")
 
 
 class Environment:
@@ -96,7 +91,7 @@ def audit(caplog: pytest.LogCaptureFixture) -> list[dict[str, Any]]:
 def test_a_known_clients_key_is_disabled_audited_and_alerted(
     env: Environment, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
 ) -> None:
-    result = responder.handler(sns_event(request(PARTNER_A)), Context())
+    result = responder.handler(sns_event(request(PARTNER_A)), CONTEXT)
 
     assert result == {"disabled": ["partner-a"], "alreadyDisabled": [], "dropped": []}
     assert env.enabled("partner-a") is False
@@ -120,14 +115,14 @@ def test_a_known_clients_key_is_disabled_audited_and_alerted(
 def test_a_second_request_for_a_disabled_key_is_a_no_op(
     env: Environment, caplog: pytest.LogCaptureFixture
 ) -> None:
-    responder.handler(sns_event(request(PARTNER_A)), Context())
+    responder.handler(sns_event(request(PARTNER_A)), CONTEXT)
     env.alerts()
     updates: list[dict[str, Any]] = []
     env.aws["apigateway"].meta.events.register(
         "before-call.apigateway.UpdateApiKey", lambda **kw: updates.append(kw)
     )
 
-    result = responder.handler(sns_event(request(PARTNER_A)), Context())
+    result = responder.handler(sns_event(request(PARTNER_A)), CONTEXT)
 
     assert result == {"disabled": [], "alreadyDisabled": ["partner-a"], "dropped": []}
     assert updates == []  # not even a write of the same value
@@ -141,7 +136,7 @@ def test_it_never_enables_a_key(env: Environment) -> None:
         apiKey=env.keys["partner-a"],
         patchOperations=[{"op": "replace", "path": "/enabled", "value": "false"}],
     )
-    responder.handler(sns_event(request(PARTNER_A)), Context())
+    responder.handler(sns_event(request(PARTNER_A)), CONTEXT)
     assert env.enabled("partner-a") is False
 
 
@@ -171,7 +166,7 @@ def test_an_unknown_or_malformed_request_is_logged_and_dropped(
     capsys: pytest.CaptureFixture[str],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    result = responder.handler(event, Context())
+    result = responder.handler(event, CONTEXT)
 
     assert result["disabled"] == []
     assert result["alreadyDisabled"] == []
@@ -188,7 +183,7 @@ def test_an_unknown_or_malformed_request_is_logged_and_dropped(
 
 def test_an_event_without_records_does_nothing(env: Environment) -> None:
     for event in ({}, {"Records": None}, {"detail": "x"}):
-        assert responder.handler(event, Context()) == {
+        assert responder.handler(event, CONTEXT) == {
             "disabled": [],
             "alreadyDisabled": [],
             "dropped": [],

@@ -4,11 +4,11 @@ import io
 import itertools
 import json
 import uuid
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from aws_fakes import FakeLambdaContext
 from botocore.exceptions import ClientError
 from client_secret_rotation import handler as rotation_function
 from client_secret_rotation.handler import Adapters
@@ -21,7 +21,6 @@ POOL = "us-east-1_Pool"
 CLIENT_ID = "abc123"
 ORIGINAL = "original-client-secret-value-0123456789"
 SECRET = "api-client/partner"
-FUNCTION_ARN = "arn:aws:lambda:us-east-1:123456789012:function:client-secret-rotation"
 CONTENT = {
     "client_name": "partner",
     "client_id": CLIENT_ID,
@@ -86,12 +85,7 @@ def _error(code: str, operation: str) -> ClientError:
     return ClientError({"Error": {"Code": code, "Message": code}}, operation)
 
 
-@dataclass(frozen=True)
-class Context:
-    function_name: str = "client-secret-rotation"
-    memory_limit_in_mb: int = 256
-    invoked_function_arn: str = FUNCTION_ARN
-    aws_request_id: str = "request-1"
+CONTEXT = FakeLambdaContext("client-secret-rotation")
 
 
 @pytest.fixture
@@ -123,7 +117,7 @@ def start_rotation(secretsmanager: Any, secret_id: str = SECRET) -> str:
         secretsmanager.rotate_secret(
             SecretId=secret_id,
             ClientRequestToken=token,
-            RotationLambdaARN=FUNCTION_ARN,
+            RotationLambdaARN=CONTEXT.invoked_function_arn,
             RotationRules={"AutomaticallyAfterDays": 30},
         )
     return token
@@ -131,7 +125,7 @@ def start_rotation(secretsmanager: Any, secret_id: str = SECRET) -> str:
 
 def invoke(step: Step, token: str, secret_id: str = SECRET) -> None:
     event = {"SecretId": secret_id, "ClientRequestToken": token, "Step": step.value}
-    rotation_function.handler(event, Context())
+    rotation_function.handler(event, CONTEXT)
 
 
 def rotate(secretsmanager: Any) -> str:

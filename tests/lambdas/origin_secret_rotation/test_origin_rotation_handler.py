@@ -3,10 +3,11 @@
 import io
 import json
 import uuid
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 import pytest
+from aws_fakes import FakeLambdaContext
 from origin_fixtures import HEADER, ORIGINAL, RULE, SECRET, Aws
 from origin_secret_rotation import handler as rotation_function
 from origin_secret_rotation.adapters import DistributionConfig, WebAclRules
@@ -16,15 +17,9 @@ from origin_secret_rotation.rotation import WebAclRef
 from secure_endpoint.runtime.secret_rotation import RotationError, SecretStore, Step
 
 BUILD_ADAPTERS = rotation_function.adapters  # the real one; the `adapters` fixture replaces it
-FUNCTION_ARN = "arn:aws:lambda:eu-west-1:123456789012:function:origin-secret-rotation"
 
 
-@dataclass(frozen=True)
-class Context:
-    function_name: str = "origin-secret-rotation"
-    memory_limit_in_mb: int = 256
-    invoked_function_arn: str = FUNCTION_ARN
-    aws_request_id: str = "request-1"
+CONTEXT = FakeLambdaContext("origin-secret-rotation", region="eu-west-1")
 
 
 class SlowDistribution(DistributionConfig):
@@ -60,7 +55,7 @@ def start_rotation(aws: Aws) -> str:
         aws.secretsmanager.rotate_secret(
             SecretId=SECRET,
             ClientRequestToken=token,
-            RotationLambdaARN=FUNCTION_ARN,
+            RotationLambdaARN=CONTEXT.invoked_function_arn,
             RotationRules={"AutomaticallyAfterDays": 30},
         )
     return token
@@ -68,7 +63,7 @@ def start_rotation(aws: Aws) -> str:
 
 def invoke(step: Step, token: str) -> None:
     event = {"SecretId": SECRET, "ClientRequestToken": token, "Step": step.value}
-    rotation_function.handler(event, Context())
+    rotation_function.handler(event, CONTEXT)
 
 
 def rotate(aws: Aws) -> str:

@@ -4,10 +4,10 @@ import io
 import json
 import os
 import socket
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from aws_fakes import FakeLambdaContext
 from feed_server import FeedServer
 from threat_intel_feed import handler as feed_function
 from threat_intel_feed.adapters import FeedFetcher, ip_set_writer
@@ -32,12 +32,7 @@ def drop_json(v4: list[str], v6: list[str] = DROP_V6) -> str:
     return "\n".join(lines) + "\n"
 
 
-@dataclass(frozen=True)
-class Context:
-    function_name: str = "threat-intel-feed"
-    memory_limit_in_mb: int = 256
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:threat-intel-feed"
-    aws_request_id: str = "request-1"
+CONTEXT = FakeLambdaContext("threat-intel-feed")
 
 
 class Function:
@@ -91,7 +86,7 @@ class Function:
             self.server.serve("/drop/drop_v4.json", drop, **route)
 
     def __call__(self) -> dict[str, dict[str, Any]]:
-        result = feed_function.handler({"source": "aws.scheduler"}, Context())
+        result = feed_function.handler({"source": "aws.scheduler"}, CONTEXT)
         return {report["feed"]: report for report in result["feeds"]}
 
     def addresses(self, name: str, version: int) -> set[str]:
