@@ -2,8 +2,9 @@
 replay its access logs through the anomaly detector.
 
 Exit status: 0 on a 2xx answer (``invoke``) or a finished replay (``detect``, malformed lines
-included), 1 on any other HTTP status or a network failure, 2 on a usage, input or credential
-error. Errors are one line on stderr, never a traceback.
+skipped and counted), 1 on any other HTTP status or a network failure, 2 on a usage, input or
+credential error, 3 when ``detect``'s input holds no access-log record at all. Errors are one line
+on stderr, never a traceback.
 
 Response commands act on a deployed stack: ``block``, ``unblock`` and ``blocked`` (the WAF's
 auto-block list, see ``secure_endpoint.runtime.blocklist``), ``revoke-client`` and
@@ -88,56 +89,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     invoke.add_argument("--insecure-http-for-testing", action="store_true", help=argparse.SUPPRESS)
     invoke.set_defaults(run=_invoke)
-    detect = commands.add_parser(
-        "detect",
-        help="score access logs offline: one JSON line per principal and window",
-        description="Replay access-log lines (the pinned format) through the anomaly detector. "
-        "Malformed lines are counted on stderr and skipped. Needs the monitor extra: "
-        "pip install 'secure-endpoint[monitor]'.",
-    )
-    detect.add_argument("--logs", required=True, type=Path, help="access-log lines to score")
-    detect.add_argument(
-        "--baseline", type=Path, help="older access-log lines to fit on (default: cold start)"
-    )
-    detect.add_argument("--output", required=True, help="detections (JSON lines), - for stdout")
-    detect.add_argument("--window-seconds", type=int, default=300, help="default: 300")
-    detect.add_argument(
-        "--history-hours", type=float, default=24.0, help="own-history horizon (default: 24)"
-    )
-    detect.add_argument(
-        "--alert-quantile",
-        type=float,
-        default=0.995,
-        help="share of baseline windows below the alert threshold (default: 0.995)",
-    )
-    detect.add_argument("--random-state", type=int, default=0, help="default: 0")
-    detect.add_argument("--daily-quota", type=int, help="requests per client per day to alert on")
-    detect.add_argument("--model", type=Path, help="a stored model to score with (no fitting)")
-    detect.add_argument("--model-sha256", help="the digest recorded for --model (required with it)")
-    detect.add_argument(
-        "--save-model", type=Path, help="store the fitted model here, its digest in <path>.sha256"
-    )
-    detect.add_argument(
-        "--jobs", type=int, help="processes for large inputs (default: 2, or 1 on one core)"
-    )
-    detect.set_defaults(run=_detect)
+    _add_detect_command(commands)
     _add_response_commands(commands)
     _add_smoke_command(commands)
     return parser
-
-
-def _detect(args: argparse.Namespace) -> int:
-    try:
-        from secure_endpoint.runtime.anomaly import detect as replay
-    except ModuleNotFoundError as error:
-        raise _Failure(
-            f"detect needs the monitor extra ({error.name} is missing): "
-            "pip install 'secure-endpoint[monitor]'"
-        ) from None
-    try:
-        return replay.run(args)
-    except replay.UsageError as error:
-        raise _Failure(str(error)) from None
 
 
 def _invoke(args: argparse.Namespace) -> int:
@@ -208,6 +163,75 @@ def _cache_dir() -> Path:
     xdg = os.environ.get("XDG_CACHE_HOME", "")
     base = Path(xdg) if os.path.isabs(xdg) else Path.home() / ".cache"
     return base / "secure-endpoint"
+
+
+# --- detect: access logs in, one decision per principal and window out ---------------------
+
+_DETECT_EXIT = (
+    "exit status: 0 when the detections were written; 2 on a usage error, an unreadable input "
+    "or an unwritable --output (checked before any input is read); 3 when the logs, or a "
+    "baseline given, hold no access-log record to use (empty, not JSON, JSON of another shape, "
+    "or only duplicates): then no detection is written"
+)
+
+
+def _add_detect_command(commands: Any) -> None:
+    detect = commands.add_parser(
+        "detect",
+        help="score access logs offline: one JSON line per principal and window",
+        description="Replay access-log lines (the pinned format) through the anomaly detector. "
+        "Each input is a file, plain or gzip (recognized by its first bytes, as CloudWatch "
+        "Logs exports are), or - for standard input. Requests are de-duplicated by request id "
+        "across every input (overlapping exports), the baseline read first. Lines that are not "
+        "JSON, JSON lines of the wrong shape and duplicates are counted on stderr and skipped. "
+        "Needs the monitor extra: pip install 'secure-endpoint[monitor]'.",
+        epilog=_DETECT_EXIT,
+    )
+    detect.add_argument(
+        "--logs", required=True, nargs="+", type=Path, metavar="FILE",
+        help="access-log lines to score: one or more files (plain or gzip), - for stdin",
+    )  # fmt: skip
+    detect.add_argument(
+        "--baseline", nargs="+", type=Path, metavar="FILE",
+        help="older access-log lines to fit on, as --logs (default: cold start)",
+    )  # fmt: skip
+    detect.add_argument("--output", required=True, help="detections (JSON lines), - for stdout")
+    detect.add_argument("--window-seconds", type=int, default=300, help="default: 300")
+    detect.add_argument(
+        "--history-hours", type=float, default=24.0, help="own-history horizon (default: 24)"
+    )
+    detect.add_argument(
+        "--alert-quantile",
+        type=float,
+        default=0.995,
+        help="share of baseline windows below the alert threshold (default: 0.995)",
+    )
+    detect.add_argument("--random-state", type=int, default=0, help="default: 0")
+    detect.add_argument("--daily-quota", type=int, help="requests per client per day to alert on")
+    detect.add_argument("--model", type=Path, help="a stored model to score with (no fitting)")
+    detect.add_argument("--model-sha256", help="the digest recorded for --model (required with it)")
+    detect.add_argument(
+        "--save-model", type=Path, help="store the fitted model here, its digest in <path>.sha256"
+    )
+    detect.add_argument(
+        "--jobs", type=int, help="processes for large inputs (default: 2, or 1 on one core)"
+    )
+    detect.set_defaults(run=_detect)
+
+
+def _detect(args: argparse.Namespace) -> int:
+    try:
+        from secure_endpoint.runtime.anomaly import detect as replay
+    except ModuleNotFoundError as error:
+        raise _Failure(
+            f"detect needs the monitor extra ({error.name} is missing): "
+            "pip install 'secure-endpoint[monitor]'"
+        ) from None
+    stdin = sys.stdin.buffer if "-" in map(str, [*args.logs, *(args.baseline or [])]) else None
+    try:
+        return replay.run(args, stdin=stdin)
+    except replay.UsageError as error:
+        raise _Failure(str(error), error.code) from None
 
 
 # --- smoke: the answers a deployed stack gives, one check per line -------------------------

@@ -15,9 +15,10 @@ from __future__ import annotations
 import multiprocessing
 import os
 import sys
-from collections.abc import Callable, Iterator
+import zlib
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, Any
 
@@ -35,7 +36,22 @@ from secure_endpoint.runtime.anomaly.features import (
     covered_windows,
     features,
 )
-from secure_endpoint.runtime.anomaly.records import RecordReader, Records, merge_records
+from secure_endpoint.runtime.anomaly.inputs import (
+    STDIN,
+    InputSummary,
+    Source,
+    name_of,
+    nothing_read,
+    one_stdin,
+    open_lines,
+    splittable,
+)
+from secure_endpoint.runtime.anomaly.records import (
+    RecordReader,
+    Records,
+    first_seen,
+    merge_records,
+)
 from secure_endpoint.runtime.anomaly.scoring import (
     KINDS,
     ForestConfig,
@@ -170,10 +186,21 @@ def _too_few(rows: npt.NDArray[np.bool_], is_client: npt.NDArray[np.bool_], leas
     return max(clients, int(np.count_nonzero(rows)) - clients) < least
 
 
-@dataclass(frozen=True)
-class FileSummary:
-    lines_malformed: int
-    records: int
+FileSummary = InputSummary
+"""What the inputs of one role (``baseline`` or ``logs``) held: records and lines skipped."""
+
+
+class UsageError(Exception):
+    """A bad argument, an unreadable input or an unwritable output of ``secure-endpoint
+    detect``: one line on stderr, exit ``code`` (2)."""
+
+    code = 2
+
+
+class NoRecords(UsageError):
+    """An input role read to the end without one access-log record to use: exit 3."""
+
+    code = 3
 
 
 PARALLEL_BYTES = 64 << 20
@@ -185,32 +212,55 @@ left, so that neither waits for the other whatever else the machine is doing."""
 
 _READ_BYTES = 1 << 20
 _Segment = tuple[str, str, int, int]  # (label, path, first byte, end byte)
-_Parsed = tuple[Records, dict[str, FileSummary], dict[str, int]]
+_LABELS = ("baseline", "logs")
 _claimed: Any = None  # the helper's view of the shared next-block counter
 
 
+@dataclass(frozen=True, eq=False)
+class _Parsed:
+    """Records read by one reader (de-duplicated among themselves), the request id of each when
+    they must be de-duplicated against other parts, and (label, records, counts) per input read,
+    in order."""
+
+    records: Records
+    ids: list[str | None] | None
+    spans: tuple[tuple[str, int, InputSummary], ...]
+
+
 def detect_files(
-    logs: Path,
-    baseline: Path | None = None,
+    logs: Source | Sequence[Source],
+    baseline: Source | Sequence[Source] | None = None,
     config: DetectConfig = DetectConfig(),
     model: Model | None = None,
     *,
     jobs: int = 1,
+    stdin: IO[bytes] | None = None,
 ) -> tuple[Detections, dict[str, FileSummary]]:
-    """Parse the files and ``detect`` over the windows of ``logs``.
+    """Parse the inputs and ``detect`` over the windows of ``logs``.
 
-    With ``jobs`` 2 or more and large inputs, a second process imports scikit-learn (when a model
-    is to be fitted) and then parses blocks of the input beside this one, each taking the next
-    block until none is left, then fits and scores while this one waits: the slow parts of the
-    replay run on two cores, with the same result as one process."""
-    files = [("baseline", baseline), ("logs", logs)]
-    segments = [
-        (label, str(path), 0, path.stat().st_size) for label, path in files if path is not None
-    ]
-    total = sum(end for _, _, _, end in segments)
-    if jobs < 2 or total < PARALLEL_BYTES:
-        records, summary, first_ms = _parse_segments(segments)
-        return _detect_parsed(records, summary, first_ms, config, model, fit_and_score), summary
+    Each of ``logs`` and ``baseline`` is one input or several: files, plain or gzip (recognized
+    by their first bytes), or ``-`` for ``stdin``. A record whose request id was read before, in
+    any input, is skipped and counted as a duplicate (the baseline is read first). Raises
+    ``NoRecords`` when the logs, or a baseline given, hold no record to use, before any fitting.
+
+    With ``jobs`` 2 or more and large plain files, a second process imports scikit-learn (when a
+    model is to be fitted) and then parses blocks of the input beside this one, each taking the
+    next block until none is left, then fits and scores while this one waits: the slow parts of
+    the replay run on two cores, with the same result as one process."""
+    inputs = [(label, source) for label, sources in (("baseline", baseline), ("logs", logs))
+              for source in _as_list(sources)]  # fmt: skip
+    try:
+        one_stdin([source for _, source in inputs])
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    parallel = jobs >= 2 and all(splittable(source) for _, source in inputs)
+    if parallel:
+        segments = [(label, str(path), 0, Path(path).stat().st_size) for label, path in inputs]
+        parallel = sum(end for _, _, _, end in segments) >= PARALLEL_BYTES
+    if not parallel:
+        records, summary, first_ms = _merge([_parse_inputs(inputs, stdin)])
+        _check_read(summary, inputs)
+        return _detect_parsed(records, first_ms, config, model, fit_and_score), summary
     blocks = _blocks(segments, CLAIM_BYTES)
     context = multiprocessing.get_context("spawn")
     claimed = context.Value("i", 0)
@@ -222,22 +272,39 @@ def detect_files(
         parts = _claim_and_parse(blocks, claimed)
         parts.update(theirs.result())
         records, summary, first_ms = _merge([parts[i] for i in range(len(blocks))])
+        _check_read(summary, inputs)
 
         def fit_there(*args: Any) -> tuple[Model, npt.NDArray[np.float64] | None]:
             fitted = helper.submit(_fit_and_score_portable, *args).result()
             helper.shutdown(wait=False)  # its exit overlaps with deciding and writing
             return fitted
 
-        return _detect_parsed(records, summary, first_ms, config, model, fit_there), summary
+        return _detect_parsed(records, first_ms, config, model, fit_there), summary
     finally:
         # Nothing is left for it to do: its exit (about a quarter of a second of tearing down
         # scikit-learn) need not delay the decisions and the writing.
         helper.shutdown(wait=False, cancel_futures=True)
 
 
+def _as_list(sources: Source | Sequence[Source] | None) -> list[Source]:
+    if sources is None:
+        return []
+    if isinstance(sources, Path | str):
+        return [sources]
+    return list(sources)
+
+
+def _check_read(summary: dict[str, FileSummary], inputs: list[tuple[str, Source]]) -> None:
+    for label in _LABELS:
+        names = [name_of(source) for role, source in inputs if role == label]
+        if names:
+            problem = nothing_read(f"--{label} {' '.join(names)}", summary[label])
+            if problem is not None:
+                raise NoRecords(problem)
+
+
 def _detect_parsed(
     records: Records,
-    summary: dict[str, FileSummary],
     first_ms: dict[str, int],
     config: DetectConfig,
     model: Model | None,
@@ -251,28 +318,54 @@ def _detect_parsed(
     return detect(aggregates, scored_from, config, model, fit=fit)
 
 
+def _parse_inputs(inputs: list[tuple[str, Source]], stdin: IO[bytes] | None) -> _Parsed:
+    """Read whole inputs one after the other, as streams (plain, gzip or standard input)."""
+    reader = RecordReader(deduplicate=True)
+    spans = []
+    for label, source in inputs:
+        before = _counts(reader)
+        try:
+            with open_lines(source, stdin) as lines:
+                reader.feed(lines)
+        except (OSError, EOFError, zlib.error) as error:
+            reason = getattr(error, "strerror", None) or str(error) or type(error).__name__
+            if isinstance(error, EOFError | zlib.error):
+                reason = f"corrupt or truncated gzip data ({reason})"
+            raise UsageError(f"cannot read {name_of(source)}: {reason}") from None
+        after = _counts(reader)
+        spans.append((label, after.records - before.records, _minus(after, before)))
+    return _Parsed(reader.records(), None, tuple(spans))
+
+
+def _counts(reader: RecordReader) -> InputSummary:
+    return InputSummary(reader.count, reader.unparseable, reader.wrong_shape, reader.duplicates)
+
+
+def _minus(a: InputSummary, b: InputSummary) -> InputSummary:
+    return InputSummary(
+        a.records - b.records,
+        a.unparseable - b.unparseable,
+        a.wrong_shape - b.wrong_shape,
+        a.duplicates - b.duplicates,
+    )
+
+
 def _parse_segments(segments: list[_Segment]) -> _Parsed:
-    """Parse byte ranges of files (each starting at a line): records, counts and first time per
-    label."""
-    reader = RecordReader()
-    summary: dict[str, FileSummary] = {}
-    first_ms: dict[str, int] = {}
+    """Parse byte ranges of plain files (each starting at a line), keeping the request ids for
+    de-duplication against the other blocks."""
+    reader = RecordReader(deduplicate=True, keep_ids=True)
+    spans = []
     for label, path, start, end in segments:
-        malformed, count = reader.malformed, reader.count
+        before = _counts(reader)
         with Path(path).open("rb") as file:
             if start == 0 and end >= Path(path).stat().st_size:
                 reader.feed(file)
             else:
                 file.seek(start)
                 reader.feed(_lines_between(file, end - start))
-        part = summary.get(label, FileSummary(0, 0))
-        summary[label] = FileSummary(
-            part.lines_malformed + reader.malformed - malformed, part.records + reader.count - count
-        )
-        times = reader.times_since(count)
-        if len(times):
-            first_ms[label] = min(first_ms.get(label, 2**62), int(times.min()))
-    return reader.records(), summary, first_ms
+        after = _counts(reader)
+        spans.append((label, after.records - before.records, _minus(after, before)))
+    return _Parsed(reader.records(), reader.request_ids(), tuple(spans))
 
 
 def _lines_between(file: IO[bytes], size: int) -> Iterator[bytes]:
@@ -348,18 +441,55 @@ def _parse_claimed(blocks: list[list[_Segment]], import_scikit_learn: bool) -> d
     return _claim_and_parse(blocks, _claimed)
 
 
-def _merge(parts: list[_Parsed]) -> _Parsed:
+def _merge(
+    parts: list[_Parsed],
+) -> tuple[Records, dict[str, FileSummary], dict[str, int]]:
+    """The parts as one: records de-duplicated across parts (the first one read is kept), the
+    counts per label and the first time per label of the records kept."""
+    seen: set[str | None] = set()
+    kept: list[Records] = []
     summary: dict[str, FileSummary] = {}
     first_ms: dict[str, int] = {}
-    for _, part_summary, part_first in parts:
-        for label, counts in part_summary.items():
-            old = summary.get(label, FileSummary(0, 0))
-            summary[label] = FileSummary(
-                old.lines_malformed + counts.lines_malformed, old.records + counts.records
-            )
-        for label, first in part_first.items():
-            first_ms[label] = min(first_ms.get(label, first), first)
-    return merge_records([records for records, _, _ in parts]), summary, first_ms
+    for part in parts:
+        records, spans = part.records, list(part.spans)
+        if part.ids is not None and len(parts) > 1:
+            everything = np.ones(len(records), dtype=np.bool_)
+            fresh = first_seen(part.ids, everything, seen)
+            if fresh is not None:
+                records, spans = _select(records, fresh), _fewer(spans, fresh)
+        at = 0
+        for label, count, counts in spans:
+            summary[label] = summary.get(label, FileSummary()) + counts
+            if count:
+                first = int(records.time_ms[at : at + count].min())
+                first_ms[label] = min(first_ms.get(label, first), first)
+            at += count
+        kept.append(records)
+    return merge_records(kept), summary, first_ms
+
+
+_RECORD_COLUMNS = (
+    "time_ms", "status", "client", "address", "path", "response_length", "response_latency",
+)  # fmt: skip
+
+
+def _select(records: Records, keep: npt.NDArray[np.bool_]) -> Records:
+    return replace(records, **{name: getattr(records, name)[keep] for name in _RECORD_COLUMNS})
+
+
+def _fewer(
+    spans: list[tuple[str, int, InputSummary]], keep: npt.NDArray[np.bool_]
+) -> list[tuple[str, int, InputSummary]]:
+    """The spans with the records not kept moved from records to duplicates."""
+    fewer, at = [], 0
+    for label, count, counts in spans:
+        left = int(np.count_nonzero(keep[at : at + count]))
+        dropped = count - left
+        fewer.append(
+            (label, left, replace(counts, records=left, duplicates=counts.duplicates + dropped))
+        )
+        at += count
+    return fewer
 
 
 def _fit_and_score_portable(
@@ -385,14 +515,18 @@ def write_detections(detections: Detections, out: IO[bytes]) -> int:
     return count
 
 
-class UsageError(Exception):
-    """A bad argument or an unreadable input of ``secure-endpoint detect``: one line, exit 2."""
+EXIT_OK, EXIT_USAGE, EXIT_NO_RECORDS = 0, UsageError.code, NoRecords.code
 
 
-def run(args: Any) -> int:
-    """``secure-endpoint detect``: the parsed arguments in, the exit status out (0 when done)."""
+def run(args: Any, stdin: IO[bytes] | None = None, stdout: IO[bytes] | None = None) -> int:
+    """``secure-endpoint detect``: the parsed arguments in, the exit status out (0 when done).
+
+    The output is opened (created or truncated, as a shell's ``>`` does) before any input is
+    read, so that an unwritable path fails at once; when the run then fails, an output file it
+    created is removed."""
     if args.model is not None and not args.model_sha256:
         raise UsageError("--model needs --model-sha256 (the digest recorded when it was stored)")
+    logs, baseline = _as_list(args.logs), _as_list(args.baseline)
     try:
         config = DetectConfig(
             window_seconds=args.window_seconds,
@@ -400,22 +534,52 @@ def run(args: Any) -> int:
             forest=ForestConfig(random_state=args.random_state, alert_quantile=args.alert_quantile),
             decisions=DecisionConfig(daily_quota=args.daily_quota),
         )
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    jobs = args.jobs if args.jobs is not None else min(2, os.cpu_count() or 1)
+    if jobs < 1:
+        raise UsageError(f"--jobs must be at least 1, got {jobs}")
+    _refuse_output_among_inputs(args.output, [*baseline, *logs])
+    if args.save_model is not None and not args.save_model.parent.is_dir():
+        raise UsageError(f"cannot write {args.save_model}: no such directory")
+    out, created = _open_output(args.output, stdout)
+    try:
+        return _run(args, logs, baseline, config, jobs, out, stdin)
+    except BaseException:
+        if created is not None:
+            out.close()
+            created.unlink(missing_ok=True)
+        raise
+    finally:
+        if args.output != STDOUT:
+            out.close()
+
+
+STDOUT = "-"
+
+
+def _run(
+    args: Any,
+    logs: list[Source],
+    baseline: list[Source],
+    config: DetectConfig,
+    jobs: int,
+    out: IO[bytes],
+    stdin: IO[bytes] | None,
+) -> int:
+    try:
         model = _load_model(args.model, args.model_sha256) if args.model is not None else None
-        jobs = args.jobs if args.jobs is not None else min(2, os.cpu_count() or 1)
-        if jobs < 1:
-            raise UsageError(f"--jobs must be at least 1, got {jobs}")
-        detections, summary = detect_files(args.logs, args.baseline, config, model, jobs=jobs)
+        detections, summary = detect_files(
+            logs, baseline or None, config, model, jobs=jobs, stdin=stdin
+        )
     except OSError as error:
         raise UsageError(f"cannot read {error.filename}: {error.strerror or error}") from None
     except ValueError as error:  # IntegrityError included
         raise UsageError(str(error)) from None
-    for name, path in (("baseline", args.baseline), ("logs", args.logs)):
-        if name in summary:
-            counts = summary[name]
-            _note(
-                f"{path}: {counts.records:,} records, "
-                f"{counts.lines_malformed:,} malformed lines skipped"
-            )
+    for label, sources in (("baseline", baseline), ("logs", logs)):
+        if label in summary:
+            names = ", ".join(name_of(source) for source in sources)
+            _note(f"{names}: {summary[label].describe()}")
     _note(_model_note(detections))
     if args.save_model is not None and detections.model is not None:
         data = dumps(detections.model)
@@ -426,16 +590,10 @@ def run(args: Any) -> int:
             raise UsageError(f"cannot write {error.filename}: {error.strerror}") from None
         _note(f"model stored in {args.save_model} (sha256 {sha256(data)})")
     try:
-        if args.output == "-":
-            written = write_detections(detections, sys.stdout.buffer)
-            sys.stdout.flush()
-        else:
-            with Path(args.output).open("wb") as out:
-                written = write_detections(detections, out)
+        written = write_detections(detections, out)
+        out.flush()
     except OSError as error:
-        raise UsageError(
-            f"cannot write {error.filename or args.output}: {error.strerror}"
-        ) from None
+        raise UsageError(f"cannot write {args.output}: {error.strerror or error}") from None
     decisions = detections.decisions
     principals = len(np.unique(detections.aggregates.principal))
     _note(
@@ -443,7 +601,32 @@ def run(args: Any) -> int:
         f"{int(decisions.anomalous.sum()):,} anomalous, "
         f"{decisions.action.count('block'):,} with action block"
     )
-    return 0
+    return EXIT_OK
+
+
+def _refuse_output_among_inputs(output: str, sources: list[Source]) -> None:
+    """Opening the output truncates it: it must not be one of the inputs."""
+    if output == STDOUT or not Path(output).exists():
+        return
+    for source in sources:
+        if str(source) != STDIN and Path(source).exists() and Path(output).samefile(source):
+            raise UsageError(f"--output {output} is also an input: it would be overwritten")
+
+
+def _open_output(output: str, stdout: IO[bytes] | None) -> tuple[IO[bytes], Path | None]:
+    """The output stream, and its path when this call created the file."""
+    if output == STDOUT:
+        return (stdout if stdout is not None else sys.stdout.buffer), None
+    path = Path(output)
+    existed = path.exists()
+    try:
+        out = path.open("wb")
+    except OSError as error:
+        raise UsageError(
+            f"cannot write --output {output}: {error.strerror or error} "
+            "(checked before reading any input)"
+        ) from None
+    return out, None if existed else path
 
 
 def _load_model(path: Path, digest: str) -> Model:

@@ -3,21 +3,27 @@
 A line is well formed when it is a JSON object whose ``requestTimeEpoch`` (milliseconds),
 ``status`` (100-599), ``responseLength`` and ``responseLatency`` (``-`` for none) are non-negative
 integers, written as strings (API Gateway's way) or as numbers, and whose ``sourceIp``,
-``clientId`` (``-`` for none) and ``path`` are strings. Any other line, and a line without a source
-address, is counted as malformed and skipped: it never raises. Blank lines are skipped without
-being counted. The other fields of the format are not read (nothing the monitor uses is in them:
-``integrationLatency`` adds nothing to ``responseLatency``, and gateway logs carry no request size
-or input digest).
+``clientId`` (``-`` for none) and ``path`` are strings, and whose ``requestId``, when present, is a
+string or ``null``. Any other line, and a line without a source address, is counted as malformed
+and skipped: it never raises. Malformed lines come in two kinds, counted apart: *unparseable*
+(not JSON, not UTF-8) and *wrong shape* (JSON, but not an object with those fields and values).
+Blank lines are skipped without being counted. The other fields of the format are not read
+(nothing the monitor uses is in them: ``integrationLatency`` adds nothing to ``responseLatency``,
+and gateway logs carry no request size or input digest).
+
+A reader made with ``deduplicate=True`` keeps the first record of each request id and counts the
+others as duplicates (overlapping exports of one log group hold the same requests): a record
+without an id (``-``, empty or absent) is never a duplicate.
 
 A request's principal is its OAuth client id when it carried one, else its source address.
 
 Throughput is the point of this module. A line is decoded by msgspec into a struct of the seven
-fields alone (the other keys are skipped, not built into Python objects), their values exactly as
-JSON gives them (what ``orjson.loads`` would: strings, numbers, ``null``...; a repeated key keeps
-its last value; invalid UTF-8 or a lone surrogate is malformed), about twice as fast as decoding
-the whole object. The conversions run a column at a time with ``map`` and ``numpy``, with a
-per-line fallback only in a chunk that holds a bad line. msgspec is imported by the first reader,
-so the monitor's Lambda, which reads aggregates, never needs it.
+fields and the request id alone (the other keys are skipped, not built into Python objects), the
+values exactly as JSON gives them (what ``orjson.loads`` would: strings, numbers, ``null``...; a
+repeated key keeps its last value; invalid UTF-8 or a lone surrogate is malformed), about twice as
+fast as decoding the whole object. The conversions run a column at a time with ``map`` and
+``numpy``, with a per-line fallback only in a chunk that holds a bad line. msgspec is imported by
+the first reader, so the monitor's Lambda, which reads aggregates, never needs it.
 """
 
 from __future__ import annotations
@@ -47,6 +53,11 @@ FIELDS = (
 )
 """The fields of a record that the monitor reads; the others are not looked at."""
 
+REQUEST_ID = "requestId"
+"""The field that identifies a request, read only to drop duplicates; optional."""
+
+_NO_ID: tuple[Any, ...] = (None, NONE, "")
+
 MAX_EPOCH_MS = 10**15
 """Time stamps at or beyond this (year 33658) are malformed, which keeps them inside int64."""
 
@@ -57,8 +68,8 @@ CHUNK_LINES = 8192
 """Lines converted together; bounds the memory of the Python objects alive at once."""
 
 _AS_TUPLE = attrgetter(*FIELDS)
-_COLUMN_GETTERS = tuple(attrgetter(name) for name in FIELDS)
-_T, _STATUS, _IP, _CLIENT, _PATH, _LENGTH, _LATENCY = range(len(FIELDS))
+_COLUMN_GETTERS = tuple(attrgetter(name) for name in (*FIELDS, REQUEST_ID))
+_T, _STATUS, _IP, _CLIENT, _PATH, _LENGTH, _LATENCY, _ID = range(len(FIELDS) + 1)
 _NUMBERS = (_LENGTH, _LATENCY)
 _UNDASH: Callable[[Any, Any], Any] = {NONE: 0}.get  # "-" -> 0, anything else unchanged
 _NO_CLIENT = -1
@@ -128,9 +139,20 @@ class _Index:
 
 
 class RecordReader:
-    """Parses lines chunk by chunk; ``records()`` returns everything read so far."""
+    """Parses lines chunk by chunk; ``records()`` returns everything read so far.
 
-    def __init__(self, chunk_lines: int = CHUNK_LINES) -> None:
+    ``unparseable``, ``wrong_shape`` and ``duplicates`` count the lines skipped so far, by cause
+    (``malformed`` is the first two together); with ``keep_ids``, ``request_ids()`` gives the id
+    of each record kept (None for none), so that readers run apart can be de-duplicated together.
+    """
+
+    def __init__(
+        self,
+        chunk_lines: int = CHUNK_LINES,
+        *,
+        deduplicate: bool = False,
+        keep_ids: bool = False,
+    ) -> None:
         if chunk_lines < 1:
             raise ValueError(f"chunk_lines must be at least 1, got {chunk_lines}")
         self._chunk_lines = chunk_lines
@@ -138,11 +160,20 @@ class RecordReader:
         self._addresses = _Index({NONE: _INVALID, "": _INVALID})
         self._paths = _Index({})
         self._parts: list[_Columns] = []
-        self.malformed = 0
+        self._seen: set[str | None] | None = set() if deduplicate else None
+        self._ids: list[list[str | None]] | None = [] if keep_ids else None
+        self.unparseable = 0
+        self.wrong_shape = 0
+        self.duplicates = 0
+
+    @property
+    def malformed(self) -> int:
+        """Lines skipped as unparseable or of the wrong shape so far."""
+        return self.unparseable + self.wrong_shape
 
     def feed(self, lines: Iterable[bytes | str]) -> None:
         """Parse ``lines``: one JSON object each, with or without its line break."""
-        decode, errors = _decoder()
+        decode, errors, shape_error = _decoder()
         lines = iter(lines)
         while batch := list(islice(lines, self._chunk_lines)):
             try:
@@ -152,10 +183,20 @@ class RecordReader:
                 for line in batch:
                     try:
                         rows.append(decode(line))
-                    except errors:
-                        if not _blank(line):
-                            self.malformed += 1
+                    except errors as error:
+                        if _blank(line):
+                            continue
+                        if isinstance(error, shape_error):
+                            self.wrong_shape += 1
+                        else:
+                            self.unparseable += 1
             self._convert(rows)
+
+    def request_ids(self) -> list[str | None]:
+        """The request id of each record kept so far, in order (needs ``keep_ids``)."""
+        if self._ids is None:
+            raise ValueError("request_ids needs a reader made with keep_ids=True")
+        return [request for part in self._ids for request in part]
 
     @property
     def count(self) -> int:
@@ -194,7 +235,7 @@ class RecordReader:
             part = self._columns([list(map(get, rows)) for get in _COLUMN_GETTERS])
         except (ValueError, TypeError, OverflowError):  # a bad value: row by row
             kept = [row for row in rows if _well_formed(_AS_TUPLE(row))]
-            self.malformed += len(rows) - len(kept)
+            self.wrong_shape += len(rows) - len(kept)
             part = self._columns([list(map(get, kept)) for get in _COLUMN_GETTERS])
         self._parts.append(part)
 
@@ -216,22 +257,61 @@ class RecordReader:
             ok &= (number >= 0) & (number < MAX_NUMBER)
         ok &= (client != _INVALID) & (address >= 0) & (path >= 0)
         part = (time_ms, status, client, address, path, *numbers)
-        bad = n - int(np.count_nonzero(ok))
-        if bad:
-            self.malformed += bad
+        ids: list[Any] = columns[_ID]
+        self.wrong_shape += n - int(np.count_nonzero(ok))
+        if self._seen is not None:
+            fresh = first_seen(ids, ok, self._seen)
+            if fresh is not None:
+                self.duplicates += int(np.count_nonzero(ok & ~fresh))
+                ok = fresh
+        if not ok.all():
             part = tuple(column[ok] for column in part)
+            if self._ids is not None:
+                ids = [ids[i] for i in np.flatnonzero(ok).tolist()]
+        if self._ids is not None:
+            self._ids.append(ids)
         return part
 
 
+def first_seen(
+    ids: Sequence[str | None], keep: npt.NDArray[np.bool_], seen: set[str | None]
+) -> npt.NDArray[np.bool_] | None:
+    """Which of the rows in ``keep`` hold a request id not in ``seen`` (nor earlier among
+    them), adding their ids to ``seen``; a row without an id is always kept. None when that is
+    all of ``keep`` (the usual case, decided without a loop in Python)."""
+    if keep.all():
+        distinct = set(ids)
+        if len(distinct) == len(ids) and seen.isdisjoint(distinct):
+            seen.update(distinct)
+            for none in _NO_ID:
+                seen.discard(none)
+            return None
+    fresh = np.zeros(len(ids), dtype=np.bool_)
+    for i in np.flatnonzero(keep).tolist():
+        request = ids[i]
+        if request in _NO_ID:
+            fresh[i] = True
+        elif request not in seen:
+            seen.add(request)
+            fresh[i] = True
+    return fresh
+
+
 @cache
-def _decoder() -> tuple[Callable[[Any], Any], tuple[type[Exception], ...]]:
-    """Decode one line into a struct of ``FIELDS`` (any JSON value each, all required), and the
-    errors that make a line malformed: not JSON, not an object, a field missing, a string that
-    is not UTF-8 (msgspec raises ``UnicodeDecodeError`` for it), not bytes or text."""
+def _decoder() -> tuple[Callable[[Any], Any], tuple[type[Exception], ...], type[Exception]]:
+    """Decode one line into a struct of ``FIELDS`` (any JSON value each, all required) and the
+    optional ``REQUEST_ID``; the errors that make a line malformed: not JSON, not an object, a
+    field missing, a string that is not UTF-8 (msgspec raises ``UnicodeDecodeError`` for it), not
+    bytes or text; and the one of them that means JSON of the wrong shape."""
     import msgspec
 
-    line = msgspec.defstruct("AccessLogLine", [(name, Any) for name in FIELDS], gc=False)
-    return msgspec.json.Decoder(line).decode, (msgspec.MsgspecError, UnicodeDecodeError, TypeError)
+    line = msgspec.defstruct(
+        "AccessLogLine",
+        [*((name, Any) for name in FIELDS), (REQUEST_ID, str | None, None)],
+        gc=False,
+    )
+    errors = (msgspec.MsgspecError, UnicodeDecodeError, TypeError)
+    return msgspec.json.Decoder(line).decode, errors, msgspec.ValidationError
 
 
 def _blank(line: bytes | str) -> bool:

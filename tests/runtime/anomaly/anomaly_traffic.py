@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -13,13 +14,15 @@ from secure_endpoint.access_log import ACCESS_LOG_FIELDS
 
 START = 1_772_409_600  # 2026-03-02T00:00:00Z, on a window boundary
 PREDICT = "/prod/v1/predict"
+_REQUESTS = itertools.count()
 
 
 def record(**values: Any) -> dict[str, str]:
-    """One request as API Gateway logs it: every pinned field a string, ``-`` where unset."""
+    """One request as API Gateway logs it: every pinned field a string, ``-`` where unset; each
+    call a request id of its own (a UUID, as API Gateway's are) unless one is given."""
     line = {name: "-" for name in ACCESS_LOG_FIELDS}
     line |= {
-        "requestId": "0b6a4c1e-1c2d-4e5f-8a9b-0c1d2e3f4a5b",
+        "requestId": f"0b6a4c1e-1c2d-4e5f-8a9b-{next(_REQUESTS):012x}",
         "requestTimeEpoch": str(START * 1000),
         "sourceIp": "198.51.100.7",
         "httpMethod": "POST",

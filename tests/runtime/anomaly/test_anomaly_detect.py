@@ -87,7 +87,7 @@ def test_the_cli_writes_one_object_per_window_and_counts_malformed_lines(
     assert code == 0
     err = capsys.readouterr().err
     assert f"{logs['access']}: " in err
-    assert "3 malformed lines skipped" in err
+    assert "1 unparseable lines, 2 of the wrong shape, 0 duplicates skipped" in err
     assert "fitted on the baseline" in err
     rows = [json.loads(text) for text in out.read_text().splitlines()]
     assert rows

@@ -14,7 +14,13 @@ from anomaly_traffic import START, line, record
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from secure_endpoint.runtime.anomaly.records import FIELDS, _well_formed, parse_lines
+from secure_endpoint.runtime.anomaly.records import (
+    FIELDS,
+    RecordReader,
+    _well_formed,
+    first_seen,
+    parse_lines,
+)
 
 
 def test_reads_a_request_with_a_client_id_as_that_client() -> None:
@@ -125,7 +131,7 @@ _values = st.one_of(
 )
 _fields = st.sampled_from(
     ["requestTimeEpoch", "status", "sourceIp", "clientId", "path", "responseLength",
-     "responseLatency"]
+     "responseLatency", "requestId"]
 )  # fmt: skip
 
 
@@ -165,8 +171,11 @@ def _as_orjson_reads_it(text: bytes) -> str:
     if not text.strip():
         return "blank"
     try:
-        row = itemgetter(*FIELDS)(orjson.loads(text))
+        document = orjson.loads(text)
+        row = itemgetter(*FIELDS)(document)
     except (orjson.JSONDecodeError, KeyError, TypeError):
+        return "malformed"
+    if not isinstance(document.get("requestId"), str | None):
         return "malformed"
     ip, client = row[FIELDS.index("sourceIp")], row[FIELDS.index("clientId")]
     return (
@@ -207,6 +216,73 @@ def test_each_line_is_read_as_orjson_reads_it_under_the_documented_rules(
 
     assert len(records) == expected.count("record")
     assert records.malformed == expected.count("malformed")
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        (b"not json", "unparseable"),
+        (b"{", "unparseable"),
+        (json.dumps(record()).encode().replace(b'"path": "', b'"path": "\xff', 1), "unparseable"),
+        (b"[]", "wrong_shape"),
+        (b"null", "wrong_shape"),
+        (b'"a string"', "wrong_shape"),
+        (b'{"status": "404"}', "wrong_shape"),
+        (line(status="abc"), "wrong_shape"),
+        (line(sourceIp="-"), "wrong_shape"),
+        (orjson.dumps(record() | {"requestId": 7}), "wrong_shape"),
+    ],
+)
+def test_a_malformed_line_is_counted_as_unparseable_or_of_the_wrong_shape(
+    text: bytes, kind: str
+) -> None:
+    reader = RecordReader()
+    reader.feed([line(), text, line()])
+
+    assert (reader.unparseable, reader.wrong_shape) == ((1, 0) if kind == "unparseable" else (0, 1))
+    assert reader.malformed == reader.records().malformed == 1
+    assert reader.count == 2
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 1000])
+def test_a_deduplicating_reader_keeps_the_first_record_of_each_request_id(chunk: int) -> None:
+    first = [line(requestId=f"r{i}", status=200 + i) for i in range(5)]
+    again = [line(requestId=f"r{i}", status=300 + i) for i in (3, 0)]
+    anonymous = [line(requestId="-"), line(requestId="-"), orjson.dumps(
+        {k: v for k, v in record().items() if k != "requestId"})]  # fmt: skip
+    bad_then_good = [line(requestId="r9", status="bad"), line(requestId="r9", status=209)]
+    reader = RecordReader(chunk, deduplicate=True, keep_ids=True)
+
+    reader.feed([*first, *again, *anonymous, *bad_then_good])
+
+    records = reader.records()
+    assert records.status.tolist() == [200, 201, 202, 203, 204, 200, 200, 200, 209]
+    assert (reader.duplicates, reader.wrong_shape, reader.unparseable) == (2, 1, 0)
+    assert reader.request_ids() == ["r0", "r1", "r2", "r3", "r4", "-", "-", None, "r9"]
+
+
+def test_a_plain_reader_keeps_duplicates_and_keeps_no_ids() -> None:
+    reader = RecordReader()
+    reader.feed([line(requestId="same")] * 3)
+
+    assert (reader.count, reader.duplicates) == (3, 0)
+    with pytest.raises(ValueError, match="keep_ids=True"):
+        reader.request_ids()
+
+
+def test_first_seen_marks_new_ids_and_adds_them() -> None:
+    import numpy as np
+
+    seen: set[str | None] = {"a"}
+    keep = np.array([True, True, True, False, True, True])
+
+    fresh = first_seen(["a", "b", "b", "c", None, "-"], keep, seen)
+
+    assert fresh is not None
+    assert fresh.tolist() == [False, True, False, False, True, True]
+    assert seen == {"a", "b"}  # "c" was not kept; no id is never remembered
+    assert first_seen(["x", "y", None], np.ones(3, dtype=bool), seen) is None  # all new
+    assert seen == {"a", "b", "x", "y"}
 
 
 def test_importing_the_anomaly_package_does_not_load_the_cdk_or_scikit_learn() -> None:
