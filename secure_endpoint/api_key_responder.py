@@ -48,7 +48,9 @@ class ApiKeyResponder(Construct):
     (1 minute), Python of ``bundling.RUNTIME``, X-Ray, one reserved concurrent execution, a
     KMS-encrypted dead-letter queue, environment and log group; outside any VPC. Its role may
     read and update exactly the clients' API keys (``apigateway:GET`` and ``apigateway:PATCH`` on
-    ``arn:aws:apigateway:<region>::/apikeys/<id>``) and publish to the alert topic.
+    ``arn:aws:apigateway:<region>::/apikeys/<id>``) and publish to the alert topic. A disable marks
+    the key's description as owing its alert until the alert is out, so that a retry after a
+    failed publish still alerts (at least once) without disabling again.
 
     :param api_keys: each client's API key, by client name.
     :param app_clients: each client's Cognito app client, by the same names; its client id is
@@ -124,7 +126,8 @@ class ApiKeyResponder(Construct):
             f"arn:{stack.partition}:apigateway:{stack.region}::/apikeys/{api_keys[n].key_id}"
             for n in names
         ]
-        # GET to see whether a key is enabled (a disabled key is left alone), PATCH to disable.
+        # GET to see whether a key is enabled (a disabled key is left alone) and whether its
+        # alert is still owed, PATCH to disable it and mark its description in the same call.
         iam.Grant.add_to_principal(
             grantee=self.role,
             actions=["apigateway:GET", "apigateway:PATCH"],

@@ -7,6 +7,12 @@ client id, a well-formed request: anything else is logged and dropped, never rai
 the client's key (a disabled key is left as it is), logs one structured audit line per record,
 says in the alert topic that the key was disabled and how to re-enable it, and emits EMF metrics
 (``KeysDisabled``, ``KeysAlreadyDisabled``, ``RequestsDropped``). It never enables a key.
+
+The alert is never lost to a failure between disabling and alerting: the disable marks the key's
+description as owing its alert (in the same API call), and the mark becomes ``sent`` only after
+the alert is published. A publish that fails fails the invocation; Lambda's retry finds the key
+disabled with its alert owed and sends it, without disabling again. Delivery is at least once: a
+failure after the publish and before the mark is recorded sends the alert twice.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from api_key_responder import messages
-from api_key_responder.adapters import AlertTopic, ApiKeys, clients
+from api_key_responder.adapters import AlertTopic, ApiKeys, Disabled, clients
 from api_key_responder.config import Config
 
 SERVICE = "api-key-responder"
@@ -58,6 +64,13 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return respond(event, config(), adapters())
 
 
+_AUDIT_MESSAGES = {
+    Disabled.NOW: "API key disabled",
+    Disabled.ALERT_OWED: "API key disabled by an earlier attempt: sending its alert",
+    Disabled.ALREADY: "API key was already disabled",
+}
+
+
 def respond(event: Any, cfg: Config, aws: Adapters) -> dict[str, Any]:
     """Act on every record of ``event``; a summary of what was done."""
     outcome: dict[str, list[str]] = {"disabled": [], "alreadyDisabled": [], "dropped": []}
@@ -77,10 +90,10 @@ def respond(event: Any, cfg: Config, aws: Adapters) -> dict[str, Any]:
             outcome["dropped"].append(parsed.reason)
             continue
         client = parsed.client
-        was_enabled = aws.keys.disable(client.api_key_id)
-        result = "disabled" if was_enabled else "already-disabled"
+        found = aws.keys.disable(client.api_key_id)
+        result = found.value
         logger.info(
-            "API key disabled" if was_enabled else "API key was already disabled",
+            _AUDIT_MESSAGES[found],
             extra={
                 "audit": "disable-api-key",
                 "result": result,
@@ -95,8 +108,9 @@ def respond(event: Any, cfg: Config, aws: Adapters) -> dict[str, Any]:
                 "reenable": messages.reenable_command(client.api_key_id),
             },
         )
-        if was_enabled:
+        if found is not Disabled.ALREADY:
             aws.alerts.publish(*messages.disabled_alert(parsed))
+            aws.keys.alert_sent(client.api_key_id)
             outcome["disabled"].append(client.name)
         else:
             outcome["alreadyDisabled"].append(client.name)

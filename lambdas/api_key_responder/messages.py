@@ -139,6 +139,31 @@ def disabled_alert(request: DisableRequest) -> tuple[str, str]:
     return subject[:100], json.dumps(body, indent=1)
 
 
+MARK_PREFIX = " [secure-endpoint: disabled by the anomaly responder, alert "
+PENDING, SENT = "pending", "sent"
+"""The states a disable leaves in the key's description: written with the disable itself (one
+``update_api_key`` call), ``sent`` once the alert is out. A retry that finds its key disabled
+and ``pending`` still owes the alert, and sends it."""
+
+
+def marked(description: str, state: str) -> str:
+    """``description`` with its responder mark (if any) replaced by one in ``state``."""
+    return unmarked(description) + f"{MARK_PREFIX}{state}]"
+
+
+def unmarked(description: str) -> str:
+    at = description.find(MARK_PREFIX)
+    return description if at < 0 else description[:at]
+
+
+def mark_of(description: str) -> str | None:
+    """The state of the responder's mark in ``description``; None when it holds none."""
+    at = description.find(MARK_PREFIX)
+    if at < 0 or not description.endswith("]"):
+        return None
+    return description[at + len(MARK_PREFIX) : -1]
+
+
 def _window(start: Any, end: Any) -> tuple[int, int] | None:
     for value in (start, end):
         if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 2**40:

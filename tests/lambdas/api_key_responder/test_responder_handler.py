@@ -11,6 +11,7 @@ from api_key_responder import handler as responder
 from api_key_responder.adapters import AlertTopic, ApiKeys
 from api_key_responder.config import Config, ConfigError
 from aws_fakes import FakeLambdaContext
+from botocore.exceptions import ClientError
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from responder_events import REQUEST_TOPIC, moto_clients, request, sns_event
@@ -129,6 +130,100 @@ def test_a_second_request_for_a_disabled_key_is_a_no_op(
     assert env.enabled("partner-a") is False
     assert env.alerts() == []  # said once, when it happened
     assert audit(caplog)[-1]["result"] == "already-disabled"
+
+
+class FlakyAlerts:
+    """The alert topic, refusing its first ``failures`` publishes as SNS does in an outage (the
+    error botocore raises once its own retries are spent)."""
+
+    def __init__(self, real: AlertTopic, failures: int) -> None:
+        self.real, self.failures, self.attempts = real, failures, 0
+
+    def publish(self, subject: str, message: str) -> str:
+        self.attempts += 1
+        if self.failures:
+            self.failures -= 1
+            raise ClientError(
+                {"Error": {"Code": "InternalError", "Message": "try again"}}, "Publish"
+            )
+        return self.real.publish(subject, message)
+
+
+def _count_disables(env: Environment) -> list[str]:
+    """The key ids of every UpdateApiKey call that sets /enabled, from now on."""
+    calls: list[str] = []
+
+    def seen(params: dict[str, Any], **_: Any) -> None:
+        if any(op["path"] == "/enabled" for op in params["patchOperations"]):
+            calls.append(params["apiKey"])
+
+    events = env.aws["apigateway"].meta.events
+    events.register("provide-client-params.apigateway.UpdateApiKey", seen)
+    return calls
+
+
+def test_an_alert_that_failed_to_publish_is_sent_by_the_retry_without_disabling_again(
+    env: Environment, caplog: pytest.LogCaptureFixture
+) -> None:
+    flaky = FlakyAlerts(env.adapters.alerts, failures=1)
+    env.adapters = responder.Adapters(env.adapters.keys, flaky)
+    disables = _count_disables(env)
+    event = sns_event(request(PARTNER_A))
+
+    with pytest.raises(ClientError):  # the invocation fails: Lambda retries the same event
+        responder.handler(event, CONTEXT)
+    assert env.enabled("partner-a") is False
+    assert env.alerts() == []
+
+    result = responder.handler(event, CONTEXT)
+
+    assert result == {"disabled": ["partner-a"], "alreadyDisabled": [], "dropped": []}
+    (alert,) = env.alerts()  # delivered exactly once: the failed publish sent nothing
+    assert alert["disabled"]["apiKeyId"] == env.keys["partner-a"]
+    assert disables == [env.keys["partner-a"]]  # disabled once, by the first attempt
+    assert flaky.attempts == 2
+    assert [line["result"] for line in audit(caplog)] == ["disabled", "disabled-alert-owed"]
+
+    # a duplicate delivery after that (SNS delivers at least once) says nothing more
+    assert responder.handler(event, CONTEXT)["alreadyDisabled"] == ["partner-a"]
+    assert env.alerts() == []
+    assert disables == [env.keys["partner-a"]]
+    assert env.enabled("partner-b") is True
+
+
+def test_a_key_disabled_by_someone_else_is_left_alone_and_not_alerted(env: Environment) -> None:
+    env.aws["apigateway"].update_api_key(
+        apiKey=env.keys["partner-a"],
+        patchOperations=[{"op": "replace", "path": "/enabled", "value": "false"}],
+    )
+    result = responder.handler(sns_event(request(PARTNER_A)), CONTEXT)
+
+    assert result["alreadyDisabled"] == ["partner-a"]
+    assert env.alerts() == []
+
+
+def test_the_keys_own_description_is_kept_and_a_second_incident_alerts_again(
+    env: Environment,
+) -> None:
+    gateway, key = env.aws["apigateway"], env.keys["partner-a"]
+    gateway.update_api_key(
+        apiKey=key,
+        patchOperations=[{"op": "replace", "path": "/description", "value": "partner A, prod"}],
+    )
+    responder.handler(sns_event(request(PARTNER_A)), CONTEXT)
+    first = gateway.get_api_key(apiKey=key)["description"]
+    gateway.update_api_key(  # the operator's re-enable command, from the alert
+        apiKey=key, patchOperations=[{"op": "replace", "path": "/enabled", "value": "true"}]
+    )
+
+    responder.handler(sns_event(request(PARTNER_A)), CONTEXT)
+
+    assert first == gateway.get_api_key(apiKey=key)["description"]
+    assert first == (
+        "partner A, prod [secure-endpoint: disabled by the anomaly responder, alert sent]"
+    )
+    assert len(env.alerts()) == 2
+    assert env.enabled("partner-a") is False
 
 
 def test_it_never_enables_a_key(env: Environment) -> None:
