@@ -128,6 +128,12 @@ def test_the_model_depends_on_the_check(plain):
 
 def test_the_function_is_pinned_hardened_and_in_the_isolated_subnets(plain):
     stack, hosting, template = plain
+    isolated = [
+        {"Ref": name}
+        for name, subnet in template.find_resources("AWS::EC2::Subnet").items()
+        if {"Key": "aws-cdk:subnet-type", "Value": "Isolated"} in subnet["Properties"]["Tags"]
+    ]
+    assert len(isolated) == 2
     template.has_resource_properties(
         "AWS::Lambda::Function",
         {
@@ -142,7 +148,7 @@ def test_the_function_is_pinned_hardened_and_in_the_isolated_subnets(plain):
                 "SecurityGroupIds": [
                     {"Fn::GetAtt": [logical_id(stack, hosting.security_group), "GroupId"]}
                 ],
-                "SubnetIds": Match.any_value(),
+                "SubnetIds": isolated,
             },
         },
     )

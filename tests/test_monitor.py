@@ -60,9 +60,12 @@ def test_the_function_is_hardened_and_runs_in_the_isolated_subnets(function, bui
     assert function["ReservedConcurrentExecutions"] == 1
     assert function["TracingConfig"] == {"Mode": "Active"}
     assert "TargetArn" in function["DeadLetterConfig"]
-    assert "KmsKeyArn" in function
-    assert function["VpcConfig"]["SubnetIds"]
-    endpoint = built["endpoint"]
+    endpoint, stack = built["endpoint"], built["stack"]
+    key = stack.get_logical_id(endpoint.key.node.default_child)
+    assert function["KmsKeyArn"] == {"Fn::GetAtt": [key, "Arn"]}
+    isolated = [stack.resolve(subnet.subnet_id) for subnet in endpoint.vpc.isolated_subnets]
+    assert len(isolated) == 2
+    assert function["VpcConfig"]["SubnetIds"] == isolated
     assert endpoint.monitor_function is endpoint.monitor.function
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from api_key_responder import handler as responder
-from api_key_responder.adapters import AlertTopic, ApiKeys
+from api_key_responder.adapters import AlertTopic, ApiKeys, Disabled
 from api_key_responder.config import Config, ConfigError
 from aws_fakes import FakeLambdaContext
 from botocore.exceptions import ClientError
@@ -292,9 +292,78 @@ _json = st.recursive(
 )
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+class RecordingKeys:
+    """API keys that only record what the responder asks of them."""
+
+    def __init__(self) -> None:
+        self.disabled: list[str] = []
+
+    def disable(self, api_key_id: str) -> Disabled:
+        self.disabled.append(api_key_id)
+        return Disabled.NOW
+
+    def alert_sent(self, api_key_id: str) -> None:
+        pass
+
+
+class RecordingAlerts:
+    def __init__(self) -> None:
+        self.published: list[str] = []
+
+    def publish(self, subject: str, message: str) -> str:
+        self.published.append(subject)
+        return "message-id"
+
+
+def _respond_with_fakes(event: Any) -> tuple[dict[str, Any], RecordingKeys, RecordingAlerts]:
+    keys, alerts = RecordingKeys(), RecordingAlerts()
+    try:
+        adapters = responder.Adapters(keys, alerts)  # type: ignore[arg-type]
+        result = responder.respond(event, Config.from_env(_ENV), adapters)
+    finally:
+        responder.metrics.clear_metrics()
+    return result, keys, alerts
+
+
+def test_a_valid_request_reaches_the_fakes_and_disables_its_key() -> None:
+    # the control of the next test: the same fakes, the same client, a request left whole
+    result, keys, alerts = _respond_with_fakes(sns_event(request("c")))
+
+    assert result["disabled"] == ["n"]
+    assert keys.disabled == ["k"]
+    assert len(alerts.published) == 1
+
+
+_not_an_int = _json.filter(lambda v: not isinstance(v, int) or isinstance(v, bool))
+_bad_time = _not_an_int | st.integers(max_value=-1) | st.integers(min_value=2**40)
+_SPOILED = {
+    "windowStart": _bad_time | st.integers(1_767_225_600, 2**40 - 1),  # at or after the end
+    "windowEnd": _bad_time | st.integers(0, 1_767_225_300),  # at or before the start
+    "score": st.booleans() | st.text(max_size=8) | st.none() | st.lists(st.integers(), max_size=2)
+    | st.just(float("nan")) | st.dictionaries(st.text(max_size=4), st.integers(), max_size=2),
+    "reasons": st.text(max_size=8) | st.integers() | st.none() | st.dictionaries(
+        st.text(max_size=4), st.text(max_size=4), max_size=2
+    ) | st.lists(st.text(max_size=8), max_size=2).flatmap(
+        lambda good: st.lists(_json.filter(lambda v: not isinstance(v, str)), min_size=1,
+                              max_size=2).map(lambda bad: good + bad)
+    ),
+}  # fmt: skip
+
+
+@st.composite
+def _spoiled_request(draw: Any) -> dict[str, Any]:
+    """A request for a known client from the request topic, whole but for one or more fields:
+    what gets past every check before the last ones."""
+    body = request("c")
+    for name in draw(st.lists(st.sampled_from(sorted(_SPOILED)), min_size=1, unique=True)):
+        body[name] = draw(_SPOILED[name])
+    return body
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     body=st.one_of(
+        _spoiled_request(),
         _json,
         st.text(max_size=50),
         st.fixed_dictionaries(
@@ -312,14 +381,15 @@ _json = st.recursive(
     record=_json,
 )
 def test_garbage_never_raises_and_never_disables_a_key(body: Any, record: Any) -> None:
-    from api_key_responder import messages
-
-    clients = {"c": Config.from_env(_ENV).clients["c"]}
     event = sns_event(body)
     event["Records"].append(record)
-    for item in messages.records(event):
-        parsed = messages.parse(item, clients, REQUEST_TOPIC)
-        assert isinstance(parsed, messages.Dropped)
+
+    result, keys, alerts = _respond_with_fakes(event)
+
+    assert keys.disabled == []
+    assert alerts.published == []
+    assert result["disabled"] == result["alreadyDisabled"] == []
+    assert len(result["dropped"]) == 2
 
 
 _ENV = {
