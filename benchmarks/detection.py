@@ -1,6 +1,6 @@
 """Detection quality of ``secure-endpoint detect`` on simulated traffic, beside a static threshold.
 
-Generates the traffic of ``benchmarks/traffic.py`` if the directory has none, runs the detector
+Generates the traffic of ``secure_endpoint.simulate`` if the directory has none, runs the detector
 (fitted on ``baseline.jsonl``, scoring ``access.jsonl``) and the threshold baseline of
 ``benchmarks/baseline.py`` (AWS WAF Security Automations style), labels every (window, principal)
 of the evaluated period from ``truth.json`` and prints, per attack kind, whether it was caught (at
@@ -30,7 +30,7 @@ if str(ROOT) not in sys.path:  # run as a script from anywhere
     sys.path.insert(0, str(ROOT))
 
 from benchmarks.baseline import threshold_scores  # noqa: E402
-from benchmarks.traffic import ATTACK_KINDS, LEGIT_KINDS, Config, Truth, ensure  # noqa: E402
+from secure_endpoint.simulate.traffic import ATTACK_KINDS, LEGIT_KINDS, Config, Truth, ensure  # noqa: E402
 
 CAUGHT_SHARE = 0.8
 """An attack is caught when at least this share of its principals is flagged at least once."""

@@ -2,7 +2,7 @@
 
 1. Featurizing and scoring 10k, 100k and 1M principal-windows: seconds and peak memory, each size
    in a fresh interpreter. The rows are the aggregates of the simulated evaluated day
-   (``benchmarks/traffic.py``), copied with renamed principals until there are enough, so that
+   (``secure_endpoint.simulate``), copied with renamed principals until there are enough, so that
    the mix of principals and their histories stays realistic. The model is fitted on the
    simulated history first (not timed). Peak memory is both what featurizing and scoring
    allocate (tracemalloc, numpy included, in a second pass) and the whole process's peak resident
@@ -38,7 +38,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a script from anywhere
     sys.path.insert(0, str(ROOT))
 
-from benchmarks.traffic import Config, ensure  # noqa: E402
+from secure_endpoint.simulate.traffic import Config, ensure  # noqa: E402
 
 LAMBDA_MB = 1024
 LAMBDA_TIMEOUT_S = 900

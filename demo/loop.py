@@ -4,13 +4,13 @@
    API's access log group, the monitor's SSE-KMS state bucket (where its model, history and
    alert markers live), the alert topic with an on-call SQS queue subscribed, the WAF auto-block
    IP sets (IPv4, IPv6) and the allowlist IP set, the DynamoDB table of block records.
-2. Simulates traffic with ``benchmarks/traffic.py`` (a clean baseline, then a period with seven
+2. Simulates traffic with ``secure_endpoint.simulate`` (a clean baseline, then a period with seven
    kinds of attack and a legitimate surge; the simulator records which principal did what, when)
    and writes it into the access log group with ``PutLogEvents``.
 3. Runs the monitor's real ``run`` (``lambdas/anomaly_monitor/handler.py``) once per 5-minute
    window, in order, with its real adapters (state store, alert topic, block list with the WAF
    IP set writers and the DynamoDB table) and auto-block on. One boundary is emulated: moto
-   cannot run Logs Insights ``stats`` queries, so ``secure_endpoint.local_insights`` answers the
+   cannot run Logs Insights ``stats`` queries, so ``demo.local_insights`` answers the
    monitor's queries over the events read back from the moto log group.
 4. After each run reads back what the monitor did: the alerts from the queue, the metrics it
    printed (EMF), the WAF IP sets and the block records. Then it moves the clock past the blocks'
@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any
 from demo.console import INDENT, DemoError, Progress, Say, require
 
 if TYPE_CHECKING:
-    from secure_endpoint.local_insights import Reader
+    from demo.local_insights import Reader
 
 ROOT = Path(__file__).resolve().parent.parent
 for _path in (ROOT, ROOT / "lambdas"):  # the monitor's package, as its tests import it
@@ -136,7 +136,7 @@ class LoopResult:
     """Everything the report needs: the traffic and its truth, and every run."""
 
     options: LoopOptions
-    truth: Any  # benchmarks.traffic.Truth
+    truth: Any  # secure_endpoint.simulate.traffic.Truth
     log: Any  # benchmarks.detection.Log of the evaluated period
     baseline_log: Any  # and of the baseline
     allowlist: tuple[str, ...]
@@ -243,7 +243,7 @@ def run(
     require(NEEDS)
     started = time.perf_counter()
     from benchmarks.detection import read_log
-    from benchmarks.traffic import EVAL_START, Config, generate
+    from secure_endpoint.simulate.traffic import EVAL_START, Config, generate
 
     # the benchmark's own period moved by whole days to end before now (CloudWatch Logs takes
     # events of the last 14 days only): the same traffic, and so the same report, every time
@@ -265,7 +265,7 @@ def run(
     say(
         f"{INDENT}traffic: {options.baseline_hours:g} h of baseline, then {options.hours:g} h with "
         f"attacks; {options.clients} clients, {len(baseline_log.time_ms) + len(log.time_ms):,} "
-        f"requests (benchmarks/traffic.py, seed {options.seed})"
+        f"requests (secure_endpoint.simulate, seed {options.seed})"
     )
     flood = next(a for a in truth.attacks if a["kind"] == "attack:flood")
     insider = str(flood["principals"][0])
@@ -290,7 +290,7 @@ def run(
             [config.out / "baseline.jsonl", config.out / "access.jsonl"]
         )
         say(f"{INDENT}Logs Insights is emulated locally: moto cannot run its stats queries, so")
-        say(f"{INDENT}  secure_endpoint.local_insights answers them over the events read from moto")
+        say(f"{INDENT}  demo.local_insights answers them over the events read from moto")
         ends = list(range(start + WINDOW, end + WINDOW, WINDOW))
         with Progress("monitor runs", len(ends), "windows") as bar:
             for window_end in ends:
@@ -365,7 +365,7 @@ class _Environment:
         from anomaly_monitor.adapters import AlertTopic, StateStore, block_list, clients
         from anomaly_monitor.config import Settings
 
-        from secure_endpoint.local_insights import LocalInsights, log_group_reader
+        from demo.local_insights import LocalInsights, log_group_reader
 
         self.monitor = monitor
         self.aws = clients(session)  # the monitor's own clients (its retry configuration)

@@ -270,7 +270,7 @@ def blocks(result: LoopResult, path: Path) -> None:
 def detection(evaluations: dict[str, Evaluation], path: Path) -> None:
     """Share of each attack's principals caught, and of legitimate windows flagged, by the
     monitor and by the static threshold."""
-    from benchmarks.traffic import ATTACK_KINDS, LEGIT_KINDS
+    from secure_endpoint.simulate.traffic import ATTACK_KINDS, LEGIT_KINDS
 
     names = list(evaluations)
     figure, (left, right) = _figure(11, 4.6, ncols=2, width_ratios=(3, 2))

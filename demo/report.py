@@ -104,7 +104,7 @@ def _loop_section(result: LoopResult) -> list[str]:
         "## 2. The security loop, in a local AWS emulator",
         "",
         "> **Logs Insights is emulated locally.** moto stores log events but cannot run Logs "
-        "Insights `stats` queries, so `secure_endpoint.local_insights` answers the monitor's "
+        "Insights `stats` queries, so `demo.local_insights` answers the monitor's "
         f"{result.insights_queries} queries over the events read back from the moto log group "
         "(with `FilterLogEvents`), as Logs Insights computes them. Everything else is the "
         "monitor's own code: `lambdas/anomaly_monitor/handler.py`'s `run` with its real adapters "
@@ -116,7 +116,8 @@ def _loop_section(result: LoopResult) -> list[str]:
         "| --- | --- |",
         *(f"| {what} | `{name}` |" for what, name in result.resources),
         "",
-        f"**Traffic** (`benchmarks/traffic.py`, seed {options.seed}, {options.clients} clients): "
+        f"**Traffic** (`secure_endpoint.simulate`, seed {options.seed}, "
+        f"{options.clients} clients): "
         f"{options.baseline_hours:g} h of clean baseline, then {options.hours:g} h with seven "
         f"attacks and a legitimate surge; {result.log_events:,} access-log lines written to "
         f"`{LOG_GROUP}` in {result.batches} `PutLogEvents` calls. The simulator records which "
@@ -249,7 +250,7 @@ def _percent(value: float) -> str:
 
 
 def _detection_section(result: LoopResult, scored: dict[str, Evaluation]) -> list[str]:
-    from benchmarks.traffic import ATTACK_KINDS, LEGIT_KINDS
+    from secure_endpoint.simulate.traffic import ATTACK_KINDS, LEGIT_KINDS
 
     names = list(scored)
     head = "| attack | principals | " + " | ".join(

@@ -15,7 +15,8 @@ from benchmarks.detection import (
     roc_auc,
     run,
 )
-from benchmarks.traffic import (
+from secure_endpoint.access_log import ACCESS_LOG_FIELDS
+from secure_endpoint.simulate.traffic import (
     ATTACK_KINDS,
     KINDS,
     LEGIT_KINDS,
@@ -25,7 +26,6 @@ from benchmarks.traffic import (
     ensure,
     generate,
 )
-from secure_endpoint.access_log import ACCESS_LOG_FIELDS
 
 SMALL = {"hours": 1.5, "baseline_hours": 1.5, "clients": 30, "seed": 3}
 T0 = 1_772_409_600  # an epoch-aligned window start

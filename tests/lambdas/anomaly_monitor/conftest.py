@@ -2,7 +2,7 @@
 
 moto stores the log events but cannot run Logs Insights queries: the tests read the events of
 each query's time range back from moto and answer the monitor's queries with
-``secure_endpoint.local_insights`` (request by request, as Logs Insights computes them).
+``demo.local_insights`` (request by request, as Logs Insights computes them).
 """
 
 from collections.abc import Iterator

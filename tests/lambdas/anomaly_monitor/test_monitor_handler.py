@@ -14,7 +14,7 @@ from anomaly_monitor.adapters import AlertTopic, StateStore, block_list
 from anomaly_monitor.config import Config, Settings
 from aws_fakes import FakeLambdaContext
 
-from secure_endpoint.local_insights import LocalInsights, log_group_reader
+from demo.local_insights import LocalInsights, log_group_reader
 from secure_endpoint.runtime.anomaly.features import FEATURES
 from secure_endpoint.runtime.anomaly.scoring import loads
 

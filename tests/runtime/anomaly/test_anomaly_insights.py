@@ -1,6 +1,6 @@
 """The Logs Insights path gives the same aggregates, and so the same features, as the local one.
 
-``secure_endpoint.local_insights`` answers the three queries the way Logs Insights would, request
+``demo.local_insights`` answers the three queries the way Logs Insights would, request
 by request (its ``fields`` arithmetic, ``count_distinct``, ``min``, ``max`` and ``sum``),
 independently of ``features.aggregate``; values come back as strings, as ``GetQueryResults`` gives
 them. The monitor's tests and ``make demo`` run the monitor against it.
@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from anomaly_traffic import START, line, traffic
 
-from secure_endpoint.local_insights import LocalInsights, emulate
+from demo.local_insights import LocalInsights, emulate
 from secure_endpoint.runtime.anomaly import insights
 from secure_endpoint.runtime.anomaly.features import AGGREGATES, aggregate, features
 from secure_endpoint.runtime.anomaly.insights import (

@@ -11,7 +11,7 @@ import json
 import pytest
 from anomaly_monitor.history import MALFORMED_QUERY as MONITOR_MALFORMED_QUERY
 
-from secure_endpoint.local_insights import MALFORMED_QUERY, LocalInsights
+from demo.local_insights import MALFORMED_QUERY, LocalInsights
 from secure_endpoint.runtime.anomaly.insights import pairs_query, principal_query
 
 T = 1_772_409_600_000  # ms, on a window boundary

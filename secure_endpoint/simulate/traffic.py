@@ -5,7 +5,8 @@ attacks and a legitimate surge) and ``truth.json`` (which principal did what, an
 has exactly the pinned keys of ``secure_endpoint.access_log.ACCESS_LOG_FIELDS``, every value a
 string, ``-`` where API Gateway has none. Deterministic given the seed.
 
-    .venv/bin/python benchmarks/traffic.py --out .cache/traffic [--hours 24] [--baseline-hours 24]
+    python -m secure_endpoint.simulate.traffic --out .cache/traffic [--hours 24]
+        [--baseline-hours 24]
         [--clients 300] [--seed 7]
 
 The request path modelled is the one SecureEndpoint builds: the WAF (reputation lists, managed
@@ -57,7 +58,6 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import json
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
@@ -66,11 +66,7 @@ from typing import Any
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:  # run as a script from anywhere
-    sys.path.insert(0, str(ROOT))
-
-from secure_endpoint.access_log import ACCESS_LOG_FIELDS  # noqa: E402
+from secure_endpoint.access_log import ACCESS_LOG_FIELDS
 
 EVAL_START = 1_772_409_600  # 2026-03-02T00:00:00Z, a Monday
 STAGE = "prod"
