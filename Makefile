@@ -53,7 +53,7 @@ lint: setup
 	$(PY) scripts/lock_lambdas.py --check
 
 typecheck: setup
-	$(VENV)/bin/mypy secure_endpoint lambdas
+	$(VENV)/bin/mypy secure_endpoint
 
 unit: setup
 	$(VENV)/bin/pytest

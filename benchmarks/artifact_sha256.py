@@ -3,8 +3,9 @@
 Hashes ``MB`` megabytes (default 200) in 8 MiB chunks with the function's own core, first from
 memory (the CPU bound), then streamed from S3 in moto through the function's adapter (botocore's
 response parsing and chunking, without a real network). In AWS the S3 GetObject stream, about
-80-100 MB/s per connection, is the slower of the two; ``secure_endpoint.integrity`` states the
-largest artifact the check can stream within its timeout from that rate.
+80-100 MB/s per connection, is the slower of the two;
+``secure_endpoint.constructs.integrity`` states the largest artifact the check can stream within
+its timeout from that rate.
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-from secure_endpoint import bundling
+from secure_endpoint.constructs import bundling
 
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = ROOT / ".cache" / "lambda-deps"

@@ -5,7 +5,7 @@ pinned, with the SHA-256 of the wheels pip may pick for the Lambda platform.
     .venv/bin/python scripts/lock_lambdas.py --check    # exit 1 if a lock is stale; no network
 
 pip resolves ``requirements.txt`` for the Lambda target exactly as bundling used to (same platforms,
-implementation and Python version, imported from ``secure_endpoint.bundling``) with
+implementation and Python version, imported from ``secure_endpoint.constructs.bundling``) with
 ``install --dry-run --report``, which gives each chosen wheel and its digest without installing
 anything. Each platform-specific wheel is then resolved again for each platform on its own, so a
 wheel pip would pick on either platform is allowed too. Bundling installs the lock with
@@ -23,7 +23,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from secure_endpoint.bundling import (
+from secure_endpoint.constructs.bundling import (
     LAMBDAS_DIR,
     LOCK_COMMAND,
     PLATFORMS,

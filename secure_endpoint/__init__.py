@@ -10,17 +10,17 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from secure_endpoint.api_key_responder import ApiKeyResponder
-    from secure_endpoint.endpoint import SecureEndpoint
-    from secure_endpoint.monitor import AnomalyMonitor, MonitorOptions
-    from secure_endpoint.options import ApiClient, DataCaptureOptions, TlsPolicy
-    from secure_endpoint.shield import (
+    from secure_endpoint.constructs.api_key_responder import ApiKeyResponder
+    from secure_endpoint.constructs.endpoint import SecureEndpoint
+    from secure_endpoint.constructs.monitor import AnomalyMonitor, MonitorOptions
+    from secure_endpoint.constructs.options import ApiClient, DataCaptureOptions, TlsPolicy
+    from secure_endpoint.constructs.shield import (
         AutomaticMitigation,
         EmergencyContact,
         ShieldAdvancedEdge,
         ShieldOptions,
     )
-    from secure_endpoint.threat_intel import (
+    from secure_endpoint.constructs.threat_intel import (
         SPAMHAUS_DROP,
         SPAMHAUS_DROP_V6,
         TOR_EXIT_NODES,
@@ -50,23 +50,23 @@ __all__ = [
 ]
 
 _HOMES = {
-    "SecureEndpoint": "secure_endpoint.endpoint",
-    "AnomalyMonitor": "secure_endpoint.monitor",
-    "MonitorOptions": "secure_endpoint.monitor",
-    "ApiKeyResponder": "secure_endpoint.api_key_responder",
-    "ApiClient": "secure_endpoint.options",
-    "DataCaptureOptions": "secure_endpoint.options",
-    "TlsPolicy": "secure_endpoint.options",
-    "ThreatIntelFeeds": "secure_endpoint.threat_intel",
-    "ShieldAdvancedEdge": "secure_endpoint.shield",
-    "ShieldOptions": "secure_endpoint.shield",
-    "EmergencyContact": "secure_endpoint.shield",
-    "AutomaticMitigation": "secure_endpoint.shield",
-    "ThreatIntelFeed": "secure_endpoint.threat_intel",
-    "FeedFormat": "secure_endpoint.threat_intel",
-    "SPAMHAUS_DROP": "secure_endpoint.threat_intel",
-    "SPAMHAUS_DROP_V6": "secure_endpoint.threat_intel",
-    "TOR_EXIT_NODES": "secure_endpoint.threat_intel",
+    "SecureEndpoint": "secure_endpoint.constructs.endpoint",
+    "AnomalyMonitor": "secure_endpoint.constructs.monitor",
+    "MonitorOptions": "secure_endpoint.constructs.monitor",
+    "ApiKeyResponder": "secure_endpoint.constructs.api_key_responder",
+    "ApiClient": "secure_endpoint.constructs.options",
+    "DataCaptureOptions": "secure_endpoint.constructs.options",
+    "TlsPolicy": "secure_endpoint.constructs.options",
+    "ThreatIntelFeeds": "secure_endpoint.constructs.threat_intel",
+    "ShieldAdvancedEdge": "secure_endpoint.constructs.shield",
+    "ShieldOptions": "secure_endpoint.constructs.shield",
+    "EmergencyContact": "secure_endpoint.constructs.shield",
+    "AutomaticMitigation": "secure_endpoint.constructs.shield",
+    "ThreatIntelFeed": "secure_endpoint.constructs.threat_intel",
+    "FeedFormat": "secure_endpoint.constructs.threat_intel",
+    "SPAMHAUS_DROP": "secure_endpoint.constructs.threat_intel",
+    "SPAMHAUS_DROP_V6": "secure_endpoint.constructs.threat_intel",
+    "TOR_EXIT_NODES": "secure_endpoint.constructs.threat_intel",
 }
 
 

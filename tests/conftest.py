@@ -2,7 +2,7 @@
 
 import pytest
 
-from secure_endpoint.images import IMAGE_CACHE_ENV
+from secure_endpoint.constructs.images import IMAGE_CACHE_ENV
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -8,7 +8,7 @@ from aws_cdk.assertions import Match, Template
 from test_endpoint import synth
 
 from secure_endpoint import SPAMHAUS_DROP
-from secure_endpoint.alarms import EndpointAlarms
+from secure_endpoint.constructs.alarms import EndpointAlarms
 
 BAND_ALARMS = {
     "ApiRequests": ("AWS/ApiGateway", "Count", "Sum", "LessThanLowerOrGreaterThanUpperThreshold"),

@@ -10,11 +10,11 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk.assertions import Annotations, Capture, Match, Template
 
 from secure_endpoint import compliance
-from secure_endpoint.access_log import ACCESS_LOG_FIELDS
-from secure_endpoint.api import InferenceApi
-from secure_endpoint.identity import OAuthIdentity
-from secure_endpoint.keys import EncryptionKey
-from secure_endpoint.options import ApiClient, CustomDomain, TlsPolicy
+from secure_endpoint.constructs.access_log import ACCESS_LOG_FIELDS
+from secure_endpoint.constructs.api import InferenceApi
+from secure_endpoint.constructs.identity import OAuthIdentity
+from secure_endpoint.constructs.keys import EncryptionKey
+from secure_endpoint.constructs.options import ApiClient, CustomDomain, TlsPolicy
 
 CLIENTS = [
     ApiClient("partner-a", rate_limit=50, burst_limit=100, quota_per_day=100_000),

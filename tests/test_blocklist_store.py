@@ -10,15 +10,15 @@ from aws_cdk.assertions import Match, Template
 from template_checks import cfn_lint
 
 from secure_endpoint import compliance
-from secure_endpoint._iam import ManagedPolicyRole
-from secure_endpoint.blocklist_store import (
+from secure_endpoint.constructs._iam import ManagedPolicyRole
+from secure_endpoint.constructs.blocklist_store import (
     PARTITION_KEY,
     READ_ACTIONS,
     TTL_ATTRIBUTE,
     WRITE_ACTIONS,
     BlockListTable,
 )
-from secure_endpoint.keys import EncryptionKey
+from secure_endpoint.constructs.keys import EncryptionKey
 
 
 def lambda_role(stack, construct_id):

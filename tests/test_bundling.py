@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from aws_cdk import App, Stack
 
-from secure_endpoint import bundling
-from secure_endpoint.bundling import (
+from secure_endpoint.constructs import bundling
+from secure_endpoint.constructs.bundling import (
     BYTECODE_TAG,
     LAMBDAS_DIR,
     PipLocalBundling,

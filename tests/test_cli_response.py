@@ -24,7 +24,7 @@ import pytest
 from aws_fakes import use_fake_credentials
 from moto import mock_aws
 
-from secure_endpoint.cli import (
+from secure_endpoint.cli.commands import (
     OUTPUT_ALLOWLIST,
     OUTPUT_CLIENTS,
     OUTPUT_IP_SETS,

@@ -24,7 +24,7 @@ import pytest
 from moto import mock_aws
 from secure_api_fake import on_loopback
 
-from secure_endpoint.client import (
+from secure_endpoint.cli.client import (
     ClientCredentials,
     InferenceClient,
     NetworkError,
@@ -224,7 +224,7 @@ def test_token_is_reused_by_another_process_through_the_file_cache(
     assert client(fake_api, tmp_path).invoke(BODY).status == 200
     script = (
         "import sys, pathlib\n"
-        "from secure_endpoint.client import *\n"
+        "from secure_endpoint.cli.client import *\n"
         "creds = ClientCredentials.from_secret_string(sys.argv[1], sys.stdin.read())\n"
         "cache = TokenCache(pathlib.Path(sys.argv[2]))\n"
         "print(InferenceClient(creds, cache, allow_insecure_http=True).invoke(b'{}').status)\n"

@@ -10,9 +10,9 @@ from aws_cdk import aws_wafv2 as wafv2
 from aws_cdk.assertions import Annotations, Capture, Match, Template
 from template_checks import cfn_lint
 
-from secure_endpoint import _validation as check
 from secure_endpoint import compliance
-from secure_endpoint.edge import (
+from secure_endpoint.constructs import _validation as check
+from secure_endpoint.constructs.edge import (
     AUTO_BLOCK_RULE,
     BODY_SIZE_RULE,
     DEFAULT_MANAGED_RULE_GROUPS,
@@ -22,7 +22,7 @@ from secure_endpoint.edge import (
     WebAclProtection,
     waf_error_body,
 )
-from secure_endpoint.keys import EncryptionKey
+from secure_endpoint.constructs.keys import EncryptionKey
 
 
 def mock_api(stack):

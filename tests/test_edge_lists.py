@@ -15,7 +15,7 @@ from template_checks import cfn_lint
 from test_edge import brought_acl, mock_api
 
 from secure_endpoint import compliance
-from secure_endpoint.edge import (
+from secure_endpoint.constructs.edge import (
     ALLOWLIST_RULE,
     AUTO_BLOCK_RULE,
     BLOCKED_IP_SETS_RULE,
@@ -29,7 +29,7 @@ from secure_endpoint.edge import (
     SOURCE_ADDRESS_RULE_GROUPS,
     WebAclProtection,
 )
-from secure_endpoint.keys import EncryptionKey
+from secure_endpoint.constructs.keys import EncryptionKey
 
 ALLOWED = [ipaddress.ip_network("203.0.113.0/24"), ipaddress.ip_network("2001:db8::/32")]
 DENIED = [

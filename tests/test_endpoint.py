@@ -434,7 +434,7 @@ def test_a_second_secure_endpoint_in_one_stack_is_refused():
 @pytest.mark.parametrize("env", [None, Environment(region="eu-west-1")])
 def test_key_policy_statement_ids_are_unique_with_every_option_on(env):
     from secure_endpoint import SPAMHAUS_DROP
-    from secure_endpoint.monitor import MonitorOptions
+    from secure_endpoint.constructs.monitor import MonitorOptions
 
     _, stack, _ = synth(
         env=env,

@@ -9,8 +9,8 @@ from template_checks import cfn_lint
 from test_endpoint import CLIENTS, DIGEST, synth
 
 from secure_endpoint import compliance
-from secure_endpoint.edge import ORIGIN_SECRET_RULE, SOURCE_ADDRESS_RULE_GROUPS
-from secure_endpoint.shield import EmergencyContact, ShieldOptions
+from secure_endpoint.constructs.edge import ORIGIN_SECRET_RULE, SOURCE_ADDRESS_RULE_GROUPS
+from secure_endpoint.constructs.shield import EmergencyContact, ShieldOptions
 
 # A region and no account, as `cdk synth -c region=eu-west-1` gives offline (no AZ lookups).
 ENV = Environment(region="eu-west-1")

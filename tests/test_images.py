@@ -9,8 +9,8 @@ from aws_cdk import aws_iam as iam
 from aws_cdk.assertions import Template
 from sagemaker.core import image_uris
 
-from secure_endpoint import images
-from secure_endpoint.images import ContainerImage
+from secure_endpoint.constructs import images
+from secure_endpoint.constructs.images import ContainerImage
 
 URI = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/team/model@sha256:" + "ab" * 32
 # Regions of every partition the SDK serves, including the special cases of retrieve.

@@ -17,13 +17,14 @@ from aws_cdk.assertions import Match, Template
 from cfnlint.api import lint
 from moto import mock_aws
 
-from secure_endpoint import compliance, integrity
-from secure_endpoint.bundling import RUNTIME
-from secure_endpoint.hosting import ModelHosting
-from secure_endpoint.images import ContainerImage
-from secure_endpoint.integrity import ArtifactVerification
-from secure_endpoint.keys import EncryptionKey
-from secure_endpoint.network import IsolatedNetwork
+from secure_endpoint import compliance
+from secure_endpoint.constructs import integrity
+from secure_endpoint.constructs.bundling import RUNTIME
+from secure_endpoint.constructs.hosting import ModelHosting
+from secure_endpoint.constructs.images import ContainerImage
+from secure_endpoint.constructs.integrity import ArtifactVerification
+from secure_endpoint.constructs.keys import EncryptionKey
+from secure_endpoint.constructs.network import IsolatedNetwork
 
 CDK_CONTEXT = json.loads((Path(__file__).parent.parent / "cdk.json").read_text())["context"]
 BUCKET = "model-artifacts-bucket"

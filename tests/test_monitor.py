@@ -10,7 +10,8 @@ from aws_cdk.assertions import Match, Template
 from endpoint_builder import as_built, synth_endpoint
 from template_checks import cfn_lint
 
-from secure_endpoint import ApiClient, MonitorOptions, bundling, compliance
+from secure_endpoint import ApiClient, MonitorOptions, compliance
+from secure_endpoint.constructs import bundling
 
 HANDLER = "anomaly_monitor.handler.handler"
 

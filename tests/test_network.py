@@ -11,8 +11,8 @@ from aws_cdk.assertions import Capture, Match, Template
 from cfnlint.api import lint
 
 from secure_endpoint import compliance
-from secure_endpoint.keys import EncryptionKey
-from secure_endpoint.network import IsolatedNetwork
+from secure_endpoint.constructs.keys import EncryptionKey
+from secure_endpoint.constructs.network import IsolatedNetwork
 
 CDK_CONTEXT = json.loads((Path(__file__).parent.parent / "cdk.json").read_text())["context"]
 LINT_REGIONS = ["us-east-1", "eu-west-1", "ap-northeast-1", "cn-north-1"]

@@ -21,8 +21,8 @@ from template_checks import cfn_lint
 from test_api import CLIENTS, StandInEndpoint
 
 from secure_endpoint import compliance
-from secure_endpoint.api import InferenceApi
-from secure_endpoint.edge import (
+from secure_endpoint.constructs.api import InferenceApi
+from secure_endpoint.constructs.edge import (
     GEO_RULE,
     ORIGIN_SECRET_RULE,
     ORIGIN_VERIFY_HEADER,
@@ -31,10 +31,10 @@ from secure_endpoint.edge import (
     WebAclProtection,
     waf_error_body,
 )
-from secure_endpoint.identity import OAuthIdentity
-from secure_endpoint.keys import EncryptionKey
-from secure_endpoint.options import CustomDomain, TlsPolicy
-from secure_endpoint.shield import (
+from secure_endpoint.constructs.identity import OAuthIdentity
+from secure_endpoint.constructs.keys import EncryptionKey
+from secure_endpoint.constructs.options import CustomDomain, TlsPolicy
+from secure_endpoint.constructs.shield import (
     DEFAULT_EDGE_MANAGED_RULE_GROUPS,
     SHIELD_ADVANCED_MONTHLY_FEE_USD,
     AutomaticMitigation,

@@ -15,7 +15,7 @@ from moto import mock_aws
 from secure_api_fake import INVOKE, STATUS, SecureApiFake, serve
 
 from secure_endpoint.cli import main
-from secure_endpoint.smoke import Outcome, SmokePlan, exit_code, report_lines, run_checks
+from secure_endpoint.cli.smoke import Outcome, SmokePlan, exit_code, report_lines, run_checks
 
 REGION = "eu-west-1"
 STACK = "SecureEndpointSample"
@@ -245,7 +245,7 @@ def test_a_client_without_the_invoke_scope_cannot_be_the_one_tested(
 
 def test_the_checks_alone_report_one_line_each_and_a_total() -> None:
     with serve(SecureApiFake(burst=2, rate=0.5)) as fake:
-        from secure_endpoint.client import ClientCredentials
+        from secure_endpoint.cli.client import ClientCredentials
 
         secret = fake.add_client("partner-a", (INVOKE,))
         credentials = ClientCredentials.from_secret_string("arn:secret", json.dumps(secret))

@@ -11,8 +11,8 @@ from threat_intel_feed import handler as feed_function
 from threat_intel_feed.config import Config
 
 from secure_endpoint import compliance
-from secure_endpoint.keys import EncryptionKey
-from secure_endpoint.threat_intel import (
+from secure_endpoint.constructs.keys import EncryptionKey
+from secure_endpoint.constructs.threat_intel import (
     METRICS_NAMESPACE,
     SERVICE,
     SPAMHAUS_DROP,

@@ -3,8 +3,8 @@
 import pytest
 from aws_cdk import Token
 
-from secure_endpoint import _validation as check
-from secure_endpoint.options import ApiClient, DataCaptureOptions
+from secure_endpoint.constructs import _validation as check
+from secure_endpoint.constructs.options import ApiClient, DataCaptureOptions
 
 DIGEST = "a" * 64
 

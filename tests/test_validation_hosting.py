@@ -3,7 +3,7 @@
 import pytest
 from aws_cdk import Aws
 
-from secure_endpoint import _validation as check
+from secure_endpoint.constructs import _validation as check
 
 TOKEN = Aws.REGION  # an unresolved token, known only at deploy time
 

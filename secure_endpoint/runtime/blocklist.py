@@ -1,7 +1,8 @@
 """The auto-block list: addresses blocked by the WAF for a while, then released.
 
 A WAF IP set holds addresses, not expiries. Each blocked address therefore has a record in a
-DynamoDB table (see ``secure_endpoint.blocklist_store.BlockListTable``), and the auto-block IP
+DynamoDB table (see ``secure_endpoint.constructs.blocklist_store.BlockListTable``), and the
+auto-block IP
 sets (one IPv4, one IPv6) are kept equal to the records that are active:
 
 ========== ====== =====================================================================

@@ -2,7 +2,8 @@
 
 Writes ``baseline.jsonl`` (clean history to fit on), ``access.jsonl`` (the evaluated period, with
 attacks and a legitimate surge) and ``truth.json`` (which principal did what, and when). Every line
-has exactly the pinned keys of ``secure_endpoint.access_log.ACCESS_LOG_FIELDS``, every value a
+has exactly the pinned keys of ``secure_endpoint.constructs.access_log.ACCESS_LOG_FIELDS``, every
+value a
 string, ``-`` where API Gateway has none. Deterministic given the seed.
 
     python -m secure_endpoint.simulate.traffic --out .cache/traffic [--hours 24]
@@ -66,7 +67,7 @@ from typing import Any
 
 import numpy as np
 
-from secure_endpoint.access_log import ACCESS_LOG_FIELDS
+from secure_endpoint.constructs.access_log import ACCESS_LOG_FIELDS
 
 EVAL_START = 1_772_409_600  # 2026-03-02T00:00:00Z, a Monday
 STAGE = "prod"

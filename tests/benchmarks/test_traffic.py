@@ -15,7 +15,7 @@ from benchmarks.detection import (
     roc_auc,
     run,
 )
-from secure_endpoint.access_log import ACCESS_LOG_FIELDS
+from secure_endpoint.constructs.access_log import ACCESS_LOG_FIELDS
 from secure_endpoint.simulate.traffic import (
     ATTACK_KINDS,
     KINDS,

@@ -15,7 +15,7 @@ import boto3
 import pytest
 
 from secure_endpoint.cli import main
-from secure_endpoint.client import ClientCredentials
+from secure_endpoint.cli.client import ClientCredentials
 
 pytestmark = pytest.mark.integration
 

@@ -1,4 +1,5 @@
-"""Access-log lines (the pinned format of ``secure_endpoint.access_log``) to columns of numbers.
+"""Access-log lines (the pinned format of ``secure_endpoint.constructs.access_log``) to columns of
+numbers.
 
 A line is well formed when it is a JSON object whose ``requestTimeEpoch`` (milliseconds),
 ``status`` (100-599), ``responseLength`` and ``responseLatency`` (``-`` for none) are non-negative

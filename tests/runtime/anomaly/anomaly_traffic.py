@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-from secure_endpoint.access_log import ACCESS_LOG_FIELDS
+from secure_endpoint.constructs.access_log import ACCESS_LOG_FIELDS
 
 START = 1_772_409_600  # 2026-03-02T00:00:00Z, on a window boundary
 PREDICT = "/prod/v1/predict"

@@ -15,12 +15,12 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
-from secure_endpoint import _building as build
-from secure_endpoint import _validation as check
 from secure_endpoint import compliance
-from secure_endpoint.bundling import lambda_code
-from secure_endpoint.identity import OAuthIdentity
-from secure_endpoint.options import ApiClient
+from secure_endpoint.constructs import _building as build
+from secure_endpoint.constructs import _validation as check
+from secure_endpoint.constructs.bundling import lambda_code
+from secure_endpoint.constructs.identity import OAuthIdentity
+from secure_endpoint.constructs.options import ApiClient
 
 ROTATION_PACKAGE = "client_secret_rotation"
 

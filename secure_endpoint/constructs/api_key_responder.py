@@ -25,9 +25,9 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
-from secure_endpoint import _building as build
 from secure_endpoint import compliance
-from secure_endpoint.bundling import lambda_code
+from secure_endpoint.constructs import _building as build
+from secure_endpoint.constructs.bundling import lambda_code
 
 RESPONDER_PACKAGE = "api_key_responder"
 # The function's Powertools service name and metrics namespace (lambdas/api_key_responder).

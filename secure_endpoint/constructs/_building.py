@@ -23,8 +23,8 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from secure_endpoint import compliance
-from secure_endpoint._iam import ManagedPolicyRole
-from secure_endpoint.bundling import RUNTIME
+from secure_endpoint.constructs._iam import ManagedPolicyRole
+from secure_endpoint.constructs.bundling import RUNTIME
 
 _DEAD_LETTER_RETENTION = Duration.days(14)
 _VPC_ACCESS_POLICY = "service-role/AWSLambdaVPCAccessExecutionRole"

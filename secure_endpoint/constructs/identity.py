@@ -10,9 +10,9 @@ from aws_cdk import Duration, Names, RemovalPolicy
 from aws_cdk import aws_cognito as cognito
 from constructs import Construct
 
-from secure_endpoint import _validation as check
 from secure_endpoint import compliance
-from secure_endpoint.options import ApiClient
+from secure_endpoint.constructs import _validation as check
+from secure_endpoint.constructs.options import ApiClient
 
 _RESERVED_IN_DOMAIN = re.compile(r"aws|amazon|cognito")
 

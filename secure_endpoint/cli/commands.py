@@ -12,7 +12,7 @@ auto-block list, see ``secure_endpoint.runtime.blocklist``), ``revoke-client`` a
 a usage, input, configuration or credential error, and log one JSON audit line to stderr.
 
 ``smoke`` checks that a deployed stack answers 200, 401, 403, 400 and 429 where each is due
-(``secure_endpoint.smoke``): exit 0 when no check failed, 1 when one did, 2 when it could not
+(``secure_endpoint.cli.smoke``): exit 0 when no check failed, 1 when one did, 2 when it could not
 start, having sent nothing.
 """
 
@@ -32,7 +32,7 @@ from typing import Any
 
 # boto3 and botocore are imported by the commands that call AWS: `detect` (offline, and timed)
 # does not pay their tenth of a second.
-from secure_endpoint.client import (
+from secure_endpoint.cli.client import (
     ClientCredentials,
     InferenceClient,
     NetworkError,
@@ -238,7 +238,11 @@ def _detect(args: argparse.Namespace) -> int:
 
 
 def _add_smoke_command(commands: Any) -> None:
-    from secure_endpoint.smoke import DEFAULT_INVOKE_SCOPE, MAX_BURST_REQUESTS, MIN_BURST_REQUESTS
+    from secure_endpoint.cli.smoke import (
+        DEFAULT_INVOKE_SCOPE,
+        MAX_BURST_REQUESTS,
+        MIN_BURST_REQUESTS,
+    )
 
     smoke = commands.add_parser(
         "smoke",
@@ -287,7 +291,7 @@ def _smoke(args: argparse.Namespace) -> int:
     import boto3
     import botocore.exceptions
 
-    from secure_endpoint import smoke
+    from secure_endpoint.cli import smoke
 
     body = smoke.DEFAULT_BODY if args.body is None else _read_body(args.body)
     limits = {

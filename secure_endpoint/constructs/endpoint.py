@@ -22,17 +22,17 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_wafv2 as wafv2
 from constructs import Construct
 
-from secure_endpoint import _validation as check
+from secure_endpoint.constructs import _validation as check
 
 if TYPE_CHECKING:  # the opt-in parts are imported when used: a synth without them is faster
-    from secure_endpoint.shield import ShieldAdvancedEdge, ShieldOptions
-    from secure_endpoint.threat_intel import ThreatIntelFeed, ThreatIntelFeeds
-from secure_endpoint._validation import WAF_RATE_LIMIT_MIN
-from secure_endpoint.alarms import DEFAULT_RUNBOOK_URL, EndpointAlarms
-from secure_endpoint.api import InferenceApi
-from secure_endpoint.blocklist_store import BlockListTable
-from secure_endpoint.credentials import ClientCredentials
-from secure_endpoint.edge import (
+    from secure_endpoint.constructs.shield import ShieldAdvancedEdge, ShieldOptions
+    from secure_endpoint.constructs.threat_intel import ThreatIntelFeed, ThreatIntelFeeds
+from secure_endpoint.constructs._validation import WAF_RATE_LIMIT_MIN
+from secure_endpoint.constructs.alarms import DEFAULT_RUNBOOK_URL, EndpointAlarms
+from secure_endpoint.constructs.api import InferenceApi
+from secure_endpoint.constructs.blocklist_store import BlockListTable
+from secure_endpoint.constructs.credentials import ClientCredentials
+from secure_endpoint.constructs.edge import (
     DEFAULT_MANAGED_RULE_GROUPS,
     DEFAULT_MAX_BODY_BYTES,
     DEFAULT_RATE_LIMIT_PER_API_KEY,
@@ -41,13 +41,18 @@ from secure_endpoint.edge import (
     SOURCE_ADDRESS_RULE_GROUPS,
     WebAclProtection,
 )
-from secure_endpoint.hosting import ModelHosting
-from secure_endpoint.identity import OAuthIdentity
-from secure_endpoint.images import ContainerImage
-from secure_endpoint.keys import EncryptionKey, allow_logs_to_use
-from secure_endpoint.monitor import INTERFACE_ENDPOINTS, AnomalyMonitor, MonitorOptions
-from secure_endpoint.network import IsolatedNetwork
-from secure_endpoint.options import ApiClient, CustomDomain, DataCaptureOptions, TlsPolicy
+from secure_endpoint.constructs.hosting import ModelHosting
+from secure_endpoint.constructs.identity import OAuthIdentity
+from secure_endpoint.constructs.images import ContainerImage
+from secure_endpoint.constructs.keys import EncryptionKey, allow_logs_to_use
+from secure_endpoint.constructs.monitor import INTERFACE_ENDPOINTS, AnomalyMonitor, MonitorOptions
+from secure_endpoint.constructs.network import IsolatedNetwork
+from secure_endpoint.constructs.options import (
+    ApiClient,
+    CustomDomain,
+    DataCaptureOptions,
+    TlsPolicy,
+)
 
 
 class SecureEndpoint(Construct):
@@ -356,7 +361,7 @@ class SecureEndpoint(Construct):
                     "are blocked by the web ACL built here; reference ThreatIntelFeeds.ip_sets "
                     "from your own web ACL instead"
                 )
-            from secure_endpoint.threat_intel import ThreatIntelFeeds
+            from secure_endpoint.constructs.threat_intel import ThreatIntelFeeds
 
             self.threat_intel = ThreatIntelFeeds(
                 self,
@@ -382,7 +387,7 @@ class SecureEndpoint(Construct):
             )
         origin_secret = None
         if shield_advanced:
-            from secure_endpoint.shield import create_origin_secret
+            from secure_endpoint.constructs.shield import create_origin_secret
 
             origin_secret = create_origin_secret(self, "OriginSecret", key=self.key)
         # Behind CloudFront, the rules on the viewer's address move to the CloudFront web ACL.
@@ -416,7 +421,7 @@ class SecureEndpoint(Construct):
         )
         self.shield: ShieldAdvancedEdge | None = None
         if origin_secret is not None:
-            from secure_endpoint.shield import ShieldAdvancedEdge, ShieldOptions
+            from secure_endpoint.constructs.shield import ShieldAdvancedEdge, ShieldOptions
 
             options = shield_options or ShieldOptions()
             self.shield = ShieldAdvancedEdge(

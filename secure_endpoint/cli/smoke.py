@@ -25,7 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from secure_endpoint.client import (
+from secure_endpoint.cli.client import (
     ClientCredentials,
     InferenceClient,
     InferenceResponse,

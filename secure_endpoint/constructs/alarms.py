@@ -24,9 +24,9 @@ from aws_cdk import aws_sns_subscriptions as sns_subscriptions
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from secure_endpoint.api import InferenceApi
-from secure_endpoint.edge import WebAclProtection
-from secure_endpoint.hosting import ModelHosting
+from secure_endpoint.constructs.api import InferenceApi
+from secure_endpoint.constructs.edge import WebAclProtection
+from secure_endpoint.constructs.hosting import ModelHosting
 
 #: Where alarm descriptions point; set ``runbook_url`` to your own copy (an internal wiki).
 DEFAULT_RUNBOOK_URL = "docs/runbook.md in the secure-endpoint repository"

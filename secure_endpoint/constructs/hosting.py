@@ -14,13 +14,13 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct, IDependable
 
-from secure_endpoint import _building as build
-from secure_endpoint import _validation as check
 from secure_endpoint import compliance
-from secure_endpoint._iam import ManagedPolicyRole
-from secure_endpoint.images import ContainerImage
-from secure_endpoint.integrity import ArtifactVerification
-from secure_endpoint.options import DataCaptureOptions
+from secure_endpoint.constructs import _building as build
+from secure_endpoint.constructs import _validation as check
+from secure_endpoint.constructs._iam import ManagedPolicyRole
+from secure_endpoint.constructs.images import ContainerImage
+from secure_endpoint.constructs.integrity import ArtifactVerification
+from secure_endpoint.constructs.options import DataCaptureOptions
 
 #: The model tag that records the SHA-256 digest of the model artifact.
 MODEL_SHA256_TAG = "secure-endpoint:model-sha256"

@@ -31,10 +31,10 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_wafv2 as wafv2
 from constructs import Construct
 
-from secure_endpoint import _building as build
-from secure_endpoint import _validation as check
 from secure_endpoint import compliance
-from secure_endpoint.bundling import lambda_code
+from secure_endpoint.constructs import _building as build
+from secure_endpoint.constructs import _validation as check
+from secure_endpoint.constructs.bundling import lambda_code
 
 FEED_PACKAGE = "threat_intel_feed"
 # The function's Powertools service name and metrics namespace (lambdas/threat_intel_feed).

@@ -14,11 +14,11 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from secure_endpoint import _validation as check
 from secure_endpoint import compliance
-from secure_endpoint._iam import ManagedPolicyRole
-from secure_endpoint.access_log import access_log_format
-from secure_endpoint.options import ApiClient, CustomDomain, TlsPolicy
+from secure_endpoint.constructs import _validation as check
+from secure_endpoint.constructs._iam import ManagedPolicyRole
+from secure_endpoint.constructs.access_log import access_log_format
+from secure_endpoint.constructs.options import ApiClient, CustomDomain, TlsPolicy
 
 
 class InvocableEndpoint(Protocol):

@@ -37,12 +37,12 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_wafv2 as wafv2
 from constructs import Construct
 
-from secure_endpoint import _building as build
-from secure_endpoint import _validation as check
 from secure_endpoint import compliance
-from secure_endpoint.api_key_responder import ApiKeyResponder
-from secure_endpoint.blocklist_store import BlockListTable
-from secure_endpoint.bundling import lambda_code, runtime
+from secure_endpoint.constructs import _building as build
+from secure_endpoint.constructs import _validation as check
+from secure_endpoint.constructs.api_key_responder import ApiKeyResponder
+from secure_endpoint.constructs.blocklist_store import BlockListTable
+from secure_endpoint.constructs.bundling import lambda_code, runtime
 
 MONITOR_PACKAGE = "anomaly_monitor"
 # The function's Powertools service name and metrics namespace (lambdas/anomaly_monitor).

@@ -27,7 +27,7 @@ from aws_cdk import aws_ecr as ecr
 from aws_cdk import aws_iam as iam
 from constructs import Construct, IConstruct
 
-from secure_endpoint import _validation as check
+from secure_endpoint.constructs import _validation as check
 
 #: Frameworks whose SageMaker serving images need only a version and an instance type.
 FRAMEWORKS = ("pytorch", "sklearn", "tensorflow", "xgboost")

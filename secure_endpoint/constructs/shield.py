@@ -86,11 +86,11 @@ from aws_cdk import aws_shield as shield
 from aws_cdk import aws_wafv2 as wafv2
 from constructs import Construct
 
-from secure_endpoint import _building as build
-from secure_endpoint import _validation as check
 from secure_endpoint import compliance
-from secure_endpoint.bundling import lambda_code
-from secure_endpoint.edge import (
+from secure_endpoint.constructs import _building as build
+from secure_endpoint.constructs import _validation as check
+from secure_endpoint.constructs.bundling import lambda_code
+from secure_endpoint.constructs.edge import (
     DEFAULT_RATE_LIMIT_PER_IP,
     GEO_RULE,
     ORIGIN_SECRET_RULE,
@@ -107,8 +107,8 @@ from secure_endpoint.edge import (
     add_waf_logging,
     waf_response_bodies,
 )
-from secure_endpoint.keys import EncryptionKey
-from secure_endpoint.options import CustomDomain, TlsPolicy
+from secure_endpoint.constructs.keys import EncryptionKey
+from secure_endpoint.constructs.options import CustomDomain, TlsPolicy
 
 #: What a Shield Advanced subscription costs per account (or organization), in USD a month.
 SHIELD_ADVANCED_MONTHLY_FEE_USD = 3_000
@@ -247,7 +247,8 @@ def create_origin_secret(
 class CloudFrontWebAcl(Construct):
     """A CLOUDFRONT-scope web ACL with logs; it must be created in a us-east-1 stack.
 
-    It allows by default and blocks, in the bands of ``secure_endpoint.edge``: requests from
+    It allows by default and blocks, in the bands of ``secure_endpoint.constructs.edge``: requests
+    from
     ``blocked_countries`` or outside ``allowed_countries`` (403 JSON), more than
     ``rate_limit_per_ip`` requests from one viewer address within ``rate_window`` (429 JSON with
     ``Retry-After``), and what the managed rule groups block. Every rule emits metrics and

@@ -23,10 +23,10 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from secure_endpoint import _building as build
-from secure_endpoint import _validation as check
 from secure_endpoint import compliance
-from secure_endpoint.bundling import lambda_code
+from secure_endpoint.constructs import _building as build
+from secure_endpoint.constructs import _validation as check
+from secure_endpoint.constructs.bundling import lambda_code
 
 VERIFIER_PACKAGE = "artifact_verifier"
 RESOURCE_TYPE = "Custom::ModelArtifactVerification"

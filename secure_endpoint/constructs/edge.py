@@ -39,8 +39,8 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_wafv2 as wafv2
 from constructs import Construct
 
-from secure_endpoint import _validation as check
-from secure_endpoint.api import error_body
+from secure_endpoint.constructs import _validation as check
+from secure_endpoint.constructs.api import error_body
 
 DEFAULT_MANAGED_RULE_GROUPS: tuple[str, ...] = (
     "AWSManagedRulesCommonRuleSet",

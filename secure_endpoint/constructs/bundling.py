@@ -41,7 +41,7 @@ from aws_cdk import AssetHashType, BundlingOptions, DockerImage, ILocalBundling
 from aws_cdk import aws_lambda as lambda_
 
 LAMBDAS_DIR = Path(__file__).resolve().parent.parent / "lambdas"
-RUNTIME_PACKAGE_DIR = Path(__file__).resolve().parent / "runtime"
+RUNTIME_PACKAGE_DIR = Path(__file__).resolve().parent.parent / "runtime"
 """``secure_endpoint/runtime``, copied into bundles built with ``include_runtime``."""
 PYTHON_VERSION = "3.14"
 RUNTIME = lambda_.Runtime.PYTHON_3_14

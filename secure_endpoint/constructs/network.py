@@ -13,8 +13,8 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from secure_endpoint import _validation as check
-from secure_endpoint._iam import ManagedPolicyRole
+from secure_endpoint.constructs import _validation as check
+from secure_endpoint.constructs._iam import ManagedPolicyRole
 
 _RESTRICT_DEFAULT_SG_PROVIDER = "Custom::VpcRestrictDefaultSGCustomResourceProvider"
 # RFC 1918 and RFC 6598 (shared) ranges: a VPC on a public range would shadow real addresses.

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from aws_cdk import aws_certificatemanager as acm
 from aws_cdk import aws_s3 as s3
 
-from secure_endpoint import _validation as check
+from secure_endpoint.constructs import _validation as check
 
 
 @dataclass(frozen=True)
