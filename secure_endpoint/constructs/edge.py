@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import ipaddress
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from aws_cdk import Annotations, Duration, Fn, Names, Stack, Token
 from aws_cdk import aws_apigateway as apigw
@@ -23,6 +24,7 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_wafv2 as wafv2
 from constructs import Construct
 
+from secure_endpoint.constructs import _metrics as metrics
 from secure_endpoint.constructs import _validation as check
 from secure_endpoint.constructs.waf_logging import REDACTED_HEADERS, add_waf_logging
 from secure_endpoint.constructs.waf_rules import (
@@ -446,25 +448,28 @@ class WebAclProtection(Construct):
         # Ref of AWS::WAFv2::WebACL is 'name|id|scope'.
         return Fn.select(0, Fn.split("|", self.web_acl.ref))
 
-    def metric_blocked_requests(self, rule: str | None = None) -> cloudwatch.Metric:
-        """Requests the web ACL blocked (sum over 5 minutes), by one rule or by all rules.
+    def metric_blocked_requests(self, rule: str | None = None, **options: Any) -> cloudwatch.Metric:
+        """Requests the web ACL blocked, by one rule or by all rules.
 
         :param rule: the rule's name (its metric name), such as ``RATE_LIMIT_PER_IP_RULE``,
             ``BODY_SIZE_RULE`` or a managed rule group's name. Default: - ``ALL`` rules
+        :param options: ``cloudwatch.MetricOptions`` fields (``period``, ``statistic``,
+            ``label``, ...). Default: - Sum per 5 minutes
         """
         if rule is not None and self._rule_names is not None and rule not in self._rule_names:
             raise ValueError(
                 f"rule must be one of the web ACL's rules {sorted(self._rule_names)} or None "
                 f"for all of them, got {rule!r}"
             )
-        return cloudwatch.Metric(
-            namespace="AWS/WAFV2",
-            metric_name="BlockedRequests",
-            dimensions_map={
+        return metrics.metric(
+            "AWS/WAFV2",
+            "BlockedRequests",
+            {
                 "WebACL": self.web_acl_name,
                 "Rule": "ALL" if rule is None else rule,
                 "Region": Stack.of(self).region,
             },
+            options,
             statistic=cloudwatch.Stats.SUM,
             period=Duration.minutes(5),
         )

@@ -60,6 +60,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from aws_cdk import Annotations, Duration, Names, ReferenceStrength, Stack, Token
 from aws_cdk import aws_apigateway as apigw
@@ -75,6 +76,7 @@ from aws_cdk import aws_wafv2 as wafv2
 from constructs import Construct
 
 from secure_endpoint import compliance
+from secure_endpoint.constructs import _metrics as metrics
 from secure_endpoint.constructs.cloudfront_web_acl import (
     DEFAULT_EDGE_MANAGED_RULE_GROUPS,
     EDGE_REGION,
@@ -429,14 +431,23 @@ class ShieldAdvancedEdge(Construct):
             return f"https://{self.domain_names[0]}"
         return self.distribution_url
 
-    def metric_origin_error_rate(self) -> cloudwatch.IMetric:
-        """The metric behind ``health_alarm``: the stage's share of 5XX responses per minute."""
-        return self.health_alarm.metric
+    def metric_origin_error_rate(self, **options: Any) -> cloudwatch.Metric:
+        """The metric behind ``health_alarm``: the stage's share of 5XX responses.
+
+        :param options: ``cloudwatch.MetricOptions`` fields (``period``, ``statistic``,
+            ``label``, ...). Default: - Average per minute
+        """
+        return self._origin_error_rate.with_(**metrics.checked(options))
 
     def _health(
         self, stage: apigw.Stage, error_rate: float
     ) -> tuple[cloudwatch.Alarm, route53.CfnHealthCheck]:
         stack = Stack.of(self)
+        # Route 53 health checks take standard-resolution metrics with a plain statistic:
+        # the Average of 5XXError (0 or 1 per request) is the share of 5XX responses.
+        self._origin_error_rate = stage.metric_server_error(
+            period=Duration.minutes(1), statistic=cloudwatch.Stats.AVERAGE
+        )
         alarm = cloudwatch.Alarm(
             self,
             "HealthAlarm",
@@ -444,11 +455,7 @@ class ShieldAdvancedEdge(Construct):
                 "secure-endpoint: the API answers more than "
                 f"{error_rate:.0%} of requests with 5XX; Shield Advanced reads it as unhealthy"
             ),
-            # Route 53 health checks take standard-resolution metrics with a plain statistic:
-            # the Average of 5XXError (0 or 1 per request) is the share of 5XX responses.
-            metric=stage.metric_server_error(
-                period=Duration.minutes(1), statistic=cloudwatch.Stats.AVERAGE
-            ),
+            metric=self._origin_error_rate,
             threshold=error_rate,
             comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
             evaluation_periods=2,
