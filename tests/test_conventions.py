@@ -8,6 +8,7 @@ import pytest
 from aws_cdk import Duration, Environment
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_iam as iam
+from aws_cdk.assertions import Annotations, Match
 from endpoint_builder import as_built, synth_endpoint
 
 import secure_endpoint.constructs
@@ -156,3 +157,27 @@ def test_credentials_are_granted_grantee_first(built):
         endpoint.credentials.grant_read("partner-a", role)
     with pytest.raises(ValueError, match=r"one of the clients \['partner-a'\], got 'nobody'"):
         endpoint.credentials.grant_read(role, "nobody")
+
+
+def direct_invoke_warnings(stack):
+    return Annotations.from_stack(stack).find_warning(
+        "*", Match.string_like_regexp("secure-endpoint:direct-invoke|bypassing the API's WAF")
+    )
+
+
+def test_the_apis_own_invoke_grant_warns_of_nothing(built):
+    assert direct_invoke_warnings(built["stack"]) == []
+
+
+def test_granting_invoke_directly_warns_that_it_bypasses_the_api(built):
+    stack = built["stack"]
+    role = iam.Role(stack, "BatchJob", assumed_by=iam.ServicePrincipal("batch.amazonaws.com"))
+    grant = built["endpoint"].hosting.grant_invoke(role)
+    assert grant.success
+    (statement,) = grant.principal_statements
+    assert statement.actions == ["sagemaker:InvokeEndpoint"]
+    (warning,) = direct_invoke_warnings(stack)
+    assert warning.id == "/Conventions/Endpoint/Hosting"
+    message = str(warning.entry.data)
+    assert "Conventions/BatchJob" in message
+    assert "WAF rules, OAuth scopes, usage plans" in message

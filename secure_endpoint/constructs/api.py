@@ -29,7 +29,9 @@ class InvocableEndpoint(Protocol):
     @property
     def endpoint_name(self) -> str: ...
 
-    def grant_invoke(self, grantee: iam.IGrantable) -> iam.Grant: ...
+    def grant_api_invoke(self, grantee: iam.IGrantable) -> iam.Grant:
+        """Let API Gateway's integration role (``grantee``) invoke the endpoint."""
+        ...
 
 
 DEFAULT_REQUEST_SCHEMA = apigw.JsonSchema(
@@ -290,7 +292,7 @@ class InferenceApi(Construct):
             assumed_by=iam.ServicePrincipal("apigateway.amazonaws.com"),
             description="API Gateway invokes exactly one SageMaker endpoint",
         )
-        endpoint.grant_invoke(role)
+        endpoint.grant_api_invoke(role)
         error_model = self.rest_api.add_model(
             "ErrorModel",
             content_type="application/json",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from aws_cdk import ArnFormat, CfnResource, CfnTag, Duration, Stack
+from aws_cdk import Annotations, ArnFormat, CfnResource, CfnTag, Duration, Stack
 from aws_cdk import aws_applicationautoscaling as appscaling
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_ec2 as ec2
@@ -326,7 +326,29 @@ class ModelHosting(Construct):
         )
 
     def grant_invoke(self, grantee: iam.IGrantable) -> iam.Grant:
-        """Let ``grantee`` invoke this endpoint (``sagemaker:InvokeEndpoint``), and only it."""
+        """Let ``grantee`` invoke this endpoint (``sagemaker:InvokeEndpoint``), and only it.
+
+        A principal granted this calls SageMaker directly, around the API: no WAF rule, OAuth
+        scope, usage plan, access log or anomaly monitor sees those calls. Every call of this
+        method therefore adds a synth warning (``secure-endpoint:direct-invoke``) naming the
+        grantee; keep it for trusted internal callers. The API's own integration role is
+        granted through ``grant_api_invoke``, without a warning.
+        """
+        who = grantee.node.path if isinstance(grantee, Construct) else repr(grantee)
+        Annotations.of(self).add_warning_v2(
+            "secure-endpoint:direct-invoke",
+            f"grant_invoke lets {who} invoke the SageMaker endpoint directly, bypassing the "
+            "API's WAF rules, OAuth scopes, usage plans, access logs and anomaly monitor. "
+            "Prefer an API client (ApiClient) for callers that are not fully trusted.",
+        )
+        return self.grant_api_invoke(grantee)
+
+    def grant_api_invoke(self, grantee: iam.IGrantable) -> iam.Grant:
+        """Let API Gateway's integration role (``grantee``) invoke this endpoint, and only it.
+
+        ``InferenceApi`` calls this for the role its integration assumes: the path behind the
+        WAF, OAuth and usage plans. For any other principal use ``grant_invoke``, which warns.
+        """
         return iam.Grant.add_to_principal(
             grantee=grantee, actions=["sagemaker:InvokeEndpoint"], resource_arns=[self.endpoint_arn]
         )
