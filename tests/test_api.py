@@ -25,7 +25,7 @@ CLIENTS = [
 class StandInEndpoint:
     endpoint_name = "model-endpoint"
 
-    def grant_invoke(self, grantee):
+    def grant_api_invoke(self, grantee):
         arn = f"arn:{Aws.PARTITION}:sagemaker:{Aws.REGION}:{Aws.ACCOUNT_ID}:endpoint/model-endpoint"
         return iam.Grant.add_to_principal(
             grantee=grantee, actions=["sagemaker:InvokeEndpoint"], resource_arns=[arn]

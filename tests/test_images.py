@@ -53,7 +53,7 @@ def agnostic():
     cpu = ContainerImage.from_framework("pytorch", "2.6", instance_type="ml.m5.large")
     gpu = ContainerImage.from_framework("pytorch", "2.6", instance_type="ml.g4dn.xlarge")
     bound = {"cpu": cpu.bind(stack), "gpu": gpu.bind(stack)}
-    cpu.grant_pull(stack, role)
+    cpu.grant_pull(role, scope=stack)
     return stack, bound, Template.from_stack(stack)
 
 
@@ -65,7 +65,7 @@ def test_from_uri_binds_the_uri_itself():
 def test_from_uri_grants_pull_on_its_repository_only():
     stack = Stack(App(), "Uri")
     role = iam.Role(stack, "Role", assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"))
-    ContainerImage.from_uri(URI).grant_pull(stack, role)
+    ContainerImage.from_uri(URI).grant_pull(role, scope=stack)
     statements = policy_statements(stack)
     repository_arn = {
         "Fn::Join": [
@@ -119,7 +119,7 @@ def test_from_ecr_repository_binds_the_digest_and_grants_pull_on_that_repository
     assert stack.resolve(image.bind(stack)) == stack.resolve(
         repository.repository_uri_for_digest("sha256:" + "0" * 64)
     )
-    image.grant_pull(stack, role)
+    image.grant_pull(role, scope=stack)
     repository_id = stack.resolve(stack.get_logical_id(repository.node.default_child))
     pull = policy_statements(stack)[0]
     assert pull["Resource"] == {"Fn::GetAtt": [repository_id, "Arn"]}
@@ -210,7 +210,7 @@ def test_pulling_in_a_regional_stack_names_the_registry_account():
     stack = regional_stack("eu-west-1")
     role = iam.Role(stack, "Role", assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"))
     image = ContainerImage.from_framework("sklearn", "1.2-1", instance_type="ml.m5.large")
-    image.grant_pull(stack, role)
+    image.grant_pull(role, scope=stack)
     account = image.bind(stack).split(".")[0]
     assert policy_statements(stack)[0]["Resource"] == {
         "Fn::Join": [

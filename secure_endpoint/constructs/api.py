@@ -8,6 +8,7 @@ from typing import Any, Protocol
 
 from aws_cdk import Annotations, Duration
 from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cognito as cognito
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -15,6 +16,7 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from secure_endpoint import compliance
+from secure_endpoint.constructs import _metrics as metrics
 from secure_endpoint.constructs import _validation as check
 from secure_endpoint.constructs._iam import ManagedPolicyRole
 from secure_endpoint.constructs.access_log import access_log_format
@@ -27,7 +29,9 @@ class InvocableEndpoint(Protocol):
     @property
     def endpoint_name(self) -> str: ...
 
-    def grant_invoke(self, grantee: iam.IGrantable) -> iam.Grant: ...
+    def grant_api_invoke(self, grantee: iam.IGrantable) -> iam.Grant:
+        """Let API Gateway's integration role (``grantee``) invoke the endpoint."""
+        ...
 
 
 DEFAULT_REQUEST_SCHEMA = apigw.JsonSchema(
@@ -246,17 +250,34 @@ class InferenceApi(Construct):
         self.api_keys[client.name] = api_key
         return plan
 
-    def metric_count(self, **props: Any) -> Any:
-        return self.stage.metric_count(**props)
+    def metric_count(self, **options: Any) -> cloudwatch.Metric:
+        """Requests to the stage (API Gateway's ``Count``).
 
-    def metric_client_error(self, **props: Any) -> Any:
-        return self.stage.metric_client_error(**props)
+        :param options: ``cloudwatch.MetricOptions`` fields (``period``, ``statistic``,
+            ``label``, ...). Default: - SampleCount per five minutes
+        """
+        return self.stage.metric_count(**metrics.checked(options))
 
-    def metric_server_error(self, **props: Any) -> Any:
-        return self.stage.metric_server_error(**props)
+    def metric_client_error(self, **options: Any) -> cloudwatch.Metric:
+        """Requests answered 4XX (API Gateway's ``4XXError``).
 
-    def metric_latency(self, **props: Any) -> Any:
-        return self.stage.metric_latency(**props)
+        :param options: ``cloudwatch.MetricOptions`` fields. Default: - Sum per five minutes
+        """
+        return self.stage.metric_client_error(**metrics.checked(options))
+
+    def metric_server_error(self, **options: Any) -> cloudwatch.Metric:
+        """Requests answered 5XX (API Gateway's ``5XXError``).
+
+        :param options: ``cloudwatch.MetricOptions`` fields. Default: - Sum per five minutes
+        """
+        return self.stage.metric_server_error(**metrics.checked(options))
+
+    def metric_latency(self, **options: Any) -> cloudwatch.Metric:
+        """Time from request to response, in milliseconds (API Gateway's ``Latency``).
+
+        :param options: ``cloudwatch.MetricOptions`` fields. Default: - Average per five minutes
+        """
+        return self.stage.metric_latency(**metrics.checked(options))
 
     def _add_predict_method(
         self,
@@ -271,7 +292,7 @@ class InferenceApi(Construct):
             assumed_by=iam.ServicePrincipal("apigateway.amazonaws.com"),
             description="API Gateway invokes exactly one SageMaker endpoint",
         )
-        endpoint.grant_invoke(role)
+        endpoint.grant_api_invoke(role)
         error_model = self.rest_api.add_model(
             "ErrorModel",
             content_type="application/json",

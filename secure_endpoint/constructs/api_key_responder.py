@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from aws_cdk import Duration, Stack
 from aws_cdk import aws_apigateway as apigw
@@ -27,6 +28,7 @@ from constructs import Construct
 
 from secure_endpoint import compliance
 from secure_endpoint.constructs import _building as build
+from secure_endpoint.constructs import _metrics as metrics
 from secure_endpoint.constructs.bundling import lambda_code
 
 RESPONDER_PACKAGE = "api_key_responder"
@@ -179,14 +181,19 @@ class ApiKeyResponder(Construct):
         _allow_sns_to_use(key)
         self._acknowledge()
 
-    def metric_keys_disabled(self, period: Duration | None = None) -> cloudwatch.Metric:
-        """API keys the responder disabled, summed per ``period``. Default: - 5 minutes"""
-        return cloudwatch.Metric(
-            namespace=METRICS_NAMESPACE,
-            metric_name="KeysDisabled",
-            dimensions_map={"service": SERVICE},
+    def metric_keys_disabled(self, **options: Any) -> cloudwatch.Metric:
+        """API keys the responder disabled.
+
+        :param options: ``cloudwatch.MetricOptions`` fields (``period``, ``statistic``,
+            ``label``, ...). Default: - Sum per 5 minutes
+        """
+        return metrics.metric(
+            METRICS_NAMESPACE,
+            "KeysDisabled",
+            {"service": SERVICE},
+            options,
             statistic=cloudwatch.Stats.SUM,
-            period=period or Duration.minutes(5),
+            period=Duration.minutes(5),
         )
 
     def _acknowledge(self) -> None:

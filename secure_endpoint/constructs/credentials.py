@@ -78,8 +78,22 @@ class ClientCredentials(Construct):
             )
             self.secrets[client.name] = secret
 
-    def grant_read(self, client_name: str, grantee: iam.IGrantable) -> iam.Grant:
-        """Let ``grantee`` read one client's credentials (and decrypt them)."""
+    def grant_read(self, grantee: iam.IGrantable, client_name: str) -> iam.Grant:
+        """Let ``grantee`` read one client's credentials (and decrypt them).
+
+        :param grantee: the principal, such as the client application's role.
+        :param client_name: the ``ApiClient.name`` whose secret it may read.
+        """
+        if isinstance(grantee, str):
+            raise ValueError(
+                "grant_read takes the grantee first, then the client's name: "
+                f"grant_read(role, {grantee!r}); got the name {grantee!r} as the grantee"
+            )
+        if client_name not in self.secrets:
+            raise ValueError(
+                f"client_name must be one of the clients {sorted(self.secrets)}, "
+                f"got {client_name!r}"
+            )
         return self.secrets[client_name].grant_read(grantee)
 
     def _client_secret(

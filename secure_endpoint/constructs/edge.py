@@ -1,35 +1,20 @@
 """AWS WAF in front of the API stage: allow, deny and auto-block lists, rate rules, managed
 rule groups and a body size limit, with logs.
 
-Rules come from small private builders; their priorities are assigned in one place
-(``_with_priorities``), by purpose, in this order (lower is evaluated first):
-
-====== ================================================================ =======================
-band   purpose                                                          rules
-====== ================================================================ =======================
-0-9    who may talk at all: the CloudFront origin secret, the allowlist  origin secret, allowlist
-10-19  who may not: deny list, auto-block list, further blocked IP sets  deny, auto-block, feeds,
-       (threat intelligence), countries                                 geo
-20-29  how much: per source address, per API key                        per IP, per API key
-30     how large: the body size                                         body size
-40-59  what: AWS managed rule groups, in the order given                up to 20
-====== ================================================================ =======================
-
-Cheap, decisive rules come first: a request that fails them is blocked before it is counted by
-a rate rule or inspected by a rule group (which costs capacity units and adds latency), and a
-blocked address never uses up a rate counter. The body size rule precedes the rule groups so
-that an oversized body gets a clear 413 rather than whatever a group says about its first bytes.
+The rules come from the builders of ``waf_rules``, in its bands (lower is evaluated first):
+the origin secret and the allowlist, then the deny, auto-block and threat intelligence lists
+and countries, then the per-address and per-API-key rates, the body size, and last the AWS
+managed rule groups. Logging is ``waf_logging.add_waf_logging``.
 """
 
 from __future__ import annotations
 
-import enum
 import functools
 import ipaddress
-import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
-from aws_cdk import Annotations, ArnFormat, Duration, Fn, Names, Stack, Token
+from aws_cdk import Annotations, Duration, Fn, Names, Stack, Token
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_iam as iam
@@ -39,8 +24,66 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_wafv2 as wafv2
 from constructs import Construct
 
+from secure_endpoint.constructs import _metrics as metrics
 from secure_endpoint.constructs import _validation as check
-from secure_endpoint.constructs.api import error_body
+from secure_endpoint.constructs.waf_logging import REDACTED_HEADERS, add_waf_logging
+from secure_endpoint.constructs.waf_rules import (
+    ALLOWLIST_RULE,
+    AUTO_BLOCK_RULE,
+    BLOCKED_IP_SETS_RULE,
+    BODY_SIZE_RULE,
+    DEFAULT_MAX_BODY_BYTES,
+    DEFAULT_RATE_LIMIT_PER_API_KEY,
+    DEFAULT_RATE_LIMIT_PER_IP,
+    DEFAULT_RATE_WINDOW_SEC,
+    DENY_LIST_RULE,
+    FORWARDED_FOR_HEADER,
+    GEO_RULE,
+    ORIGIN_SECRET_RULE,
+    ORIGIN_VERIFY_HEADER,
+    RATE_LIMIT_PER_API_KEY_RULE,
+    RATE_LIMIT_PER_IP_RULE,
+    Band,
+    RuleBuilder,
+    api_key_rate_rule,
+    body_size_rule,
+    geo_rule,
+    ip_set_rule,
+    managed_rule,
+    origin_secret_rule,
+    rate_rule,
+    visibility,
+    waf_error_body,
+    waf_response_bodies,
+    window_seconds,
+    with_priorities,
+)
+
+__all__ = [
+    "ALLOWLIST_RULE",
+    "AUTO_BLOCK_RULE",
+    "BLOCKED_IP_SETS_RULE",
+    "BODY_SIZE_RULE",
+    "DEFAULT_MANAGED_RULE_GROUPS",
+    "DEFAULT_MAX_BODY_BYTES",
+    "DEFAULT_RATE_LIMIT_PER_API_KEY",
+    "DEFAULT_RATE_LIMIT_PER_IP",
+    "DEFAULT_RATE_WINDOW_SEC",
+    "DENY_LIST_RULE",
+    "FORWARDED_FOR_HEADER",
+    "GEO_RULE",
+    "MAX_IP_SET_ADDRESSES",
+    "ORIGIN_SECRET_RULE",
+    "ORIGIN_VERIFY_HEADER",
+    "RATE_LIMIT_PER_API_KEY_RULE",
+    "RATE_LIMIT_PER_IP_RULE",
+    "REDACTED_HEADERS",
+    "SOURCE_ADDRESS_RULE_GROUPS",
+    "WebAclProtection",
+    "add_waf_logging",
+    "waf_error_body",
+    "waf_response_bodies",
+]
 
 DEFAULT_MANAGED_RULE_GROUPS: tuple[str, ...] = (
     "AWSManagedRulesCommonRuleSet",
@@ -54,84 +97,11 @@ DEFAULT_MANAGED_RULE_GROUPS: tuple[str, ...] = (
 SOURCE_ADDRESS_RULE_GROUPS = frozenset(
     {"AWSManagedRulesAmazonIpReputationList", "AWSManagedRulesAnonymousIpList"}
 )
-DEFAULT_MAX_BODY_BYTES = 64 * 1024
-DEFAULT_RATE_LIMIT_PER_IP = 1000
-DEFAULT_RATE_LIMIT_PER_API_KEY = 3000
-DEFAULT_RATE_WINDOW_SEC = 300
-
-ORIGIN_SECRET_RULE = "CloudFrontOriginOnly"  # noqa: S105 (a rule name)
-ORIGIN_VERIFY_HEADER = "x-origin-verify"
-ALLOWLIST_RULE = "AllowedAddressesOnly"
-DENY_LIST_RULE = "DeniedAddresses"
-AUTO_BLOCK_RULE = "AutoBlockedAddresses"
-BLOCKED_IP_SETS_RULE = "BlockedIpSets"
-GEO_RULE = "GeoRestriction"
-RATE_LIMIT_PER_IP_RULE = "RateLimitPerIp"
-RATE_LIMIT_PER_API_KEY_RULE = "RateLimitPerApiKey"
-BODY_SIZE_RULE = "BodySizeLimit"
 MAX_IP_SET_ADDRESSES = 10_000
-#: Request headers never written to WAF logs.
-REDACTED_HEADERS = ("authorization", "x-api-key", ORIGIN_VERIFY_HEADER)
-#: The header CloudFront appends the viewer's address to; the last entry is the one it added.
-FORWARDED_FOR_HEADER = "X-Forwarded-For"
-# The rule of the Common Rule Set that blocks bodies over 8 KB with a bare 403; the body size rule
-# enforces ``max_body_bytes`` instead, with a 413 JSON body.
-_CRS = "AWSManagedRulesCommonRuleSet"
-_CRS_BODY_SIZE_RULE = "SizeRestrictions_BODY"
-
-_FORBIDDEN = "forbidden"
-_THROTTLED = "throttled"
-_TOO_LARGE = "too_large"
-_JSON = "APPLICATION_JSON"
 
 _MAX_BLOCKED_IP_SETS = 10
 
-_Rule = wafv2.CfnWebACL.RuleProperty
-_RuleBuilder = Callable[[int], _Rule]
 _RequestBodyConfig = wafv2.CfnWebACL.RequestBodyAssociatedResourceTypeConfigProperty
-
-
-class _Band(enum.Enum):
-    """Rule priorities by purpose: (first, last), evaluated lowest first."""
-
-    ALLOW = (0, 9)
-    DENY = (10, 19)
-    RATE = (20, 29)
-    BODY_SIZE = (30, 30)
-    MANAGED = (40, 59)
-
-    @property
-    def size(self) -> int:
-        first, last = self.value
-        return int(last - first + 1)
-
-
-def waf_error_body(code: str, message: str) -> str:
-    """``api.error_body`` without the request id, for WAF custom responses.
-
-    WAF sends its custom response bodies verbatim: they cannot use ``$context`` variables, so the
-    ``requestId`` field is dropped and the rest of the shape stays ``{"error":..,"message":..}``.
-    """
-    body = json.loads(error_body(code, message))
-    del body["requestId"]
-    return json.dumps(body, separators=(",", ":"))
-
-
-def waf_response_bodies(
-    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
-) -> dict[str, wafv2.CfnWebACL.CustomResponseBodyProperty]:
-    """The JSON bodies of the web ACL's own answers (403, 429, 413), by response body key."""
-    bodies = {
-        _FORBIDDEN: waf_error_body(_FORBIDDEN, "The request was blocked."),
-        _THROTTLED: waf_error_body(_THROTTLED, "Rate limit exceeded; retry later."),
-        _TOO_LARGE: waf_error_body(
-            _TOO_LARGE, f"The request body is larger than {max_body_bytes} bytes."
-        ),
-    }
-    return {
-        key: wafv2.CfnWebACL.CustomResponseBodyProperty(content_type=_JSON, content=content)
-        for key, content in bodies.items()
-    }
 
 
 class WebAclProtection(Construct):
@@ -248,16 +218,16 @@ class WebAclProtection(Construct):
         web_acl: wafv2.CfnWebACL | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
-        window_sec = _window_seconds("rate_window", rate_window)
+        window_sec = window_seconds("rate_window", rate_window)
         key_window_sec = (
             window_sec
             if api_key_rate_window is None
-            else _window_seconds("api_key_rate_window", api_key_rate_window)
+            else window_seconds("api_key_rate_window", api_key_rate_window)
         )
         check.waf_rate_limit("rate_limit_per_ip", rate_limit_per_ip)
         check.waf_rate_limit("rate_limit_per_api_key", rate_limit_per_api_key)
         groups = check.waf_managed_rule_groups(
-            "managed_rule_groups", managed_rule_groups, _Band.MANAGED.size
+            "managed_rule_groups", managed_rule_groups, Band.MANAGED.size
         )
         overrides = check.waf_rule_overrides(
             "managed_rule_overrides", managed_rule_overrides or {}, groups
@@ -332,25 +302,23 @@ class WebAclProtection(Construct):
                 (),
             )
             forwarded = behind_cloudfront
-            allow: list[_RuleBuilder] = []
+            allow: list[RuleBuilder] = []
             if origin_secret is not None:
                 value = origin_secret.secret_value.unsafe_unwrap()
-                allow.append(
-                    functools.partial(_origin_secret_rule, ORIGIN_SECRET_RULE, value=value)
-                )
+                allow.append(functools.partial(origin_secret_rule, ORIGIN_SECRET_RULE, value=value))
             if self.allowed_ip_sets:
                 allow.append(
                     functools.partial(
-                        _ip_set_rule,
+                        ip_set_rule,
                         ALLOWLIST_RULE,
                         ip_sets=self.allowed_ip_sets,
                         forwarded=forwarded,
                         negate=True,
                     )
                 )
-            deny: list[_RuleBuilder] = [
+            deny: list[RuleBuilder] = [
                 functools.partial(
-                    _ip_set_rule, name, ip_sets=ip_sets, forwarded=forwarded, negate=False
+                    ip_set_rule, name, ip_sets=ip_sets, forwarded=forwarded, negate=False
                 )
                 for name, ip_sets in (
                     (DENY_LIST_RULE, self.deny_ip_sets),
@@ -362,15 +330,15 @@ class WebAclProtection(Construct):
             if blocked_countries or allowed_countries:
                 deny.append(
                     functools.partial(
-                        _geo_rule,
+                        geo_rule,
                         GEO_RULE,
                         countries=blocked_countries or allowed_countries,
                         negate=bool(allowed_countries),
                     )
                 )
-            rate: list[_RuleBuilder] = [
+            rate: list[RuleBuilder] = [
                 functools.partial(
-                    _api_key_rate_rule,
+                    api_key_rate_rule,
                     RATE_LIMIT_PER_API_KEY_RULE,
                     limit=rate_limit_per_api_key,
                     window_sec=key_window_sec,
@@ -380,22 +348,22 @@ class WebAclProtection(Construct):
                 rate.insert(
                     0,
                     functools.partial(
-                        _rate_rule,
+                        rate_rule,
                         RATE_LIMIT_PER_IP_RULE,
                         limit=rate_limit_per_ip,
                         window_sec=window_sec,
                     ),
                 )
-            rules = _with_priorities(
+            rules = with_priorities(
                 {
-                    _Band.ALLOW: allow,
-                    _Band.DENY: deny,
-                    _Band.RATE: rate,
-                    _Band.BODY_SIZE: [
-                        functools.partial(_body_size_rule, BODY_SIZE_RULE, max_bytes=max_body_bytes)
+                    Band.ALLOW: allow,
+                    Band.DENY: deny,
+                    Band.RATE: rate,
+                    Band.BODY_SIZE: [
+                        functools.partial(body_size_rule, BODY_SIZE_RULE, max_bytes=max_body_bytes)
                     ],
-                    _Band.MANAGED: [
-                        functools.partial(_managed_rule, name, overrides=overrides.get(name, {}))
+                    Band.MANAGED: [
+                        functools.partial(managed_rule, name, overrides=overrides.get(name, {}))
                         for name in groups
                     ],
                 }
@@ -411,7 +379,7 @@ class WebAclProtection(Construct):
                 default_action=wafv2.CfnWebACL.DefaultActionProperty(
                     allow=wafv2.CfnWebACL.AllowActionProperty()
                 ),
-                visibility_config=_visibility(Names.unique_id(self)),
+                visibility_config=visibility(Names.unique_id(self)),
                 rules=rules,
                 custom_response_bodies=waf_response_bodies(max_body_bytes),
                 association_config=wafv2.CfnWebACL.AssociationConfigProperty(
@@ -480,75 +448,31 @@ class WebAclProtection(Construct):
         # Ref of AWS::WAFv2::WebACL is 'name|id|scope'.
         return Fn.select(0, Fn.split("|", self.web_acl.ref))
 
-    def metric_blocked_requests(self, rule: str | None = None) -> cloudwatch.Metric:
-        """Requests the web ACL blocked (sum over 5 minutes), by one rule or by all rules.
+    def metric_blocked_requests(self, rule: str | None = None, **options: Any) -> cloudwatch.Metric:
+        """Requests the web ACL blocked, by one rule or by all rules.
 
         :param rule: the rule's name (its metric name), such as ``RATE_LIMIT_PER_IP_RULE``,
             ``BODY_SIZE_RULE`` or a managed rule group's name. Default: - ``ALL`` rules
+        :param options: ``cloudwatch.MetricOptions`` fields (``period``, ``statistic``,
+            ``label``, ...). Default: - Sum per 5 minutes
         """
         if rule is not None and self._rule_names is not None and rule not in self._rule_names:
             raise ValueError(
                 f"rule must be one of the web ACL's rules {sorted(self._rule_names)} or None "
                 f"for all of them, got {rule!r}"
             )
-        return cloudwatch.Metric(
-            namespace="AWS/WAFV2",
-            metric_name="BlockedRequests",
-            dimensions_map={
+        return metrics.metric(
+            "AWS/WAFV2",
+            "BlockedRequests",
+            {
                 "WebACL": self.web_acl_name,
                 "Rule": "ALL" if rule is None else rule,
                 "Region": Stack.of(self).region,
             },
+            options,
             statistic=cloudwatch.Stats.SUM,
             period=Duration.minutes(5),
         )
-
-
-def add_waf_logging(
-    scope: Construct, web_acl_arn: str, key: kms.IKey, retention: logs.RetentionDays
-) -> logs.LogGroup:
-    """Log ``web_acl_arn``'s requests to a new KMS-encrypted ``aws-waf-logs-...`` log group.
-
-    The log group (child ``Logs`` of ``scope``) is named after ``scope``'s path, within the
-    limits WAF and CloudWatch Logs set; the ``REDACTED_HEADERS`` never reach it.
-    """
-    prefix = check.WAF_LOG_GROUP_PREFIX
-    name = prefix + Names.unique_resource_name(
-        scope,
-        max_length=check.LOG_GROUP_NAME_MAX - len(prefix),
-        separator="-",
-        allowed_special_characters="-_",
-    )
-    check.waf_log_group_name(name)
-    log_group = logs.LogGroup(
-        scope, "Logs", log_group_name=name, encryption_key=key, retention=retention
-    )
-    wafv2.CfnLoggingConfiguration(
-        scope,
-        "Logging",
-        resource_arn=web_acl_arn,
-        # The log group ARN as WAF documents it, without the ':*' of its Arn attribute.
-        log_destination_configs=[
-            Stack.of(scope).format_arn(
-                service="logs",
-                resource="log-group",
-                resource_name=log_group.log_group_name,
-                arn_format=ArnFormat.COLON_RESOURCE_NAME,
-            )
-        ],
-        redacted_fields=[
-            wafv2.CfnLoggingConfiguration.FieldToMatchProperty(single_header={"Name": header})
-            for header in REDACTED_HEADERS
-        ],
-    )
-    return log_group
-
-
-def _window_seconds(prop: str, window: Duration | None) -> int:
-    window = window or Duration.seconds(DEFAULT_RATE_WINDOW_SEC)
-    if not isinstance(window, Duration):
-        raise ValueError(f"{prop} must be a Duration, like Duration.minutes(5), got {window!r}")
-    return check.waf_rate_window(prop, window.to_seconds(integral=False))
 
 
 def _refuse_source_address_rules(
@@ -641,244 +565,3 @@ def _only_associate(
             "associated with the stage; configure its rules, lists and logging where it is "
             "defined"
         )
-
-
-def _with_priorities(bands: Mapping[_Band, Sequence[_RuleBuilder]]) -> list[_Rule]:
-    """Build every rule with its priority: bands in order, rules in order within a band."""
-    rules: list[_Rule] = []
-    for band in _Band:
-        builders = bands.get(band, ())
-        if len(builders) > band.size:
-            raise ValueError(
-                f"the {band.name.lower()} band holds at most {band.size} rules, got {len(builders)}"
-            )
-        first, _ = band.value
-        rules.extend(build(first + index) for index, build in enumerate(builders))
-    return rules
-
-
-def _visibility(metric_name: str) -> wafv2.CfnWebACL.VisibilityConfigProperty:
-    return wafv2.CfnWebACL.VisibilityConfigProperty(
-        cloud_watch_metrics_enabled=True, sampled_requests_enabled=True, metric_name=metric_name
-    )
-
-
-def _block(
-    status: int, body_key: str, headers: Mapping[str, str] | None = None
-) -> wafv2.CfnWebACL.RuleActionProperty:
-    return wafv2.CfnWebACL.RuleActionProperty(
-        block=wafv2.CfnWebACL.BlockActionProperty(
-            custom_response=wafv2.CfnWebACL.CustomResponseProperty(
-                response_code=status,
-                custom_response_body_key=body_key,
-                response_headers=[
-                    wafv2.CfnWebACL.CustomHTTPHeaderProperty(name=n, value=v)
-                    for n, v in (headers or {}).items()
-                ]
-                or None,
-            )
-        )
-    )
-
-
-def _origin_secret_rule(name: str, priority: int, *, value: str) -> _Rule:
-    """Block, with 403 ``forbidden``, requests whose origin header holds neither accepted value.
-
-    Both values start as the secret's current value; its rotation sets them to the current and
-    the pending value, so that CloudFront may send either while its configuration propagates.
-    """
-    accepted = [
-        wafv2.CfnWebACL.StatementProperty(
-            byte_match_statement=wafv2.CfnWebACL.ByteMatchStatementProperty(
-                field_to_match=wafv2.CfnWebACL.FieldToMatchProperty(
-                    single_header={"Name": ORIGIN_VERIFY_HEADER}
-                ),
-                positional_constraint="EXACTLY",
-                search_string=value,
-                text_transformations=[
-                    wafv2.CfnWebACL.TextTransformationProperty(priority=0, type="NONE")
-                ],
-            )
-        )
-        for _ in range(2)
-    ]
-    return _Rule(
-        name=name,
-        priority=priority,
-        statement=wafv2.CfnWebACL.StatementProperty(
-            not_statement=wafv2.CfnWebACL.NotStatementProperty(
-                statement=wafv2.CfnWebACL.StatementProperty(
-                    or_statement=wafv2.CfnWebACL.OrStatementProperty(statements=accepted)
-                )
-            )
-        ),
-        action=_block(403, _FORBIDDEN),
-        visibility_config=_visibility(name),
-    )
-
-
-def _ip_set_rule(
-    name: str,
-    priority: int,
-    *,
-    ip_sets: Sequence[wafv2.CfnIPSet],
-    forwarded: bool,
-    negate: bool,
-) -> _Rule:
-    """Block, with 403 ``forbidden``, requests from (``negate``: from outside) the IP sets.
-
-    With ``forwarded``, the address is the last of ``X-Forwarded-For``, the one CloudFront
-    appended; a request without a valid one is blocked either way (fallback MATCH for a deny
-    rule, NO_MATCH under the negation of an allow rule).
-    """
-    forwarded_config = (
-        wafv2.CfnWebACL.IPSetForwardedIPConfigurationProperty(
-            header_name=FORWARDED_FOR_HEADER,
-            position="LAST",
-            fallback_behavior="NO_MATCH" if negate else "MATCH",
-        )
-        if forwarded
-        else None
-    )
-    references = [
-        wafv2.CfnWebACL.StatementProperty(
-            ip_set_reference_statement=wafv2.CfnWebACL.IPSetReferenceStatementProperty(
-                arn=ip_set.attr_arn, ip_set_forwarded_ip_config=forwarded_config
-            )
-        )
-        for ip_set in ip_sets
-    ]
-    matched = (
-        references[0]
-        if len(references) == 1
-        else wafv2.CfnWebACL.StatementProperty(
-            or_statement=wafv2.CfnWebACL.OrStatementProperty(statements=references)
-        )
-    )
-    return _forbid(name, priority, matched, negate=negate)
-
-
-def _geo_rule(name: str, priority: int, *, countries: Sequence[str], negate: bool) -> _Rule:
-    """Block, with 403 ``forbidden``, requests from (``negate``: from outside) the countries."""
-    matched = wafv2.CfnWebACL.StatementProperty(
-        geo_match_statement=wafv2.CfnWebACL.GeoMatchStatementProperty(country_codes=list(countries))
-    )
-    return _forbid(name, priority, matched, negate=negate)
-
-
-def _forbid(
-    name: str, priority: int, matched: wafv2.CfnWebACL.StatementProperty, *, negate: bool
-) -> _Rule:
-    """Block, with 403 ``forbidden``, what ``matched`` matches (``negate``: what it does not)."""
-    return _Rule(
-        name=name,
-        priority=priority,
-        statement=(
-            wafv2.CfnWebACL.StatementProperty(
-                not_statement=wafv2.CfnWebACL.NotStatementProperty(statement=matched)
-            )
-            if negate
-            else matched
-        ),
-        action=_block(403, _FORBIDDEN),
-        visibility_config=_visibility(name),
-    )
-
-
-def _api_key_rate_rule(name: str, priority: int, *, limit: int, window_sec: int) -> _Rule:
-    """Block an ``x-api-key`` value over ``limit`` requests in ``window_sec`` with 429."""
-    return _Rule(
-        name=name,
-        priority=priority,
-        statement=wafv2.CfnWebACL.StatementProperty(
-            rate_based_statement=wafv2.CfnWebACL.RateBasedStatementProperty(
-                aggregate_key_type="CUSTOM_KEYS",
-                custom_keys=[
-                    wafv2.CfnWebACL.RateBasedStatementCustomKeyProperty(
-                        header=wafv2.CfnWebACL.RateLimitHeaderProperty(
-                            name="x-api-key",
-                            text_transformations=[
-                                wafv2.CfnWebACL.TextTransformationProperty(priority=0, type="NONE")
-                            ],
-                        )
-                    )
-                ],
-                limit=limit,
-                evaluation_window_sec=window_sec,
-            )
-        ),
-        action=_block(429, _THROTTLED, {"Retry-After": str(window_sec)}),
-        visibility_config=_visibility(name),
-    )
-
-
-def _rate_rule(name: str, priority: int, *, limit: int, window_sec: int) -> _Rule:
-    """Block a source IP over ``limit`` requests in ``window_sec`` with 429 ``throttled``."""
-    return _Rule(
-        name=name,
-        priority=priority,
-        statement=wafv2.CfnWebACL.StatementProperty(
-            rate_based_statement=wafv2.CfnWebACL.RateBasedStatementProperty(
-                aggregate_key_type="IP", limit=limit, evaluation_window_sec=window_sec
-            )
-        ),
-        action=_block(429, _THROTTLED, {"Retry-After": str(window_sec)}),
-        visibility_config=_visibility(name),
-    )
-
-
-def _managed_rule(group: str, priority: int, *, overrides: Mapping[str, str]) -> _Rule:
-    """An AWS managed rule group with its own metric, its actions as ``overrides`` change them.
-
-    The Common Rule Set's 8 KB body rule counts unless overridden: the body size rule enforces
-    ``max_body_bytes`` with a clearer answer.
-    """
-    rule_actions = dict(overrides)
-    whole_group_counts = rule_actions.pop(check.WAF_WHOLE_GROUP, None) == "COUNT"
-    if group == _CRS:
-        rule_actions.setdefault(_CRS_BODY_SIZE_RULE, "COUNT")
-    action_overrides = [
-        wafv2.CfnWebACL.RuleActionOverrideProperty(
-            name=rule,
-            action_to_use=wafv2.CfnWebACL.RuleActionProperty(
-                count=wafv2.CfnWebACL.CountActionProperty() if action == "COUNT" else None,
-                block=wafv2.CfnWebACL.BlockActionProperty() if action == "BLOCK" else None,
-            ),
-        )
-        for rule, action in sorted(rule_actions.items())
-    ]
-    return _Rule(
-        name=group,
-        priority=priority,
-        statement=wafv2.CfnWebACL.StatementProperty(
-            managed_rule_group_statement=wafv2.CfnWebACL.ManagedRuleGroupStatementProperty(
-                vendor_name="AWS", name=group, rule_action_overrides=action_overrides or None
-            )
-        ),
-        override_action=wafv2.CfnWebACL.OverrideActionProperty(
-            count={} if whole_group_counts else None, none=None if whole_group_counts else {}
-        ),
-        visibility_config=_visibility(group),
-    )
-
-
-def _body_size_rule(name: str, priority: int, *, max_bytes: int) -> _Rule:
-    """Block bodies over ``max_bytes``, and bodies too large to inspect, with 413 ``too_large``."""
-    return _Rule(
-        name=name,
-        priority=priority,
-        statement=wafv2.CfnWebACL.StatementProperty(
-            size_constraint_statement=wafv2.CfnWebACL.SizeConstraintStatementProperty(
-                field_to_match=wafv2.CfnWebACL.FieldToMatchProperty(
-                    body=wafv2.CfnWebACL.BodyProperty(oversize_handling="MATCH")
-                ),
-                comparison_operator="GT",
-                size=max_bytes,
-                text_transformations=[
-                    wafv2.CfnWebACL.TextTransformationProperty(priority=0, type="NONE")
-                ],
-            )
-        ),
-        action=_block(413, _TOO_LARGE),
-        visibility_config=_visibility(name),
-    )

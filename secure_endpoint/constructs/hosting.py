@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from aws_cdk import ArnFormat, CfnResource, CfnTag, Duration, Stack
+from aws_cdk import Annotations, ArnFormat, CfnResource, CfnTag, Duration, Stack
 from aws_cdk import aws_applicationautoscaling as appscaling
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_ec2 as ec2
@@ -16,6 +17,7 @@ from constructs import Construct, IDependable
 
 from secure_endpoint import compliance
 from secure_endpoint.constructs import _building as build
+from secure_endpoint.constructs import _metrics as metrics
 from secure_endpoint.constructs import _validation as check
 from secure_endpoint.constructs._iam import ManagedPolicyRole
 from secure_endpoint.constructs.images import ContainerImage
@@ -324,70 +326,78 @@ class ModelHosting(Construct):
         )
 
     def grant_invoke(self, grantee: iam.IGrantable) -> iam.Grant:
-        """Let ``grantee`` invoke this endpoint (``sagemaker:InvokeEndpoint``), and only it."""
+        """Let ``grantee`` invoke this endpoint (``sagemaker:InvokeEndpoint``), and only it.
+
+        A principal granted this calls SageMaker directly, around the API: no WAF rule, OAuth
+        scope, usage plan, access log or anomaly monitor sees those calls. Every call of this
+        method therefore adds a synth warning (``secure-endpoint:direct-invoke``) naming the
+        grantee; keep it for trusted internal callers. The API's own integration role is
+        granted through ``grant_api_invoke``, without a warning.
+        """
+        who = grantee.node.path if isinstance(grantee, Construct) else repr(grantee)
+        Annotations.of(self).add_warning_v2(
+            "secure-endpoint:direct-invoke",
+            f"grant_invoke lets {who} invoke the SageMaker endpoint directly, bypassing the "
+            "API's WAF rules, OAuth scopes, usage plans, access logs and anomaly monitor. "
+            "Prefer an API client (ApiClient) for callers that are not fully trusted.",
+        )
+        return self.grant_api_invoke(grantee)
+
+    def grant_api_invoke(self, grantee: iam.IGrantable) -> iam.Grant:
+        """Let API Gateway's integration role (``grantee``) invoke this endpoint, and only it.
+
+        ``InferenceApi`` calls this for the role its integration assumes: the path behind the
+        WAF, OAuth and usage plans. For any other principal use ``grant_invoke``, which warns.
+        """
         return iam.Grant.add_to_principal(
             grantee=grantee, actions=["sagemaker:InvokeEndpoint"], resource_arns=[self.endpoint_arn]
         )
 
-    def metric(
-        self,
-        metric_name: str,
-        *,
-        period: Duration | None = None,
-        statistic: str | None = None,
-    ) -> cloudwatch.Metric:
+    def metric(self, metric_name: str, **options: Any) -> cloudwatch.Metric:
         """A metric of this endpoint's variant in ``AWS/SageMaker``.
 
         :param metric_name: such as ``Invocations`` or ``ModelLatency``.
-        :param period: the aggregation period. Default: - five minutes
-        :param statistic: the statistic. Default: - Average
+        :param options: ``cloudwatch.MetricOptions`` fields (``period``, ``statistic``,
+            ``label``, ...). Default: - Average per five minutes
         """
-        return cloudwatch.Metric(
-            namespace=METRICS_NAMESPACE,
-            metric_name=metric_name,
-            dimensions_map={"EndpointName": self.endpoint_name, "VariantName": self.variant_name},
-            period=period,
-            statistic=statistic,
-        )
+        return self._metric(metric_name, options)
 
-    def metric_invocations(
-        self, *, period: Duration | None = None, statistic: str | None = None
-    ) -> cloudwatch.Metric:
+    def metric_invocations(self, **options: Any) -> cloudwatch.Metric:
         """Requests sent to the variant.
 
-        :param period: the aggregation period. Default: - five minutes
-        :param statistic: the statistic. Default: - Sum
+        :param options: ``cloudwatch.MetricOptions`` fields. Default: - Sum per five minutes
         """
-        return self.metric("Invocations", period=period, statistic=statistic or "Sum")
+        return self._metric("Invocations", options, statistic="Sum")
 
-    def metric_model_latency(
-        self, *, period: Duration | None = None, statistic: str | None = None
-    ) -> cloudwatch.Metric:
+    def metric_model_latency(self, **options: Any) -> cloudwatch.Metric:
         """Time the model took to respond, in microseconds.
 
-        :param period: the aggregation period. Default: - five minutes
-        :param statistic: the statistic. Default: - p99
+        :param options: ``cloudwatch.MetricOptions`` fields. Default: - p99 per five minutes
         """
-        return self.metric("ModelLatency", period=period, statistic=statistic or "p99")
+        return self._metric("ModelLatency", options, statistic="p99")
 
     def metric_invocation_errors(
-        self,
-        status_class: str = "5XX",
-        *,
-        period: Duration | None = None,
-        statistic: str | None = None,
+        self, status_class: str = "5XX", **options: Any
     ) -> cloudwatch.Metric:
         """Invocations the endpoint answered with an error.
 
         :param status_class: ``'5XX'`` (the model or the endpoint failed) or ``'4XX'`` (the
             request was refused). Default: - ``'5XX'``
-        :param period: the aggregation period. Default: - five minutes
-        :param statistic: the statistic. Default: - Sum
+        :param options: ``cloudwatch.MetricOptions`` fields. Default: - Sum per five minutes
         """
         if status_class not in ("4XX", "5XX"):
             raise ValueError(f"status_class must be '4XX' or '5XX', got {status_class!r}")
-        return self.metric(
-            f"Invocation{status_class}Errors", period=period, statistic=statistic or "Sum"
+        return self._metric(f"Invocation{status_class}Errors", options, statistic="Sum")
+
+    def _metric(
+        self, metric_name: str, options: dict[str, Any], **defaults: Any
+    ) -> cloudwatch.Metric:
+        return metrics.metric(
+            METRICS_NAMESPACE,
+            metric_name,
+            {"EndpointName": self.endpoint_name, "VariantName": self.variant_name},
+            options,
+            **defaults,
         )
 
     def _grant_hosting(
@@ -419,7 +429,7 @@ class ModelHosting(Construct):
                 ],
             )
         )
-        image.grant_pull(self, role)
+        image.grant_pull(role, scope=self)
         # Encrypted instance volumes: SageMaker creates grants on the key for the EBS volumes.
         self._key.grant_decrypt(role)
         self._key.grant(role, "kms:DescribeKey")

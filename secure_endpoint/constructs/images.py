@@ -128,8 +128,13 @@ class ContainerImage(abc.ABC):
         """The image URI, valid in the stack that holds ``scope``."""
 
     @abc.abstractmethod
-    def grant_pull(self, scope: IConstruct, grantee: iam.IGrantable) -> iam.Grant:
-        """Let ``grantee`` pull this image (and get the ECR token, which has no resource)."""
+    def grant_pull(self, grantee: iam.IGrantable, *, scope: IConstruct) -> iam.Grant:
+        """Let ``grantee`` pull this image (and get the ECR token, which has no resource).
+
+        :param grantee: the principal, such as the model's execution role.
+        :param scope: a construct of the stack that uses the image (as for ``bind``): the
+            repository's ARN is formed in that stack.
+        """
 
 
 def _grant_pull(grantee: iam.IGrantable, repository_arn: str) -> iam.Grant:
@@ -183,7 +188,7 @@ class _UriImage(ContainerImage):
             _warn_mutable(scope)
         return self._uri
 
-    def grant_pull(self, scope: IConstruct, grantee: iam.IGrantable) -> iam.Grant:
+    def grant_pull(self, grantee: iam.IGrantable, *, scope: IConstruct) -> iam.Grant:
         arn = Stack.of(scope).format_arn(
             service="ecr",
             resource="repository",
@@ -207,7 +212,7 @@ class _RepositoryImage(ContainerImage):
             _warn_mutable(scope)
         return self._repository.repository_uri_for_tag_or_digest(self._tag_or_digest)
 
-    def grant_pull(self, scope: IConstruct, grantee: iam.IGrantable) -> iam.Grant:
+    def grant_pull(self, grantee: iam.IGrantable, *, scope: IConstruct) -> iam.Grant:
         return self._repository.grant_pull(grantee)
 
 
@@ -271,7 +276,7 @@ class _FrameworkImage(ContainerImage):
             return uri
         return self._mapping(stack).find_in_map(Aws.REGION, self._spec.variant)
 
-    def grant_pull(self, scope: IConstruct, grantee: iam.IGrantable) -> iam.Grant:
+    def grant_pull(self, grantee: iam.IGrantable, *, scope: IConstruct) -> iam.Grant:
         uri = self.bind(scope)
         # The registry account is the URI's first label, in every region.
         account = Fn.select(0, Fn.split(".", uri)) if Token.is_unresolved(uri) else uri[:12]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import urllib.parse
 from pathlib import Path
+from typing import Any
 
 from aws_cdk import CustomResource, Duration, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
@@ -25,6 +26,7 @@ from constructs import Construct
 
 from secure_endpoint import compliance
 from secure_endpoint.constructs import _building as build
+from secure_endpoint.constructs import _metrics as metrics
 from secure_endpoint.constructs import _validation as check
 from secure_endpoint.constructs.bundling import lambda_code
 
@@ -291,16 +293,20 @@ class ArtifactVerification(Construct):
             max_event_age=interval,
         )
 
-    def metric_digest_mismatch(self, period: Duration | None = None) -> cloudwatch.Metric:
-        """``ArtifactDigestMismatch``, its maximum per ``period``: 1 when a check found the
-        bytes behind the model changed, gone or refused, 0 when they still have
-        ``model_sha256``. Default period: - ``check_interval``"""
-        return cloudwatch.Metric(
-            namespace=METRICS_NAMESPACE,
-            metric_name=DIGEST_MISMATCH_METRIC,
-            dimensions_map={"FunctionName": self.function.function_name},
+    def metric_digest_mismatch(self, **options: Any) -> cloudwatch.Metric:
+        """``ArtifactDigestMismatch``: 1 when a check found the bytes behind the model changed,
+        gone or refused, 0 when they still have ``model_sha256``.
+
+        :param options: ``cloudwatch.MetricOptions`` fields (``period``, ``statistic``,
+            ``label``, ...). Default: - Maximum per ``check_interval``
+        """
+        return metrics.metric(
+            METRICS_NAMESPACE,
+            DIGEST_MISMATCH_METRIC,
+            {"FunctionName": self.function.function_name},
+            options,
             statistic=cloudwatch.Stats.MAXIMUM,
-            period=period or self.check_interval,
+            period=self.check_interval,
         )
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from aws_cdk import Annotations, Duration, Stack, Token
 from aws_cdk import aws_apigateway as apigw
@@ -39,6 +40,7 @@ from constructs import Construct
 
 from secure_endpoint import compliance
 from secure_endpoint.constructs import _building as build
+from secure_endpoint.constructs import _metrics as metrics
 from secure_endpoint.constructs import _validation as check
 from secure_endpoint.constructs.api_key_responder import ApiKeyResponder
 from secure_endpoint.constructs.blocklist_store import BlockListTable
@@ -286,36 +288,43 @@ class AnomalyMonitor(Construct):
 
     # --- metrics ---------------------------------------------------------------------------
 
-    def metric_anomalous_principals(self, period: Duration | None = None) -> cloudwatch.Metric:
-        """Clients and addresses found anomalous, summed per ``period``: the monitor's own
-        anomaly metric. Default period: - the schedule"""
-        return self._metric("AnomalousPrincipals", period, cloudwatch.Stats.SUM)
+    def metric_anomalous_principals(self, **options: Any) -> cloudwatch.Metric:
+        """Clients and addresses found anomalous, summed per period: the monitor's own anomaly
+        metric.
 
-    def metric_max_address_score(self, period: Duration | None = None) -> cloudwatch.Metric:
-        """The highest score of an address in a run. Default period: - the schedule"""
-        return self._metric("MaxAddressScore", period, cloudwatch.Stats.MAXIMUM)
+        :param options: ``cloudwatch.MetricOptions`` fields (``period``, ``statistic``,
+            ``label``, ``unit``, ...). Default: - Sum per the schedule
+        """
+        return self._metric("AnomalousPrincipals", cloudwatch.Stats.SUM, options)
 
-    def metric_client_score(self, client: str, period: Duration | None = None) -> cloudwatch.Metric:
-        """One client's anomaly score (its highest per ``period``). Default: - the schedule"""
-        return cloudwatch.Metric(
-            namespace=METRICS_NAMESPACE,
-            metric_name="AnomalyScore",
-            dimensions_map={"service": SERVICE, "Client": client},
-            statistic=cloudwatch.Stats.MAXIMUM,
-            period=period or self.schedule,
-        )
+    def metric_max_address_score(self, **options: Any) -> cloudwatch.Metric:
+        """The highest score of an address in a run.
 
-    def metric_active_blocks(self, period: Duration | None = None) -> cloudwatch.Metric:
-        """Addresses on the auto-block list at the end of a run. Default: - the schedule"""
-        return self._metric("ActiveBlocks", period, cloudwatch.Stats.MAXIMUM)
+        :param options: ``cloudwatch.MetricOptions`` fields. Default: - Maximum per the schedule
+        """
+        return self._metric("MaxAddressScore", cloudwatch.Stats.MAXIMUM, options)
 
-    def _metric(self, name: str, period: Duration | None, statistic: str) -> cloudwatch.Metric:
-        return cloudwatch.Metric(
-            namespace=METRICS_NAMESPACE,
-            metric_name=name,
-            dimensions_map={"service": SERVICE},
-            statistic=statistic,
-            period=period or self.schedule,
+    def metric_client_score(self, client: str, **options: Any) -> cloudwatch.Metric:
+        """One client's anomaly score.
+
+        :param client: the ``ApiClient.name``.
+        :param options: ``cloudwatch.MetricOptions`` fields. Default: - Maximum per the schedule
+        """
+        return self._metric("AnomalyScore", cloudwatch.Stats.MAXIMUM, options, client=client)
+
+    def metric_active_blocks(self, **options: Any) -> cloudwatch.Metric:
+        """Addresses on the auto-block list at the end of a run.
+
+        :param options: ``cloudwatch.MetricOptions`` fields. Default: - Maximum per the schedule
+        """
+        return self._metric("ActiveBlocks", cloudwatch.Stats.MAXIMUM, options)
+
+    def _metric(
+        self, name: str, statistic: str, options: dict[str, Any], client: str | None = None
+    ) -> cloudwatch.Metric:
+        dimensions = {"service": SERVICE} | ({"Client": client} if client is not None else {})
+        return metrics.metric(
+            METRICS_NAMESPACE, name, dimensions, options, statistic=statistic, period=self.schedule
         )
 
     def widgets(self) -> list[cloudwatch.IWidget]:

@@ -47,91 +47,80 @@ a concrete Region (``env``): which resources must move depends on it.
 Costs: Shield Advanced needs an active subscription of the account (about
 ``SHIELD_ADVANCED_MONTHLY_FEE_USD`` a month, with a ``SHIELD_ADVANCED_COMMITMENT_MONTHS``-month
 commitment, plus data transfer out); every synth says so in a warning.
+
+The parts, by job: ``cloudfront_web_acl`` (the CLOUDFRONT web ACL and its us-east-1 stack),
+``distribution`` (the distribution and its log buckets), ``origin_secret`` (the secret and its
+rotation) and, here, the Shield protection, its health-based detection and the options.
 """
 
 from __future__ import annotations
 
 import enum
-import functools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from aws_cdk import (
-    Annotations,
-    Arn,
-    ArnFormat,
-    Duration,
-    Environment,
-    Names,
-    ReferenceStrength,
-    RemovalPolicy,
-    Stack,
-    Stage,
-    Token,
-)
+from aws_cdk import Annotations, Duration, Names, ReferenceStrength, Stack, Token
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_certificatemanager as acm
 from aws_cdk import aws_cloudfront as cloudfront
-from aws_cdk import aws_cloudfront_origins as origins
 from aws_cdk import aws_cloudwatch as cloudwatch
-from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_route53 as route53
-from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_shield as shield
 from aws_cdk import aws_wafv2 as wafv2
 from constructs import Construct
 
 from secure_endpoint import compliance
-from secure_endpoint.constructs import _building as build
-from secure_endpoint.constructs import _validation as check
-from secure_endpoint.constructs.bundling import lambda_code
-from secure_endpoint.constructs.edge import (
-    DEFAULT_RATE_LIMIT_PER_IP,
-    GEO_RULE,
-    ORIGIN_SECRET_RULE,
-    ORIGIN_VERIFY_HEADER,
-    RATE_LIMIT_PER_IP_RULE,
-    _Band,
-    _geo_rule,
-    _managed_rule,
-    _rate_rule,
-    _RuleBuilder,
-    _visibility,
-    _window_seconds,
-    _with_priorities,
-    add_waf_logging,
-    waf_response_bodies,
+from secure_endpoint.constructs import _metrics as metrics
+from secure_endpoint.constructs.cloudfront_web_acl import (
+    DEFAULT_EDGE_MANAGED_RULE_GROUPS,
+    EDGE_REGION,
+    CloudFrontWebAcl,
+    cloudfront_web_acl_stack,
 )
-from secure_endpoint.constructs.keys import EncryptionKey
+from secure_endpoint.constructs.distribution import (
+    VIEWER_SECURITY_POLICIES,
+    check_origin,
+    check_viewer,
+    origin_distribution,
+)
 from secure_endpoint.constructs.options import CustomDomain, TlsPolicy
+from secure_endpoint.constructs.origin_secret import (
+    ORIGIN_SECRET_LENGTH,
+    ROTATION_PACKAGE,
+    OriginSecretRotation,
+    create_origin_secret,
+)
+from secure_endpoint.constructs.waf_rules import DEFAULT_RATE_LIMIT_PER_IP
+
+__all__ = [
+    "DEFAULT_EDGE_MANAGED_RULE_GROUPS",
+    "DEFAULT_HEALTH_ERROR_RATE",
+    "EDGE_REGION",
+    "ORIGIN_SECRET_LENGTH",
+    "ROTATION_PACKAGE",
+    "SHIELD_ADVANCED_COMMITMENT_MONTHS",
+    "SHIELD_ADVANCED_MONTHLY_FEE_USD",
+    "VIEWER_SECURITY_POLICIES",
+    "AutomaticMitigation",
+    "CloudFrontWebAcl",
+    "EmergencyContact",
+    "OriginSecretRotation",
+    "ShieldAdvancedEdge",
+    "ShieldOptions",
+    "create_origin_secret",
+]
 
 #: What a Shield Advanced subscription costs per account (or organization), in USD a month.
 SHIELD_ADVANCED_MONTHLY_FEE_USD = 3_000
 #: How long a Shield Advanced subscription commits to, in months.
 SHIELD_ADVANCED_COMMITMENT_MONTHS = 12
-#: The only Region where CLOUDFRONT-scope web ACLs (and their logs) can be created.
-EDGE_REGION = "us-east-1"
-#: The CloudFront web ACL's managed rule groups: those that judge the viewer's address, which
-#: only the CloudFront web ACL sees (the regional one sees CloudFront's).
-DEFAULT_EDGE_MANAGED_RULE_GROUPS: tuple[str, ...] = (
-    "AWSManagedRulesAmazonIpReputationList",
-    "AWSManagedRulesAnonymousIpList",
-)
-#: Length of the origin secret: letters and digits.
-ORIGIN_SECRET_LENGTH = 64
-ROTATION_PACKAGE = "origin_secret_rotation"
 DEFAULT_HEALTH_ERROR_RATE = 0.05
-#: Viewer security policies at least as strict as the API's own (TLS 1.2 with forward secrecy).
-VIEWER_SECURITY_POLICIES = (
-    cloudfront.SecurityPolicyProtocol.TLS_V1_2_2021,
-    cloudfront.SecurityPolicyProtocol.TLS_V1_2_2025,
-    cloudfront.SecurityPolicyProtocol.TLS_V1_3_2025,
-)
 
 _MAX_EMERGENCY_CONTACTS = 10
 _EMAIL = re.compile(r"^\S+@\S+\.\S+$")
@@ -217,295 +206,6 @@ class ShieldOptions:
     automatic_mitigation: AutomaticMitigation = AutomaticMitigation.BLOCK
     health_error_rate: float = DEFAULT_HEALTH_ERROR_RATE
     emergency_contacts: Sequence[EmergencyContact] = ()
-
-
-def create_origin_secret(
-    scope: Construct, construct_id: str, *, key: kms.IKey
-) -> secretsmanager.Secret:
-    """The origin secret: a plain string of 64 letters and digits, encrypted with ``key``.
-
-    Give it to ``WebAclProtection(origin_secret=...)`` and to ``ShieldAdvancedEdge``, which
-    rotates it. Nothing but CloudFront and the rotation function ever needs its value.
-    """
-    return secretsmanager.Secret(
-        scope,
-        construct_id,
-        description=(
-            f"secure-endpoint: the {ORIGIN_VERIFY_HEADER} header CloudFront sends to the API"
-        ),
-        encryption_key=key,
-        generate_secret_string=secretsmanager.SecretStringGenerator(
-            password_length=ORIGIN_SECRET_LENGTH,
-            exclude_punctuation=True,
-            include_space=False,
-            require_each_included_type=True,
-        ),
-        removal_policy=RemovalPolicy.DESTROY,
-    )
-
-
-class CloudFrontWebAcl(Construct):
-    """A CLOUDFRONT-scope web ACL with logs; it must be created in a us-east-1 stack.
-
-    It allows by default and blocks, in the bands of ``secure_endpoint.constructs.edge``: requests
-    from
-    ``blocked_countries`` or outside ``allowed_countries`` (403 JSON), more than
-    ``rate_limit_per_ip`` requests from one viewer address within ``rate_window`` (429 JSON with
-    ``Retry-After``), and what the managed rule groups block. Every rule emits metrics and
-    sampled requests; requests are logged to a log group ``aws-waf-logs-...`` encrypted with
-    ``key`` (a key of us-east-1), with ``REDACTED_HEADERS`` redacted. Shield Advanced's
-    automatic mitigation adds a ``ShieldMitigationRuleGroup`` rule (priority 10,000,000) to
-    this web ACL itself: that is expected drift, which no deploy removes.
-
-    :param key: a KMS key of us-east-1 for the log group. Default: - a new rotating key
-    :param rate_limit_per_ip: 10 to 2,000,000,000. Default: - 1000
-    :param rate_window: 1, 2, 5 or 10 minutes. Default: - 5 minutes
-    :param managed_rule_groups: AWS managed rule groups, in order, at most 20.
-        Default: - ``DEFAULT_EDGE_MANAGED_RULE_GROUPS`` (Amazon IP reputation, anonymous IP)
-    :param blocked_countries: ISO 3166 alpha-2 codes. Default: - none
-    :param allowed_countries: when given, every other country is blocked; exclusive with
-        ``blocked_countries``. Default: - every country
-    :param log_retention: Default: - one year
-    """
-
-    def __init__(
-        self,
-        scope: Construct,
-        construct_id: str,
-        *,
-        key: kms.IKey | None = None,
-        rate_limit_per_ip: int = DEFAULT_RATE_LIMIT_PER_IP,
-        rate_window: Duration | None = None,
-        managed_rule_groups: Sequence[str] = DEFAULT_EDGE_MANAGED_RULE_GROUPS,
-        blocked_countries: Sequence[str] = (),
-        allowed_countries: Sequence[str] = (),
-        log_retention: logs.RetentionDays = logs.RetentionDays.ONE_YEAR,
-    ) -> None:
-        super().__init__(scope, construct_id)
-        region = Stack.of(self).region
-        if Token.is_unresolved(region) or region != EDGE_REGION:
-            raise ValueError(
-                f"CloudFrontWebAcl must be created in a stack of Region {EDGE_REGION!r} (WAF "
-                "creates CLOUDFRONT-scope web ACLs there only), got a stack of "
-                f"{'an unresolved Region' if Token.is_unresolved(region) else repr(region)}"
-            )
-        window_sec = _window_seconds("rate_window", rate_window)
-        check.waf_rate_limit("rate_limit_per_ip", rate_limit_per_ip)
-        groups = check.waf_managed_rule_groups(
-            "managed_rule_groups", managed_rule_groups, _Band.MANAGED.size
-        )
-        blocked = check.country_codes("blocked_countries", blocked_countries)
-        allowed = check.country_codes("allowed_countries", allowed_countries)
-        if blocked and allowed:
-            raise ValueError(
-                "give blocked_countries or allowed_countries, not both (got "
-                f"blocked_countries={blocked}, allowed_countries={allowed})"
-            )
-        if not groups:
-            Annotations.of(self).add_warning_v2(
-                "secure-endpoint:waf-no-managed-rules",
-                "managed_rule_groups of the CloudFront web ACL is empty: it blocks no address "
-                "known for abuse, only floods (and the countries given).",
-            )
-        geo: list[_RuleBuilder] = (
-            [
-                functools.partial(
-                    _geo_rule, GEO_RULE, countries=blocked or allowed, negate=bool(allowed)
-                )
-            ]
-            if blocked or allowed
-            else []
-        )
-        rules = _with_priorities(
-            {
-                _Band.DENY: geo,
-                _Band.RATE: [
-                    functools.partial(
-                        _rate_rule,
-                        RATE_LIMIT_PER_IP_RULE,
-                        limit=rate_limit_per_ip,
-                        window_sec=window_sec,
-                    )
-                ],
-                _Band.MANAGED: [
-                    functools.partial(_managed_rule, name, overrides={}) for name in groups
-                ],
-            }
-        )
-        used_bodies = _response_body_keys(rules)
-        self.key = key or EncryptionKey(self, "Encryption").key
-        self.web_acl = wafv2.CfnWebACL(
-            self,
-            "WebAcl",
-            scope="CLOUDFRONT",
-            description="secure-endpoint: viewer rate limit, address reputation and geo rules",
-            default_action=wafv2.CfnWebACL.DefaultActionProperty(
-                allow=wafv2.CfnWebACL.AllowActionProperty()
-            ),
-            visibility_config=_visibility(Names.unique_id(self)),
-            rules=rules,
-            custom_response_bodies={
-                body_key: body
-                for body_key, body in waf_response_bodies().items()
-                if body_key in used_bodies
-            },
-        )
-        self.rule_names = frozenset(rule.name for rule in rules)
-        self.log_group = add_waf_logging(self, self.web_acl_arn, self.key, log_retention)
-
-    @property
-    def web_acl_arn(self) -> str:
-        return self.web_acl.attr_arn
-
-
-class OriginSecretRotation(Construct):
-    """The Lambda that rotates the origin secret without downtime, and its schedule.
-
-    Each rotation (see ``lambdas/origin_secret_rotation``) makes the regional web ACL's origin
-    secret rule accept the new value beside the one CloudFront sends, then switches the
-    distribution's origin header to it; the previous value stays accepted until the next
-    rotation. Both writes happen outside CloudFormation, so the web ACL and the distribution
-    drift from their template by design. A deploy that updates either resolves the template's
-    dynamic reference to AWSCURRENT and resets it to that value (the web ACL then accepts
-    AWSCURRENT twice): consistent once a rotation has finished and CloudFront has deployed it;
-    a deploy within those minutes may refuse, for a few minutes, edges still sending the other
-    value.
-
-    The function runs outside any VPC: CloudFront's API has no VPC endpoint. It may read and
-    write that one web ACL and that one distribution, and read and stage versions of that one
-    secret; it has a dead-letter queue, active tracing, a reserved concurrency of 1 (two
-    rotations must never interleave) and logs and environment encrypted with ``key``.
-
-    :param secret: the origin secret.
-    :param regional_web_acl: the REGIONAL web ACL holding ``ORIGIN_SECRET_RULE``.
-    :param distribution: the distribution sending ``ORIGIN_VERIFY_HEADER``.
-    :param key: the KMS key of the secret's Region for logs, environment and queue.
-    :param bundling_cache_dir: where bundled Lambda dependencies are cached.
-    :param edge_web_acl_arn: the distribution's CLOUDFRONT web ACL, which the role may read:
-        every UpdateDistribution carries the WebACLId of the configuration it sends back.
-        Default: - no such permission
-    :param rotation_interval: 1 to 365 days. Default: - 30 days
-    :param log_retention: Default: - one year
-    """
-
-    def __init__(
-        self,
-        scope: Construct,
-        construct_id: str,
-        *,
-        secret: secretsmanager.ISecret,
-        regional_web_acl: wafv2.CfnWebACL,
-        distribution: cloudfront.Distribution,
-        key: kms.IKey,
-        bundling_cache_dir: Path,
-        edge_web_acl_arn: str | None = None,
-        rotation_interval: Duration | None = None,
-        log_retention: logs.RetentionDays = logs.RetentionDays.ONE_YEAR,
-    ) -> None:
-        super().__init__(scope, construct_id)
-        interval = rotation_interval or Duration.days(30)
-        if not isinstance(interval, Duration):
-            raise ValueError(
-                f"rotation_interval must be a Duration, like Duration.days(30), got {interval!r}"
-            )
-        check.int_range("rotation_interval (days)", int(interval.to_days()), 1, 365)
-        log_group = logs.LogGroup(self, "Logs", encryption_key=key, retention=log_retention)
-        self.role = build.lambda_role(
-            self, "Role", description="Rotates the secure-endpoint CloudFront origin secret"
-        )
-        log_group.grant_write(self.role)
-        build.allow_dead_letter_sends(key, self.role)
-        self.dead_letter_queue = build.dead_letter_queue(
-            self, "DeadLetters", key=key, owner="the rotation Lambda", failures="events"
-        )
-        self.function = build.hardened_function(
-            self,
-            "Function",
-            package=ROTATION_PACKAGE,
-            code=lambda_code(ROTATION_PACKAGE, bundling_cache_dir, include_runtime=True),
-            description="Rotates the CloudFront origin secret in the web ACL and distribution",
-            role=self.role,
-            key=key,
-            log_group=log_group,
-            dead_letter_queue=self.dead_letter_queue,
-            memory_size=256,
-            timeout=Duration.seconds(60),
-            environment={
-                "WEB_ACL_ARN": regional_web_acl.attr_arn,
-                "ORIGIN_SECRET_RULE": ORIGIN_SECRET_RULE,
-                "ORIGIN_VERIFY_HEADER": ORIGIN_VERIFY_HEADER,
-                "DISTRIBUTION_ID": distribution.distribution_id,
-                "POWERTOOLS_SERVICE_NAME": "secure-endpoint-origin-secret-rotation",
-            },
-        )
-        self._grant(regional_web_acl, distribution, edge_web_acl_arn)
-        self.schedule = secret.add_rotation_schedule(
-            "Rotation",
-            rotation_lambda=self.function,
-            automatically_after=interval,
-            rotate_immediately_on_update=False,
-        )
-        self._acknowledge()
-        build.depend_on_grants(self.function, self.role)
-
-    def _grant(
-        self,
-        regional_web_acl: wafv2.CfnWebACL,
-        distribution: cloudfront.Distribution,
-        edge_web_acl_arn: str | None,
-    ) -> None:
-        stack = Stack.of(self)
-        iam.Grant.add_to_principal(
-            grantee=self.role,
-            actions=["wafv2:GetWebACL", "wafv2:UpdateWebACL"],
-            resource_arns=[regional_web_acl.attr_arn],
-        )
-        # UpdateWebACL is also authorized against every IP set and managed rule group the web
-        # ACL references; that permits referencing them in this web ACL, not changing them.
-        iam.Grant.add_to_principal(
-            grantee=self.role,
-            actions=["wafv2:UpdateWebACL"],
-            resource_arns=[
-                stack.format_arn(service="wafv2", resource=f"regional/{kind}", resource_name="*")
-                for kind in ("ipset", "managedruleset")
-            ],
-        )
-        iam.Grant.add_to_principal(
-            grantee=self.role,
-            actions=["cloudfront:GetDistribution", "cloudfront:UpdateDistribution"],
-            resource_arns=[distribution.distribution_arn],
-        )
-        if edge_web_acl_arn is not None:
-            iam.Grant.add_to_principal(
-                grantee=self.role, actions=["wafv2:GetWebACL"], resource_arns=[edge_web_acl_arn]
-            )
-
-    def _acknowledge(self) -> None:
-        compliance.acknowledge(
-            self.role,
-            "Active tracing needs xray:PutTraceSegments and xray:PutTelemetryRecords, and new "
-            "values come from secretsmanager:GetRandomPassword (granted by CDK's rotation "
-            "schedule); none of them supports resource-level permissions.",
-            "AwsSolutions-IAM5[Resource::*]",
-        )
-        compliance.acknowledge(
-            self.role,
-            "wafv2:UpdateWebACL is authorized against each IP set and managed rule group the "
-            "web ACL references, whose names and ids other constructs choose; this grants "
-            "referencing them from the one web ACL the role may update, never changing them.",
-            "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:wafv2:<AWS::Region>:"
-            "<AWS::AccountId>:regional/ipset/*]",
-            "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:wafv2:<AWS::Region>:"
-            "<AWS::AccountId>:regional/managedruleset/*]",
-        )
-        compliance.acknowledge(
-            self.function,
-            "The function calls CloudFront's API, which no VPC endpoint serves, so a VPC would "
-            "need a NAT gateway to the internet; outside a VPC it has no inbound path at all.",
-            "HIPAA.Security-LambdaInsideVPC",
-            "NIST.800.53.R5-LambdaInsideVPC",
-            "PCI.DSS.321-LambdaInsideVPC",
-        )
 
 
 class ShieldAdvancedEdge(Construct):
@@ -622,9 +322,9 @@ class ShieldAdvancedEdge(Construct):
         # disabled on the access-log bucket, whatever the app's feature flags say.
         self.node.set_context(_S3_LOGS_USE_BUCKET_POLICY, True)
         stack = Stack.of(self)
-        _check_origin(tls_policy, custom_domain)
+        check_origin(tls_policy, custom_domain)
         _check_regional_web_acl(regional_web_acl)
-        names = _check_viewer(domain_names, certificate, viewer_security_policy)
+        names = check_viewer(domain_names, certificate, viewer_security_policy)
         if not isinstance(automatic_mitigation, AutomaticMitigation):
             raise ValueError(
                 "automatic_mitigation must be an AutomaticMitigation (BLOCK, COUNT or DISABLED), "
@@ -639,7 +339,7 @@ class ShieldAdvancedEdge(Construct):
             )
         contacts = _check_contacts(emergency_contacts)
         self.domain_names = names
-        self.edge_stack = _edge_stack(stack, edge_stack)
+        self.edge_stack = cloudfront_web_acl_stack(stack, edge_stack)
 
         self.edge_web_acl = CloudFrontWebAcl(
             self if self.edge_stack is stack else self.edge_stack,
@@ -651,10 +351,12 @@ class ShieldAdvancedEdge(Construct):
             allowed_countries=allowed_countries,
             log_retention=log_retention,
         )
-        self.distribution = self._distribution(
+        self.distribution, self.log_bucket, self.access_log_bucket = origin_distribution(
+            self,
             stage,
             origin_secret,
             key,
+            web_acl_arn=self.web_acl_arn,
             custom_domain=custom_domain,
             domain_names=names,
             certificate=certificate,
@@ -729,117 +431,23 @@ class ShieldAdvancedEdge(Construct):
             return f"https://{self.domain_names[0]}"
         return self.distribution_url
 
-    def metric_origin_error_rate(self) -> cloudwatch.IMetric:
-        """The metric behind ``health_alarm``: the stage's share of 5XX responses per minute."""
-        return self.health_alarm.metric
+    def metric_origin_error_rate(self, **options: Any) -> cloudwatch.Metric:
+        """The metric behind ``health_alarm``: the stage's share of 5XX responses.
 
-    def _distribution(
-        self,
-        stage: apigw.Stage,
-        origin_secret: secretsmanager.ISecret,
-        key: kms.IKey,
-        *,
-        custom_domain: CustomDomain | None,
-        domain_names: Sequence[str],
-        certificate: acm.ICertificate | None,
-        viewer_security_policy: cloudfront.SecurityPolicyProtocol,
-        price_class: cloudfront.PriceClass,
-        access_log_expiration: Duration,
-    ) -> cloudfront.Distribution:
-        if custom_domain is not None:
-            domain, path = custom_domain.domain_name, None
-        else:
-            api_stack = Stack.of(stage)
-            domain = (
-                f"{stage.rest_api.rest_api_id}.execute-api.{api_stack.region}."
-                f"{api_stack.url_suffix}"
-            )
-            path = f"/{stage.stage_name}"
-        self.log_bucket, self.access_log_bucket = self._log_buckets(key, access_log_expiration)
-        distribution = cloudfront.Distribution(
-            self,
-            "Distribution",
-            comment="secure-endpoint: CloudFront in front of the regional inference API",
-            default_behavior=cloudfront.BehaviorOptions(
-                origin=origins.HttpOrigin(
-                    domain,
-                    origin_path=path,
-                    protocol_policy=cloudfront.OriginProtocolPolicy.HTTPS_ONLY,
-                    origin_ssl_protocols=[cloudfront.OriginSslPolicy.TLS_V1_2],
-                    custom_headers={
-                        ORIGIN_VERIFY_HEADER: origin_secret.secret_value.unsafe_unwrap()
-                    },
-                    # API Gateway gives up on an integration after 29 seconds.
-                    read_timeout=Duration.seconds(30),
-                ),
-                viewer_protocol_policy=cloudfront.ViewerProtocolPolicy.HTTPS_ONLY,
-                allowed_methods=cloudfront.AllowedMethods.ALLOW_ALL,
-                cached_methods=cloudfront.CachedMethods.CACHE_GET_HEAD,
-                cache_policy=cloudfront.CachePolicy.CACHING_DISABLED,
-                origin_request_policy=cloudfront.OriginRequestPolicy.ALL_VIEWER_EXCEPT_HOST_HEADER,
-            ),
-            web_acl_id=self.web_acl_arn,
-            http_version=cloudfront.HttpVersion.HTTP2_AND_3,
-            price_class=price_class,
-            domain_names=list(domain_names) or None,
-            certificate=certificate,
-            minimum_protocol_version=viewer_security_policy if certificate else None,
-            enable_logging=True,
-            log_bucket=self.log_bucket,
-            log_file_prefix="cloudfront/",
-            log_includes_cookies=False,
-        )
-        compliance.acknowledge(
-            distribution,
-            "Countries are restricted, when blocked_countries or allowed_countries is given, by "
-            "the CloudFront web ACL's geo rule, which answers with the API's JSON 403; the "
-            "distribution's own restriction would answer with CloudFront's HTML error page.",
-            "AwsSolutions-CFR1",
-        )
-        if certificate is None:
-            compliance.acknowledge(
-                distribution,
-                "Without domain_names and a certificate the distribution has only its "
-                "*.cloudfront.net name, whose certificate CloudFront pins to the TLSv1 security "
-                "policy; a synth warning (secure-endpoint:cloudfront-default-certificate) says so.",
-                "AwsSolutions-CFR4",
-            )
-        return distribution
-
-    def _log_buckets(self, key: kms.IKey, retention: Duration) -> tuple[s3.Bucket, s3.Bucket]:
-        """CloudFront's standard-log bucket (KMS, ACLs on) and the bucket of its access logs."""
-        access_logs = build.access_log_bucket(self, "LogBucketAccessLogs", expiration=retention)
-        bucket = build.encrypted_bucket(
-            self,
-            "LogBucket",
-            key=key,
-            access_logs=access_logs,
-            access_logs_prefix="cloudfront-log-bucket/",
-            lifecycle_rules=[build.expiring_versions(retention)],
-            # CloudFront's standard logs are written by the awslogsdelivery account through an
-            # ACL grant, which CloudFront adds; the bucket owner still owns every object.
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_PREFERRED,
-        )
-        # CloudFront's log delivery encrypts each log object with a data key of ``key``.
-        build.allow_service_to_use_key(
-            key,
-            sid="AllowCloudFrontLogDeliveryToEncrypt",
-            service="delivery.logs.amazonaws.com",
-            actions=["kms:GenerateDataKey*"],
-        )
-        for target, what in ((bucket, "CloudFront access logs"), (access_logs, "who read them")):
-            build.acknowledge_no_replication(
-                target,
-                f"This bucket holds {what} of one distribution, versioned and expired by a "
-                "lifecycle rule; a replica would copy client addresses into a second bucket and "
-                "Region, while the WAF logs keep the security record of every request.",
-            )
-        return bucket, access_logs
+        :param options: ``cloudwatch.MetricOptions`` fields (``period``, ``statistic``,
+            ``label``, ...). Default: - Average per minute
+        """
+        return self._origin_error_rate.with_(**metrics.checked(options))
 
     def _health(
         self, stage: apigw.Stage, error_rate: float
     ) -> tuple[cloudwatch.Alarm, route53.CfnHealthCheck]:
         stack = Stack.of(self)
+        # Route 53 health checks take standard-resolution metrics with a plain statistic:
+        # the Average of 5XXError (0 or 1 per request) is the share of 5XX responses.
+        self._origin_error_rate = stage.metric_server_error(
+            period=Duration.minutes(1), statistic=cloudwatch.Stats.AVERAGE
+        )
         alarm = cloudwatch.Alarm(
             self,
             "HealthAlarm",
@@ -847,11 +455,7 @@ class ShieldAdvancedEdge(Construct):
                 "secure-endpoint: the API answers more than "
                 f"{error_rate:.0%} of requests with 5XX; Shield Advanced reads it as unhealthy"
             ),
-            # Route 53 health checks take standard-resolution metrics with a plain statistic:
-            # the Average of 5XXError (0 or 1 per request) is the share of 5XX responses.
-            metric=stage.metric_server_error(
-                period=Duration.minutes(1), statistic=cloudwatch.Stats.AVERAGE
-            ),
+            metric=self._origin_error_rate,
             threshold=error_rate,
             comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
             evaluation_periods=2,
@@ -935,96 +539,6 @@ class ShieldAdvancedEdge(Construct):
         return protection, group
 
 
-def _response_body_keys(rules: Sequence[wafv2.CfnWebACL.RuleProperty]) -> set[str]:
-    """The custom response bodies the rules answer with (a web ACL defines only those)."""
-    keys = set()
-    for rule in rules:
-        action = rule.action
-        block = action.block if isinstance(action, wafv2.CfnWebACL.RuleActionProperty) else None
-        response = (
-            block.custom_response
-            if isinstance(block, wafv2.CfnWebACL.BlockActionProperty)
-            else None
-        )
-        if isinstance(response, wafv2.CfnWebACL.CustomResponseProperty):
-            keys.add(str(response.custom_response_body_key))
-    return keys
-
-
-def _edge_stack(stack: Stack, brought: Stack | None) -> Stack:
-    """The stack of the CLOUDFRONT web ACL: brought, the API's own, or a new sibling."""
-    if brought is not None:
-        region = brought.region
-        if Token.is_unresolved(region) or region != EDGE_REGION:
-            raise ValueError(
-                f"edge_stack must be a stack of Region {EDGE_REGION!r} (env=Environment(region="
-                f"'{EDGE_REGION}')), got one of "
-                f"{'an unresolved Region' if Token.is_unresolved(region) else repr(region)}"
-            )
-        if (
-            not Token.is_unresolved(brought.account)
-            and not Token.is_unresolved(stack.account)
-            and brought.account != stack.account
-        ):
-            raise ValueError(
-                f"edge_stack must be in the API's account {stack.account!r}, "
-                f"got {brought.account!r}"
-            )
-        if brought is not stack:
-            stack.add_stack_dependency(brought, "the distribution uses its CloudFront web ACL")
-        return brought
-    if Token.is_unresolved(stack.region):
-        raise ValueError(
-            "ShieldAdvancedEdge needs a stack with a concrete Region, like "
-            "Stack(app, 'Api', env=Environment(account='111122223333', region='eu-west-1')): "
-            "its CloudFront web ACL must be created in "
-            f"{EDGE_REGION}, in a stack of its own unless the API's stack is there too, and "
-            "which it is cannot be told from an environment-agnostic stack"
-        )
-    if stack.region == EDGE_REGION:
-        return stack
-    stage = Stage.of(stack)
-    assert stage is not None
-    edge_id = f"{stack.node.id}-edge"
-    existing = stage.node.try_find_child(edge_id)
-    if isinstance(existing, Stack):
-        return existing
-    edge = Stack(
-        stage,
-        edge_id,
-        # An environment-agnostic account stays so: both stacks deploy to the CLI's account.
-        env=Environment(
-            account=None if Token.is_unresolved(stack.account) else stack.account,
-            region=EDGE_REGION,
-        ),
-        stack_name=f"{stack.stack_name}-{stack.region}-edge",
-        description=(
-            f"secure-endpoint: the CloudFront web ACL of {stack.stack_name} ({stack.region})"
-        ),
-        termination_protection=stack.termination_protection,
-    )
-    stack.add_stack_dependency(edge, "the distribution uses its CloudFront web ACL")
-    return edge
-
-
-def _check_origin(tls_policy: TlsPolicy, custom_domain: CustomDomain | None) -> None:
-    if tls_policy is TlsPolicy.TLS13_ONLY:
-        raise ValueError(
-            "tls_policy TlsPolicy.TLS13_ONLY cannot be combined with Shield Advanced: CloudFront "
-            "connects to origins with TLS 1.2 at most (OriginSslProtocols SSLv3 to TLSv1.2), "
-            "so it could not reach the API; use TlsPolicy.TLS13_1_2, whose forward-secret "
-            "TLS 1.2 ciphers (ECDHE with AES-GCM) CloudFront speaks"
-        )
-    if not isinstance(tls_policy, TlsPolicy):
-        raise ValueError(f"tls_policy must be a TlsPolicy, got {tls_policy!r}")
-    if custom_domain is not None and custom_domain.truststore_bucket is not None:
-        raise ValueError(
-            f"custom_domain {custom_domain.domain_name!r} requires mutual TLS (it has a "
-            "truststore), which CloudFront cannot pass: it presents no client certificate to "
-            "origins; drop the truststore or leave Shield Advanced off"
-        )
-
-
 def _check_regional_web_acl(web_acl: wafv2.CfnWebACL) -> None:
     if not isinstance(web_acl, wafv2.CfnWebACL):
         raise ValueError(
@@ -1036,50 +550,6 @@ def _check_regional_web_acl(web_acl: wafv2.CfnWebACL) -> None:
             f"regional_web_acl must have scope 'REGIONAL' (it protects the stage), "
             f"got {web_acl.scope!r}"
         )
-
-
-def _check_viewer(
-    domain_names: Sequence[str],
-    certificate: acm.ICertificate | None,
-    policy: cloudfront.SecurityPolicyProtocol,
-) -> list[str]:
-    if isinstance(domain_names, str):
-        raise ValueError(
-            f"domain_names must be a list like ['api.example.com'], got {domain_names!r}"
-        )
-    names = list(domain_names)
-    for name in names:
-        check.domain_name("domain_names[]", name.removeprefix("*."))
-    if bool(names) != (certificate is not None):
-        raise ValueError(
-            "domain_names and certificate go together: a distribution serves its own names "
-            f"only with a certificate covering them (got domain_names={names!r}, "
-            f"certificate={'given' if certificate is not None else None})"
-        )
-    if certificate is not None:
-        arn = certificate.certificate_arn
-        region = (
-            certificate.env.region
-            if Token.is_unresolved(arn)
-            else Arn.split(arn, ArnFormat.SLASH_RESOURCE_NAME).region
-        )
-        if not Token.is_unresolved(region) and region != EDGE_REGION:
-            raise ValueError(
-                f"certificate must be an ACM certificate of {EDGE_REGION} (CloudFront reads "
-                f"certificates there only), got one of {region!r}"
-            )
-    if policy not in VIEWER_SECURITY_POLICIES:
-        raise ValueError(
-            "viewer_security_policy must be TLS_V1_2_2021, TLS_V1_2_2025 or TLS_V1_3_2025 "
-            f"(TLS 1.2 and up with forward secrecy, like the API), got {policy!r}"
-        )
-    if certificate is None and policy is not cloudfront.SecurityPolicyProtocol.TLS_V1_2_2021:
-        raise ValueError(
-            f"viewer_security_policy {policy!r} applies only with a certificate: with the "
-            "default *.cloudfront.net certificate CloudFront fixes the policy; give "
-            "domain_names and certificate"
-        )
-    return names
 
 
 def _check_contacts(contacts: Sequence[EmergencyContact]) -> list[EmergencyContact]:

@@ -18,7 +18,7 @@ import urllib.parse
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from aws_cdk import Duration, Stack, Token
 from aws_cdk import aws_cloudwatch as cloudwatch
@@ -33,6 +33,7 @@ from constructs import Construct
 
 from secure_endpoint import compliance
 from secure_endpoint.constructs import _building as build
+from secure_endpoint.constructs import _metrics as metrics
 from secure_endpoint.constructs import _validation as check
 from secure_endpoint.constructs.bundling import lambda_code
 
@@ -309,40 +310,42 @@ class ThreatIntelFeeds(Construct):
         build.depend_on_grants(function, role)
         return function
 
-    def metric_failed_feeds(self, period: Duration | None = None) -> cloudwatch.Metric:
-        """Feeds that could not be fetched or written, summed per ``period``.
+    def metric_failed_feeds(self, **options: Any) -> cloudwatch.Metric:
+        """Feeds that could not be fetched or written.
 
-        :param period: Default: - the schedule's interval
+        :param options: ``cloudwatch.MetricOptions`` fields (``period``, ``statistic``,
+            ``label``, ...). Default: - Sum per the schedule's interval
         """
-        return self._metric("FeedsFailed", period)
+        return self._metric("FeedsFailed", options)
 
-    def metric_refused_feeds(self, period: Duration | None = None) -> cloudwatch.Metric:
-        """Feeds the guard refused (their IP sets kept their addresses), summed per ``period``.
+    def metric_refused_feeds(self, **options: Any) -> cloudwatch.Metric:
+        """Feeds the guard refused (their IP sets kept their addresses).
 
-        :param period: Default: - the schedule's interval
+        :param options: ``cloudwatch.MetricOptions`` fields. Default: - Sum per the schedule's
+            interval
         """
-        return self._metric("FeedsRefused", period)
+        return self._metric("FeedsRefused", options)
 
-    def metric_added_addresses(
-        self, feed: str, period: Duration | None = None
-    ) -> cloudwatch.Metric:
-        """Entries one feed added to its IP sets, summed per ``period``.
+    def metric_added_addresses(self, feed: str, **options: Any) -> cloudwatch.Metric:
+        """Entries one feed added to its IP sets.
 
-        :param period: Default: - the schedule's interval
+        :param feed: the feed's name.
+        :param options: ``cloudwatch.MetricOptions`` fields. Default: - Sum per the schedule's
+            interval
         """
-        return self._metric("Added", period, feed)
+        return self._metric("Added", options, feed)
 
-    def metric_removed_addresses(
-        self, feed: str, period: Duration | None = None
-    ) -> cloudwatch.Metric:
-        """Entries one feed removed from its IP sets, summed per ``period``.
+    def metric_removed_addresses(self, feed: str, **options: Any) -> cloudwatch.Metric:
+        """Entries one feed removed from its IP sets.
 
-        :param period: Default: - the schedule's interval
+        :param feed: the feed's name.
+        :param options: ``cloudwatch.MetricOptions`` fields. Default: - Sum per the schedule's
+            interval
         """
-        return self._metric("Removed", period, feed)
+        return self._metric("Removed", options, feed)
 
     def _metric(
-        self, name: str, period: Duration | None, feed: str | None = None
+        self, name: str, options: dict[str, Any], feed: str | None = None
     ) -> cloudwatch.Metric:
         dimensions = {"service": SERVICE}
         if feed is not None:
@@ -351,12 +354,13 @@ class ThreatIntelFeeds(Construct):
                     f"feed must be one of {sorted(self.ip_sets_by_feed)}, got {feed!r}"
                 )
             dimensions["Feed"] = feed
-        return cloudwatch.Metric(
-            namespace=METRICS_NAMESPACE,
-            metric_name=name,
-            dimensions_map=dimensions,
+        return metrics.metric(
+            METRICS_NAMESPACE,
+            name,
+            dimensions,
+            options,
             statistic=cloudwatch.Stats.SUM,
-            period=period or self.schedule,
+            period=self.schedule,
         )
 
 
