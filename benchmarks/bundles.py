@@ -1,10 +1,11 @@
 """Lambda bundle sizes, and the anomaly monitor's cold imports with and without its bytecode.
 
-Builds each function's bundle as ``cdk synth`` does (from the same cache, ``.cache/lambda-deps``,
-so a second run only reads), prints its zipped and unzipped sizes against Lambda's 250 MiB limit
-and the share of bytecode; then unpacks the monitor's bundle and times, in fresh processes of the
-runtime's Python, the imports of a cold start: the 5-minute scoring path (the handler: numpy,
-orjson, Powertools, boto3) and the daily refit's ``sklearn.ensemble``, with the bundle's
+Builds each function's bundle as ``cdk synth`` does (from the same cache,
+``bundling.resolve_cache_dir()``, so a second run only reads), prints its zipped and unzipped
+sizes against Lambda's 250 MiB limit and the share of bytecode; then unpacks the monitor's
+bundle and times, in fresh processes of the runtime's Python, the imports of a cold start: the
+5-minute scoring path (the handler: numpy, orjson, Powertools, boto3) and the daily refit's
+``sklearn.ensemble``, with the bundle's
 ``.pyc`` files and with them deleted (what a bundle without bytecode costs).
 
     .venv/bin/python benchmarks/bundles.py [--runs 5]
@@ -22,8 +23,7 @@ from pathlib import Path
 
 from secure_endpoint.constructs import bundling
 
-ROOT = Path(__file__).resolve().parent.parent
-CACHE = ROOT / ".cache" / "lambda-deps"
+CACHE = bundling.resolve_cache_dir()
 BUNDLES = {  # the options the constructs bundle each function with
     "anomaly_monitor": {"include_runtime": True, "prune": True},
     "api_key_responder": {},

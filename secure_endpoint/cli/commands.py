@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
 import re
 import sys
 import time
@@ -29,6 +28,8 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+import platformdirs
 
 # boto3 and botocore are imported by the commands that call AWS: `detect` (offline, and timed)
 # does not pay their tenth of a second.
@@ -160,9 +161,10 @@ def _credentials(secret_id: str, region: str | None, profile: str | None) -> Cli
 
 
 def _cache_dir() -> Path:
-    xdg = os.environ.get("XDG_CACHE_HOME", "")
-    base = Path(xdg) if os.path.isabs(xdg) else Path.home() / ".cache"
-    return base / "secure-endpoint"
+    """Where access tokens are cached: this library's per-user cache directory, the one that
+    also holds the bundled Lambda code in ``lambda-deps/`` (``~/.cache/secure-endpoint`` on
+    Linux, or under ``$XDG_CACHE_HOME``)."""
+    return Path(platformdirs.user_cache_dir("secure-endpoint", appauthor=False))
 
 
 # --- detect: access logs in, one decision per principal and window out ---------------------

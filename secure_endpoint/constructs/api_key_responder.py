@@ -29,7 +29,7 @@ from constructs import Construct
 from secure_endpoint import compliance
 from secure_endpoint.constructs import _building as build
 from secure_endpoint.constructs import _metrics as metrics
-from secure_endpoint.constructs.bundling import lambda_code
+from secure_endpoint.constructs.bundling import lambda_code, resolve_cache_dir
 
 RESPONDER_PACKAGE = "api_key_responder"
 # The function's Powertools service name and metrics namespace (lambdas/api_key_responder).
@@ -62,7 +62,9 @@ class ApiKeyResponder(Construct):
     :param key: the KMS key of the topic, the queue, the environment and the log group.
     :param alert_topic: where the function says which key it disabled and how to re-enable it.
     :param log_retention: Default: - one year
-    :param bundling_cache_dir: Default: - '.cache/lambda-deps' under the working directory
+    :param bundling_cache_dir: where bundled Lambda code is cached.
+        Default: - ``$SECURE_ENDPOINT_CACHE_DIR``, else the per-user cache
+        (``bundling.resolve_cache_dir``)
     """
 
     def __init__(
@@ -139,9 +141,7 @@ class ApiKeyResponder(Construct):
             self,
             "Function",
             package=RESPONDER_PACKAGE,
-            code=lambda_code(
-                RESPONDER_PACKAGE, bundling_cache_dir or Path(".cache") / "lambda-deps"
-            ),
+            code=lambda_code(RESPONDER_PACKAGE, resolve_cache_dir(bundling_cache_dir)),
             description="Disables the API keys the anomaly monitor asks it to",
             role=self.role,
             key=key,

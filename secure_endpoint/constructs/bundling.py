@@ -11,6 +11,10 @@ CDK that archive (a hard link where possible): a second synth neither installs n
 of thousands of files. Tests skip bundling with the ``aws:cdk:bundling-stacks`` context, as CDK
 allows.
 
+The cache is one per user (``resolve_cache_dir``): every app that uses the library shares the
+dependencies installed once (a few hundred MB with the anomaly monitor's), unless a construct's
+``bundling_cache_dir`` or ``SECURE_ENDPOINT_CACHE_DIR`` names another directory.
+
 A function may also ship ``secure_endpoint.runtime`` (boto3-only code shared with the command line
 client); its asset hash then covers that package too, so changing it updates the function.
 
@@ -37,9 +41,16 @@ from pathlib import Path
 from typing import Any
 
 import jsii
+import platformdirs
 from aws_cdk import AssetHashType, BundlingOptions, DockerImage, ILocalBundling
 from aws_cdk import aws_lambda as lambda_
 
+CACHE_DIR_ENV = "SECURE_ENDPOINT_CACHE_DIR"
+"""The environment variable naming the bundling cache when a construct's prop does not."""
+CACHE_APP_NAME = "secure-endpoint"
+"""The directory of this library in the user's cache directory (the command line client keeps
+its tokens there too)."""
+CACHE_SUBDIR = "lambda-deps"
 LAMBDAS_DIR = Path(__file__).resolve().parent.parent / "lambdas"
 RUNTIME_PACKAGE_DIR = Path(__file__).resolve().parent.parent / "runtime"
 """``secure_endpoint/runtime``, copied into bundles built with ``include_runtime``."""
@@ -72,6 +83,18 @@ _BYTECODE = "pyc-unchecked-hash-v1"
 # Never the shared libraries vendored under <package>.libs/ (numpy and scipy fail without them).
 _PRUNED_DIRS = ("tests", "test")
 _PRUNED_SUFFIXES = (".c", ".cpp", ".h", ".hpp", ".pyx", ".pxd", ".pxi", ".pyi")
+
+
+def resolve_cache_dir(configured: str | os.PathLike[str] | None = None) -> Path:
+    """The bundling cache: ``configured`` (a construct's ``bundling_cache_dir``) when given, else
+    ``$SECURE_ENDPOINT_CACHE_DIR`` when set and not empty, else ``lambda-deps`` in this library's
+    per-user cache directory (``platformdirs.user_cache_dir("secure-endpoint")``: on Linux
+    ``$XDG_CACHE_HOME/secure-endpoint`` or ``~/.cache/secure-endpoint``). ``~`` is expanded."""
+    if configured is not None and str(configured):
+        return Path(configured).expanduser()
+    if named := os.environ.get(CACHE_DIR_ENV, "").strip():
+        return Path(named).expanduser()
+    return Path(platformdirs.user_cache_dir(CACHE_APP_NAME, appauthor=False)) / CACHE_SUBDIR
 
 
 def python_version(package: str) -> str:

@@ -31,6 +31,7 @@ from secure_endpoint.constructs._validation import WAF_RATE_LIMIT_MIN
 from secure_endpoint.constructs.alarms import DEFAULT_RUNBOOK_URL, EndpointAlarms
 from secure_endpoint.constructs.api import InferenceApi
 from secure_endpoint.constructs.blocklist_store import BlockListTable
+from secure_endpoint.constructs.bundling import resolve_cache_dir
 from secure_endpoint.constructs.credentials import ClientCredentials
 from secure_endpoint.constructs.edge import (
     DEFAULT_MANAGED_RULE_GROUPS,
@@ -168,8 +169,11 @@ class SecureEndpoint(Construct):
         disables the API key of a client it would block (``disable_api_keys``, with
         ``auto_block``).
         Default: - ``MonitorOptions()``
-    :param bundling_cache_dir: cache of bundled Lambda dependencies.
-        Default: - '.cache/lambda-deps' under the working directory
+    :param bundling_cache_dir: where the Lambda functions' dependencies and bundles are cached
+        (installed there once per lock; every app that names the same directory reuses them).
+        Default: - ``$SECURE_ENDPOINT_CACHE_DIR`` when set, else ``lambda-deps`` in the per-user
+        cache directory (``platformdirs.user_cache_dir("secure-endpoint")``:
+        ``~/.cache/secure-endpoint/lambda-deps`` on Linux), shared by all of this user's apps
     """
 
     def __init__(
@@ -301,7 +305,7 @@ class SecureEndpoint(Construct):
                 str(framework), str(framework_version), instance_type=instance_type
             )
         )
-        cache_dir = bundling_cache_dir or Path(".cache") / "lambda-deps"
+        cache_dir = resolve_cache_dir(bundling_cache_dir)
         self.hosting = ModelHosting(
             self,
             "Hosting",

@@ -101,7 +101,8 @@ class ModelHosting(Construct):
     :param artifact_bucket_events: the artifact's bucket sends events to EventBridge: also
         re-check on the object's writes and deletes. Default: - false
     :param bundling_cache_dir: where bundled Lambda code is cached.
-        Default: - '.cache/lambda-deps' under the working directory
+        Default: - ``$SECURE_ENDPOINT_CACHE_DIR``, else the per-user cache
+        (``bundling.resolve_cache_dir``)
     """
 
     def __init__(

@@ -28,7 +28,7 @@ from secure_endpoint import compliance
 from secure_endpoint.constructs import _building as build
 from secure_endpoint.constructs import _metrics as metrics
 from secure_endpoint.constructs import _validation as check
-from secure_endpoint.constructs.bundling import lambda_code
+from secure_endpoint.constructs.bundling import lambda_code, resolve_cache_dir
 
 VERIFIER_PACKAGE = "artifact_verifier"
 RESOURCE_TYPE = "Custom::ModelArtifactVerification"
@@ -110,7 +110,8 @@ class ArtifactVerification(Construct):
         Default: - false; the schedule alone
     :param log_retention: how long the function's logs are kept. Default: - one year
     :param bundling_cache_dir: where bundled Lambda code is cached.
-        Default: - '.cache/lambda-deps' under the working directory
+        Default: - ``$SECURE_ENDPOINT_CACHE_DIR``, else the per-user cache
+        (``bundling.resolve_cache_dir``)
     """
 
     def __init__(
@@ -198,9 +199,7 @@ class ArtifactVerification(Construct):
             self,
             "Function",
             package=VERIFIER_PACKAGE,
-            code=lambda_code(
-                VERIFIER_PACKAGE, bundling_cache_dir or Path(".cache") / "lambda-deps"
-            ),
+            code=lambda_code(VERIFIER_PACKAGE, resolve_cache_dir(bundling_cache_dir)),
             description="Fails the deploy, or alerts later, unless the model artifact is unchanged",
             role=role,
             key=key,

@@ -44,7 +44,7 @@ from secure_endpoint.constructs import _metrics as metrics
 from secure_endpoint.constructs import _validation as check
 from secure_endpoint.constructs.api_key_responder import ApiKeyResponder
 from secure_endpoint.constructs.blocklist_store import BlockListTable
-from secure_endpoint.constructs.bundling import lambda_code, runtime
+from secure_endpoint.constructs.bundling import lambda_code, resolve_cache_dir, runtime
 
 MONITOR_PACKAGE = "anomaly_monitor"
 # The function's Powertools service name and metrics namespace (lambdas/anomaly_monitor).
@@ -134,7 +134,9 @@ class AnomalyMonitor(Construct):
         ``options.disable_api_keys``. Default: - none (required with ``disable_api_keys``)
     :param options: schedule, baseline and limits. Default: - ``MonitorOptions()``
     :param log_retention: Default: - one year
-    :param bundling_cache_dir: Default: - '.cache/lambda-deps' under the working directory
+    :param bundling_cache_dir: where bundled Lambda code is cached.
+        Default: - ``$SECURE_ENDPOINT_CACHE_DIR``, else the per-user cache
+        (``bundling.resolve_cache_dir``)
     """
 
     def __init__(
@@ -227,7 +229,7 @@ class AnomalyMonitor(Construct):
             package=MONITOR_PACKAGE,
             code=lambda_code(
                 MONITOR_PACKAGE,
-                bundling_cache_dir or Path(".cache") / "lambda-deps",
+                resolve_cache_dir(bundling_cache_dir),
                 include_runtime=True,
                 prune=True,
             ),

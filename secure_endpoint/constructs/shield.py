@@ -77,6 +77,7 @@ from constructs import Construct
 
 from secure_endpoint import compliance
 from secure_endpoint.constructs import _metrics as metrics
+from secure_endpoint.constructs.bundling import resolve_cache_dir
 from secure_endpoint.constructs.cloudfront_web_acl import (
     DEFAULT_EDGE_MANAGED_RULE_GROUPS,
     EDGE_REGION,
@@ -280,7 +281,8 @@ class ShieldAdvancedEdge(Construct):
     :param access_log_expiration: how long CloudFront's access logs (and the access logs of
         their bucket) are kept. Default: - 365 days
     :param bundling_cache_dir: where bundled Lambda dependencies are cached.
-        Default: - '.cache/lambda-deps' under the working directory
+        Default: - ``$SECURE_ENDPOINT_CACHE_DIR``, else the per-user cache
+        (``bundling.resolve_cache_dir``)
     :param edge_stack: a stack of us-east-1 (same account) for the CloudFront web ACL.
         Default: - one created beside the stage's stack, or the stage's stack itself when it
         is in us-east-1
@@ -371,7 +373,7 @@ class ShieldAdvancedEdge(Construct):
             regional_web_acl=regional_web_acl,
             distribution=self.distribution,
             key=key,
-            bundling_cache_dir=bundling_cache_dir or Path(".cache") / "lambda-deps",
+            bundling_cache_dir=resolve_cache_dir(bundling_cache_dir),
             edge_web_acl_arn=self.web_acl_arn,
             rotation_interval=rotation_interval,
             log_retention=log_retention,

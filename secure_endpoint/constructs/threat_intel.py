@@ -35,7 +35,7 @@ from secure_endpoint import compliance
 from secure_endpoint.constructs import _building as build
 from secure_endpoint.constructs import _metrics as metrics
 from secure_endpoint.constructs import _validation as check
-from secure_endpoint.constructs.bundling import lambda_code
+from secure_endpoint.constructs.bundling import lambda_code, resolve_cache_dir
 
 FEED_PACKAGE = "threat_intel_feed"
 # The function's Powertools service name and metrics namespace (lambdas/threat_intel_feed).
@@ -170,7 +170,8 @@ class ThreatIntelFeeds(Construct):
         entries overlapping them are skipped and counted. Default: - none
     :param log_retention: how long the function's logs are kept. Default: - one year
     :param bundling_cache_dir: where bundled Lambda dependencies are cached.
-        Default: - '.cache/lambda-deps' under the working directory
+        Default: - ``$SECURE_ENDPOINT_CACHE_DIR``, else the per-user cache
+        (``bundling.resolve_cache_dir``)
     """
 
     def __init__(
@@ -212,7 +213,7 @@ class ThreatIntelFeeds(Construct):
             [str(network) for network in protected],
             key,
             interval,
-            bundling_cache_dir or Path(".cache") / "lambda-deps",
+            resolve_cache_dir(bundling_cache_dir),
         )
         iam.Grant.add_to_principal(
             grantee=self.function,
