@@ -11,9 +11,15 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from secure_endpoint.constructs.api_key_responder import ApiKeyResponder
+    from secure_endpoint.constructs.blocklist_store import BlockListTable
     from secure_endpoint.constructs.endpoint import SecureEndpoint
     from secure_endpoint.constructs.monitor import AnomalyMonitor, MonitorOptions
-    from secure_endpoint.constructs.options import ApiClient, DataCaptureOptions, TlsPolicy
+    from secure_endpoint.constructs.options import (
+        ApiClient,
+        CustomDomain,
+        DataCaptureOptions,
+        TlsPolicy,
+    )
     from secure_endpoint.constructs.shield import (
         AutomaticMitigation,
         EmergencyContact,
@@ -37,6 +43,8 @@ __all__ = [
     "ApiClient",
     "ApiKeyResponder",
     "AutomaticMitigation",
+    "BlockListTable",
+    "CustomDomain",
     "DataCaptureOptions",
     "EmergencyContact",
     "FeedFormat",
@@ -54,7 +62,9 @@ _HOMES = {
     "AnomalyMonitor": "secure_endpoint.constructs.monitor",
     "MonitorOptions": "secure_endpoint.constructs.monitor",
     "ApiKeyResponder": "secure_endpoint.constructs.api_key_responder",
+    "BlockListTable": "secure_endpoint.constructs.blocklist_store",
     "ApiClient": "secure_endpoint.constructs.options",
+    "CustomDomain": "secure_endpoint.constructs.options",
     "DataCaptureOptions": "secure_endpoint.constructs.options",
     "TlsPolicy": "secure_endpoint.constructs.options",
     "ThreatIntelFeeds": "secure_endpoint.constructs.threat_intel",
