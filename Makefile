@@ -79,5 +79,12 @@ deploy: setup
 smoke: setup
 	$(VENV)/bin/secure-endpoint smoke --stack $(STACK) $(SMOKE_ARGS)
 
+# The library as a wheel in dist/, to `pip install` in another app's venv (README).
+.PHONY: wheel
+wheel: setup
+	rm -rf dist build  # a stale build/ would put removed files in the wheel
+	$(PY) -m pip wheel . --no-deps --quiet -w dist
+	@ls dist/*.whl
+
 clean:
-	rm -rf cdk.out .cache .pytest_cache .mypy_cache .ruff_cache
+	rm -rf cdk.out .cache .pytest_cache .mypy_cache .ruff_cache dist build
