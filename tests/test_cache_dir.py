@@ -116,3 +116,72 @@ def test_every_function_of_an_endpoint_is_cached_where_the_prop_says(
     _endpoint(anomaly_monitor=True, bundling_cache_dir=tmp_path / "mine")
     assert len(bundling_caches) >= 3
     assert set(bundling_caches) == {tmp_path / "mine"}
+
+
+# --- a cache shared by the synths of several apps ------------------------------------------
+
+
+def _dependencies_target(cache: Path) -> Path:
+    source = bundling.LAMBDAS_DIR / "client_secret_rotation"
+    lock = (source / "requirements.lock").read_bytes()
+    return cache / bundling.dependencies_key(lock)
+
+
+def test_an_install_finished_first_by_another_synth_is_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache = tmp_path / "cache"
+    target = _dependencies_target(cache)
+
+    def racing_install(self: Any, lock: Path, staging: Path) -> None:
+        # meanwhile another app's synth installs the same lock and moves it in first
+        target.mkdir(parents=True)
+        (target / "theirs.txt").write_text("the other synth's install")
+        (target / ".ok").touch()
+        (staging / "ours.txt").write_text("this synth's install")
+
+    monkeypatch.setattr(bundling.PipLocalBundling, "_install", racing_install)
+    got = bundling.PipLocalBundling("client_secret_rotation", cache)._dependencies()
+    assert got == target
+    assert sorted(p.name for p in target.iterdir()) == [".ok", "theirs.txt"]
+    assert sorted(p.name for p in cache.iterdir()) == [target.name]  # no staging left
+
+
+def test_each_install_stages_in_a_directory_of_its_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache = tmp_path / "cache"
+    target = _dependencies_target(cache)
+    stagings: list[Path] = []
+
+    def install(self: Any, lock: Path, staging: Path) -> None:
+        assert staging.parent == cache
+        assert not any(staging.iterdir())  # nobody else's files
+        stagings.append(staging)
+        (staging / "ours.txt").write_text("this synth's install")
+
+    monkeypatch.setattr(bundling.PipLocalBundling, "_install", install)
+    # the fixed name that two synths at once used to share, half written by one of them
+    (cache / f"{target.name}.partial").mkdir(parents=True)
+    (cache / f"{target.name}.partial" / "half.txt").write_text("another synth, still at work")
+    assert bundling.PipLocalBundling("client_secret_rotation", cache)._dependencies() == target
+    (staging,) = stagings
+    assert staging != cache / f"{target.name}.partial"
+    assert (cache / f"{target.name}.partial" / "half.txt").exists()  # left alone
+    assert sorted(p.name for p in target.iterdir()) == [".ok", "ours.txt"]
+    assert not staging.exists()
+
+
+def test_a_failed_install_leaves_neither_cache_nor_staging(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache = tmp_path / "cache"
+
+    def failing_install(self: Any, lock: Path, staging: Path) -> None:
+        (staging / "half.txt").write_text("interrupted")
+        raise RuntimeError("pip exit 1: no index")
+
+    monkeypatch.setattr(bundling.PipLocalBundling, "_install", failing_install)
+    with pytest.raises(RuntimeError, match="no index"):
+        bundling.PipLocalBundling("client_secret_rotation", cache)._dependencies()
+    assert list(cache.iterdir()) == []

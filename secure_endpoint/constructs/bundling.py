@@ -347,9 +347,11 @@ class PipLocalBundling:
             tree = Path(scratch) / "bundle"
             self._assemble(tree, deps)
             _check_size(tree, self.package)
-            partial = archive.with_suffix(".partial")
+            # zipped in this build's own scratch directory, then moved in at once: another synth
+            # sharing the cache that builds the same archive writes the same bytes
+            partial = Path(scratch) / archive.name
             _zip_tree(tree, partial)
-            partial.rename(archive)
+            os.replace(partial, archive)
         return archive
 
     def _assemble(self, out: Path, deps: Path | None) -> None:
@@ -392,8 +394,19 @@ class PipLocalBundling:
         )
         if (target / ".ok").exists():
             return target
-        staging = target.with_name(target.name + ".partial")
-        shutil.rmtree(staging, ignore_errors=True)
+        # Installed into a directory of this build's own: synths of other apps share the cache.
+        self.cache_dir.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(dir=self.cache_dir, prefix=f".{target.name}-"))
+        try:
+            self._install(lock, staging)
+            (staging / ".ok").touch()
+            _move_in(staging, target)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        return target
+
+    def _install(self, lock: Path, staging: Path) -> None:
+        """pip-install the locked dependencies for the Lambda platform into ``staging``."""
         command = [
             sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
             *pip_target_options(version=self.version), "--require-hashes", "--no-deps",
@@ -412,10 +425,18 @@ class PipLocalBundling:
             prune(staging)
         if self.bytecode:
             compile_bytecode(staging, version=self.version)
-        (staging / ".ok").touch()
-        shutil.rmtree(target, ignore_errors=True)
+
+
+def _move_in(staging: Path, target: Path) -> None:
+    """Rename the finished ``staging`` to ``target``, unless another build finished it first."""
+    if (target / ".ok").exists():
+        return
+    shutil.rmtree(target, ignore_errors=True)  # a tree left without its .ok is not trusted
+    try:
         staging.rename(target)
-        return target
+    except OSError:
+        if not (target / ".ok").exists():  # not the other build's: a real failure
+            raise
 
 
 def lambda_code(
