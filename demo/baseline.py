@@ -705,7 +705,7 @@ def _shield(ix: _Index) -> Protection:
             10,
             "Shield Advanced",
             Status.OPT_IN,
-            "opt-in (off): shield_advanced=True puts CloudFront and Shield Advanced in front",
+            "opt-in (off): shield=ShieldOptions() puts CloudFront and Shield Advanced in front",
         )
     automatic = [
         p

@@ -11,9 +11,17 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from secure_endpoint.constructs.api_key_responder import ApiKeyResponder
+    from secure_endpoint.constructs.edge import WafOptions
     from secure_endpoint.constructs.endpoint import SecureEndpoint
     from secure_endpoint.constructs.monitor import AnomalyMonitor, MonitorOptions
-    from secure_endpoint.constructs.options import ApiClient, DataCaptureOptions, TlsPolicy
+    from secure_endpoint.constructs.options import (
+        ApiClient,
+        ArtifactOptions,
+        CustomDomain,
+        DataCaptureOptions,
+        HostingOptions,
+        TlsPolicy,
+    )
     from secure_endpoint.constructs.shield import (
         AutomaticMitigation,
         EmergencyContact,
@@ -36,10 +44,13 @@ __all__ = [
     "AnomalyMonitor",
     "ApiClient",
     "ApiKeyResponder",
+    "ArtifactOptions",
     "AutomaticMitigation",
+    "CustomDomain",
     "DataCaptureOptions",
     "EmergencyContact",
     "FeedFormat",
+    "HostingOptions",
     "MonitorOptions",
     "SecureEndpoint",
     "ShieldAdvancedEdge",
@@ -47,6 +58,7 @@ __all__ = [
     "ThreatIntelFeed",
     "ThreatIntelFeeds",
     "TlsPolicy",
+    "WafOptions",
 ]
 
 _HOMES = {
@@ -57,6 +69,10 @@ _HOMES = {
     "ApiClient": "secure_endpoint.constructs.options",
     "DataCaptureOptions": "secure_endpoint.constructs.options",
     "TlsPolicy": "secure_endpoint.constructs.options",
+    "HostingOptions": "secure_endpoint.constructs.options",
+    "ArtifactOptions": "secure_endpoint.constructs.options",
+    "CustomDomain": "secure_endpoint.constructs.options",
+    "WafOptions": "secure_endpoint.constructs.edge",
     "ThreatIntelFeeds": "secure_endpoint.constructs.threat_intel",
     "ShieldAdvancedEdge": "secure_endpoint.constructs.shield",
     "ShieldOptions": "secure_endpoint.constructs.shield",

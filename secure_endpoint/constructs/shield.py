@@ -190,9 +190,15 @@ class EmergencyContact:
             )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ShieldOptions:
-    """The CloudFront and Shield settings of ``SecureEndpoint(shield_advanced=True)``.
+    """CloudFront, a CLOUDFRONT web ACL and Shield Advanced in front of the API:
+    ``SecureEndpoint(shield=ShieldOptions(...))`` (see ``ShieldAdvancedEdge``).
+
+    The regional web ACL then requires CloudFront's rotating origin secret, and the
+    per-address rate, geo and address-reputation rules move to the CloudFront web ACL. Needs
+    an active Shield Advanced subscription (about 3,000 USD a month) and a stack with a
+    concrete region.
 
     :param domain_names: the distribution's own names, with ``certificate``. Default: - none;
         the ``*.cloudfront.net`` name
@@ -217,6 +223,17 @@ class ShieldOptions:
     automatic_mitigation: AutomaticMitigation = AutomaticMitigation.BLOCK
     health_error_rate: float = DEFAULT_HEALTH_ERROR_RATE
     emergency_contacts: Sequence[EmergencyContact] = ()
+
+    def __post_init__(self) -> None:
+        names = _check_viewer(
+            self.domain_names, self.certificate, self.viewer_security_policy, "shield."
+        )
+        object.__setattr__(self, "domain_names", tuple(names))
+        _check_settings(
+            self.price_class, self.automatic_mitigation, self.health_error_rate, "shield."
+        )
+        contacts = _check_contacts(self.emergency_contacts, "shield.")
+        object.__setattr__(self, "emergency_contacts", tuple(contacts))
 
 
 def create_origin_secret(
@@ -625,18 +642,7 @@ class ShieldAdvancedEdge(Construct):
         _check_origin(tls_policy, custom_domain)
         _check_regional_web_acl(regional_web_acl)
         names = _check_viewer(domain_names, certificate, viewer_security_policy)
-        if not isinstance(automatic_mitigation, AutomaticMitigation):
-            raise ValueError(
-                "automatic_mitigation must be an AutomaticMitigation (BLOCK, COUNT or DISABLED), "
-                f"got {automatic_mitigation!r}"
-            )
-        if isinstance(health_error_rate, bool) or not (
-            isinstance(health_error_rate, int | float) and 0 < health_error_rate < 1
-        ):
-            raise ValueError(
-                "health_error_rate must be a share of responses between 0 and 1 (exclusive), "
-                f"like 0.05 for 5%, got {health_error_rate!r}"
-            )
+        _check_settings(price_class, automatic_mitigation, health_error_rate)
         contacts = _check_contacts(emergency_contacts)
         self.domain_names = names
         self.edge_stack = _edge_stack(stack, edge_stack)
@@ -1038,21 +1044,55 @@ def _check_regional_web_acl(web_acl: wafv2.CfnWebACL) -> None:
         )
 
 
+def _check_settings(
+    price_class: cloudfront.PriceClass,
+    automatic_mitigation: AutomaticMitigation,
+    health_error_rate: float,
+    prefix: str = "",
+) -> None:
+    check.enum_member(f"{prefix}price_class", price_class, cloudfront.PriceClass)
+    if not isinstance(automatic_mitigation, AutomaticMitigation):
+        raise ValueError(
+            f"{prefix}automatic_mitigation must be an AutomaticMitigation (BLOCK, COUNT or "
+            f"DISABLED), got {automatic_mitigation!r}"
+        )
+    if isinstance(health_error_rate, bool) or not (
+        isinstance(health_error_rate, int | float) and 0 < health_error_rate < 1
+    ):
+        raise ValueError(
+            f"{prefix}health_error_rate must be a share of responses between 0 and 1 "
+            f"(exclusive), like 0.05 for 5%, got {health_error_rate!r}"
+        )
+
+
 def _check_viewer(
     domain_names: Sequence[str],
     certificate: acm.ICertificate | None,
     policy: cloudfront.SecurityPolicyProtocol,
+    prefix: str = "",
 ) -> list[str]:
-    if isinstance(domain_names, str):
+    if isinstance(domain_names, str) or not isinstance(domain_names, Sequence):
         raise ValueError(
-            f"domain_names must be a list like ['api.example.com'], got {domain_names!r}"
+            f"{prefix}domain_names must be a list like ['api.example.com'], got {domain_names!r}"
         )
     names = list(domain_names)
     for name in names:
-        check.domain_name("domain_names[]", name.removeprefix("*."))
+        if not isinstance(name, str):
+            raise ValueError(
+                f"{prefix}domain_names must hold domain names like 'api.example.com', got {name!r}"
+            )
+        check.domain_name(f"{prefix}domain_names[]", name.removeprefix("*."))
+    if certificate is not None:
+        check.resource(
+            f"{prefix}certificate",
+            certificate,
+            "certificate_arn",
+            "an ACM certificate (ICertificate)",
+        )
     if bool(names) != (certificate is not None):
         raise ValueError(
-            "domain_names and certificate go together: a distribution serves its own names "
+            f"{prefix}domain_names and {prefix}certificate go together: a distribution serves "
+            "its own names "
             f"only with a certificate covering them (got domain_names={names!r}, "
             f"certificate={'given' if certificate is not None else None})"
         )
@@ -1065,38 +1105,40 @@ def _check_viewer(
         )
         if not Token.is_unresolved(region) and region != EDGE_REGION:
             raise ValueError(
-                f"certificate must be an ACM certificate of {EDGE_REGION} (CloudFront reads "
-                f"certificates there only), got one of {region!r}"
+                f"{prefix}certificate must be an ACM certificate of {EDGE_REGION} (CloudFront "
+                f"reads certificates there only), got one of {region!r}"
             )
     if policy not in VIEWER_SECURITY_POLICIES:
         raise ValueError(
-            "viewer_security_policy must be TLS_V1_2_2021, TLS_V1_2_2025 or TLS_V1_3_2025 "
+            f"{prefix}viewer_security_policy must be TLS_V1_2_2021, TLS_V1_2_2025 or TLS_V1_3_2025 "
             f"(TLS 1.2 and up with forward secrecy, like the API), got {policy!r}"
         )
     if certificate is None and policy is not cloudfront.SecurityPolicyProtocol.TLS_V1_2_2021:
         raise ValueError(
-            f"viewer_security_policy {policy!r} applies only with a certificate: with the "
+            f"{prefix}viewer_security_policy {policy!r} applies only with a certificate: with the "
             "default *.cloudfront.net certificate CloudFront fixes the policy; give "
             "domain_names and certificate"
         )
     return names
 
 
-def _check_contacts(contacts: Sequence[EmergencyContact]) -> list[EmergencyContact]:
-    if isinstance(contacts, EmergencyContact) or not isinstance(contacts, Sequence):
+def _check_contacts(
+    contacts: Sequence[EmergencyContact], prefix: str = ""
+) -> list[EmergencyContact]:
+    if isinstance(contacts, EmergencyContact | str) or not isinstance(contacts, Sequence):
         raise ValueError(
-            "emergency_contacts must be a list of EmergencyContact, like "
+            f"{prefix}emergency_contacts must be a list of EmergencyContact, like "
             f"[EmergencyContact('oncall@example.com')], got {contacts!r}"
         )
     checked = list(contacts)
     for contact in checked:
         if not isinstance(contact, EmergencyContact):
             raise ValueError(
-                f"emergency_contacts must hold EmergencyContact values, got {contact!r}"
+                f"{prefix}emergency_contacts must hold EmergencyContact values, got {contact!r}"
             )
     if len(checked) > _MAX_EMERGENCY_CONTACTS:
         raise ValueError(
-            f"emergency_contacts may list at most {_MAX_EMERGENCY_CONTACTS} contacts (Shield's "
-            f"limit), got {len(checked)}"
+            f"{prefix}emergency_contacts may list at most {_MAX_EMERGENCY_CONTACTS} contacts "
+            f"(Shield's limit), got {len(checked)}"
         )
     return checked
