@@ -69,7 +69,7 @@ def check_props(props: dict[str, Any]) -> CheckedProps:
     )
     artifact = p["artifact"] if p["artifact"] is not None else ArtifactOptions()
     check.instance_of("artifact", artifact, ArtifactOptions, "an ArtifactOptions or None")
-    allowed = check.cidrs("allowed_cidrs", _list("allowed_cidrs", p["allowed_cidrs"]))  # type: ignore[arg-type]
+    allowed = check.cidrs("allowed_cidrs", p["allowed_cidrs"])
     warnings = [
         (f"secure-endpoint:{i}", m) for i, m in check.allowlist_warnings("allowed_cidrs", allowed)
     ]
@@ -132,7 +132,7 @@ def check_props(props: dict[str, Any]) -> CheckedProps:
         raise ValueError("waf.threat_intel_feeds cannot be combined with web_acl")
     plan_allows = _api_key_rate_limit(clients, waf.window_seconds)
     per_key = waf.rate_limit_per_api_key
-    if per_key is not None and not math.isnan(float(per_key)) and per_key < plan_allows:
+    if per_key is not None and not check.is_number_token(per_key) and per_key < plan_allows:
         generous = max(clients, key=lambda c: _plan_allows(c, waf.window_seconds))
         warnings.append(
             (
@@ -144,7 +144,7 @@ def check_props(props: dict[str, Any]) -> CheckedProps:
             )
         )
 
-    check_emails(_list("alarm_emails", p["alarm_emails"]), "alarm_emails")  # type: ignore[arg-type]
+    check_emails(_list("alarm_emails", p["alarm_emails"], "['oncall@example.com']"), "alarm_emails")  # type: ignore[arg-type]
     for subscription in _list("alarm_subscriptions", p["alarm_subscriptions"]):
         check.resource(
             "alarm_subscriptions[]",

@@ -12,6 +12,7 @@ import binascii
 import enum
 import functools
 import ipaddress
+import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 
@@ -45,6 +46,12 @@ NVME_INSTANCE_FAMILIES = frozenset(
 def is_token(value: object) -> bool:
     """True when ``value`` is an unresolved CDK token, which no synth-time check can read."""
     return isinstance(value, str) and Token.is_unresolved(value)
+
+
+def is_number_token(value: object) -> bool:
+    """True when ``value`` is an unresolved number token (a float; NaN and infinities, which
+    jsii cannot carry, are never tokens)."""
+    return isinstance(value, float) and math.isfinite(value) and Token.is_unresolved(value)
 
 
 def s3_url(prop: str, value: str) -> tuple[str, str]:
@@ -94,12 +101,23 @@ def instance_counts(initial: int, maximum: int) -> None:
         )
 
 
+def _literal(prop: str, value: object) -> None:
+    """Numbers are checked and computed with at synth: a token (a CfnParameter) is refused."""
+    if is_number_token(value):
+        raise ValueError(
+            f"{prop} must be a literal number, got a token: it is checked and computed with at "
+            "synth time (decide the value in app.py)"
+        )
+
+
 def int_range(prop: str, value: int, low: int, high: int) -> None:
+    _literal(prop, value)
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
         raise ValueError(f"{prop} must be a whole number from {low} to {high}, got {value!r}")
 
 
 def number_range(prop: str, value: float, low: float, high: float) -> None:
+    _literal(prop, value)
     if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
         raise ValueError(f"{prop} must be a number from {low:g} to {high:g}, got {value!r}")
 
@@ -151,8 +169,16 @@ def cidrs(prop: str, values: Iterable[str]) -> list[ipaddress.IPv4Network | ipad
     """Parse CIDR blocks (host bits must be zero), refusing anything else."""
     if isinstance(values, str):
         raise ValueError(f"{prop} must be a list of CIDR blocks, got the string {values!r}")
+    if not isinstance(values, Iterable):
+        raise ValueError(
+            f"{prop} must be a list of CIDR blocks like ['203.0.113.0/24'], got {values!r}"
+        )
     networks = []
     for value in values:
+        if not isinstance(value, str):
+            raise ValueError(
+                f"{prop} must hold CIDR blocks as strings like '203.0.113.0/24', got {value!r}"
+            )
         try:
             networks.append(ipaddress.ip_network(value, strict=True))
         except (ValueError, TypeError) as error:
@@ -265,7 +291,7 @@ WAF_GROUPS_NEEDING_CONFIG = frozenset(
 
 
 def waf_rate_limit(prop: str, value: int) -> None:
-    if isinstance(value, int | float) and Token.is_unresolved(value):
+    if is_number_token(value):
         return
     int_range(prop, value, WAF_RATE_LIMIT_MIN, WAF_RATE_LIMIT_MAX)
 
@@ -369,12 +395,12 @@ def _waf_country_codes() -> frozenset[str]:
 
 def country_codes(prop: str, values: Sequence[str]) -> list[str]:
     """ISO 3166 alpha-2 codes that AWS WAF geo match statements accept (from botocore's model)."""
-    if isinstance(values, str):
+    if isinstance(values, str) or not isinstance(values, Sequence):
         raise ValueError(f"{prop} must be a list of country codes like ['KP'], got {values!r}")
     codes = list(values)
     known = _waf_country_codes() if codes else frozenset()
     for code in codes:
-        if code not in known:
+        if not isinstance(code, str) or code not in known:
             raise ValueError(
                 f"{prop} must hold ISO 3166 alpha-2 country codes that AWS WAF knows, in "
                 f"capitals like 'DE' or 'KP', got {code!r}"
@@ -587,12 +613,23 @@ def _sagemaker_instance_types() -> frozenset[str]:
 
 def known_instance_type(prop: str, value: str) -> None:
     """An instance type SageMaker hosting knows (botocore's model lists them)."""
-    if is_token(value) or value in _sagemaker_instance_types():
+    known = _sagemaker_instance_types()
+    if is_token(value) or value in known:
         return
-    families = sorted({t.split(".")[1] for t in _sagemaker_instance_types()})
+    import botocore
+
+    family = value.split(".")[1]
+    same_family = sorted(t for t in known if t.split(".")[1] == family)
+    if same_family:
+        raise ValueError(
+            f"{prop}={value!r} is not a SageMaker hosting size of the {family} family; it has "
+            f"{', '.join(same_family)}"
+        )
+    families = sorted({t.split(".")[1] for t in known})
     raise ValueError(
-        f"{prop}={value!r} is not a SageMaker real-time hosting instance type; the families "
-        f"are {', '.join(families)}, like 'ml.m5.large' or 'ml.g5.xlarge'"
+        f"{prop}={value!r} is not of a SageMaker real-time hosting instance family (as botocore "
+        f"{botocore.__version__} lists them; a newer family needs a newer botocore): "
+        f"{', '.join(families)}"
     )
 
 

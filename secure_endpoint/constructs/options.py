@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import enum
 import math
+from collections.abc import Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 
 from aws_cdk import Duration
@@ -41,6 +43,11 @@ class ApiClient:
             object.__setattr__(self, "burst_limit", burst)
         check.burst_limit(self.name, self.rate_limit, burst)
         check.quota_per_day(self.name, self.quota_per_day)
+        if isinstance(self.scopes, str) or not isinstance(self.scopes, Sequence | AbstractSet):
+            raise ValueError(
+                f"clients[{self.name}].scopes must be a list of scope names like ['invoke'], "
+                f"got {self.scopes!r}"
+            )
         object.__setattr__(self, "scopes", tuple(self.scopes))
         for scope in self.scopes:
             check.scope_name(f"clients[{self.name}].scopes", scope)
@@ -100,6 +107,26 @@ class CustomDomain:
     truststore_key: str | None = None
 
     def __post_init__(self) -> None:
+        check.resource(
+            "custom_domain.certificate",
+            self.certificate,
+            "certificate_arn",
+            "an ACM certificate (acm.ICertificate) of the stack's region",
+        )
+        if self.truststore_bucket is not None:
+            check.resource(
+                "custom_domain.truststore_bucket",
+                self.truststore_bucket,
+                "bucket_name",
+                "an s3.IBucket",
+            )
+        if self.truststore_key is not None and not (
+            isinstance(self.truststore_key, str) and self.truststore_key
+        ):
+            raise ValueError(
+                "custom_domain.truststore_key must be the object key of a PEM bundle like "
+                f"'truststore.pem', got {self.truststore_key!r}"
+            )
         if (self.truststore_bucket is None) != (self.truststore_key is None):
             raise ValueError(
                 "custom_domain.truststore_bucket and custom_domain.truststore_key go together "
