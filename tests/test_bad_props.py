@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 from aws_cdk import App, Duration, Stack, Token
 from aws_cdk import aws_certificatemanager as acm
+from aws_cdk import aws_cloudfront as cloudfront
 from aws_cdk import aws_cognito as cognito
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_kms as kms
@@ -252,6 +253,10 @@ CASES = [
          lambda s: {"custom_domain": CustomDomain(domain_name="api.example.com",
                                                   certificate="arn:aws:acm:eu-west-1:1:certificate/c")},
          "custom-domain-certificate-an-arn"),
+    case("custom_domain.truststore_bucket", r"an s3.IBucket, got 'my-bucket'",
+         lambda s: {"custom_domain": CustomDomain(domain_name="api.example.com", certificate=acm.Certificate(
+             s, "C", domain_name="api.example.com"), truststore_bucket="my-bucket", truststore_key="ca.pem")},
+         "truststore-bucket-a-name"),
     case("custom_domain.truststore_key", r"go together",
          lambda s: {"custom_domain": CustomDomain(domain_name="api.example.com", certificate=acm.Certificate(
              s, "C", domain_name="api.example.com"), truststore_key="ca.pem")}, "truststore-alone"),
@@ -319,6 +324,13 @@ CASES = [
          lambda s: {"shield": ShieldOptions(domain_names="api.example.com")}, "shield-names-a-string"),
     case("shield.domain_names", r"and shield.certificate go together",
          lambda s: {"shield": ShieldOptions(domain_names=["api.example.com"])}, "shield-names-alone"),
+    case("shield.certificate", r"an ACM certificate \(ICertificate\), got 'arn:aws:acm",
+         lambda s: {"shield": ShieldOptions(domain_names=["api.example.com"],
+                                            certificate="arn:aws:acm:us-east-1:1:certificate/c")},
+         "shield-certificate-an-arn"),
+    case("shield.viewer_security_policy", r"TLS_V1_2_2021, TLS_V1_2_2025 or TLS_V1_3_2025",
+         lambda s: {"shield": ShieldOptions(viewer_security_policy=cloudfront.SecurityPolicyProtocol.TLS_V1_2016)},
+         "shield-viewer-policy-old"),
     case("shield.emergency_contacts", r"must be a list of EmergencyContact",
          lambda s: {"shield": ShieldOptions(emergency_contacts=EmergencyContact("a@example.com"))},
          "shield-contact-not-a-list"),
@@ -403,8 +415,12 @@ def test_every_prop_of_the_endpoint_and_its_option_classes_has_a_bad_case() -> N
             ("waf", WafOptions),
             ("monitor_options", MonitorOptions),
             ("data_capture", DataCaptureOptions),
+            ("shield", ShieldOptions),
+            ("custom_domain", CustomDomain),
+            ("clients[a]", ApiClient),
         )
         for name in kind.__dataclass_fields__
+        if (prefix, name) != ("clients[a]", "name")  # ApiClient.name, below
     ]
     missing = [name for name in [*own, *fields] if name not in covered]
     assert missing == []
