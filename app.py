@@ -30,9 +30,12 @@ from secure_endpoint import (
     SPAMHAUS_DROP_V6,
     TOR_EXIT_NODES,
     ApiClient,
+    ArtifactOptions,
     DataCaptureOptions,
+    HostingOptions,
     MonitorOptions,
     SecureEndpoint,
+    WafOptions,
     compliance,
 )
 
@@ -65,10 +68,10 @@ class SampleStack(Stack):
     def __init__(self, scope: Construct, construct_id: str, *, settings: dict[str, Any],
                  signing_key_arn: str | None = None, **kwargs: Any) -> None:  # fmt: skip
         super().__init__(scope, construct_id, **kwargs)
+        artifact = dict(settings.get("artifact", {}))
         if signing_key_arn:
-            settings = settings | {
-                "model_signing_key": kms.Key.from_key_arn(self, "ModelSigningKey", signing_key_arn)
-            }
+            artifact["signing_key"] = kms.Key.from_key_arn(self, "ModelSigningKey", signing_key_arn)
+        settings = settings | {"artifact": ArtifactOptions(**artifact)}
         self.endpoint = SecureEndpoint(self, "Endpoint", **settings)
         if settings["model_data_url"] == SAMPLE_MODEL_URL:
             Annotations.of(self).add_warning_v2(
@@ -95,9 +98,6 @@ def build(app: App) -> SampleStack:
     settings: dict[str, Any] = {
         "model_data_url": _context(app, "model_data_url", SAMPLE_MODEL_URL),
         "model_sha256": _context(app, "model_sha256", SAMPLE_MODEL_SHA256),
-        "instance_type": _context(app, "instance_type", "ml.m5.large"),
-        "instance_count": int(_context(app, "instance_count", 1)),
-        "max_instance_count": int(_context(app, "max_instance_count", 4)),
         "clients": [
             ApiClient(**c)
             for c in [
@@ -106,34 +106,52 @@ def build(app: App) -> SampleStack:
             ]
         ],
         "allowed_cidrs": _context(app, "allowed_cidrs", []),
-        "denied_cidrs": _context(app, "denied_cidrs", []),
-        "blocked_countries": _context(app, "blocked_countries", []),
-        "allowed_countries": _context(app, "allowed_countries", []),
-        "waf_rule_overrides": _context(app, "waf_rule_overrides", {}),
-        "threat_intel_feeds": _feeds(_context(app, "threat_intel_feeds", [])),
+        "waf": WafOptions(
+            denied_cidrs=_context(app, "denied_cidrs", []),
+            blocked_countries=_context(app, "blocked_countries", []),
+            allowed_countries=_context(app, "allowed_countries", []),
+            rule_overrides=_context(app, "waf_rule_overrides", {}),
+            threat_intel_feeds=_feeds(_context(app, "threat_intel_feeds", [])),
+        ),
         "data_capture": DataCaptureOptions() if capture else None,
         "cloud_watch_role": bool(_context(app, "cloud_watch_role", False)),
         "anomaly_monitor": bool(_context(app, "anomaly_monitor", True)),
         "auto_block": bool(_context(app, "auto_block", False)),
     }
+    artifact: dict[str, Any] = {}
     for name in ("model_signature", "model_signing_algorithm"):
         if _context(app, name):
-            settings[name] = _context(app, name)
+            artifact[name.replace("model_", "")] = _context(app, name)
     if bool(_context(app, "artifact_bucket_events", False)):
-        settings["artifact_bucket_events"] = True
+        artifact["bucket_events"] = True
+    settings["artifact"] = artifact
     if bool(_context(app, "disable_api_keys", False)):
         # a strong action, warned at synth; needs -c auto_block=true
         settings["monitor_options"] = MonitorOptions(disable_api_keys=True)
+    capacity = {
+        "instance_type": _context(app, "instance_type", "ml.m5.large"),
+        "instance_count": int(_context(app, "instance_count", 1)),
+        "max_instance_count": int(_context(app, "max_instance_count", 4)),
+    }
     if image_uri:
-        settings["image_uri"] = image_uri
-        settings["allow_mutable_image_tag"] = bool(_context(app, "allow_mutable_image_tag", False))
+        settings["hosting"] = HostingOptions(
+            image_uri=image_uri,
+            allow_mutable_image_tag=bool(_context(app, "allow_mutable_image_tag", False)),
+            **capacity,
+        )
     else:
-        settings["framework"] = _context(app, "framework", "sklearn")
-        settings["framework_version"] = _context(app, "framework_version", "1.2-1")
+        settings["hosting"] = HostingOptions(
+            framework=_context(app, "framework", "sklearn"),
+            framework_version=_context(app, "framework_version", "1.2-1"),
+            **capacity,
+        )
     region = _context(app, "region") or os.environ.get("CDK_DEFAULT_REGION")
     account = _context(app, "account") or os.environ.get("CDK_DEFAULT_ACCOUNT")
     shield = bool(_context(app, "shield_advanced", False))
-    settings["shield_advanced"] = shield
+    if shield:
+        from secure_endpoint import ShieldOptions  # the opt-in part loads only when used
+
+        settings["shield"] = ShieldOptions()
     defaulted_region = shield and not region
     if defaulted_region:
         # Shield's CloudFront web ACL goes to us-east-1, wired to a stack of a known region.

@@ -214,7 +214,7 @@ def shield(ix: Index) -> Protection:
             10,
             "Shield Advanced",
             Status.OPT_IN,
-            "opt-in (off): shield_advanced=True puts CloudFront and Shield Advanced in front",
+            "opt-in (off): shield=ShieldOptions() puts CloudFront and Shield Advanced in front",
         )
     automatic = [
         p

@@ -12,12 +12,15 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from secure_endpoint.constructs.api_key_responder import ApiKeyResponder
     from secure_endpoint.constructs.blocklist_store import BlockListTable
+    from secure_endpoint.constructs.edge import WafOptions
     from secure_endpoint.constructs.endpoint import SecureEndpoint
     from secure_endpoint.constructs.monitor import AnomalyMonitor, MonitorOptions
     from secure_endpoint.constructs.options import (
         ApiClient,
+        ArtifactOptions,
         CustomDomain,
         DataCaptureOptions,
+        HostingOptions,
         TlsPolicy,
     )
     from secure_endpoint.constructs.shield import (
@@ -42,12 +45,14 @@ __all__ = [
     "AnomalyMonitor",
     "ApiClient",
     "ApiKeyResponder",
+    "ArtifactOptions",
     "AutomaticMitigation",
     "BlockListTable",
     "CustomDomain",
     "DataCaptureOptions",
     "EmergencyContact",
     "FeedFormat",
+    "HostingOptions",
     "MonitorOptions",
     "SecureEndpoint",
     "ShieldAdvancedEdge",
@@ -55,6 +60,7 @@ __all__ = [
     "ThreatIntelFeed",
     "ThreatIntelFeeds",
     "TlsPolicy",
+    "WafOptions",
 ]
 
 _HOMES = {
@@ -67,6 +73,9 @@ _HOMES = {
     "CustomDomain": "secure_endpoint.constructs.options",
     "DataCaptureOptions": "secure_endpoint.constructs.options",
     "TlsPolicy": "secure_endpoint.constructs.options",
+    "HostingOptions": "secure_endpoint.constructs.options",
+    "ArtifactOptions": "secure_endpoint.constructs.options",
+    "WafOptions": "secure_endpoint.constructs.edge",
     "ThreatIntelFeeds": "secure_endpoint.constructs.threat_intel",
     "ShieldAdvancedEdge": "secure_endpoint.constructs.shield",
     "ShieldOptions": "secure_endpoint.constructs.shield",

@@ -7,14 +7,15 @@ from typing import Any
 from aws_cdk import App, Environment, Stack
 from aws_cdk.assertions import Template
 
-from secure_endpoint import SecureEndpoint
+from secure_endpoint import HostingOptions, SecureEndpoint
 
 DIGEST = "0123456789abcdef" * 4
+SKLEARN = {"framework": "sklearn", "framework_version": "1.2-1"}
+"""The framework image of every test endpoint: ``HostingOptions(**SKLEARN, ...)``."""
 MODEL = {
     "model_data_url": "s3://models/churn/model.tar.gz",
     "model_sha256": DIGEST,
-    "framework": "sklearn",
-    "framework_version": "1.2-1",
+    "hosting": HostingOptions(**SKLEARN),
 }
 """The props every test endpoint needs: a model and its framework image."""
 

@@ -7,7 +7,7 @@ from aws_cdk import aws_sqs as sqs
 from aws_cdk.assertions import Match, Template
 from test_endpoint import synth
 
-from secure_endpoint import SPAMHAUS_DROP
+from secure_endpoint import SPAMHAUS_DROP, WafOptions
 from secure_endpoint.constructs.alarms import EndpointAlarms
 
 BAND_ALARMS = {
@@ -30,7 +30,7 @@ BAND_ALARMS = {
 def built():
     _, stack, endpoint = synth(
         alarm_emails=["oncall@example.com"],
-        threat_intel_feeds=[SPAMHAUS_DROP],
+        waf=WafOptions(threat_intel_feeds=[SPAMHAUS_DROP]),
         runbook_url="https://wiki.example.com/runbook",
     )
     return stack, endpoint, Template.from_stack(stack)

@@ -212,7 +212,9 @@ def test_off_by_default_no_responder_and_no_topic_for_it():
 
 
 def test_rejects_disable_api_keys_without_auto_block():
-    with pytest.raises(ValueError, match=r"disable_api_keys=True\) needs auto_block=True"):
+    with pytest.raises(
+        ValueError, match=r"monitor_options.disable_api_keys=True needs auto_block=True"
+    ):
         synth(auto_block=False)
 
 

@@ -8,10 +8,18 @@ from aws_cdk import App, Duration, Environment, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_kms as kms
 from aws_cdk.assertions import Capture, Match, Template
-from endpoint_builder import DIGEST, synth_endpoint
+from endpoint_builder import DIGEST, SKLEARN, synth_endpoint
 from template_checks import cfn_lint
 
-from secure_endpoint import ApiClient, DataCaptureOptions, SecureEndpoint, compliance
+from secure_endpoint import (
+    ApiClient,
+    ArtifactOptions,
+    DataCaptureOptions,
+    HostingOptions,
+    SecureEndpoint,
+    WafOptions,
+    compliance,
+)
 
 CLIENTS = [ApiClient("partner-a", rate_limit=50, burst_limit=100, quota_per_day=100_000)]
 
@@ -235,7 +243,9 @@ def test_a_brought_key_and_vpc_are_used_not_recreated():
         "Endpoint",
         model_data_url="s3://models/m.tar.gz",
         model_sha256=DIGEST,
-        image_uri="123456789012.dkr.ecr.eu-west-1.amazonaws.com/model@sha256:" + "a" * 64,
+        hosting=HostingOptions(
+            image_uri="123456789012.dkr.ecr.eu-west-1.amazonaws.com/model@sha256:" + "a" * 64
+        ),
         clients=CLIENTS,
         encryption_key=key,
         vpc=vpc,
@@ -245,40 +255,14 @@ def test_a_brought_key_and_vpc_are_used_not_recreated():
     template.resource_count_is("AWS::EC2::VPC", 1)
 
 
-@pytest.mark.parametrize(
-    ("props", "message"),
-    [
-        ({"model_data_url": "https://x/y"}, "model_data_url must be an S3 object URL"),
-        ({"model_sha256": "abc"}, "model_sha256 must be a SHA-256 digest"),
-        ({"clients": []}, "clients must name at least one client"),
-        ({"clients": [ApiClient("a"), ApiClient("a")]}, "two clients named 'a'"),
-        ({"allowed_cidrs": ["10.0.0.300/32"]}, "allowed_cidrs must hold CIDR blocks"),
-        ({"denied_cidrs": ["10.0.0.1/8"]}, "denied_cidrs must hold CIDR blocks"),
-        (
-            {"denied_cidrs": ["203.0.113.128/25"]},
-            "allowed_cidrs entry '203.0.113.0/24' overlaps denied_cidrs",
-        ),
-        ({"blocked_countries": ["de"]}, "blocked_countries must hold ISO 3166"),
-        ({"waf_rate_limit_per_api_key": 1}, "rate_limit_per_api_key must be a whole number"),
-        ({"image_uri": "123456789012.dkr.ecr.eu-west-1.amazonaws.com/m:1"}, "not both"),
-        ({"instance_type": "m5.large"}, "instance_type must be a SageMaker instance type"),
-        ({"instance_type": "ml.g5.xlarge"}, "NVMe instance storage"),
-        ({"instance_count": 0}, "instance_count must be a whole number from 1"),
-        ({"instance_count": 3, "max_instance_count": 2}, r"max_instance_count \(2\)"),
-        ({"framework_version": "0.0-nope"}, "framework_version"),
-        ({"vpc_subnets": ec2.SubnetSelection()}, "give vpc as well"),
-        ({"model_signature": "MEUCIQ" + "A" * 90}, "model_signature needs model_signing_key"),
-        ({"model_signing_algorithm": "ECDSA_SHA_256"}, "model_signing_algorithm applies to"),
-    ],
-)
-def test_rejects_invalid_props_at_synth_time(props, message):
-    with pytest.raises(ValueError, match=message):
-        synth(**props)
+# Invalid props: tests/test_bad_props.py.
 
 
 def test_waf_and_scaling_limits_are_reachable_from_the_endpoint():
-    _, stack, _ = synth(waf_rate_limit_per_ip=500, max_body_bytes=16_384,
-                        target_invocations_per_instance=120)  # fmt: skip
+    _, stack, _ = synth(
+        waf=WafOptions(rate_limit_per_ip=500, max_body_bytes=16_384),
+        hosting=HostingOptions(**SKLEARN, target_invocations_per_instance=120),
+    )
     template = Template.from_stack(stack)
     template.has_resource_properties(
         "AWS::WAFv2::WebACL",
@@ -289,11 +273,6 @@ def test_waf_and_scaling_limits_are_reachable_from_the_endpoint():
         "AWS::ApplicationAutoScaling::ScalingPolicy",
         {"TargetTrackingScalingPolicyConfiguration": Match.object_like({"TargetValue": 120})},
     )
-
-
-def test_rejects_a_body_limit_waf_cannot_inspect():
-    with pytest.raises(ValueError, match="max_body_bytes"):
-        synth(max_body_bytes=100_000)
 
 
 def rule(template, name):
@@ -318,59 +297,33 @@ def test_the_deny_and_auto_block_lists_are_exposed_and_grantable(template, built
 
 def test_waf_lists_and_overrides_reach_the_web_acl():
     _, stack, endpoint = synth(
-        denied_cidrs=["198.51.100.0/24"],
-        blocked_countries=["KP"],
-        waf_rate_limit_per_api_key=5000,
-        waf_rule_overrides={"AWSManagedRulesCommonRuleSet": {"NoUserAgent_HEADER": "COUNT"}},
+        waf=WafOptions(
+            denied_cidrs=["198.51.100.0/24"],
+            blocked_countries=["KP"],
+            rate_limit_per_api_key=20_000,
+            rule_overrides={"AWSManagedRulesCommonRuleSet": {"NoUserAgent_HEADER": "COUNT"}},
+        )
     )
     template = Template.from_stack(stack)
     assert stack.resolve(endpoint.deny_ip_sets[0].addresses) == ["198.51.100.0/24"]
     assert rule(template, "GeoRestriction")["Statement"] == {
         "GeoMatchStatement": {"CountryCodes": ["KP"]}
     }
-    assert rule(template, "RateLimitPerApiKey")["Statement"]["RateBasedStatement"]["Limit"] == 5000
+    assert (
+        rule(template, "RateLimitPerApiKey")["Statement"]["RateBasedStatement"]["Limit"] == 20_000
+    )
 
 
 def test_threat_intel_feeds_are_blocked_by_the_web_acl_and_stay_nag_clean():
     from secure_endpoint import SPAMHAUS_DROP, TOR_EXIT_NODES
 
-    app, stack, endpoint = synth(threat_intel_feeds=[SPAMHAUS_DROP, TOR_EXIT_NODES])
+    app, stack, endpoint = synth(waf=WafOptions(threat_intel_feeds=[SPAMHAUS_DROP, TOR_EXIT_NODES]))
     template = Template.from_stack(stack)
     statements = rule(template, "BlockedIpSets")["Statement"]["OrStatement"]["Statements"]
     arns = [s["IPSetReferenceStatement"]["Arn"] for s in statements]
     assert arns == [stack.resolve(s.attr_arn) for s in endpoint.threat_intel.ip_sets]
     assert len(arns) == 4
     assert compliance.findings(app) == []
-
-
-def test_threat_intel_feeds_cannot_feed_a_brought_web_acl():
-    from aws_cdk import aws_wafv2 as wafv2
-
-    from secure_endpoint import SPAMHAUS_DROP
-
-    app = App(context={"aws:cdk:bundling-stacks": []})
-    stack = Stack(app, "Own")
-    acl = wafv2.CfnWebACL(
-        stack,
-        "Acl",
-        scope="REGIONAL",
-        default_action=wafv2.CfnWebACL.DefaultActionProperty(allow={}),
-        visibility_config=wafv2.CfnWebACL.VisibilityConfigProperty(
-            cloud_watch_metrics_enabled=True, sampled_requests_enabled=True, metric_name="Own"
-        ),
-    )
-    with pytest.raises(ValueError, match="threat_intel_feeds cannot be combined with web_acl"):
-        SecureEndpoint(
-            stack,
-            "Endpoint",
-            model_data_url="s3://models/churn/model.tar.gz",
-            model_sha256=DIGEST,
-            framework="sklearn",
-            framework_version="1.2-1",
-            clients=CLIENTS,
-            threat_intel_feeds=[SPAMHAUS_DROP],
-            web_acl=acl,
-        )
 
 
 def test_the_rotation_role_may_encrypt_messages_for_its_dead_letter_queue(built):
@@ -388,17 +341,12 @@ def test_the_rotation_role_may_encrypt_messages_for_its_dead_letter_queue(built)
 
 
 def test_the_rate_window_sets_both_rules_and_the_derived_key_limit():
-    _, stack, _ = synth(waf_rate_window=Duration.minutes(1))
+    _, stack, _ = synth(waf=WafOptions(rate_window=Duration.minutes(1)))
     template = Template.from_stack(stack)
     per_ip = rule(template, "RateLimitPerIp")["Statement"]["RateBasedStatement"]
     per_key = rule(template, "RateLimitPerApiKey")["Statement"]["RateBasedStatement"]
     assert per_ip["EvaluationWindowSec"] == per_key["EvaluationWindowSec"] == 60
     assert per_key["Limit"] == 50 * 60 + 100
-
-
-def test_a_rate_window_waf_does_not_offer_is_refused():
-    with pytest.raises(ValueError, match=r"rate_window must be one of 1 min, 2 min, 5 min, 10 min"):
-        synth(waf_rate_window=Duration.seconds(90))
 
 
 def test_the_response_commands_find_the_stack_by_fixed_output_keys(built):
@@ -427,7 +375,7 @@ def test_a_second_secure_endpoint_in_one_stack_is_refused():
     with pytest.raises(ValueError, match="one SecureEndpoint per stack: Secured/Endpoint is"):
         SecureEndpoint(
             stack, "Second", model_data_url="s3://models/churn/model.tar.gz",
-            model_sha256=DIGEST, framework="sklearn", framework_version="1.2-1", clients=CLIENTS,
+            model_sha256=DIGEST, hosting=HostingOptions(**SKLEARN), clients=CLIENTS,
         )  # fmt: skip
 
 
@@ -438,7 +386,7 @@ def test_key_policy_statement_ids_are_unique_with_every_option_on(env):
 
     _, stack, _ = synth(
         env=env,
-        threat_intel_feeds=[SPAMHAUS_DROP],
+        waf=WafOptions(threat_intel_feeds=[SPAMHAUS_DROP]),
         auto_block=True,
         monitor_options=MonitorOptions(disable_api_keys=True),
     )
@@ -453,8 +401,8 @@ def test_a_model_data_key_lets_the_artifact_check_decrypt_with_it():
     artifact_key = kms.Key(stack, "ArtifactKey", enable_key_rotation=True)
     SecureEndpoint(
         stack, "Endpoint", model_data_url="s3://models/churn/model.tar.gz", model_sha256=DIGEST,
-        framework="sklearn", framework_version="1.2-1", clients=CLIENTS,
-        model_data_key=artifact_key,
+        hosting=HostingOptions(**SKLEARN), clients=CLIENTS,
+        artifact=ArtifactOptions(data_key=artifact_key),
     )  # fmt: skip
     key_arn = stack.resolve(artifact_key.key_arn)
     statements = [
@@ -475,9 +423,9 @@ def test_a_signed_model_gets_a_kms_endpoint_the_check_waits_for():
     )
     endpoint = SecureEndpoint(
         stack, "Endpoint", model_data_url="s3://models/churn/model.tar.gz", model_sha256=DIGEST,
-        framework="sklearn", framework_version="1.2-1", clients=CLIENTS,
-        model_signature="A" * 512, model_signing_key=signing_key,
-        model_signing_algorithm="RSASSA_PSS_SHA_256", artifact_bucket_events=True,
+        hosting=HostingOptions(**SKLEARN), clients=CLIENTS,
+        artifact=ArtifactOptions(signature="A" * 512, signing_key=signing_key,
+                                 signing_algorithm="RSASSA_PSS_SHA_256", bucket_events=True),
     )  # fmt: skip
     template = Template.from_stack(stack)
     assert endpoint.network is not None

@@ -1,14 +1,16 @@
-"""SecureEndpoint with shield_advanced: CloudFront, a us-east-1 web ACL, Shield, origin secret."""
+"""SecureEndpoint with shield=ShieldOptions(): CloudFront, a us-east-1 web ACL, Shield and
+the origin secret."""
 
 import json
 
 import pytest
 from aws_cdk import App, Environment, Stack
 from aws_cdk.assertions import Annotations, Match, Template
+from endpoint_builder import SKLEARN
 from template_checks import cfn_lint
 from test_endpoint import CLIENTS, DIGEST, synth
 
-from secure_endpoint import compliance
+from secure_endpoint import HostingOptions, WafOptions, compliance
 from secure_endpoint.constructs.edge import ORIGIN_SECRET_RULE, SOURCE_ADDRESS_RULE_GROUPS
 from secure_endpoint.constructs.shield import EmergencyContact, ShieldOptions
 
@@ -20,10 +22,8 @@ ENV = Environment(region="eu-west-1")
 def built():
     app, stack, endpoint = synth(
         env=ENV,
-        shield_advanced=True,
-        blocked_countries=["KP"],
-        waf_rate_limit_per_ip=500,
-        shield_options=ShieldOptions(emergency_contacts=[EmergencyContact("soc@example.com")]),
+        waf=WafOptions(blocked_countries=["KP"], rate_limit_per_ip=500),
+        shield=ShieldOptions(emergency_contacts=[EmergencyContact("soc@example.com")]),
     )
     edge_stack = endpoint.shield.edge_stack
     return {
@@ -102,13 +102,8 @@ def test_both_templates_pass_cfn_lint(built, key):
 
 
 def test_shield_needs_a_concrete_region():
-    with pytest.raises(ValueError, match="shield_advanced needs a stack with a concrete region"):
-        synth(shield_advanced=True)
-
-
-def test_shield_options_need_the_flag():
-    with pytest.raises(ValueError, match="shield_options configure shield_advanced=True"):
-        synth(env=ENV, shield_options=ShieldOptions())
+    with pytest.raises(ValueError, match="shield needs a stack with a concrete region"):
+        synth(shield=ShieldOptions())
 
 
 def test_shield_cannot_use_a_brought_web_acl():
@@ -123,11 +118,11 @@ def test_shield_cannot_use_a_brought_web_acl():
         visibility_config=wafv2.CfnWebACL.VisibilityConfigProperty(
             cloud_watch_metrics_enabled=True, sampled_requests_enabled=True, metric_name="Own"),
     )  # fmt: skip
-    with pytest.raises(ValueError, match="shield_advanced cannot be combined with web_acl"):
+    with pytest.raises(ValueError, match="shield cannot be combined with web_acl"):
         SecureEndpoint(
             stack, "Endpoint", model_data_url="s3://models/churn/model.tar.gz",
-            model_sha256=DIGEST, framework="sklearn", framework_version="1.2-1",
-            clients=CLIENTS, shield_advanced=True, web_acl=acl,
+            model_sha256=DIGEST, hosting=HostingOptions(**SKLEARN),
+            clients=CLIENTS, shield=ShieldOptions(), web_acl=acl,
         )  # fmt: skip
 
 

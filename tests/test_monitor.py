@@ -195,19 +195,4 @@ def test_without_the_monitor_there_is_no_function_and_no_extra_endpoint():
     )
 
 
-@pytest.mark.parametrize(
-    ("props", "message"),
-    [
-        ({"monitor_options": MonitorOptions(schedule=Duration.minutes(2))}, "options.schedule"),
-        (
-            {"monitor_options": MonitorOptions(baseline=Duration.minutes(7))},
-            "options.baseline",
-        ),
-        ({"monitor_options": MonitorOptions(max_blocks_per_run=0)}, "max_blocks_per_run"),
-        ({"monitor_options": MonitorOptions(alert_quantile=0.5)}, "alert_quantile"),
-        ({"anomaly_monitor": False}, "set anomaly_monitor=True"),
-    ],
-)
-def test_rejects_bad_monitor_props(props, message):
-    with pytest.raises(ValueError, match=message):
-        synth(**props)
+# Invalid monitor props: tests/test_bad_props.py.

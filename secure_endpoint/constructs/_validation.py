@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import enum
 import functools
 import ipaddress
+import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 
@@ -44,6 +46,12 @@ NVME_INSTANCE_FAMILIES = frozenset(
 def is_token(value: object) -> bool:
     """True when ``value`` is an unresolved CDK token, which no synth-time check can read."""
     return isinstance(value, str) and Token.is_unresolved(value)
+
+
+def is_number_token(value: object) -> bool:
+    """True when ``value`` is an unresolved number token (a float; NaN and infinities, which
+    jsii cannot carry, are never tokens)."""
+    return isinstance(value, float) and math.isfinite(value) and Token.is_unresolved(value)
 
 
 def s3_url(prop: str, value: str) -> tuple[str, str]:
@@ -93,12 +101,23 @@ def instance_counts(initial: int, maximum: int) -> None:
         )
 
 
+def _literal(prop: str, value: object) -> None:
+    """Numbers are checked and computed with at synth: a token (a CfnParameter) is refused."""
+    if is_number_token(value):
+        raise ValueError(
+            f"{prop} must be a literal number, got a token: it is checked and computed with at "
+            "synth time (decide the value in app.py)"
+        )
+
+
 def int_range(prop: str, value: int, low: int, high: int) -> None:
+    _literal(prop, value)
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
         raise ValueError(f"{prop} must be a whole number from {low} to {high}, got {value!r}")
 
 
 def number_range(prop: str, value: float, low: float, high: float) -> None:
+    _literal(prop, value)
     if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
         raise ValueError(f"{prop} must be a number from {low:g} to {high:g}, got {value!r}")
 
@@ -150,8 +169,16 @@ def cidrs(prop: str, values: Iterable[str]) -> list[ipaddress.IPv4Network | ipad
     """Parse CIDR blocks (host bits must be zero), refusing anything else."""
     if isinstance(values, str):
         raise ValueError(f"{prop} must be a list of CIDR blocks, got the string {values!r}")
+    if not isinstance(values, Iterable):
+        raise ValueError(
+            f"{prop} must be a list of CIDR blocks like ['203.0.113.0/24'], got {values!r}"
+        )
     networks = []
     for value in values:
+        if not isinstance(value, str):
+            raise ValueError(
+                f"{prop} must hold CIDR blocks as strings like '203.0.113.0/24', got {value!r}"
+            )
         try:
             networks.append(ipaddress.ip_network(value, strict=True))
         except (ValueError, TypeError) as error:
@@ -179,22 +206,37 @@ def disjoint_cidrs(
 
 
 def image_choice(
-    image_uri: str | None, framework: str | None, framework_version: str | None
+    image_uri: str | None,
+    framework: str | None,
+    framework_version: str | None,
+    *,
+    prefix: str = "",
 ) -> None:
+    """Either an image URI, or a framework with its version; ``prefix`` names their group."""
+    uri_prop, framework_prop, version_prop = (
+        f"{prefix}{name}" for name in ("image_uri", "framework", "framework_version")
+    )
+    for prop, value in ((framework_prop, framework), (version_prop, framework_version)):
+        if value is not None and not isinstance(value, str):
+            raise ValueError(f"{prop} must be a string like 'sklearn' or '1.2-1', got {value!r}")
     if image_uri is not None and (framework is not None or framework_version is not None):
         raise ValueError(
-            "give either image_uri or framework with framework_version, not both "
-            f"(got image_uri={image_uri!r}, framework={framework!r})"
+            f"give either {uri_prop} or {framework_prop} with {version_prop}, not both "
+            f"(got {uri_prop}={image_uri!r}, {framework_prop}={framework!r})"
         )
     if image_uri is None and (framework is None or framework_version is None):
         raise ValueError(
-            "give either image_uri, or framework and framework_version (for example "
-            f"framework='sklearn', framework_version='1.2-1'); got framework={framework!r}, "
-            f"framework_version={framework_version!r}"
+            f"give either {uri_prop}, or {framework_prop} and {version_prop} (for example "
+            f"framework='sklearn', framework_version='1.2-1'); got {framework_prop}={framework!r}, "
+            f"{version_prop}={framework_version!r}"
         )
-    if image_uri is not None and not is_token(image_uri) and not _IMAGE_URI.match(image_uri):
+    if (
+        image_uri is not None
+        and not is_token(image_uri)
+        and (not isinstance(image_uri, str) or not _IMAGE_URI.match(image_uri))
+    ):
         raise ValueError(
-            "image_uri must be an ECR image like "
+            f"{uri_prop} must be an ECR image like "
             "'123456789012.dkr.ecr.eu-west-1.amazonaws.com/repo@sha256:<digest>', "
             f"got {image_uri!r}"
         )
@@ -249,7 +291,7 @@ WAF_GROUPS_NEEDING_CONFIG = frozenset(
 
 
 def waf_rate_limit(prop: str, value: int) -> None:
-    if isinstance(value, int | float) and Token.is_unresolved(value):
+    if is_number_token(value):
         return
     int_range(prop, value, WAF_RATE_LIMIT_MIN, WAF_RATE_LIMIT_MAX)
 
@@ -353,12 +395,12 @@ def _waf_country_codes() -> frozenset[str]:
 
 def country_codes(prop: str, values: Sequence[str]) -> list[str]:
     """ISO 3166 alpha-2 codes that AWS WAF geo match statements accept (from botocore's model)."""
-    if isinstance(values, str):
+    if isinstance(values, str) or not isinstance(values, Sequence):
         raise ValueError(f"{prop} must be a list of country codes like ['KP'], got {values!r}")
     codes = list(values)
     known = _waf_country_codes() if codes else frozenset()
     for code in codes:
-        if code not in known:
+        if not isinstance(code, str) or code not in known:
             raise ValueError(
                 f"{prop} must hold ISO 3166 alpha-2 country codes that AWS WAF knows, in "
                 f"capitals like 'DE' or 'KP', got {code!r}"
@@ -437,28 +479,38 @@ SHA256_SIGNING_ALGORITHMS: Mapping[str, frozenset[str]] = {
 _SIGNATURE_BYTES = (8, 1024)
 
 
-def model_signature(signature: str | None, key_given: bool, algorithm: str | None) -> None:
+def model_signature(
+    signature: str | None,
+    key_given: bool,
+    algorithm: str | None,
+    *,
+    names: tuple[str, str, str] = (
+        "model_signature",
+        "model_signing_key",
+        "model_signing_algorithm",
+    ),
+) -> None:
     """``model_signature`` and ``model_signing_key`` come together; ``model_signing_algorithm``
     only with them. A signature is the base64 of a KMS signature; the algorithm one that signs
-    a SHA-256 digest."""
+    a SHA-256 digest. ``names`` are the three props as the caller's users write them."""
+    sig_prop, key_prop, alg_prop = names
     if signature is not None and not key_given:
         raise ValueError(
-            "model_signature needs model_signing_key, the KMS key (KeyUsage SIGN_VERIFY) that "
-            "signed the artifact's SHA-256 digest, got model_signing_key=None"
+            f"{sig_prop} needs {key_prop}, the KMS key (KeyUsage SIGN_VERIFY) that "
+            f"signed the artifact's SHA-256 digest, got {key_prop}=None"
         )
     if signature is None and key_given:
         raise ValueError(
-            "model_signing_key is given without model_signature: give the base64 signature of "
+            f"{key_prop} is given without {sig_prop}: give the base64 signature of "
             "the artifact's SHA-256 digest by that key as well, or drop the key"
         )
     if signature is None and algorithm is not None:
         raise ValueError(
-            "model_signing_algorithm applies to model_signature, which is not given, got "
-            f"model_signing_algorithm={algorithm!r}"
+            f"{alg_prop} applies to {sig_prop}, which is not given, got {alg_prop}={algorithm!r}"
         )
     if algorithm is not None and algorithm not in SHA256_SIGNING_ALGORITHMS:
         raise ValueError(
-            "model_signing_algorithm must be one of "
+            f"{alg_prop} must be one of "
             f"{', '.join(SHA256_SIGNING_ALGORITHMS)} (the KMS algorithms that sign a SHA-256 "
             f"digest), got {algorithm!r}"
         )
@@ -471,7 +523,7 @@ def model_signature(signature: str | None, key_given: bool, algorithm: str | Non
         size = 0
     if not low <= size <= high:
         raise ValueError(
-            "model_signature must be the base64 text of a KMS signature (what `aws kms sign "
+            f"{sig_prop} must be the base64 text of a KMS signature (what `aws kms sign "
             f"--output text --query Signature` prints), {low} to {high} bytes once decoded, got "
             f"{signature!r:.100}"
         )
@@ -496,3 +548,128 @@ def check_interval(prop: str, seconds: float) -> None:
         raise ValueError(
             f"{prop} must be whole minutes from 15 minutes to 1 day, got {seconds:g} seconds"
         )
+
+
+def boolean(prop: str, value: object) -> None:
+    """True or False, nothing that merely looks like one (1, 'yes', None)."""
+    if not isinstance(value, bool):
+        raise ValueError(f"{prop} must be True or False, got {value!r}")
+
+
+def instance_of(prop: str, value: object, kind: type | tuple[type, ...], example: str) -> None:
+    """``value`` is a ``kind`` (``example`` shows the user one)."""
+    if not isinstance(value, kind):
+        raise ValueError(f"{prop} must be {example}, got {value!r}")
+
+
+def sequence(prop: str, values: object, example: str) -> tuple[object, ...]:
+    """A list or tuple (never a string or a single item), as a tuple."""
+    if isinstance(values, str | bytes) or not isinstance(values, Sequence):
+        raise ValueError(f"{prop} must be a list like {example}, got {values!r}")
+    return tuple(values)
+
+
+def duration(prop: str, value: object, low_sec: float, high_sec: float, example: str) -> float:
+    """A ``Duration`` from ``low_sec`` to ``high_sec`` seconds; its seconds (tokens unchecked)."""
+    from aws_cdk import Duration
+
+    if not isinstance(value, Duration):
+        raise ValueError(f"{prop} must be a Duration like {example}, got {value!r}")
+    if Token.is_unresolved(value.to_string()):
+        return float("nan")
+    seconds = value.to_seconds(integral=False)
+    if not low_sec <= seconds <= high_sec:
+        raise ValueError(
+            f"{prop} must be from {human_seconds(low_sec)} to {human_seconds(high_sec)}, "
+            f"like {example}, "
+            f"got {value.to_human_string()}"
+        )
+    return seconds
+
+
+def human_seconds(seconds: float) -> str:
+    """Like '15 minutes' or '1 day'."""
+    for unit, size in (("day", 86_400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size and seconds % size == 0:
+            count = int(seconds // size)
+            return f"{count} {unit}{'s' if count != 1 else ''}"
+    return f"{seconds:g} seconds"
+
+
+def enum_member(prop: str, value: object, kind: type[enum.Enum]) -> None:
+    """A member of the enum ``kind``, named in the message when it is not."""
+    if not isinstance(value, kind):
+        members = ", ".join(f"{kind.__name__}.{m}" for m in kind.__members__)
+        raise ValueError(f"{prop} must be one of {members}, got {value!r}")
+
+
+@functools.cache
+def _sagemaker_instance_types() -> frozenset[str]:
+    import botocore.session
+
+    model = botocore.session.get_session().get_service_model("sagemaker")
+    return frozenset(model.shape_for("ProductionVariantInstanceType").enum)
+
+
+def known_instance_type(prop: str, value: str) -> None:
+    """An instance type SageMaker hosting knows (botocore's model lists them)."""
+    known = _sagemaker_instance_types()
+    if is_token(value) or value in known:
+        return
+    import botocore
+
+    family = value.split(".")[1]
+    same_family = sorted(t for t in known if t.split(".")[1] == family)
+    if same_family:
+        raise ValueError(
+            f"{prop}={value!r} is not a SageMaker hosting size of the {family} family; it has "
+            f"{', '.join(same_family)}"
+        )
+    families = sorted({t.split(".")[1] for t in known})
+    raise ValueError(
+        f"{prop}={value!r} is not of a SageMaker real-time hosting instance family (as botocore "
+        f"{botocore.__version__} lists them; a newer family needs a newer botocore): "
+        f"{', '.join(families)}"
+    )
+
+
+_PRIVATE_NETWORKS = tuple(
+    ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7")
+)
+
+
+def allowlist_warnings(
+    prop: str, networks: Sequence[ipaddress.IPv4Network | ipaddress.IPv6Network]
+) -> list[tuple[str, str]]:
+    """``(id, message)`` of what is legal in an allowlist but defeats it."""
+    warnings: list[tuple[str, str]] = []
+    everything = [str(n) for n in networks if n.prefixlen == 0]
+    if everything:
+        warnings.append(
+            (
+                "allowlist-everything",
+                f"{prop} holds {', '.join(everything)}, which allows every address of its "
+                "family: the allowlist restricts nothing; leave allowed_cidrs out, or list the "
+                "callers' addresses",
+            )
+        )
+    if networks and all(
+        any(n.version == p.version and n.subnet_of(p) for p in _PRIVATE_NETWORKS)  # type: ignore[arg-type]
+        for n in networks
+    ):
+        warnings.append(
+            (
+                "allowlist-private-only",
+                f"{prop} holds only private (RFC 1918 / ULA) ranges {[str(n) for n in networks]}, "
+                "but a regional API is reached over the internet from public addresses: the "
+                "WAF would block every caller",
+            )
+        )
+    return warnings
+
+
+def resource(prop: str, value: object, attribute: str, example: str) -> None:
+    """A CDK resource interface, known by an attribute every implementation has (jsii
+    interfaces are protocols that ``isinstance`` cannot check), like ``key_arn`` of ``IKey``."""
+    if isinstance(value, str | bytes | int | float | Mapping) or not hasattr(value, attribute):
+        raise ValueError(f"{prop} must be {example}, got {value!r:.120}")

@@ -80,7 +80,7 @@ class EndpointAlarms(Construct):
         runbook_url: str = DEFAULT_RUNBOOK_URL,
     ) -> None:
         super().__init__(scope, construct_id)
-        _check_emails(email_addresses)
+        check_emails(email_addresses)
         if not isinstance(std_devs, int | float) or not 1 <= std_devs <= 10:
             raise ValueError(f"std_devs must be a number from 1 to 10, got {std_devs!r}")
         if not isinstance(server_error_rate, int | float) or not 0 < server_error_rate <= 1:
@@ -389,13 +389,12 @@ def allow_alarms_to_use(key: kms.IKey) -> None:
     )
 
 
-def _check_emails(addresses: Sequence[str]) -> None:
-    if isinstance(addresses, str):
-        raise ValueError(
-            f"email_addresses must be a list of addresses, got the string {addresses!r}"
-        )
+def check_emails(addresses: Sequence[str], prop: str = "email_addresses") -> None:
+    """A list of email addresses; ``prop`` names it as the caller's users write it."""
+    if isinstance(addresses, str) or not isinstance(addresses, Sequence):
+        raise ValueError(f"{prop} must be a list of email addresses, got {addresses!r}")
     for address in addresses:
         if not isinstance(address, str) or not _EMAIL.match(address):
             raise ValueError(
-                f"email_addresses must hold addresses like 'oncall@example.com', got {address!r}"
+                f"{prop} must hold addresses like 'oncall@example.com', got {address!r}"
             )

@@ -175,17 +175,30 @@ def check_viewer(
     domain_names: Sequence[str],
     certificate: acm.ICertificate | None,
     policy: cloudfront.SecurityPolicyProtocol,
+    prefix: str = "",
 ) -> list[str]:
-    if isinstance(domain_names, str):
+    if isinstance(domain_names, str) or not isinstance(domain_names, Sequence):
         raise ValueError(
-            f"domain_names must be a list like ['api.example.com'], got {domain_names!r}"
+            f"{prefix}domain_names must be a list like ['api.example.com'], got {domain_names!r}"
         )
     names = list(domain_names)
     for name in names:
-        check.domain_name("domain_names[]", name.removeprefix("*."))
+        if not isinstance(name, str):
+            raise ValueError(
+                f"{prefix}domain_names must hold domain names like 'api.example.com', got {name!r}"
+            )
+        check.domain_name(f"{prefix}domain_names[]", name.removeprefix("*."))
+    if certificate is not None:
+        check.resource(
+            f"{prefix}certificate",
+            certificate,
+            "certificate_arn",
+            "an ACM certificate (ICertificate)",
+        )
     if bool(names) != (certificate is not None):
         raise ValueError(
-            "domain_names and certificate go together: a distribution serves its own names "
+            f"{prefix}domain_names and {prefix}certificate go together: a distribution serves "
+            "its own names "
             f"only with a certificate covering them (got domain_names={names!r}, "
             f"certificate={'given' if certificate is not None else None})"
         )
@@ -198,17 +211,17 @@ def check_viewer(
         )
         if not Token.is_unresolved(region) and region != EDGE_REGION:
             raise ValueError(
-                f"certificate must be an ACM certificate of {EDGE_REGION} (CloudFront reads "
-                f"certificates there only), got one of {region!r}"
+                f"{prefix}certificate must be an ACM certificate of {EDGE_REGION} (CloudFront "
+                f"reads certificates there only), got one of {region!r}"
             )
     if policy not in VIEWER_SECURITY_POLICIES:
         raise ValueError(
-            "viewer_security_policy must be TLS_V1_2_2021, TLS_V1_2_2025 or TLS_V1_3_2025 "
+            f"{prefix}viewer_security_policy must be TLS_V1_2_2021, TLS_V1_2_2025 or TLS_V1_3_2025 "
             f"(TLS 1.2 and up with forward secrecy, like the API), got {policy!r}"
         )
     if certificate is None and policy is not cloudfront.SecurityPolicyProtocol.TLS_V1_2_2021:
         raise ValueError(
-            f"viewer_security_policy {policy!r} applies only with a certificate: with the "
+            f"{prefix}viewer_security_policy {policy!r} applies only with a certificate: with the "
             "default *.cloudfront.net certificate CloudFront fixes the policy; give "
             "domain_names and certificate"
         )

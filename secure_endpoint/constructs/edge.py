@@ -12,7 +12,8 @@ from __future__ import annotations
 import functools
 import ipaddress
 from collections.abc import Mapping, Sequence
-from typing import Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from aws_cdk import Annotations, Duration, Fn, Names, Stack, Token
 from aws_cdk import aws_apigateway as apigw
@@ -84,6 +85,9 @@ __all__ = [
     "waf_error_body",
     "waf_response_bodies",
 ]
+
+if TYPE_CHECKING:
+    from secure_endpoint.constructs.threat_intel import ThreatIntelFeed
 
 DEFAULT_MANAGED_RULE_GROUPS: tuple[str, ...] = (
     "AWSManagedRulesCommonRuleSet",
@@ -565,3 +569,86 @@ def _only_associate(
             "associated with the stage; configure its rules, lists and logging where it is "
             "defined"
         )
+
+
+@dataclass(frozen=True, kw_only=True)
+class WafOptions:
+    """The rules of the web ACL built by ``SecureEndpoint(waf=WafOptions(...))``.
+
+    With ``SecureEndpoint(shield=...)`` the per-address rate rule, the geo rules and the
+    address-reputation groups move to the CloudFront web ACL; the per-key rule stays here.
+
+    :param denied_cidrs: addresses the WAF always blocks (403), none overlapping
+        ``allowed_cidrs``. Default: - none
+    :param blocked_countries: ISO 3166 alpha-2 codes of countries the WAF blocks.
+        Default: - none
+    :param allowed_countries: when given, the WAF blocks every other country; exclusive with
+        ``blocked_countries``. Default: - every country
+    :param rate_limit_per_ip: requests one address may send in ``rate_window`` before the WAF
+        blocks it with a 429, 10 to 2,000,000,000. Default: - 1000
+    :param rate_limit_per_api_key: requests one API key may send in ``rate_window`` before the
+        WAF blocks it with a 429. Default: - what the most generous client's usage plan allows
+        in the window (rate x window + burst), so that the WAF stops only what the gateway
+        would throttle anyway, before it costs an authorizer call
+    :param rate_window: the window of both rate rules: 1, 2, 5 or 10 minutes.
+        Default: - 5 minutes
+    :param managed_rule_groups: AWS managed rule groups, in order, at most 20.
+        Default: - common, known bad inputs, Amazon IP reputation, anonymous IP
+    :param rule_overrides: per managed group, rule name (or '*') to 'COUNT' or 'BLOCK';
+        every COUNT is a synth warning. Default: - the groups' own actions
+    :param threat_intel_feeds: public reputation lists whose addresses the WAF blocks,
+        refreshed by a scheduled Lambda (``SPAMHAUS_DROP``, ``SPAMHAUS_DROP_V6``,
+        ``TOR_EXIT_NODES`` or your own ``ThreatIntelFeed``), at most 5. Default: - none
+    :param max_body_bytes: the largest request body the WAF lets through (413 beyond), up to
+        65,536. Default: - 64 KiB
+    """
+
+    denied_cidrs: Sequence[str] = ()
+    blocked_countries: Sequence[str] = ()
+    allowed_countries: Sequence[str] = ()
+    rate_limit_per_ip: int = DEFAULT_RATE_LIMIT_PER_IP
+    rate_limit_per_api_key: int | None = None
+    rate_window: Duration | None = None
+    managed_rule_groups: Sequence[str] = DEFAULT_MANAGED_RULE_GROUPS
+    rule_overrides: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    threat_intel_feeds: Sequence[ThreatIntelFeed] = ()
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+
+    def __post_init__(self) -> None:
+        check.cidrs("waf.denied_cidrs", self.denied_cidrs)
+        set_ = functools.partial(object.__setattr__, self)
+        set_("denied_cidrs", tuple(self.denied_cidrs))
+        blocked = check.country_codes("waf.blocked_countries", self.blocked_countries)
+        allowed = check.country_codes("waf.allowed_countries", self.allowed_countries)
+        if blocked and allowed:
+            raise ValueError(
+                "give waf.blocked_countries or waf.allowed_countries, not both (got "
+                f"blocked_countries={blocked}, allowed_countries={allowed})"
+            )
+        set_("blocked_countries", tuple(blocked))
+        set_("allowed_countries", tuple(allowed))
+        check.waf_rate_limit("waf.rate_limit_per_ip", self.rate_limit_per_ip)
+        if self.rate_limit_per_api_key is not None:
+            check.waf_rate_limit("waf.rate_limit_per_api_key", self.rate_limit_per_api_key)
+        if self.rate_window is not None:
+            window_seconds("waf.rate_window", self.rate_window)
+        groups = check.waf_managed_rule_groups(
+            "waf.managed_rule_groups", self.managed_rule_groups, Band.MANAGED.size
+        )
+        set_("managed_rule_groups", tuple(groups))
+        overrides = check.waf_rule_overrides("waf.rule_overrides", self.rule_overrides, groups)
+        set_("rule_overrides", overrides)
+        feeds = check.sequence(
+            "waf.threat_intel_feeds", self.threat_intel_feeds, "[SPAMHAUS_DROP, TOR_EXIT_NODES]"
+        )
+        if feeds:
+            from secure_endpoint.constructs.threat_intel import check_feeds
+
+            check_feeds("waf.threat_intel_feeds", feeds)  # type: ignore[arg-type]
+        set_("threat_intel_feeds", feeds)
+        check.waf_body_inspection_limit("waf.max_body_bytes", self.max_body_bytes)
+
+    @property
+    def window_seconds(self) -> int:
+        """The rate rules' window in seconds, resolved."""
+        return window_seconds("waf.rate_window", self.rate_window)

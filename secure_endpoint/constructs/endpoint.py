@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from aws_cdk import CfnOutput, Duration, Stack, Token
+from aws_cdk import Annotations, CfnOutput, Duration, Stack, Token
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
@@ -22,24 +21,21 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_wafv2 as wafv2
 from constructs import Construct
 
-from secure_endpoint.constructs import _validation as check
+from secure_endpoint.constructs._props import check_props
 
 if TYPE_CHECKING:  # the opt-in parts are imported when used: a synth without them is faster
     from secure_endpoint.constructs.shield import ShieldAdvancedEdge, ShieldOptions
-    from secure_endpoint.constructs.threat_intel import ThreatIntelFeed, ThreatIntelFeeds
-from secure_endpoint.constructs._validation import WAF_RATE_LIMIT_MIN
+    from secure_endpoint.constructs.threat_intel import ThreatIntelFeeds
 from secure_endpoint.constructs.alarms import DEFAULT_RUNBOOK_URL, EndpointAlarms
 from secure_endpoint.constructs.api import InferenceApi
 from secure_endpoint.constructs.blocklist_store import BlockListTable
 from secure_endpoint.constructs.bundling import resolve_cache_dir
 from secure_endpoint.constructs.credentials import ClientCredentials
 from secure_endpoint.constructs.edge import (
-    DEFAULT_MANAGED_RULE_GROUPS,
-    DEFAULT_MAX_BODY_BYTES,
     DEFAULT_RATE_LIMIT_PER_API_KEY,
     DEFAULT_RATE_LIMIT_PER_IP,
-    DEFAULT_RATE_WINDOW_SEC,
     SOURCE_ADDRESS_RULE_GROUPS,
+    WafOptions,
     WebAclProtection,
 )
 from secure_endpoint.constructs.hosting import ModelHosting
@@ -50,8 +46,10 @@ from secure_endpoint.constructs.monitor import INTERFACE_ENDPOINTS, AnomalyMonit
 from secure_endpoint.constructs.network import IsolatedNetwork
 from secure_endpoint.constructs.options import (
     ApiClient,
+    ArtifactOptions,
     CustomDomain,
     DataCaptureOptions,
+    HostingOptions,
     TlsPolicy,
 )
 
@@ -64,38 +62,16 @@ class SecureEndpoint(Construct):
     a network-isolated model in private subnets. Everything at rest is encrypted with one
     customer-managed KMS key; each client's credentials live in Secrets Manager and rotate.
 
+    Props are grouped by concern: ``hosting`` (container and capacity), ``artifact`` (the
+    artifact's key, signature and checks), ``waf`` (the web ACL's rules), ``shield`` (CloudFront
+    and Shield Advanced), ``monitor_options``; docs/props.md lists every prop and its default.
+
     :param model_data_url: ``s3://bucket/key`` of the model artifact (``model.tar.gz``).
     :param model_sha256: SHA-256 of the artifact, 64 lowercase hex characters.
-    :param model_data_key: the KMS key the artifact is encrypted with (SSE-KMS); the check of
-        the artifact's digest before the model exists may decrypt with it.
-        Default: - none; the artifact is encrypted with SSE-S3
-    :param model_signature: the base64 signature of the artifact's SHA-256 digest by
-        ``model_signing_key`` (``aws kms sign --message-type DIGEST``, see the README), checked
-        with ``kms:Verify`` before the model is created; a KMS interface endpoint is added to a
-        VPC created here (a brought VPC must have one). Default: - none
-    :param model_signing_key: the asymmetric SIGN_VERIFY KMS key that signed it, given with
-        ``model_signature``; the check may use ``kms:Verify`` with it, nothing else.
-        Default: - none
-    :param model_signing_algorithm: ``ECDSA_SHA_256``, ``RSASSA_PSS_SHA_256`` or
-        ``RSASSA_PKCS1_V1_5_SHA_256``. Default: - ``ECDSA_SHA_256``
-    :param artifact_check_interval: how often the artifact is re-hashed after the deploy; the
-        ``ModelArtifactChanged`` alarm fires when the bytes differ, the object is gone, or the
-        checks stop. Whole minutes from 15 minutes to 1 day. Default: - 1 hour
-    :param artifact_bucket_events: the artifact's bucket sends events to EventBridge (turn it
-        on for the bucket): also re-check within a minute of the object being written or
-        deleted. Default: - false; the schedule alone
-    :param clients: the API's machine clients, at least one.
-    :param framework: a SageMaker framework container, like 'sklearn' (with
-        ``framework_version``). Default: - none; give ``image_uri`` instead
-    :param framework_version: like '1.2-1'. Default: - none
-    :param image_uri: an ECR image instead of a framework container, by digest
-        (``repo@sha256:<64 hex>``). Default: - none
-    :param allow_mutable_image_tag: accept an ``image_uri`` with a tag, which can be moved to
-        other bytes after review (a synth warning). Default: - false
-    :param instance_type: Default: - 'ml.m5.large'
-    :param instance_count: instances at deploy and the autoscaling minimum. Default: - 1
-    :param max_instance_count: the autoscaling ceiling, which caps what a flood can cost.
-        Default: - 2 x instance_count
+    :param clients: the API's machine clients, a list of at least one ``ApiClient``.
+    :param hosting: the model's container (a framework or an ECR image) and capacity.
+    :param artifact: the artifact's KMS key, signature and re-check schedule.
+        Default: - ``ArtifactOptions()``: SSE-S3, no signature, re-hashed every hour
     :param allowed_cidrs: when given, only these addresses reach the API (the WAF blocks the
         rest). Default: - every address may try
     :param vpc: a VPC to run in instead of creating one; it must give its isolated subnets
@@ -112,47 +88,21 @@ class SecureEndpoint(Construct):
         execute-api endpoint. Default: - the execute-api endpoint
     :param data_capture: capture requests and responses, attributed to clients.
         Default: - off
-    :param access_token_validity: Default: - 15 minutes
-    :param rotation_interval: how often client secrets rotate. Default: - 30 days
+    :param access_token_validity: whole minutes from 5 minutes to 1 day. Default: - 15 minutes
+    :param rotation_interval: how often client secrets rotate, whole days from 1 to 365.
+        Default: - 30 days
     :param log_retention: retention of every log group. Default: - one year
     :param throttling_rate_limit: stage-wide rate over all clients. Default: - 100 rps
     :param throttling_burst_limit: stage-wide burst. Default: - 200
     :param cloud_watch_role: create the account-wide API Gateway CloudWatch role.
         Default: - false (the account must have one for execution logging)
-    :param target_invocations_per_instance: autoscaling target, invocations per instance per
-        minute. Default: - 300
-    :param denied_cidrs: addresses the WAF always blocks (403), none overlapping
-        ``allowed_cidrs``. Default: - none
-    :param blocked_countries: ISO 3166 alpha-2 codes of countries the WAF blocks.
-        Default: - none
-    :param allowed_countries: when given, the WAF blocks every other country. Default: - all
-    :param waf_rate_limit_per_ip: requests one address may send in ``waf_rate_window`` before
-        the WAF blocks it with a 429. Default: - 1000
-    :param waf_rate_window: the window of both rate rules: 1, 2, 5 or 10 minutes.
-        Default: - 5 minutes
-    :param waf_rate_limit_per_api_key: requests one API key may send in ``waf_rate_window``
-        before the WAF blocks it with a 429. Default: - what the most generous client's usage
-        plan allows in the window (rate x window + burst), so that the WAF stops only what the
-        gateway would throttle anyway, before it costs an authorizer call
-    :param waf_managed_rule_groups: AWS managed rule groups, in order.
-        Default: - common, known bad inputs, Amazon IP reputation, anonymous IP
-    :param waf_rule_overrides: per managed group, rule name (or '*') to 'COUNT' or 'BLOCK';
-        every COUNT is a synth warning. Default: - the groups' own actions
-    :param threat_intel_feeds: public reputation lists whose addresses the WAF blocks, refreshed
-        by a scheduled Lambda (``SPAMHAUS_DROP``, ``SPAMHAUS_DROP_V6``, ``TOR_EXIT_NODES`` or
-        your own ``ThreatIntelFeed``), at most 5. Default: - none
-    :param shield_advanced: put CloudFront, a CLOUDFRONT web ACL (in a us-east-1 stack) and
-        Shield Advanced in front of the API (see ``ShieldAdvancedEdge``); the regional web ACL
-        then requires CloudFront's rotating origin secret, and the per-address rate, geo and
-        address-reputation rules move to the CloudFront web ACL. Needs an active Shield
-        Advanced subscription (about 3,000 USD a month) and a stack with a concrete region.
-        Default: - false
-    :param shield_options: the CloudFront and Shield settings (viewer domain and certificate,
-        automatic mitigation, emergency contacts, ...). Default: - ``ShieldOptions()``
+    :param waf: the rules of the web ACL built here (deny list, countries, rate rules, managed
+        groups, threat feeds, body size). Default: - ``WafOptions()``
     :param web_acl: a REGIONAL web ACL of your own, associated with the stage instead of the one
-        built here (then the WAF props above cannot be used). Default: - a web ACL as above
-    :param max_body_bytes: the largest request body the WAF lets through (413 beyond), up to
-        65,536. Default: - 64 KiB
+        built here (then ``waf`` cannot be given). Default: - a web ACL as ``waf`` says
+    :param shield: put CloudFront, a CLOUDFRONT web ACL (in a us-east-1 stack) and Shield
+        Advanced in front of the API (see ``ShieldOptions``). Needs an active Shield Advanced
+        subscription and a stack with a concrete region. Default: - none
     :param alarm_emails: addresses the alert topic mails (each confirms once). Default: - none
     :param alarm_subscriptions: other subscriptions of the alert topic (SQS, Lambda, HTTPS).
         Default: - none
@@ -167,8 +117,7 @@ class SecureEndpoint(Construct):
         alert only
     :param monitor_options: the monitor's schedule, baseline and limits, and whether it also
         disables the API key of a client it would block (``disable_api_keys``, with
-        ``auto_block``).
-        Default: - ``MonitorOptions()``
+        ``auto_block``). Default: - ``MonitorOptions()``
     :param bundling_cache_dir: where the Lambda functions' dependencies and bundles are cached
         (installed there once per lock; every app that names the same directory reuses them).
         Default: - ``$SECURE_ENDPOINT_CACHE_DIR`` when set, else ``lambda-deps`` in the per-user
@@ -184,19 +133,8 @@ class SecureEndpoint(Construct):
         model_data_url: str,
         model_sha256: str,
         clients: Sequence[ApiClient],
-        model_data_key: kms.IKey | None = None,
-        model_signature: str | None = None,
-        model_signing_key: kms.IKey | None = None,
-        model_signing_algorithm: str | None = None,
-        artifact_check_interval: Duration | None = None,
-        artifact_bucket_events: bool = False,
-        framework: str | None = None,
-        framework_version: str | None = None,
-        image_uri: str | None = None,
-        allow_mutable_image_tag: bool = False,
-        instance_type: str = "ml.m5.large",
-        instance_count: int = 1,
-        max_instance_count: int | None = None,
+        hosting: HostingOptions,
+        artifact: ArtifactOptions | None = None,
         allowed_cidrs: Sequence[str] = (),
         vpc: ec2.IVpc | None = None,
         vpc_subnets: ec2.SubnetSelection | None = None,
@@ -214,20 +152,9 @@ class SecureEndpoint(Construct):
         throttling_rate_limit: float = 100.0,
         throttling_burst_limit: int = 200,
         cloud_watch_role: bool = False,
-        target_invocations_per_instance: int = 300,
-        denied_cidrs: Sequence[str] = (),
-        blocked_countries: Sequence[str] = (),
-        allowed_countries: Sequence[str] = (),
-        waf_rate_limit_per_ip: int = DEFAULT_RATE_LIMIT_PER_IP,
-        waf_rate_limit_per_api_key: int | None = None,
-        waf_rate_window: Duration | None = None,
-        waf_managed_rule_groups: Sequence[str] = DEFAULT_MANAGED_RULE_GROUPS,
-        waf_rule_overrides: Mapping[str, Mapping[str, str]] | None = None,
-        threat_intel_feeds: Sequence[ThreatIntelFeed] = (),
-        shield_advanced: bool = False,
-        shield_options: ShieldOptions | None = None,
+        waf: WafOptions | None = None,
         web_acl: wafv2.CfnWebACL | None = None,
-        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        shield: ShieldOptions | None = None,
         alarm_emails: Sequence[str] = (),
         alarm_subscriptions: Sequence[sns.ITopicSubscription] = (),
         runbook_url: str = DEFAULT_RUNBOOK_URL,
@@ -236,28 +163,19 @@ class SecureEndpoint(Construct):
         monitor_options: MonitorOptions | None = None,
         bundling_cache_dir: Path | None = None,
     ) -> None:
-        super().__init__(scope, construct_id)
-        clients = list(clients)
-        check.unique_names("clients", [c.name for c in clients])
-        check.image_choice(image_uri, framework, framework_version)
-        check.model_signature(
-            model_signature, model_signing_key is not None, model_signing_algorithm
+        # Every prop is checked before anything is built: a bad one fails fast, by its name.
+        props = check_props(
+            {name: value for name, value in locals().items() if name not in _NOT_PROPS}
         )
-        check.instance_type("instance_type", instance_type, encrypted_volume=True)
-        self.allowed_cidrs = check.cidrs("allowed_cidrs", allowed_cidrs)
-        self.denied_cidrs = check.cidrs("denied_cidrs", denied_cidrs)
-        if vpc is None and vpc_subnets is not None:
-            raise ValueError("vpc_subnets selects subnets of a brought vpc; give vpc as well")
-        if not anomaly_monitor and (auto_block or monitor_options is not None):
-            raise ValueError(
-                "auto_block and monitor_options configure the anomaly monitor; "
-                "set anomaly_monitor=True as well"
-            )
-        if auto_block and web_acl is not None:
-            raise ValueError(
-                "auto_block cannot be combined with web_acl: the auto-block IP sets belong to the "
-                "web ACL built here; the monitor can still alert (auto_block=False)"
-            )
+        super().__init__(scope, construct_id)
+        for warning_id, message in props.warnings:
+            Annotations.of(self).add_warning_v2(warning_id, message)
+        clients = list(props.clients)
+        model, artifact, waf = props.hosting, props.artifact, props.waf
+        self.allowed_cidrs = props.allowed_cidrs
+        self.denied_cidrs = props.denied_cidrs
+        shield_advanced = shield is not None
+        model_signature = artifact.signature
 
         if encryption_key is None:
             self.key: kms.IKey = EncryptionKey(self, "Encryption").key
@@ -299,34 +217,38 @@ class SecureEndpoint(Construct):
             )
 
         image = (
-            ContainerImage.from_uri(image_uri, allow_mutable_tag=allow_mutable_image_tag)
-            if image_uri is not None
+            ContainerImage.from_uri(
+                model.image_uri, allow_mutable_tag=model.allow_mutable_image_tag
+            )
+            if model.image_uri is not None
             else ContainerImage.from_framework(
-                str(framework), str(framework_version), instance_type=instance_type
+                str(model.framework),
+                str(model.framework_version),
+                instance_type=model.instance_type,
             )
         )
-        cache_dir = resolve_cache_dir(bundling_cache_dir)
+        cache_dir = resolve_cache_dir(props.bundling_cache_dir)
         self.hosting = ModelHosting(
             self,
             "Hosting",
             model_data_url=model_data_url,
             model_sha256=model_sha256,
             image=image,
-            instance_type=instance_type,
-            instance_count=instance_count,
-            max_instance_count=max_instance_count or 2 * instance_count,
+            instance_type=model.instance_type,
+            instance_count=model.instance_count,
+            max_instance_count=model.maximum,
             vpc=self.vpc,
             vpc_subnets=subnets,
             key=self.key,
             data_capture=data_capture,
-            target_invocations_per_instance=target_invocations_per_instance,
+            target_invocations_per_instance=model.target_invocations_per_instance,
             bundling_cache_dir=cache_dir,
-            model_data_key=model_data_key,
-            model_signature=model_signature,
-            model_signing_key=model_signing_key,
-            model_signing_algorithm=model_signing_algorithm,
-            artifact_check_interval=artifact_check_interval,
-            artifact_bucket_events=artifact_bucket_events,
+            model_data_key=artifact.data_key,
+            model_signature=artifact.signature,
+            model_signing_key=artifact.signing_key,
+            model_signing_algorithm=artifact.signing_algorithm,
+            artifact_check_interval=artifact.check_interval,
+            artifact_bucket_events=artifact.bucket_events,
         )
         if self.network is not None and model_signature is not None:
             # The signature is checked when the check runs: the endpoint must be there.
@@ -358,36 +280,23 @@ class SecureEndpoint(Construct):
             cloud_watch_role=cloud_watch_role,
         )
         self.threat_intel: ThreatIntelFeeds | None = None
-        if threat_intel_feeds:
-            if web_acl is not None:
-                raise ValueError(
-                    "threat_intel_feeds cannot be combined with web_acl: the feeds' IP sets "
-                    "are blocked by the web ACL built here; reference ThreatIntelFeeds.ip_sets "
-                    "from your own web ACL instead"
-                )
+        if waf.threat_intel_feeds:
             from secure_endpoint.constructs.threat_intel import ThreatIntelFeeds
 
             self.threat_intel = ThreatIntelFeeds(
                 self,
                 "ThreatIntel",
-                feeds=threat_intel_feeds,
+                feeds=waf.threat_intel_feeds,
                 key=self.key,
                 protected_cidrs=self.allowed_cidrs,
                 log_retention=log_retention,
                 bundling_cache_dir=cache_dir,
             )
-        if shield_options is not None and not shield_advanced:
-            raise ValueError("shield_options configure shield_advanced=True; set it as well")
         if shield_advanced and Token.is_unresolved(Stack.of(self).region):
             raise ValueError(
-                "shield_advanced needs a stack with a concrete region (env=Environment("
+                "shield needs a stack with a concrete region (env=Environment("
                 "region='eu-west-1'), or cdk synth -c region=... with the sample app): the "
                 "CloudFront web ACL goes to a stack in us-east-1, wired to this one by region"
-            )
-        if shield_advanced and web_acl is not None:
-            raise ValueError(
-                "shield_advanced cannot be combined with web_acl: the regional web ACL must "
-                "require CloudFront's origin secret, which only the web ACL built here does"
             )
         origin_secret = None
         if shield_advanced:
@@ -395,7 +304,7 @@ class SecureEndpoint(Construct):
 
             origin_secret = create_origin_secret(self, "OriginSecret", key=self.key)
         # Behind CloudFront, the rules on the viewer's address move to the CloudFront web ACL.
-        regional_groups = list(waf_managed_rule_groups)
+        regional_groups = list(waf.managed_rule_groups)
         self.edge = WebAclProtection(
             self,
             "Edge",
@@ -405,29 +314,29 @@ class SecureEndpoint(Construct):
             allowed_cidrs=self.allowed_cidrs,
             denied_cidrs=self.denied_cidrs,
             blocked_ip_sets=self.threat_intel.ip_sets if self.threat_intel else (),
-            blocked_countries=() if shield_advanced else blocked_countries,
-            allowed_countries=() if shield_advanced else allowed_countries,
+            blocked_countries=() if shield_advanced else waf.blocked_countries,
+            allowed_countries=() if shield_advanced else waf.allowed_countries,
             rate_limit_per_ip=DEFAULT_RATE_LIMIT_PER_IP
             if shield_advanced
-            else waf_rate_limit_per_ip,
+            else waf.rate_limit_per_ip,
             rate_limit_per_api_key=(
                 DEFAULT_RATE_LIMIT_PER_API_KEY
                 if web_acl is not None
-                else waf_rate_limit_per_api_key or _api_key_rate_limit(clients, waf_rate_window)
+                else props.rate_limit_per_api_key
             ),
-            api_key_rate_window=waf_rate_window,
-            rate_window=None if shield_advanced else waf_rate_window,
+            api_key_rate_window=waf.rate_window,
+            rate_window=None if shield_advanced else waf.rate_window,
             managed_rule_groups=regional_groups,
-            managed_rule_overrides=waf_rule_overrides,
-            max_body_bytes=max_body_bytes,
+            managed_rule_overrides=waf.rule_overrides,
+            max_body_bytes=waf.max_body_bytes,
             origin_secret=origin_secret,
             web_acl=web_acl,
         )
         self.shield: ShieldAdvancedEdge | None = None
-        if origin_secret is not None:
-            from secure_endpoint.constructs.shield import ShieldAdvancedEdge, ShieldOptions
+        if origin_secret is not None and shield is not None:
+            from secure_endpoint.constructs.shield import ShieldAdvancedEdge
 
-            options = shield_options or ShieldOptions()
+            options = shield
             self.shield = ShieldAdvancedEdge(
                 self,
                 "Shield",
@@ -441,13 +350,13 @@ class SecureEndpoint(Construct):
                 certificate=options.certificate,
                 viewer_security_policy=options.viewer_security_policy,
                 price_class=options.price_class,
-                rate_limit_per_ip=waf_rate_limit_per_ip,
-                rate_window=waf_rate_window,
+                rate_limit_per_ip=waf.rate_limit_per_ip,
+                rate_window=waf.rate_window,
                 managed_rule_groups=[
                     group for group in regional_groups if group in SOURCE_ADDRESS_RULE_GROUPS
                 ],
-                blocked_countries=blocked_countries,
-                allowed_countries=allowed_countries,
+                blocked_countries=waf.blocked_countries,
+                allowed_countries=waf.allowed_countries,
                 automatic_mitigation=options.automatic_mitigation,
                 health_error_rate=options.health_error_rate,
                 emergency_contacts=options.emergency_contacts,
@@ -588,7 +497,7 @@ class SecureEndpoint(Construct):
 
     @property
     def api_url(self) -> str:
-        """Where clients POST: through CloudFront with ``shield_advanced``, else the API."""
+        """Where clients POST: through CloudFront with ``shield``, else the API."""
         if self.shield is None:
             return self.api.api_url
         return f"{self.shield.url}{self.api.path}"
@@ -673,18 +582,8 @@ class SecureEndpoint(Construct):
             CfnOutput(self, key, key=key, value=value)
 
 
+# The locals of ``SecureEndpoint.__init__`` that are not props.
+_NOT_PROPS = frozenset({"self", "scope", "construct_id", "__class__"})
+
 # The attribute of a Stack naming the SecureEndpoint that wrote its fixed-key outputs.
 _OUTPUTS_OWNER = "_secure_endpoint_outputs_owner"
-
-
-def _api_key_rate_limit(clients: Sequence[ApiClient], window: Duration | None) -> int:
-    """What the most generous usage plan lets one key send in the WAF's rate window."""
-    # An invalid window is reported by the web ACL, naming its prop; any number does here.
-    seconds = (
-        window.to_seconds(integral=False)
-        if isinstance(window, Duration)
-        else DEFAULT_RATE_WINDOW_SEC
-    )
-    window_sec = seconds or DEFAULT_RATE_WINDOW_SEC
-    allowed = max(math.ceil(c.rate_limit * window_sec) + int(c.burst_limit or 0) for c in clients)
-    return max(allowed, WAF_RATE_LIMIT_MIN)

@@ -63,7 +63,7 @@ _ACCESS_LOG_RETENTION = Duration.days(90)
 _S3_LOGS_USE_BUCKET_POLICY = "@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class MonitorOptions:
     """How the anomaly monitor runs and decides.
 
@@ -103,6 +103,10 @@ class MonitorOptions:
     random_state: int = 0
     disable_api_keys: bool = False
     max_key_disables_per_run: int = 3
+
+    def __post_init__(self) -> None:
+        # Every field alone; what needs auto_block is checked where it is known.
+        _settings(self, auto_block=True)
 
 
 class AnomalyMonitor(Construct):
@@ -498,45 +502,56 @@ def _seconds(name: str, value: Duration | None, default: Duration, low: int, hig
     seconds = duration.to_seconds(integral=False)
     if not low <= seconds <= high or seconds % 60:
         raise ValueError(
-            f"{name} must be whole minutes from {low // 60} minutes to {high // 3600} hours, "
+            f"{name} must be whole minutes from {check.human_seconds(low)} to "
+            f"{check.human_seconds(high)}, "
             f"got {duration.to_human_string()}"
         )
     return int(seconds)
 
 
 def _settings(options: MonitorOptions, auto_block: bool) -> dict[str, object]:
-    """The function's ``MONITOR_SETTINGS``, checked (``anomaly_monitor.config.Settings``)."""
+    """The function's ``MONITOR_SETTINGS``, checked (``anomaly_monitor.config.Settings``).
+
+    Messages name the fields as ``SecureEndpoint(monitor_options=...)`` users write them.
+    """
     day, week = 86_400, 7 * 86_400
-    window = _seconds("options.schedule", options.schedule, Duration.minutes(5), 300, 3600)
-    baseline = _seconds("options.baseline", options.baseline, Duration.hours(24), 3600, week)
-    history = _seconds("options.history", options.history, Duration.hours(24), window, week)
-    retrain = _seconds(
-        "options.retrain_every", options.retrain_every, Duration.hours(24), 3600, week
+    window = _seconds("monitor_options.schedule", options.schedule, Duration.minutes(5), 300, 3600)
+    baseline = _seconds(
+        "monitor_options.baseline", options.baseline, Duration.hours(24), 3600, week
     )
-    ttl = _seconds("options.block_ttl", options.block_ttl, Duration.hours(1), 60, 30 * day)
+    history = _seconds("monitor_options.history", options.history, Duration.hours(24), window, week)
+    retrain = _seconds(
+        "monitor_options.retrain_every", options.retrain_every, Duration.hours(24), 3600, week
+    )
+    ttl = _seconds("monitor_options.block_ttl", options.block_ttl, Duration.hours(1), 60, 30 * day)
     if baseline % window:
         raise ValueError(
-            f"options.baseline ({baseline} s) must be a whole number of schedule windows "
+            f"monitor_options.baseline ({baseline} s) must be a whole number of schedule windows "
             f"({window} s)"
         )
-    check.int_range("options.max_blocks_per_run", options.max_blocks_per_run, 1, 100)
+    check.int_range("monitor_options.max_blocks_per_run", options.max_blocks_per_run, 1, 100)
     quantile = options.alert_quantile
     if (
         isinstance(quantile, bool)
         or not isinstance(quantile, int | float)
         or not (0.9 <= quantile < 1)
     ):
-        raise ValueError(f"options.alert_quantile must be from 0.9 to below 1, got {quantile!r}")
+        raise ValueError(
+            f"monitor_options.alert_quantile must be from 0.9 to below 1, got {quantile!r}"
+        )
     if options.daily_quota is not None:
-        check.int_range("options.daily_quota", options.daily_quota, 1, 10**12)
-    check.int_range("options.random_state", options.random_state, 0, 2**32 - 1)
-    check.int_range("options.max_key_disables_per_run", options.max_key_disables_per_run, 1, 100)
-    if not isinstance(auto_block, bool):
-        raise ValueError(f"auto_block must be True or False, got {auto_block!r}")
+        check.int_range("monitor_options.daily_quota", options.daily_quota, 1, 10**12)
+    check.int_range("monitor_options.random_state", options.random_state, 0, 2**32 - 1)
+    check.int_range(
+        "monitor_options.max_key_disables_per_run", options.max_key_disables_per_run, 1, 100
+    )
     if not isinstance(options.disable_api_keys, bool):
         raise ValueError(
-            f"options.disable_api_keys must be True or False, got {options.disable_api_keys!r}"
+            "monitor_options.disable_api_keys must be True or False, "
+            f"got {options.disable_api_keys!r}"
         )
+    if not isinstance(auto_block, bool):
+        raise ValueError(f"auto_block must be True or False, got {auto_block!r}")
     if options.disable_api_keys and not auto_block:
         raise ValueError(
             "MonitorOptions(disable_api_keys=True) needs auto_block=True: a client's API key is "

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import enum
+import math
+from collections.abc import Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 
+from aws_cdk import Duration
 from aws_cdk import aws_certificatemanager as acm
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 
 from secure_endpoint.constructs import _validation as check
@@ -38,6 +43,11 @@ class ApiClient:
             object.__setattr__(self, "burst_limit", burst)
         check.burst_limit(self.name, self.rate_limit, burst)
         check.quota_per_day(self.name, self.quota_per_day)
+        if isinstance(self.scopes, str) or not isinstance(self.scopes, Sequence | AbstractSet):
+            raise ValueError(
+                f"clients[{self.name}].scopes must be a list of scope names like ['invoke'], "
+                f"got {self.scopes!r}"
+            )
         object.__setattr__(self, "scopes", tuple(self.scopes))
         for scope in self.scopes:
             check.scope_name(f"clients[{self.name}].scopes", scope)
@@ -97,9 +107,160 @@ class CustomDomain:
     truststore_key: str | None = None
 
     def __post_init__(self) -> None:
+        check.resource(
+            "custom_domain.certificate",
+            self.certificate,
+            "certificate_arn",
+            "an ACM certificate (acm.ICertificate) of the stack's region",
+        )
+        if self.truststore_bucket is not None:
+            check.resource(
+                "custom_domain.truststore_bucket",
+                self.truststore_bucket,
+                "bucket_name",
+                "an s3.IBucket",
+            )
+        if self.truststore_key is not None and not (
+            isinstance(self.truststore_key, str) and self.truststore_key
+        ):
+            raise ValueError(
+                "custom_domain.truststore_key must be the object key of a PEM bundle like "
+                f"'truststore.pem', got {self.truststore_key!r}"
+            )
         if (self.truststore_bucket is None) != (self.truststore_key is None):
             raise ValueError(
                 "custom_domain.truststore_bucket and custom_domain.truststore_key go together "
                 f"(got truststore_key={self.truststore_key!r})"
             )
         check.domain_name("custom_domain.domain_name", self.domain_name)
+
+
+DEFAULT_INSTANCE_TYPE = "ml.m5.large"
+
+
+@dataclass(frozen=True, kw_only=True)
+class HostingOptions:
+    """The model's container and capacity: ``SecureEndpoint(hosting=HostingOptions(...))``.
+
+    Give either ``image_uri``, or ``framework`` with ``framework_version``.
+
+    :param framework: a SageMaker framework container, like 'sklearn' (with
+        ``framework_version``). Default: - none; give ``image_uri`` instead
+    :param framework_version: like '1.2-1'. Default: - none
+    :param image_uri: an ECR image instead of a framework container, by digest
+        (``repo@sha256:<64 hex>``). Default: - none
+    :param allow_mutable_image_tag: accept an ``image_uri`` with a tag, which can be moved to
+        other bytes after review (a synth warning). Default: - false
+    :param instance_type: a SageMaker hosting instance type without NVMe instance storage.
+        Default: - 'ml.m5.large'
+    :param instance_count: instances at deploy and the autoscaling minimum, 1-1000.
+        Default: - 1
+    :param max_instance_count: the autoscaling ceiling, which caps what a flood can cost,
+        at least ``instance_count``. Default: - 2 x instance_count
+    :param target_invocations_per_instance: autoscaling target, invocations per instance per
+        minute, 1-100,000. Default: - 300
+    """
+
+    framework: str | None = None
+    framework_version: str | None = None
+    image_uri: str | None = None
+    allow_mutable_image_tag: bool = False
+    instance_type: str = DEFAULT_INSTANCE_TYPE
+    instance_count: int = 1
+    max_instance_count: int | None = None
+    target_invocations_per_instance: int = 300
+
+    def __post_init__(self) -> None:
+        check.image_choice(
+            self.image_uri, self.framework, self.framework_version, prefix="hosting."
+        )
+        check.boolean("hosting.allow_mutable_image_tag", self.allow_mutable_image_tag)
+        check.instance_type("hosting.instance_type", self.instance_type, encrypted_volume=True)
+        check.known_instance_type("hosting.instance_type", self.instance_type)
+        check.int_range("hosting.instance_count", self.instance_count, 1, 1000)
+        if self.max_instance_count is None:
+            object.__setattr__(self, "max_instance_count", 2 * self.instance_count)
+        check.int_range("hosting.max_instance_count", self.maximum, 1, 1000)
+        if self.maximum < self.instance_count:
+            raise ValueError(
+                f"hosting.max_instance_count ({self.maximum}) must be at least "
+                f"hosting.instance_count ({self.instance_count})"
+            )
+        check.int_range(
+            "hosting.target_invocations_per_instance",
+            self.target_invocations_per_instance,
+            1,
+            100_000,
+        )
+
+    @property
+    def maximum(self) -> int:
+        """The autoscaling ceiling, resolved (never None after construction)."""
+        assert self.max_instance_count is not None
+        return self.max_instance_count
+
+
+@dataclass(frozen=True, kw_only=True)
+class ArtifactOptions:
+    """How the model artifact is read and kept checked: ``SecureEndpoint(artifact=...)``.
+
+    :param data_key: the KMS key the artifact is encrypted with (SSE-KMS); the check of the
+        artifact's digest before the model exists may decrypt with it.
+        Default: - none; the artifact is encrypted with SSE-S3
+    :param signature: the base64 signature of the artifact's SHA-256 digest by
+        ``signing_key`` (``aws kms sign --message-type DIGEST``, see docs/props.md), checked
+        with ``kms:Verify`` before the model is created; a KMS interface endpoint is added to a
+        VPC created here (a brought VPC must have one). Default: - none
+    :param signing_key: the asymmetric SIGN_VERIFY KMS key that signed it, given with
+        ``signature``; the check may use ``kms:Verify`` with it, nothing else. Default: - none
+    :param signing_algorithm: ``ECDSA_SHA_256``, ``RSASSA_PSS_SHA_256`` or
+        ``RSASSA_PKCS1_V1_5_SHA_256``. Default: - ``ECDSA_SHA_256``
+    :param check_interval: how often the artifact is re-hashed after the deploy; the
+        ``ModelArtifactChanged`` alarm fires when the bytes differ, the object is gone, or the
+        checks stop. Whole minutes from 15 minutes to 1 day. Default: - 1 hour
+    :param bucket_events: the artifact's bucket sends events to EventBridge (turn it on for
+        the bucket): also re-check within a minute of the object being written or deleted.
+        Default: - false; the schedule alone
+    """
+
+    data_key: kms.IKey | None = None
+    signature: str | None = None
+    signing_key: kms.IKey | None = None
+    signing_algorithm: str | None = None
+    check_interval: Duration | None = None
+    bucket_events: bool = False
+
+    def __post_init__(self) -> None:
+        for prop, key in (
+            ("artifact.data_key", self.data_key),
+            ("artifact.signing_key", self.signing_key),
+        ):
+            if key is not None:
+                check.resource(prop, key, "key_arn", "a KMS key (kms.IKey), not its ARN")
+        if self.signature is not None and not isinstance(self.signature, str):
+            raise ValueError(
+                f"artifact.signature must be the base64 text of a KMS signature, got "
+                f"{self.signature!r:.100}"
+            )
+        if self.signing_algorithm is not None and not isinstance(self.signing_algorithm, str):
+            raise ValueError(
+                "artifact.signing_algorithm must be a string like 'ECDSA_SHA_256', got "
+                f"{self.signing_algorithm!r}"
+            )
+        check.model_signature(
+            self.signature,
+            self.signing_key is not None,
+            self.signing_algorithm,
+            names=("artifact.signature", "artifact.signing_key", "artifact.signing_algorithm"),
+        )
+        if self.check_interval is not None:
+            seconds = check.duration(
+                "artifact.check_interval",
+                self.check_interval,
+                900,
+                86_400,
+                "Duration.hours(1)",
+            )
+            if not math.isnan(seconds):
+                check.check_interval("artifact.check_interval", seconds)
+        check.boolean("artifact.bucket_events", self.bucket_events)

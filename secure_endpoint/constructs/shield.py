@@ -77,6 +77,7 @@ from constructs import Construct
 
 from secure_endpoint import compliance
 from secure_endpoint.constructs import _metrics as metrics
+from secure_endpoint.constructs import _validation as check
 from secure_endpoint.constructs.bundling import resolve_cache_dir
 from secure_endpoint.constructs.cloudfront_web_acl import (
     DEFAULT_EDGE_MANAGED_RULE_GROUPS,
@@ -180,9 +181,15 @@ class EmergencyContact:
             )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ShieldOptions:
-    """The CloudFront and Shield settings of ``SecureEndpoint(shield_advanced=True)``.
+    """CloudFront, a CLOUDFRONT web ACL and Shield Advanced in front of the API:
+    ``SecureEndpoint(shield=ShieldOptions(...))`` (see ``ShieldAdvancedEdge``).
+
+    The regional web ACL then requires CloudFront's rotating origin secret, and the
+    per-address rate, geo and address-reputation rules move to the CloudFront web ACL. Needs
+    an active Shield Advanced subscription (about 3,000 USD a month) and a stack with a
+    concrete region.
 
     :param domain_names: the distribution's own names, with ``certificate``. Default: - none;
         the ``*.cloudfront.net`` name
@@ -207,6 +214,17 @@ class ShieldOptions:
     automatic_mitigation: AutomaticMitigation = AutomaticMitigation.BLOCK
     health_error_rate: float = DEFAULT_HEALTH_ERROR_RATE
     emergency_contacts: Sequence[EmergencyContact] = ()
+
+    def __post_init__(self) -> None:
+        names = check_viewer(
+            self.domain_names, self.certificate, self.viewer_security_policy, "shield."
+        )
+        object.__setattr__(self, "domain_names", tuple(names))
+        _check_settings(
+            self.price_class, self.automatic_mitigation, self.health_error_rate, "shield."
+        )
+        contacts = _check_contacts(self.emergency_contacts, "shield.")
+        object.__setattr__(self, "emergency_contacts", tuple(contacts))
 
 
 class ShieldAdvancedEdge(Construct):
@@ -327,18 +345,7 @@ class ShieldAdvancedEdge(Construct):
         check_origin(tls_policy, custom_domain)
         _check_regional_web_acl(regional_web_acl)
         names = check_viewer(domain_names, certificate, viewer_security_policy)
-        if not isinstance(automatic_mitigation, AutomaticMitigation):
-            raise ValueError(
-                "automatic_mitigation must be an AutomaticMitigation (BLOCK, COUNT or DISABLED), "
-                f"got {automatic_mitigation!r}"
-            )
-        if isinstance(health_error_rate, bool) or not (
-            isinstance(health_error_rate, int | float) and 0 < health_error_rate < 1
-        ):
-            raise ValueError(
-                "health_error_rate must be a share of responses between 0 and 1 (exclusive), "
-                f"like 0.05 for 5%, got {health_error_rate!r}"
-            )
+        _check_settings(price_class, automatic_mitigation, health_error_rate)
         contacts = _check_contacts(emergency_contacts)
         self.domain_names = names
         self.edge_stack = cloudfront_web_acl_stack(stack, edge_stack)
@@ -554,21 +561,44 @@ def _check_regional_web_acl(web_acl: wafv2.CfnWebACL) -> None:
         )
 
 
-def _check_contacts(contacts: Sequence[EmergencyContact]) -> list[EmergencyContact]:
-    if isinstance(contacts, EmergencyContact) or not isinstance(contacts, Sequence):
+def _check_settings(
+    price_class: cloudfront.PriceClass,
+    automatic_mitigation: AutomaticMitigation,
+    health_error_rate: float,
+    prefix: str = "",
+) -> None:
+    check.enum_member(f"{prefix}price_class", price_class, cloudfront.PriceClass)
+    if not isinstance(automatic_mitigation, AutomaticMitigation):
         raise ValueError(
-            "emergency_contacts must be a list of EmergencyContact, like "
+            f"{prefix}automatic_mitigation must be an AutomaticMitigation (BLOCK, COUNT or "
+            f"DISABLED), got {automatic_mitigation!r}"
+        )
+    if isinstance(health_error_rate, bool) or not (
+        isinstance(health_error_rate, int | float) and 0 < health_error_rate < 1
+    ):
+        raise ValueError(
+            f"{prefix}health_error_rate must be a share of responses between 0 and 1 "
+            f"(exclusive), like 0.05 for 5%, got {health_error_rate!r}"
+        )
+
+
+def _check_contacts(
+    contacts: Sequence[EmergencyContact], prefix: str = ""
+) -> list[EmergencyContact]:
+    if isinstance(contacts, EmergencyContact | str) or not isinstance(contacts, Sequence):
+        raise ValueError(
+            f"{prefix}emergency_contacts must be a list of EmergencyContact, like "
             f"[EmergencyContact('oncall@example.com')], got {contacts!r}"
         )
     checked = list(contacts)
     for contact in checked:
         if not isinstance(contact, EmergencyContact):
             raise ValueError(
-                f"emergency_contacts must hold EmergencyContact values, got {contact!r}"
+                f"{prefix}emergency_contacts must hold EmergencyContact values, got {contact!r}"
             )
     if len(checked) > _MAX_EMERGENCY_CONTACTS:
         raise ValueError(
-            f"emergency_contacts may list at most {_MAX_EMERGENCY_CONTACTS} contacts (Shield's "
-            f"limit), got {len(checked)}"
+            f"{prefix}emergency_contacts may list at most {_MAX_EMERGENCY_CONTACTS} contacts "
+            f"(Shield's limit), got {len(checked)}"
         )
     return checked
