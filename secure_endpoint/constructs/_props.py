@@ -35,7 +35,6 @@ from secure_endpoint.constructs.options import (
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
-DEFAULT_BUNDLING_CACHE_DIR = Path(".cache") / "lambda-deps"
 
 
 @dataclass(frozen=True)
@@ -49,7 +48,7 @@ class CheckedProps:
     denied_cidrs: list[Network]
     waf: WafOptions
     rate_limit_per_api_key: int
-    bundling_cache_dir: Path
+    bundling_cache_dir: Path | None
     warnings: list[tuple[str, str]]
 
 
@@ -175,11 +174,10 @@ def check_props(props: dict[str, Any]) -> CheckedProps:
             "web ACL built here; the monitor can still alert (auto_block=False)"
         )
     cache_dir = p["bundling_cache_dir"]
-    if cache_dir is None:
-        cache_dir = DEFAULT_BUNDLING_CACHE_DIR
-    elif isinstance(cache_dir, str) and cache_dir:
+    if isinstance(cache_dir, str) and cache_dir:
         cache_dir = Path(cache_dir)
-    check.instance_of("bundling_cache_dir", cache_dir, Path, "a directory (a Path) or None")
+    if cache_dir is not None:
+        check.instance_of("bundling_cache_dir", cache_dir, Path, "a directory (a Path) or None")
     return CheckedProps(
         clients=clients,
         hosting=hosting,
