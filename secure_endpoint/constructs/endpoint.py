@@ -53,6 +53,15 @@ from secure_endpoint.constructs.options import (
     TlsPolicy,
 )
 
+#: The auto-block table's calls of the response commands (secure_endpoint.runtime.blocklist).
+INCIDENT_TABLE_ACTIONS = (
+    "dynamodb:GetItem",
+    "dynamodb:Scan",
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:DeleteItem",
+)
+
 
 class SecureEndpoint(Construct):
     """A SageMaker real-time endpoint behind a regional REST API, secured end to end.
@@ -537,6 +546,66 @@ class SecureEndpoint(Construct):
     def grant_update_auto_block_list(self, grantee: iam.IGrantable) -> iam.Grant:
         """Let ``grantee`` read and replace the WAF's auto-block list."""
         return self.edge.grant_update_auto_block_list(grantee)
+
+    def grant_incident_response(self, grantee: iam.IGrantable) -> iam.Grant:
+        """Let ``grantee`` (operators) run the CLI's response commands against this endpoint:
+        ``block``, ``unblock``, ``blocked``, ``revoke-client`` and ``rotate-client``.
+
+        Exactly the calls those commands make: ``cloudformation:DescribeStacks`` on this stack
+        (its outputs); ``dynamodb:GetItem``/``Scan``/``PutItem``/``UpdateItem``/``DeleteItem``
+        on the auto-block table, with ``kms:Decrypt``, ``kms:Encrypt`` and
+        ``kms:GenerateDataKey`` on its key (DynamoDB uses the caller's permission on the
+        customer-managed key); ``wafv2:GetIPSet``/``UpdateIPSet`` on the auto-block IP sets and
+        ``wafv2:GetIPSet`` on the allowlist's; ``apigateway:GET``/``PATCH`` on each client's API
+        key; ``secretsmanager:RotateSecret`` on each client's secret. Not the deny list
+        (``grant_update_deny_list``) nor anything of the model.
+        """
+        stack = Stack.of(self)
+        grants = [
+            iam.Grant.add_to_principal(
+                grantee=grantee,
+                actions=["cloudformation:DescribeStacks"],
+                resource_arns=[stack.stack_id],
+            ),
+            iam.Grant.add_to_principal(
+                grantee=grantee,
+                actions=[*INCIDENT_TABLE_ACTIONS],
+                resource_arns=[self.block_list.table_arn],
+            ),
+            self.block_list.key.grant(grantee, "kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"),
+            iam.Grant.add_to_principal(
+                grantee=grantee,
+                actions=["wafv2:GetIPSet", "wafv2:UpdateIPSet"],
+                resource_arns=[ip_set.attr_arn for ip_set in self.edge.auto_block_ip_sets],
+            ),
+        ]
+        if self.edge.allowed_ip_sets:
+            grants.append(
+                iam.Grant.add_to_principal(
+                    grantee=grantee,
+                    actions=["wafv2:GetIPSet"],
+                    resource_arns=[ip_set.attr_arn for ip_set in self.edge.allowed_ip_sets],
+                )
+            )
+        grants += [
+            iam.Grant.add_to_principal(
+                grantee=grantee,
+                actions=["apigateway:GET", "apigateway:PATCH"],
+                resource_arns=[
+                    f"arn:{stack.partition}:apigateway:{stack.region}::/apikeys/{key.key_id}"
+                    for key in self.api.api_keys.values()
+                ],
+            ),
+            iam.Grant.add_to_principal(
+                grantee=grantee,
+                actions=["secretsmanager:RotateSecret"],
+                resource_arns=[secret.secret_arn for secret in self.credentials.secrets.values()],
+            ),
+        ]
+        combined = grants[0]
+        for grant in grants[1:]:
+            combined = combined.combine(grant)
+        return combined
 
     def _add_outputs(self) -> None:
         stack = Stack.of(self)
