@@ -190,23 +190,67 @@ def logical_id(construct):
     return Stack.of(construct).get_logical_id(child)
 
 
-def test_the_rotation_lambda_runs_hardened_in_the_vpc(built):
-    _, template, endpoint = built
-    isolated = [{"Ref": logical_id(subnet)} for subnet in endpoint.vpc.isolated_subnets]
-    assert len(isolated) == 2
-    template.has_resource_properties(
+def _rotation_function(template):
+    (function,) = template.find_resources(
         "AWS::Lambda::Function",
+        {"Properties": {"Handler": "client_secret_rotation.handler.handler"}},
+    ).values()
+    return function
+
+
+def test_the_rotation_lambda_runs_hardened_outside_the_vpc(built):
+    # A user pool with a domain (the token URL's) is incompatible with PrivateLink: no VPC
+    # endpoint reaches Cognito's API, so the rotation runs where Cognito answers.
+    _, template, endpoint = built
+    props = _rotation_function(template)["Properties"]
+    assert "VpcConfig" not in props
+    assert props["Runtime"] == "python3.14"
+    assert props["TracingConfig"] == {"Mode": "Active"}
+    assert props["KmsKeyArn"] == {"Fn::GetAtt": [logical_id(endpoint.key), "Arn"]}
+    assert props["Environment"]["Variables"]["USER_POOL_ID"] == {
+        "Ref": logical_id(endpoint.identity.user_pool)
+    }
+    assert "TargetArn" in props["DeadLetterConfig"]
+    role_id = props["Role"]["Fn::GetAtt"][0]
+    role = template.to_json()["Resources"][role_id]["Properties"]
+    assert role.get("ManagedPolicyArns", []) == []
+
+
+def test_the_rotation_role_may_change_only_this_pools_client_secrets(built):
+    _, template, endpoint = built
+    role_id = _rotation_function(template)["Properties"]["Role"]["Fn::GetAtt"][0]
+    cognito = [
+        statement
+        for policy in template.find_resources("AWS::IAM::ManagedPolicy").values()
+        if {"Ref": role_id} in policy["Properties"].get("Roles", [])
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+        if any(str(a).startswith("cognito-idp:") for a in _as_list(statement["Action"]))
+    ]
+    assert cognito == [
         {
-            "Handler": "client_secret_rotation.handler.handler",
-            "Runtime": "python3.14",
-            "TracingConfig": {"Mode": "Active"},
-            "ReservedConcurrentExecutions": 2,
-            "VpcConfig": Match.object_like({"SubnetIds": isolated}),
-            "DeadLetterConfig": Match.any_value(),
-            "KmsKeyArn": {"Fn::GetAtt": [logical_id(endpoint.key), "Arn"]},
-            "Environment": {"Variables": Match.object_like({"USER_POOL_ID": Match.any_value()})},
-        },
-    )
+            "Action": [
+                "cognito-idp:AddUserPoolClientSecret",
+                "cognito-idp:ListUserPoolClientSecrets",
+                "cognito-idp:DeleteUserPoolClientSecret",
+            ],
+            "Effect": "Allow",
+            "Resource": {"Fn::GetAtt": [logical_id(endpoint.identity.user_pool), "Arn"]},
+        }
+    ]
+
+
+def _as_list(value):
+    return value if isinstance(value, list) else [value]
+
+
+def test_the_vpc_has_no_endpoint_that_nothing_in_it_calls(template):
+    services = {
+        props["ServiceName"]["Fn::Join"][1][-1]
+        for props in (
+            r["Properties"] for r in template.find_resources("AWS::EC2::VPCEndpoint").values()
+        )
+    }
+    assert services == {".s3", ".dynamodb", ".logs", ".sns", ".wafv2"}
 
 
 def test_outputs_name_the_api_the_token_endpoint_and_the_secrets(template):

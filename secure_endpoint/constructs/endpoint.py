@@ -97,8 +97,9 @@ class SecureEndpoint(Construct):
         Default: - 2 x instance_count
     :param allowed_cidrs: when given, only these addresses reach the API (the WAF blocks the
         rest). Default: - every address may try
-    :param vpc: a VPC to run in instead of creating one; it must give its isolated subnets
-        endpoints for S3, Secrets Manager and Cognito. Default: - an isolated VPC with flow logs
+    :param vpc: a VPC to run in instead of creating one; it must give its isolated subnets a
+        gateway endpoint for S3 (the secret rotation runs outside any VPC: Cognito has no VPC
+        endpoint for a pool with a domain). Default: - an isolated VPC with flow logs
     :param vpc_subnets: the subnets of a brought ``vpc``. Default: - its isolated subnets
     :param encryption_key: a KMS key instead of creating one. Default: - a new key, rotating
     :param user_pool: a Cognito pool instead of creating one (with ``user_pool_domain``).
@@ -268,8 +269,8 @@ class SecureEndpoint(Construct):
                 key=self.key,
                 flow_log_retention=log_retention,
                 interface_endpoints=[
-                    ec2.InterfaceVpcEndpointAwsService.SECRETS_MANAGER,
-                    ec2.InterfaceVpcEndpointAwsService.COGNITO_IDP,
+                    # Nothing in the VPC calls Secrets Manager or Cognito: the rotation runs
+                    # outside it (a pool with a domain is incompatible with PrivateLink).
                     *(INTERFACE_ENDPOINTS if anomaly_monitor else ()),
                     # The artifact check's kms:Verify of the model signature.
                     *(
@@ -457,8 +458,6 @@ class SecureEndpoint(Construct):
             clients=clients,
             api_url=self.api_url,
             key=self.key,
-            vpc=self.vpc,
-            vpc_subnets=subnets,
             bundling_cache_dir=cache_dir,
             rotation_interval=rotation_interval,
             log_retention=log_retention,
