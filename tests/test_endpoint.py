@@ -11,7 +11,13 @@ from aws_cdk.assertions import Capture, Match, Template
 from endpoint_builder import DIGEST, synth_endpoint
 from template_checks import cfn_lint
 
-from secure_endpoint import ApiClient, DataCaptureOptions, SecureEndpoint, compliance
+from secure_endpoint import (
+    ApiClient,
+    DataCaptureOptions,
+    MonitorOptions,
+    SecureEndpoint,
+    compliance,
+)
 
 CLIENTS = [ApiClient("partner-a", rate_limit=50, burst_limit=100, quota_per_day=100_000)]
 
@@ -536,4 +542,45 @@ def test_a_signed_model_gets_a_kms_endpoint_the_check_waits_for():
     ]
     assert stack.get_logical_id(kms_endpoint.node.default_child) in check["DependsOn"]
     assert check["Properties"]["SigningAlgorithm"] == "RSASSA_PSS_SHA_256"
+    assert compliance.findings(app) == []
+
+
+def _reservations(template):
+    return {
+        props["Handler"]: props.get("ReservedConcurrentExecutions")
+        for props in (
+            r["Properties"] for r in template.find_resources("AWS::Lambda::Function").values()
+        )
+        if "Handler" in props and not props["Handler"].startswith("__entrypoint__")
+    }
+
+
+def test_no_function_reserves_concurrency_by_default(template):
+    # An account whose concurrency quota is still 10 refuses any reservation (Lambda keeps 100
+    # unreserved): a first deploy there must not fail on function creation.
+    reservations = _reservations(template)
+    assert "client_secret_rotation.handler.handler" in reservations
+    assert set(reservations.values()) == {None}
+
+
+def test_reserved_concurrency_reserves_each_function_and_says_the_quota_it_needs():
+    app, stack, _ = synth(
+        reserved_concurrency=True,
+        auto_block=True,
+        monitor_options=MonitorOptions(disable_api_keys=True),
+    )
+    template = Template.from_stack(stack)
+    reservations = {k: v for k, v in _reservations(template).items() if v is not None}
+    assert reservations == {
+        "client_secret_rotation.handler.handler": 2,
+        "artifact_verifier.handler.handler": 2,
+        "anomaly_monitor.handler.handler": 1,
+        "api_key_responder.handler.handler": 1,
+    }
+    infos = [
+        a.entry.data
+        for a in app.synth().get_stack_by_name(stack.stack_name).messages
+        if a.entry.type == "aws:cdk:info"
+    ]
+    assert any("reserves 6 concurrent executions" in i and "at least 106" in i for i in infos)
     assert compliance.findings(app) == []

@@ -46,6 +46,10 @@ class ClientCredentials(Construct):
     :param bundling_cache_dir: where bundled Lambda dependencies are cached.
     :param rotation_interval: days between rotations, 1-365. Default: - 30 days
     :param log_retention: Default: - one year
+    :param reserved_concurrency: reserve 2 concurrent executions for the rotation Lambda. Lambda
+        keeps at least 100 of the account's concurrency unreserved, so reservations need an account
+        quota of at least 100 plus all of them (new accounts may start at 10: raise it in Service
+        Quotas first). Default: - false; rotations share the account's unreserved pool
     """
 
     def __init__(
@@ -60,12 +64,13 @@ class ClientCredentials(Construct):
         bundling_cache_dir: Path,
         rotation_interval: Duration | None = None,
         log_retention: logs.RetentionDays = logs.RetentionDays.ONE_YEAR,
+        reserved_concurrency: bool = False,
     ) -> None:
         super().__init__(scope, construct_id)
         interval = rotation_interval or Duration.days(30)
         check.int_range("rotation_interval (days)", int(interval.to_days()), 1, 365)
         self.rotation_function = self._rotation_function(
-            identity.user_pool, key, bundling_cache_dir, log_retention
+            identity.user_pool, key, bundling_cache_dir, log_retention, reserved_concurrency
         )
         self.secrets: dict[str, secretsmanager.Secret] = {}
         for client in clients:
@@ -119,6 +124,7 @@ class ClientCredentials(Construct):
         key: kms.IKey,
         cache_dir: Path,
         log_retention: logs.RetentionDays,
+        reserved_concurrency: bool,
     ) -> lambda_.Function:
         log_group = logs.LogGroup(self, "RotationLogs", encryption_key=key, retention=log_retention)
         role = build.lambda_role(
@@ -139,9 +145,9 @@ class ClientCredentials(Construct):
             key=key,
             log_group=log_group,
             dead_letter_queue=dead_letters,
+            reserved_concurrent_executions=2 if reserved_concurrency else None,
             memory_size=256,
             timeout=Duration.seconds(60),
-            reserved_concurrent_executions=2,
             environment={
                 "USER_POOL_ID": user_pool.user_pool_id,
                 "POWERTOOLS_SERVICE_NAME": "secure-endpoint-rotation",

@@ -22,6 +22,7 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_wafv2 as wafv2
 from constructs import Construct
 
+from secure_endpoint.constructs import _building as build
 from secure_endpoint.constructs import _validation as check
 
 if TYPE_CHECKING:  # the opt-in parts are imported when used: a synth without them is faster
@@ -171,6 +172,12 @@ class SecureEndpoint(Construct):
         Default: - ``MonitorOptions()``
     :param bundling_cache_dir: cache of bundled Lambda dependencies.
         Default: - '.cache/lambda-deps' under the working directory
+    :param reserved_concurrency: reserve each function's concurrency (rotation 2, artifact check 2,
+        monitor, API key responder, threat intelligence and origin-secret rotation 1 each): runs
+        never overlap and a flood elsewhere in the account cannot starve them. Lambda keeps 100 of
+        the account's concurrency unreserved, so the Region's quota must be at least 100 plus every
+        reservation (an info message gives the sum); new accounts may start at 10. Default: - false;
+        the functions share the account's unreserved pool
     """
 
     def __init__(
@@ -232,6 +239,7 @@ class SecureEndpoint(Construct):
         auto_block: bool = False,
         monitor_options: MonitorOptions | None = None,
         bundling_cache_dir: Path | None = None,
+        reserved_concurrency: bool = False,
     ) -> None:
         super().__init__(scope, construct_id)
         clients = list(clients)
@@ -318,6 +326,7 @@ class SecureEndpoint(Construct):
             data_capture=data_capture,
             target_invocations_per_instance=target_invocations_per_instance,
             bundling_cache_dir=cache_dir,
+            reserved_concurrency=reserved_concurrency,
             model_data_key=model_data_key,
             model_signature=model_signature,
             model_signing_key=model_signing_key,
@@ -372,6 +381,7 @@ class SecureEndpoint(Construct):
                 protected_cidrs=self.allowed_cidrs,
                 log_retention=log_retention,
                 bundling_cache_dir=cache_dir,
+                reserved_concurrency=reserved_concurrency,
             )
         if shield_options is not None and not shield_advanced:
             raise ValueError("shield_options configure shield_advanced=True; set it as well")
@@ -450,6 +460,7 @@ class SecureEndpoint(Construct):
                 emergency_contacts=options.emergency_contacts,
                 log_retention=log_retention,
                 bundling_cache_dir=cache_dir,
+                reserved_concurrency=reserved_concurrency,
             )
         self.credentials = ClientCredentials(
             self,
@@ -461,6 +472,7 @@ class SecureEndpoint(Construct):
             bundling_cache_dir=cache_dir,
             rotation_interval=rotation_interval,
             log_retention=log_retention,
+            reserved_concurrency=reserved_concurrency,
         )
         for client in clients:
             api_key = self.credentials.secrets[client.name].secret_value_from_json("api_key")
@@ -497,6 +509,7 @@ class SecureEndpoint(Construct):
                 options=monitor_options,
                 log_retention=log_retention,
                 bundling_cache_dir=cache_dir,
+                reserved_concurrency=reserved_concurrency,
             )
             self.alarms.add_anomaly_alarm(
                 "AnomalousPrincipals",
@@ -507,6 +520,8 @@ class SecureEndpoint(Construct):
             )
             self.alarms.dashboard.add_widgets(*self.monitor.widgets())
         self._watch_functions()
+        if reserved_concurrency:
+            build.note_reservations(self)
         self._add_outputs()
 
     def _watch_artifact(self) -> None:

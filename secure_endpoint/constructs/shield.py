@@ -373,8 +373,8 @@ class OriginSecretRotation(Construct):
 
     The function runs outside any VPC: CloudFront's API has no VPC endpoint. It may read and
     write that one web ACL and that one distribution, and read and stage versions of that one
-    secret; it has a dead-letter queue, active tracing, a reserved concurrency of 1 (two
-    rotations must never interleave) and logs and environment encrypted with ``key``.
+    secret; it has a dead-letter queue, active tracing (a reserved concurrency of 1 with
+    ``reserved_concurrency``) and logs and environment encrypted with ``key``.
 
     :param secret: the origin secret.
     :param regional_web_acl: the REGIONAL web ACL holding ``ORIGIN_SECRET_RULE``.
@@ -386,6 +386,10 @@ class OriginSecretRotation(Construct):
         Default: - no such permission
     :param rotation_interval: 1 to 365 days. Default: - 30 days
     :param log_retention: Default: - one year
+    :param reserved_concurrency: reserve 1 concurrent execution for the rotation. Lambda keeps at
+        least 100 of the account's concurrency unreserved, so reservations need an account quota of
+        at least 100 plus all of them (new accounts may start at 10: raise it in Service Quotas
+        first). Default: - false; Secrets Manager still runs one rotation of a secret at a time
     """
 
     def __init__(
@@ -398,6 +402,7 @@ class OriginSecretRotation(Construct):
         distribution: cloudfront.Distribution,
         key: kms.IKey,
         bundling_cache_dir: Path,
+        reserved_concurrency: bool = False,
         edge_web_acl_arn: str | None = None,
         rotation_interval: Duration | None = None,
         log_retention: logs.RetentionDays = logs.RetentionDays.ONE_YEAR,
@@ -428,6 +433,7 @@ class OriginSecretRotation(Construct):
             key=key,
             log_group=log_group,
             dead_letter_queue=self.dead_letter_queue,
+            reserved_concurrent_executions=1 if reserved_concurrency else None,
             memory_size=256,
             timeout=Duration.seconds(60),
             environment={
@@ -584,6 +590,10 @@ class ShieldAdvancedEdge(Construct):
     :param edge_stack: a stack of us-east-1 (same account) for the CloudFront web ACL.
         Default: - one created beside the stage's stack, or the stage's stack itself when it
         is in us-east-1
+    :param reserved_concurrency: reserve 1 concurrent execution for the origin-secret rotation.
+        Lambda keeps at least 100 of the account's concurrency unreserved, so reservations need an
+        account quota of at least 100 plus all of them (new accounts may start at 10: raise it in
+        Service Quotas first). Default: - false; no reservation
     """
 
     def __init__(
@@ -616,6 +626,7 @@ class ShieldAdvancedEdge(Construct):
         access_log_expiration: Duration | None = None,
         bundling_cache_dir: Path | None = None,
         edge_stack: Stack | None = None,
+        reserved_concurrency: bool = False,
     ) -> None:
         super().__init__(scope, construct_id)
         # S3 delivers the log bucket's access logs under a bucket policy, with ACLs kept
@@ -670,6 +681,7 @@ class ShieldAdvancedEdge(Construct):
             distribution=self.distribution,
             key=key,
             bundling_cache_dir=bundling_cache_dir or Path(".cache") / "lambda-deps",
+            reserved_concurrency=reserved_concurrency,
             edge_web_acl_arn=self.web_acl_arn,
             rotation_interval=rotation_interval,
             log_retention=log_retention,
