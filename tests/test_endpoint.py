@@ -584,3 +584,38 @@ def test_reserved_concurrency_reserves_each_function_and_says_the_quota_it_needs
     ]
     assert any("reserves 6 concurrent executions" in i and "at least 106" in i for i in infos)
     assert compliance.findings(app) == []
+
+
+def _depends_on(resources, name):
+    """Everything ``name`` depends on, directly (DependsOn or a Ref/GetAtt) or through others."""
+    seen, todo = set(), [name]
+    while todo:
+        resource = resources[todo.pop()]
+        direct = resource.get("DependsOn", [])
+        direct = [direct] if isinstance(direct, str) else list(direct)
+        text = json.dumps(resource.get("Properties", {}))
+        direct += [other for other in resources if f'"{other}"' in text]
+        for other in direct:
+            if other not in seen and other in resources:
+                seen.add(other)
+                todo.append(other)
+    return seen
+
+
+def test_every_vpc_function_and_model_comes_after_the_vpc_endpoints(template):
+    # On delete the artifact check must still reach S3 (and CloudFormation's pre-signed S3
+    # URL) through the gateway endpoint: nothing may remove the route first.
+    resources = template.to_json()["Resources"]
+    endpoints = set(template.find_resources("AWS::EC2::VPCEndpoint"))
+    assert len(endpoints) == 5
+    in_vpc = [
+        name
+        for name, r in resources.items()
+        if r["Type"] in ("AWS::Lambda::Function", "AWS::SageMaker::Model")
+        and "VpcConfig" in r.get("Properties", {})
+    ]
+    assert len(in_vpc) == 3  # artifact check, anomaly monitor, model
+    for name in in_vpc:
+        assert endpoints <= _depends_on(resources, name), name
+    (check,) = template.find_resources("Custom::ModelArtifactVerification")
+    assert endpoints <= _depends_on(resources, check)

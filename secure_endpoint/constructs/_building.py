@@ -10,10 +10,10 @@ that names its owner.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from aws_cdk import Annotations, Aws, Duration, Stack
+from aws_cdk import Annotations, Aws, CfnResource, Duration, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
@@ -288,7 +288,29 @@ def depend_on_grants(function: lambda_.Function, role: ManagedPolicyRole) -> Non
     assert role.grants_policy is not None
     grants = role.grants_policy.node.default_child
     assert isinstance(grants, iam.CfnManagedPolicy)
-    cfn_function.add_override("DependsOn", [Stack.of(function).get_logical_id(grants)])
+    ids = [Stack.of(function).get_logical_id(grants)]
+    setattr(function, _DEPENDS_ON, ids)
+    cfn_function.add_override("DependsOn", ids)
+
+
+# The attribute of a Function naming what ``depend_on_grants`` wrote into its DependsOn.
+_DEPENDS_ON = "_secure_endpoint_depends_on"
+
+
+def depend_on(resource: CfnResource, targets: Sequence[CfnResource]) -> None:
+    """Make ``resource`` depend on each of ``targets`` (in its stack), keeping what
+    ``depend_on_grants`` wrote (on the L2 function that owns ``resource``): that override
+    replaces CDK's DependsOn, so it is rewritten with the targets added."""
+    owner = resource.node.scope
+    ids: list[str] | None = getattr(owner, _DEPENDS_ON, None)
+    if ids is None:
+        for target in targets:
+            resource.node.add_dependency(target)
+        return
+    stack = Stack.of(resource)
+    ids = ids + [i for i in (stack.get_logical_id(t) for t in targets) if i not in ids]
+    setattr(owner, _DEPENDS_ON, ids)
+    resource.add_override("DependsOn", ids)
 
 
 # --- key policies ------------------------------------------------------------------------------

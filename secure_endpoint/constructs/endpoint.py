@@ -522,6 +522,8 @@ class SecureEndpoint(Construct):
         self._watch_functions()
         if reserved_concurrency:
             build.note_reservations(self)
+        if self.network is not None:
+            self.network.order_after_endpoints(self)
         self._add_outputs()
 
     def _watch_artifact(self) -> None:
