@@ -70,7 +70,7 @@ def test_the_responder_is_hardened_outside_the_vpc(function, responder, built):
     assert function["Runtime"] == "python3.14"
     assert function["MemorySize"] == 256
     assert function["Timeout"] == 60
-    assert function["ReservedConcurrentExecutions"] == 1
+    assert "ReservedConcurrentExecutions" not in function  # opt-in: reserved_concurrency
     assert function["TracingConfig"] == {"Mode": "Active"}
     assert "KmsKeyArn" in function
     assert "VpcConfig" not in function

@@ -1,11 +1,15 @@
 """The sample app reads its settings from context, as `cdk synth -c name=value` passes them."""
 
 import json
+import re
+from pathlib import Path
 
 import pytest
 from aws_cdk import App
+from aws_cdk.assertions import Template
 
 import app as sample_app
+from secure_endpoint import compliance
 
 
 def synth_app(tmp_path, **context):
@@ -148,3 +152,42 @@ def test_smoke_client_adds_a_client_that_may_not_invoke(tmp_path, default_templa
     assert "smoke" in json.dumps(smoke)
     assert "invoke" not in json.dumps(smoke)
     assert "invoke" in json.dumps(partner)
+
+
+_KEY_ARN = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+# Each of the sample app's switches turned on, once each, with what it needs beside it.
+_EVERY_SWITCH = {
+    "smoke_client": {"smoke_client": "true"},
+    "data_capture": {"data_capture": "true"},
+    "cloud_watch_role": {"cloud_watch_role": "true"},
+    "anomaly_monitor": {"anomaly_monitor": "false"},
+    "auto_block": {"auto_block": "true"},
+    "artifact_bucket_events": {"artifact_bucket_events": "true"},
+    "disable_api_keys": {"auto_block": "true", "disable_api_keys": "true"},
+    "allow_mutable_image_tag": {
+        "image_uri": "123456789012.dkr.ecr.eu-west-1.amazonaws.com/model:v1",
+        "allow_mutable_image_tag": "true",
+    },
+    "shield_advanced": {"shield_advanced": "true"},
+    "model_signature": {"model_signature": "MEUCIQ" + "A" * 90, "model_signing_key_arn": _KEY_ARN},
+    "threat_intel_feeds": {"threat_intel_feeds": '["spamhaus-drop", "tor-exit-nodes"]'},
+}
+
+
+def test_every_switch_of_the_sample_app_is_synthesized_below():
+    source = (Path(sample_app.__file__)).read_text()
+    switches = set(re.findall(r'_context\(app, "(\w+)", (?:False|True)\)', source))
+    assert switches == set(_EVERY_SWITCH) - {"model_signature", "threat_intel_feeds"}
+
+
+@pytest.mark.parametrize("switch", sorted(_EVERY_SWITCH))
+def test_the_sample_app_is_nag_clean_with_each_switch_on(tmp_path, switch):
+    # cdk synth runs every pack (app.main); an unacknowledged finding fails the deploy.
+    app = App(context={"aws:cdk:bundling-stacks": [], **_EVERY_SWITCH[switch]},
+              outdir=str(tmp_path))  # fmt: skip
+    stack = sample_app.build(app)
+    app.synth()
+    assert compliance.findings(app) == []
+    if switch == "cloud_watch_role":
+        (account,) = Template.from_stack(stack).find_resources("AWS::ApiGateway::Account").values()
+        assert "CloudWatchRoleArn" in account["Properties"]

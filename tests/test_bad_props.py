@@ -284,6 +284,8 @@ CASES = [
          lambda s: {"throttling_burst_limit": 50}, "stage-burst-below-rate"),
     case("cloud_watch_role", r"True or False, got 'false'", lambda s: {"cloud_watch_role": "false"},
          "cloud-watch-role"),
+    case("reserved_concurrency", r"True or False, got 1", lambda s: {"reserved_concurrency": 1},
+         "reserved-concurrency"),
     # waf=WafOptions, web_acl.
     case("waf.denied_cidrs", r"CIDR blocks like .*got '10.0.0.1/8'",
          lambda s: {"waf": WafOptions(denied_cidrs=["10.0.0.1/8"])}, "denied-cidr"),

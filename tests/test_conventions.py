@@ -12,7 +12,7 @@ from aws_cdk.assertions import Annotations, Match
 from endpoint_builder import as_built, synth_endpoint
 
 import secure_endpoint.constructs
-from secure_endpoint import SPAMHAUS_DROP, ApiClient, MonitorOptions
+from secure_endpoint import SPAMHAUS_DROP, ApiClient, MonitorOptions, ShieldOptions, WafOptions
 from secure_endpoint.constructs._metrics import METRIC_OPTIONS
 
 CLIENT = ApiClient(name="partner-a", rate_limit=10, burst_limit=20, quota_per_day=1000)
@@ -70,8 +70,8 @@ def built():
             "Conventions",
             env=Environment(account="111122223333", region="eu-west-1"),
             clients=[CLIENT],
-            shield_advanced=True,
-            threat_intel_feeds=[SPAMHAUS_DROP],
+            shield=ShieldOptions(),
+            waf=WafOptions(threat_intel_feeds=[SPAMHAUS_DROP]),
             auto_block=True,
             monitor_options=MonitorOptions(disable_api_keys=True),
         )

@@ -16,6 +16,7 @@ from secure_endpoint import (
     ArtifactOptions,
     DataCaptureOptions,
     HostingOptions,
+    MonitorOptions,
     SecureEndpoint,
     WafOptions,
     compliance,
@@ -198,23 +199,67 @@ def logical_id(construct):
     return Stack.of(construct).get_logical_id(child)
 
 
-def test_the_rotation_lambda_runs_hardened_in_the_vpc(built):
-    _, template, endpoint = built
-    isolated = [{"Ref": logical_id(subnet)} for subnet in endpoint.vpc.isolated_subnets]
-    assert len(isolated) == 2
-    template.has_resource_properties(
+def _rotation_function(template):
+    (function,) = template.find_resources(
         "AWS::Lambda::Function",
+        {"Properties": {"Handler": "client_secret_rotation.handler.handler"}},
+    ).values()
+    return function
+
+
+def test_the_rotation_lambda_runs_hardened_outside_the_vpc(built):
+    # A user pool with a domain (the token URL's) is incompatible with PrivateLink: no VPC
+    # endpoint reaches Cognito's API, so the rotation runs where Cognito answers.
+    _, template, endpoint = built
+    props = _rotation_function(template)["Properties"]
+    assert "VpcConfig" not in props
+    assert props["Runtime"] == "python3.14"
+    assert props["TracingConfig"] == {"Mode": "Active"}
+    assert props["KmsKeyArn"] == {"Fn::GetAtt": [logical_id(endpoint.key), "Arn"]}
+    assert props["Environment"]["Variables"]["USER_POOL_ID"] == {
+        "Ref": logical_id(endpoint.identity.user_pool)
+    }
+    assert "TargetArn" in props["DeadLetterConfig"]
+    role_id = props["Role"]["Fn::GetAtt"][0]
+    role = template.to_json()["Resources"][role_id]["Properties"]
+    assert role.get("ManagedPolicyArns", []) == []
+
+
+def test_the_rotation_role_may_change_only_this_pools_client_secrets(built):
+    _, template, endpoint = built
+    role_id = _rotation_function(template)["Properties"]["Role"]["Fn::GetAtt"][0]
+    cognito = [
+        statement
+        for policy in template.find_resources("AWS::IAM::ManagedPolicy").values()
+        if {"Ref": role_id} in policy["Properties"].get("Roles", [])
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+        if any(str(a).startswith("cognito-idp:") for a in _as_list(statement["Action"]))
+    ]
+    assert cognito == [
         {
-            "Handler": "client_secret_rotation.handler.handler",
-            "Runtime": "python3.14",
-            "TracingConfig": {"Mode": "Active"},
-            "ReservedConcurrentExecutions": 2,
-            "VpcConfig": Match.object_like({"SubnetIds": isolated}),
-            "DeadLetterConfig": Match.any_value(),
-            "KmsKeyArn": {"Fn::GetAtt": [logical_id(endpoint.key), "Arn"]},
-            "Environment": {"Variables": Match.object_like({"USER_POOL_ID": Match.any_value()})},
-        },
-    )
+            "Action": [
+                "cognito-idp:AddUserPoolClientSecret",
+                "cognito-idp:ListUserPoolClientSecrets",
+                "cognito-idp:DeleteUserPoolClientSecret",
+            ],
+            "Effect": "Allow",
+            "Resource": {"Fn::GetAtt": [logical_id(endpoint.identity.user_pool), "Arn"]},
+        }
+    ]
+
+
+def _as_list(value):
+    return value if isinstance(value, list) else [value]
+
+
+def test_the_vpc_has_no_endpoint_that_nothing_in_it_calls(template):
+    services = {
+        props["ServiceName"]["Fn::Join"][1][-1]
+        for props in (
+            r["Properties"] for r in template.find_resources("AWS::EC2::VPCEndpoint").values()
+        )
+    }
+    assert services == {".s3", ".dynamodb", ".logs", ".sns", ".wafv2"}
 
 
 def test_outputs_name_the_api_the_token_endpoint_and_the_secrets(template):
@@ -441,3 +486,79 @@ def test_a_signed_model_gets_a_kms_endpoint_the_check_waits_for():
     assert stack.get_logical_id(kms_endpoint.node.default_child) in check["DependsOn"]
     assert check["Properties"]["SigningAlgorithm"] == "RSASSA_PSS_SHA_256"
     assert compliance.findings(app) == []
+
+
+def _reservations(template):
+    return {
+        props["Handler"]: props.get("ReservedConcurrentExecutions")
+        for props in (
+            r["Properties"] for r in template.find_resources("AWS::Lambda::Function").values()
+        )
+        if "Handler" in props and not props["Handler"].startswith("__entrypoint__")
+    }
+
+
+def test_no_function_reserves_concurrency_by_default(template):
+    # An account whose concurrency quota is still 10 refuses any reservation (Lambda keeps 100
+    # unreserved): a first deploy there must not fail on function creation.
+    reservations = _reservations(template)
+    assert "client_secret_rotation.handler.handler" in reservations
+    assert set(reservations.values()) == {None}
+
+
+def test_reserved_concurrency_reserves_each_function_and_says_the_quota_it_needs():
+    app, stack, _ = synth(
+        reserved_concurrency=True,
+        auto_block=True,
+        monitor_options=MonitorOptions(disable_api_keys=True),
+    )
+    template = Template.from_stack(stack)
+    reservations = {k: v for k, v in _reservations(template).items() if v is not None}
+    assert reservations == {
+        "client_secret_rotation.handler.handler": 2,
+        "artifact_verifier.handler.handler": 2,
+        "anomaly_monitor.handler.handler": 1,
+        "api_key_responder.handler.handler": 1,
+    }
+    infos = [
+        a.entry.data
+        for a in app.synth().get_stack_by_name(stack.stack_name).messages
+        if a.entry.type == "aws:cdk:info"
+    ]
+    assert any("reserves 6 concurrent executions" in i and "at least 106" in i for i in infos)
+    assert compliance.findings(app) == []
+
+
+def _depends_on(resources, name):
+    """Everything ``name`` depends on, directly (DependsOn or a Ref/GetAtt) or through others."""
+    seen, todo = set(), [name]
+    while todo:
+        resource = resources[todo.pop()]
+        direct = resource.get("DependsOn", [])
+        direct = [direct] if isinstance(direct, str) else list(direct)
+        text = json.dumps(resource.get("Properties", {}))
+        direct += [other for other in resources if f'"{other}"' in text]
+        for other in direct:
+            if other not in seen and other in resources:
+                seen.add(other)
+                todo.append(other)
+    return seen
+
+
+def test_every_vpc_function_and_model_comes_after_the_vpc_endpoints(template):
+    # On delete the artifact check must still reach S3 (and CloudFormation's pre-signed S3
+    # URL) through the gateway endpoint: nothing may remove the route first.
+    resources = template.to_json()["Resources"]
+    endpoints = set(template.find_resources("AWS::EC2::VPCEndpoint"))
+    assert len(endpoints) == 5
+    in_vpc = [
+        name
+        for name, r in resources.items()
+        if r["Type"] in ("AWS::Lambda::Function", "AWS::SageMaker::Model")
+        and "VpcConfig" in r.get("Properties", {})
+    ]
+    assert len(in_vpc) == 3  # artifact check, anomaly monitor, model
+    for name in in_vpc:
+        assert endpoints <= _depends_on(resources, name), name
+    (check,) = template.find_resources("Custom::ModelArtifactVerification")
+    assert endpoints <= _depends_on(resources, check)

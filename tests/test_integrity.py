@@ -142,7 +142,7 @@ def test_the_function_is_pinned_hardened_and_in_the_isolated_subnets(plain):
             "Runtime": RUNTIME.name,
             "MemorySize": integrity.MEMORY_MB,
             "Timeout": 900,
-            "ReservedConcurrentExecutions": integrity.RESERVED_CONCURRENCY,
+            "ReservedConcurrentExecutions": Match.absent(),  # opt-in: reserved_concurrency
             "TracingConfig": {"Mode": "Active"},
             "DeadLetterConfig": {"TargetArn": Match.any_value()},
             "VpcConfig": {

@@ -58,7 +58,7 @@ def test_the_function_is_hardened_and_runs_in_the_isolated_subnets(function, bui
     assert int(function["Runtime"].removeprefix("python3.")) >= 12
     assert function["MemorySize"] == 1024
     assert function["Timeout"] == 300
-    assert function["ReservedConcurrentExecutions"] == 1
+    assert "ReservedConcurrentExecutions" not in function  # opt-in: reserved_concurrency
     assert function["TracingConfig"] == {"Mode": "Active"}
     assert "TargetArn" in function["DeadLetterConfig"]
     endpoint, stack = built["endpoint"], built["stack"]

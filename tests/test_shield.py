@@ -585,7 +585,7 @@ def test_the_origin_secret_rotates_every_30_days_with_its_own_function(built, te
     assert properties["Handler"] == "origin_secret_rotation.handler.handler"
     assert properties["Runtime"] == "python3.14"
     assert properties["TracingConfig"] == {"Mode": "Active"}
-    assert properties["ReservedConcurrentExecutions"] == 1
+    assert "ReservedConcurrentExecutions" not in properties  # opt-in
     assert properties["KmsKeyArn"] == {"Fn::GetAtt": [logical_id(built["key"]), "Arn"]}
     assert "VpcConfig" not in properties
     assert properties["DeadLetterConfig"] == {

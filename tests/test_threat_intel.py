@@ -87,7 +87,7 @@ def test_the_function_runs_hardened_outside_any_vpc(built, function):
     props = function["Properties"]
     assert props["Runtime"] == "python3.14"
     assert (props["MemorySize"], props["Timeout"]) == (256, 300)
-    assert props["ReservedConcurrentExecutions"] == 1
+    assert "ReservedConcurrentExecutions" not in props  # opt-in: reserved_concurrency
     assert props["TracingConfig"] == {"Mode": "Active"}
     assert "VpcConfig" not in props
     assert props["KmsKeyArn"] == {"Fn::GetAtt": [key_id(built), "Arn"]}

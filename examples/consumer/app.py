@@ -13,7 +13,7 @@ from typing import Any
 from aws_cdk import App, Stack
 from constructs import Construct
 
-from secure_endpoint import ApiClient, SecureEndpoint, compliance
+from secure_endpoint import ApiClient, HostingOptions, SecureEndpoint, compliance
 
 # Placeholders that synthesize; pass your model's with -c (or write them here).
 MODEL_DATA_URL = "s3://my-models/churn/model.tar.gz"
@@ -38,8 +38,7 @@ class InferenceStack(Stack):
             "Endpoint",
             model_data_url=model_data_url,
             model_sha256=model_sha256,
-            framework="sklearn",
-            framework_version="1.2-1",
+            hosting=HostingOptions(framework="sklearn", framework_version="1.2-1"),
             clients=[ApiClient("partner-a", rate_limit=50, burst_limit=100, quota_per_day=100_000)],
         )
 

@@ -10,10 +10,10 @@ that names its owner.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from aws_cdk import Aws, Duration, Stack
+from aws_cdk import Annotations, Aws, CfnResource, Duration, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
@@ -27,6 +27,8 @@ from secure_endpoint.constructs._iam import ManagedPolicyRole
 from secure_endpoint.constructs.bundling import RUNTIME
 
 _DEAD_LETTER_RETENTION = Duration.days(14)
+UNRESERVED_MINIMUM = 100
+"""What Lambda keeps of an account's concurrency for functions without a reservation."""
 _VPC_ACCESS_POLICY = "service-role/AWSLambdaVPCAccessExecutionRole"
 
 # --- buckets ---------------------------------------------------------------------------------
@@ -199,19 +201,20 @@ def hardened_function(
     memory_size: int,
     timeout: Duration,
     environment: Mapping[str, str],
-    reserved_concurrent_executions: int = 1,
+    reserved_concurrent_executions: int | None = None,
     runtime: lambda_.Runtime = RUNTIME,
     **options: Any,
 ) -> lambda_.Function:
     """A function of ``package`` (handler ``<package>.handler.handler``) on ``RUNTIME``: pinned
-    memory, timeout and reserved concurrency, X-Ray, a dead-letter queue, its environment
+    memory and timeout, X-Ray, a dead-letter queue, its environment
     encrypted with ``key``, its own log group. ``options`` are further ``lambda_.Function``
     properties (VPC, retries).
 
-    :param reserved_concurrent_executions: Default: - 1
+    :param reserved_concurrent_executions: the function's reserved concurrency (the account must
+        keep 100 unreserved). Default: - none; the account's unreserved pool
     :param runtime: Default: - ``bundling.RUNTIME``
     """
-    return lambda_.Function(
+    function = lambda_.Function(
         scope,
         construct_id,
         description=description,
@@ -229,6 +232,37 @@ def hardened_function(
         log_group=log_group,
         **options,
     )
+    if reserved_concurrent_executions is None:
+        compliance.acknowledge(
+            function,
+            f"{description}: reserved concurrency is opt-in (reserved_concurrency=True). Lambda "
+            f"keeps {UNRESERVED_MINIMUM} of an account's concurrency unreserved, so any "
+            "reservation fails function creation in accounts whose quota is still 10; without "
+            "one the function shares the unreserved pool, invoked only by its own trigger.",
+            "HIPAA.Security-LambdaConcurrency",
+            "NIST.800.53.R5-LambdaConcurrency",
+        )
+    return function
+
+
+def note_reservations(scope: Construct) -> int:
+    """Sum the reserved concurrency of every function under ``scope`` and say, as an info
+    annotation on ``scope``, the account concurrency quota a deploy then needs: Lambda refuses a
+    reservation that leaves fewer than ``UNRESERVED_MINIMUM`` executions unreserved."""
+    total = 0
+    for child in scope.node.find_all():
+        if isinstance(child, lambda_.CfnFunction):
+            reserved = child.reserved_concurrent_executions
+            if isinstance(reserved, int):
+                total += reserved
+    Annotations.of(scope).add_info(
+        f"reserved_concurrency reserves {total} concurrent executions. Lambda keeps "
+        f"{UNRESERVED_MINIMUM} of the account's concurrency unreserved, so this Region's "
+        f"'Concurrent executions' quota must be at least {UNRESERVED_MINIMUM + total} plus "
+        "what other functions reserve (new accounts may start at 10; raise it in Service Quotas "
+        "before deploying)."
+    )
+    return total
 
 
 def acknowledge_invoke_config(function: lambda_.Function, failure: str = "run") -> None:
@@ -254,7 +288,29 @@ def depend_on_grants(function: lambda_.Function, role: ManagedPolicyRole) -> Non
     assert role.grants_policy is not None
     grants = role.grants_policy.node.default_child
     assert isinstance(grants, iam.CfnManagedPolicy)
-    cfn_function.add_override("DependsOn", [Stack.of(function).get_logical_id(grants)])
+    ids = [Stack.of(function).get_logical_id(grants)]
+    setattr(function, _DEPENDS_ON, ids)
+    cfn_function.add_override("DependsOn", ids)
+
+
+# The attribute of a Function naming what ``depend_on_grants`` wrote into its DependsOn.
+_DEPENDS_ON = "_secure_endpoint_depends_on"
+
+
+def depend_on(resource: CfnResource, targets: Sequence[CfnResource]) -> None:
+    """Make ``resource`` depend on each of ``targets`` (in its stack), keeping what
+    ``depend_on_grants`` wrote (on the L2 function that owns ``resource``): that override
+    replaces CDK's DependsOn, so it is rewritten with the targets added."""
+    owner = resource.node.scope
+    ids: list[str] | None = getattr(owner, _DEPENDS_ON, None)
+    if ids is None:
+        for target in targets:
+            resource.node.add_dependency(target)
+        return
+    stack = Stack.of(resource)
+    ids = ids + [i for i in (stack.get_logical_id(t) for t in targets) if i not in ids]
+    setattr(owner, _DEPENDS_ON, ids)
+    resource.add_override("DependsOn", ids)
 
 
 # --- key policies ------------------------------------------------------------------------------

@@ -36,7 +36,6 @@ from secure_endpoint.constructs.options import (
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
-
 @dataclass(frozen=True)
 class CheckedProps:
     """What ``SecureEndpoint`` composes with, every value checked and defaulted."""
@@ -106,6 +105,7 @@ def check_props(props: dict[str, Any]) -> CheckedProps:
         )
     warnings += _stage_below_plans(rate, burst, clients)
     check.boolean("cloud_watch_role", p["cloud_watch_role"])
+    check.boolean("reserved_concurrency", p["reserved_concurrency"])
 
     web_acl, waf, shield = p["web_acl"], p["waf"], p["shield"]
     _optional("web_acl", web_acl, wafv2.CfnWebACL, "a wafv2.CfnWebACL of scope REGIONAL")

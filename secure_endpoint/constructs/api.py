@@ -202,7 +202,21 @@ class InferenceApi(Construct):
         assert isinstance(cfn_api, apigw.CfnRestApi)
         cfn_api.security_policy = tls_policy.value
         cfn_api.endpoint_access_mode = "STRICT"
-        if not cloud_watch_role:
+        if cloud_watch_role:
+            role = self.rest_api.node.try_find_child("CloudWatchRole")
+            assert role is not None
+            compliance.acknowledge(
+                role,
+                "The account's one API Gateway CloudWatch role (AWS::ApiGateway::Account, per "
+                "account and Region) writes the access and execution logs of every REST API "
+                "there, into log groups API Gateway names and creates itself; "
+                "AmazonAPIGatewayPushToCloudWatchLogs is the policy AWS documents and keeps "
+                "current for it, and a copy would hold the same account-wide log-group "
+                "wildcards.",
+                "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
+                "AmazonAPIGatewayPushToCloudWatchLogs]",
+            )
+        else:
             Annotations.of(self).add_info(
                 "Execution logging (ERROR) needs the account's API Gateway CloudWatch role. "
                 "If this account has none, deploy once with cloud_watch_role=True or run "

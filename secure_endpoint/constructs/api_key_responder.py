@@ -47,7 +47,8 @@ class ApiKeyResponder(Construct):
     The topic is KMS-encrypted, TLS only, and its policy denies ``sns:Publish`` to every
     principal but ``requester``; the function's subscription also filters on the message
     attribute ``action=disable-api-key``. The function: pinned memory (256 MB) and timeout
-    (1 minute), Python of ``bundling.RUNTIME``, X-Ray, one reserved concurrent execution, a
+    (1 minute), Python of ``bundling.RUNTIME``, X-Ray, one reserved concurrent execution
+    with ``reserved_concurrency``, a
     KMS-encrypted dead-letter queue, environment and log group; outside any VPC. Its role may
     read and update exactly the clients' API keys (``apigateway:GET`` and ``apigateway:PATCH`` on
     ``arn:aws:apigateway:<region>::/apikeys/<id>``) and publish to the alert topic. A disable marks
@@ -65,6 +66,10 @@ class ApiKeyResponder(Construct):
     :param bundling_cache_dir: where bundled Lambda code is cached.
         Default: - ``$SECURE_ENDPOINT_CACHE_DIR``, else the per-user cache
         (``bundling.resolve_cache_dir``)
+    :param reserved_concurrency: reserve 1 concurrent execution (one disable at a time). Lambda
+        keeps at least 100 of the account's concurrency unreserved, so reservations need an account
+        quota of at least 100 plus all of them (new accounts may start at 10: raise it in Service
+        Quotas first). Default: - false; runs share the account's unreserved pool
     """
 
     def __init__(
@@ -79,6 +84,7 @@ class ApiKeyResponder(Construct):
         alert_topic: sns.ITopic,
         log_retention: logs.RetentionDays = logs.RetentionDays.ONE_YEAR,
         bundling_cache_dir: Path | None = None,
+        reserved_concurrency: bool = False,
     ) -> None:
         super().__init__(scope, construct_id)
         if not api_keys or set(api_keys) != set(app_clients):
@@ -147,6 +153,7 @@ class ApiKeyResponder(Construct):
             key=key,
             log_group=self.log_group,
             dead_letter_queue=self.dead_letter_queue,
+            reserved_concurrent_executions=1 if reserved_concurrency else None,
             memory_size=MEMORY_MB,
             timeout=TIMEOUT,
             # A request is idempotent (a disabled key stays disabled): retried twice, then left

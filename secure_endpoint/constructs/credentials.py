@@ -7,7 +7,6 @@ from pathlib import Path
 
 from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_cognito as cognito
-from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
@@ -35,15 +34,22 @@ class ClientCredentials(Construct):
     secret, publishes it, and deletes the one before the previous on the next rotation: Cognito
     keeps two secrets active per client, so a client holding the previous secret keeps working.
 
+    The rotation Lambda runs outside any VPC: a user pool with a domain (this one has the domain
+    that serves the token URL) is incompatible with AWS PrivateLink, so no VPC endpoint reaches
+    its API. It may call only Secrets Manager for the secrets it rotates (CDK's rotation grant)
+    and Cognito for the client secrets of this one user pool.
+
     :param identity: the OAuth identity whose app clients get credentials.
     :param clients: the API's clients.
     :param api_url: the URL of the inference method, stored in each secret.
     :param key: the KMS key for secrets, the Lambda's logs, environment and dead-letter queue.
-    :param vpc: where the rotation Lambda runs; it needs Secrets Manager and Cognito endpoints.
-    :param vpc_subnets: the subnets for the rotation Lambda.
     :param bundling_cache_dir: where bundled Lambda dependencies are cached.
     :param rotation_interval: days between rotations, 1-365. Default: - 30 days
     :param log_retention: Default: - one year
+    :param reserved_concurrency: reserve 2 concurrent executions for the rotation Lambda. Lambda
+        keeps at least 100 of the account's concurrency unreserved, so reservations need an account
+        quota of at least 100 plus all of them (new accounts may start at 10: raise it in Service
+        Quotas first). Default: - false; rotations share the account's unreserved pool
     """
 
     def __init__(
@@ -55,17 +61,16 @@ class ClientCredentials(Construct):
         clients: Sequence[ApiClient],
         api_url: str,
         key: kms.IKey,
-        vpc: ec2.IVpc,
-        vpc_subnets: ec2.SubnetSelection,
         bundling_cache_dir: Path,
         rotation_interval: Duration | None = None,
         log_retention: logs.RetentionDays = logs.RetentionDays.ONE_YEAR,
+        reserved_concurrency: bool = False,
     ) -> None:
         super().__init__(scope, construct_id)
         interval = rotation_interval or Duration.days(30)
         check.int_range("rotation_interval (days)", int(interval.to_days()), 1, 365)
         self.rotation_function = self._rotation_function(
-            identity.user_pool, key, vpc, vpc_subnets, bundling_cache_dir, log_retention
+            identity.user_pool, key, bundling_cache_dir, log_retention, reserved_concurrency
         )
         self.secrets: dict[str, secretsmanager.Secret] = {}
         for client in clients:
@@ -131,30 +136,19 @@ class ClientCredentials(Construct):
         self,
         user_pool: cognito.IUserPool,
         key: kms.IKey,
-        vpc: ec2.IVpc,
-        vpc_subnets: ec2.SubnetSelection,
         cache_dir: Path,
         log_retention: logs.RetentionDays,
+        reserved_concurrency: bool,
     ) -> lambda_.Function:
         log_group = logs.LogGroup(self, "RotationLogs", encryption_key=key, retention=log_retention)
         role = build.lambda_role(
-            self, "RotationRole", description="Rotates secure-endpoint client secrets", in_vpc=True
+            self, "RotationRole", description="Rotates secure-endpoint client secrets"
         )
         log_group.grant_write(role)
         dead_letters = build.dead_letter_queue(
             self, "RotationDeadLetters", key=key, owner="the rotation Lambda", failures="events"
         )
         build.allow_dead_letter_sends(key, role)
-        security_group = ec2.SecurityGroup(
-            self,
-            "RotationSecurityGroup",
-            vpc=vpc,
-            description="Rotation Lambda: HTTPS to the VPC endpoints only",
-            allow_all_outbound=False,
-        )
-        security_group.add_egress_rule(
-            ec2.Peer.ipv4(vpc.vpc_cidr_block), ec2.Port.tcp(443), "HTTPS to VPC endpoints"
-        )
         function = build.hardened_function(
             self,
             "RotationFunction",
@@ -165,16 +159,24 @@ class ClientCredentials(Construct):
             key=key,
             log_group=log_group,
             dead_letter_queue=dead_letters,
+            reserved_concurrent_executions=2 if reserved_concurrency else None,
             memory_size=256,
             timeout=Duration.seconds(60),
-            reserved_concurrent_executions=2,
             environment={
                 "USER_POOL_ID": user_pool.user_pool_id,
                 "POWERTOOLS_SERVICE_NAME": "secure-endpoint-rotation",
             },
-            vpc=vpc,
-            vpc_subnets=vpc_subnets,
-            security_groups=[security_group],
+        )
+        compliance.acknowledge(
+            function,
+            "Cognito user pools with a domain (this pool's serves the OAuth token URL) are "
+            "incompatible with AWS PrivateLink, so no VPC endpoint reaches the Cognito API and "
+            "the endpoint's VPC is isolated, without NAT by design; the function runs outside "
+            "any VPC, has no inbound path, and may call only Secrets Manager for the secrets it "
+            "rotates and Cognito for the client secrets of this one user pool.",
+            "HIPAA.Security-LambdaInsideVPC",
+            "NIST.800.53.R5-LambdaInsideVPC",
+            "PCI.DSS.321-LambdaInsideVPC",
         )
         compliance.acknowledge(
             role,

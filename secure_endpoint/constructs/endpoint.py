@@ -21,6 +21,7 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_wafv2 as wafv2
 from constructs import Construct
 
+from secure_endpoint.constructs import _building as build
 from secure_endpoint.constructs._props import check_props
 
 if TYPE_CHECKING:  # the opt-in parts are imported when used: a synth without them is faster
@@ -83,8 +84,9 @@ class SecureEndpoint(Construct):
         Default: - ``ArtifactOptions()``: SSE-S3, no signature, re-hashed every hour
     :param allowed_cidrs: when given, only these addresses reach the API (the WAF blocks the
         rest). Default: - every address may try
-    :param vpc: a VPC to run in instead of creating one; it must give its isolated subnets
-        endpoints for S3, Secrets Manager and Cognito. Default: - an isolated VPC with flow logs
+    :param vpc: a VPC to run in instead of creating one; it must give its isolated subnets a
+        gateway endpoint for S3 (the secret rotation runs outside any VPC: Cognito has no VPC
+        endpoint for a pool with a domain). Default: - an isolated VPC with flow logs
     :param vpc_subnets: the subnets of a brought ``vpc``. Default: - its isolated subnets
     :param encryption_key: a KMS key instead of creating one. Default: - a new key, rotating
     :param user_pool: a Cognito pool instead of creating one (with ``user_pool_domain``).
@@ -132,6 +134,12 @@ class SecureEndpoint(Construct):
         Default: - ``$SECURE_ENDPOINT_CACHE_DIR`` when set, else ``lambda-deps`` in the per-user
         cache directory (``platformdirs.user_cache_dir("secure-endpoint")``:
         ``~/.cache/secure-endpoint/lambda-deps`` on Linux), shared by all of this user's apps
+    :param reserved_concurrency: reserve each function's concurrency (rotation 2, artifact check 2,
+        monitor, API key responder, threat intelligence and origin-secret rotation 1 each): runs
+        never overlap and a flood elsewhere in the account cannot starve them. Lambda keeps 100 of
+        the account's concurrency unreserved, so the Region's quota must be at least 100 plus every
+        reservation (an info message gives the sum); new accounts may start at 10. Default: - false;
+        the functions share the account's unreserved pool
     """
 
     def __init__(
@@ -171,6 +179,7 @@ class SecureEndpoint(Construct):
         auto_block: bool = False,
         monitor_options: MonitorOptions | None = None,
         bundling_cache_dir: Path | None = None,
+        reserved_concurrency: bool = False,
     ) -> None:
         # Every prop is checked before anything is built: a bad one fails fast, by its name.
         props = check_props(
@@ -199,8 +208,8 @@ class SecureEndpoint(Construct):
                 key=self.key,
                 flow_log_retention=log_retention,
                 interface_endpoints=[
-                    ec2.InterfaceVpcEndpointAwsService.SECRETS_MANAGER,
-                    ec2.InterfaceVpcEndpointAwsService.COGNITO_IDP,
+                    # Nothing in the VPC calls Secrets Manager or Cognito: the rotation runs
+                    # outside it (a pool with a domain is incompatible with PrivateLink).
                     *(INTERFACE_ENDPOINTS if anomaly_monitor else ()),
                     # The artifact check's kms:Verify of the model signature.
                     *(
@@ -252,6 +261,7 @@ class SecureEndpoint(Construct):
             data_capture=data_capture,
             target_invocations_per_instance=model.target_invocations_per_instance,
             bundling_cache_dir=cache_dir,
+            reserved_concurrency=reserved_concurrency,
             model_data_key=artifact.data_key,
             model_signature=artifact.signature,
             model_signing_key=artifact.signing_key,
@@ -300,6 +310,7 @@ class SecureEndpoint(Construct):
                 protected_cidrs=self.allowed_cidrs,
                 log_retention=log_retention,
                 bundling_cache_dir=cache_dir,
+                reserved_concurrency=reserved_concurrency,
             )
         if shield_advanced and Token.is_unresolved(Stack.of(self).region):
             raise ValueError(
@@ -371,6 +382,7 @@ class SecureEndpoint(Construct):
                 emergency_contacts=options.emergency_contacts,
                 log_retention=log_retention,
                 bundling_cache_dir=cache_dir,
+                reserved_concurrency=reserved_concurrency,
             )
         self.credentials = ClientCredentials(
             self,
@@ -379,11 +391,10 @@ class SecureEndpoint(Construct):
             clients=clients,
             api_url=self.api_url,
             key=self.key,
-            vpc=self.vpc,
-            vpc_subnets=subnets,
             bundling_cache_dir=cache_dir,
             rotation_interval=rotation_interval,
             log_retention=log_retention,
+            reserved_concurrency=reserved_concurrency,
         )
         for client in clients:
             api_key = self.credentials.secrets[client.name].secret_value_from_json("api_key")
@@ -420,6 +431,7 @@ class SecureEndpoint(Construct):
                 options=monitor_options,
                 log_retention=log_retention,
                 bundling_cache_dir=cache_dir,
+                reserved_concurrency=reserved_concurrency,
             )
             self.alarms.add_anomaly_alarm(
                 "AnomalousPrincipals",
@@ -430,6 +442,10 @@ class SecureEndpoint(Construct):
             )
             self.alarms.dashboard.add_widgets(*self.monitor.widgets())
         self._watch_functions()
+        if reserved_concurrency:
+            build.note_reservations(self)
+        if self.network is not None:
+            self.network.order_after_endpoints(self)
         self._add_outputs()
 
     def _watch_artifact(self) -> None:

@@ -103,6 +103,10 @@ class ModelHosting(Construct):
     :param bundling_cache_dir: where bundled Lambda code is cached.
         Default: - ``$SECURE_ENDPOINT_CACHE_DIR``, else the per-user cache
         (``bundling.resolve_cache_dir``)
+    :param reserved_concurrency: reserve 2 concurrent executions for the artifact check. Lambda
+        keeps at least 100 of the account's concurrency unreserved, so reservations need an account
+        quota of at least 100 plus all of them (new accounts may start at 10: raise it in Service
+        Quotas first). Default: - false; no reservation
     """
 
     def __init__(
@@ -130,6 +134,7 @@ class ModelHosting(Construct):
         artifact_check_interval: Duration | None = None,
         artifact_bucket_events: bool = False,
         bundling_cache_dir: Path | None = None,
+        reserved_concurrency: bool = False,
     ) -> None:
         super().__init__(scope, construct_id)
         # S3 delivers the capture bucket's access logs under a bucket policy, with ACLs kept
@@ -212,6 +217,7 @@ class ModelHosting(Construct):
             artifact_check_interval=artifact_check_interval,
             artifact_bucket_events=artifact_bucket_events,
             bundling_cache_dir=bundling_cache_dir,
+            reserved_concurrency=reserved_concurrency,
         )
         """The check that the artifact has ``model_sha256`` (the model depends on it), and the
         tamper check that keeps re-hashing it."""

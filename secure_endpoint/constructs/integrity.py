@@ -112,6 +112,11 @@ class ArtifactVerification(Construct):
     :param bundling_cache_dir: where bundled Lambda code is cached.
         Default: - ``$SECURE_ENDPOINT_CACHE_DIR``, else the per-user cache
         (``bundling.resolve_cache_dir``)
+    :param reserved_concurrency: reserve 2 concurrent executions (a deploy's check never waits
+        behind a scheduled one). Lambda keeps at least 100 of the account's concurrency unreserved,
+        so reservations need an account quota of at least 100 plus all of them (new accounts may
+        start at 10: raise it in Service Quotas first). Default: - false; runs share the account's
+        unreserved pool
     """
 
     def __init__(
@@ -133,6 +138,7 @@ class ArtifactVerification(Construct):
         artifact_bucket_events: bool = False,
         log_retention: logs.RetentionDays = logs.RetentionDays.ONE_YEAR,
         bundling_cache_dir: Path | None = None,
+        reserved_concurrency: bool = False,
     ) -> None:
         super().__init__(scope, construct_id)
         bucket_name, object_key = check.s3_url("model_data_url", model_data_url)
@@ -205,10 +211,10 @@ class ArtifactVerification(Construct):
             key=key,
             log_group=self.log_group,
             dead_letter_queue=self.dead_letter_queue,
+            reserved_concurrent_executions=RESERVED_CONCURRENCY if reserved_concurrency else None,
             memory_size=MEMORY_MB,
             timeout=TIMEOUT,
             environment={},
-            reserved_concurrent_executions=RESERVED_CONCURRENCY,
             # CloudFormation invokes the function asynchronously and waits for one response;
             # a retry would only answer a request already answered or given up. A failed
             # tamper check waits in the dead-letter queue; the next one runs on schedule.

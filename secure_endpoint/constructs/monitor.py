@@ -113,10 +113,10 @@ class AnomalyMonitor(Construct):
     """The scheduled anomaly monitor of an API's access logs (see the module docstring).
 
     Hardened: pinned memory (1 GB) and timeout (5 minutes), Python of
-    ``bundling.BYTECODE_RUNTIME`` with bytecode compiled ahead of time, X-Ray tracing, one
-    reserved concurrent execution (runs never overlap), a KMS-encrypted dead-letter queue and
-    environment, a KMS-encrypted log group, in the VPC behind a security group that lets only
-    HTTPS out. Its role may start queries on the access log group only,
+    ``bundling.BYTECODE_RUNTIME`` with bytecode compiled ahead of time, X-Ray tracing (one
+    reserved concurrent execution with ``reserved_concurrency``), a KMS-encrypted dead-letter
+    queue and environment, a KMS-encrypted log group, in the VPC behind a security group that
+    lets only HTTPS out. Its role may start queries on the access log group only,
     publish to the alert topic, read and write its own bucket and the auto-block records and IP
     sets.
 
@@ -141,6 +141,11 @@ class AnomalyMonitor(Construct):
     :param bundling_cache_dir: where bundled Lambda code is cached.
         Default: - ``$SECURE_ENDPOINT_CACHE_DIR``, else the per-user cache
         (``bundling.resolve_cache_dir``)
+    :param reserved_concurrency: reserve 1 concurrent execution (runs never overlap). Lambda keeps
+        at least 100 of the account's concurrency unreserved, so reservations need an account quota
+        of at least 100 plus all of them (new accounts may start at 10: raise it in Service Quotas
+        first). Default: - false; a run that outlasts the schedule's interval may overlap the next,
+        and runs share the account's unreserved pool
     """
 
     def __init__(
@@ -162,6 +167,7 @@ class AnomalyMonitor(Construct):
         options: MonitorOptions | None = None,
         log_retention: logs.RetentionDays = logs.RetentionDays.ONE_YEAR,
         bundling_cache_dir: Path | None = None,
+        reserved_concurrency: bool = False,
     ) -> None:
         super().__init__(scope, construct_id)
         self.node.set_context(_S3_LOGS_USE_BUCKET_POLICY, True)
@@ -212,6 +218,7 @@ class AnomalyMonitor(Construct):
                 alert_topic=alert_topic,
                 log_retention=log_retention,
                 bundling_cache_dir=bundling_cache_dir,
+                reserved_concurrency=reserved_concurrency,
             )
         self.security_group = ec2.SecurityGroup(
             self,
@@ -243,6 +250,7 @@ class AnomalyMonitor(Construct):
             key=key,
             log_group=self.log_group,
             dead_letter_queue=self.dead_letter_queue,
+            reserved_concurrent_executions=1 if reserved_concurrency else None,
             memory_size=MEMORY_MB,
             timeout=TIMEOUT,
             vpc=vpc,

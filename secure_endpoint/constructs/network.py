@@ -10,9 +10,12 @@ from aws_cdk import CfnResource, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
+from secure_endpoint.constructs import _building as build
 from secure_endpoint.constructs import _validation as check
 from secure_endpoint.constructs._iam import ManagedPolicyRole
 
@@ -138,6 +141,23 @@ class IsolatedNetwork(Construct):
                 security_groups=[self.endpoint_security_group],
                 open=False,
             )
+
+    def endpoints(self) -> list[ec2.CfnVPCEndpoint]:
+        """Every VPC endpoint of this network (gateway and interface), added here or later."""
+        return [c for c in self.node.find_all() if isinstance(c, ec2.CfnVPCEndpoint)]
+
+    def order_after_endpoints(self, scope: Construct) -> None:
+        """Make every function and SageMaker model with a VPC config under ``scope`` depend on
+        this network's endpoints. Without it CloudFormation may create a function before the
+        routes it calls through, or on delete remove the S3 route while a custom resource still
+        has to answer its pre-signed S3 URL. Schedules, rules and custom resources reference
+        their functions, so they come after the endpoints too. Call it once everything exists."""
+        endpoints = self.endpoints()
+        for child in scope.node.find_all():
+            if isinstance(child, lambda_.CfnFunction | sagemaker.CfnModel) and (
+                child.vpc_config is not None
+            ):
+                build.depend_on(child, endpoints)
 
 
 def _quiet_cfn_lint_on_restrict_default_sg_provider(stack: Stack) -> None:

@@ -69,8 +69,8 @@ class OriginSecretRotation(Construct):
 
     The function runs outside any VPC: CloudFront's API has no VPC endpoint. It may read and
     write that one web ACL and that one distribution, and read and stage versions of that one
-    secret; it has a dead-letter queue, active tracing, a reserved concurrency of 1 (two
-    rotations must never interleave) and logs and environment encrypted with ``key``.
+    secret; it has a dead-letter queue, active tracing (a reserved concurrency of 1 with
+    ``reserved_concurrency``) and logs and environment encrypted with ``key``.
 
     :param secret: the origin secret.
     :param regional_web_acl: the REGIONAL web ACL holding ``ORIGIN_SECRET_RULE``.
@@ -82,6 +82,10 @@ class OriginSecretRotation(Construct):
         Default: - no such permission
     :param rotation_interval: 1 to 365 days. Default: - 30 days
     :param log_retention: Default: - one year
+    :param reserved_concurrency: reserve 1 concurrent execution for the rotation. Lambda keeps at
+        least 100 of the account's concurrency unreserved, so reservations need an account quota of
+        at least 100 plus all of them (new accounts may start at 10: raise it in Service Quotas
+        first). Default: - false; Secrets Manager still runs one rotation of a secret at a time
     """
 
     def __init__(
@@ -94,6 +98,7 @@ class OriginSecretRotation(Construct):
         distribution: cloudfront.Distribution,
         key: kms.IKey,
         bundling_cache_dir: Path,
+        reserved_concurrency: bool = False,
         edge_web_acl_arn: str | None = None,
         rotation_interval: Duration | None = None,
         log_retention: logs.RetentionDays = logs.RetentionDays.ONE_YEAR,
@@ -124,6 +129,7 @@ class OriginSecretRotation(Construct):
             key=key,
             log_group=log_group,
             dead_letter_queue=self.dead_letter_queue,
+            reserved_concurrent_executions=1 if reserved_concurrency else None,
             memory_size=256,
             timeout=Duration.seconds(60),
             environment={

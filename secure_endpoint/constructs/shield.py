@@ -304,6 +304,10 @@ class ShieldAdvancedEdge(Construct):
     :param edge_stack: a stack of us-east-1 (same account) for the CloudFront web ACL.
         Default: - one created beside the stage's stack, or the stage's stack itself when it
         is in us-east-1
+    :param reserved_concurrency: reserve 1 concurrent execution for the origin-secret rotation.
+        Lambda keeps at least 100 of the account's concurrency unreserved, so reservations need an
+        account quota of at least 100 plus all of them (new accounts may start at 10: raise it in
+        Service Quotas first). Default: - false; no reservation
     """
 
     def __init__(
@@ -336,6 +340,7 @@ class ShieldAdvancedEdge(Construct):
         access_log_expiration: Duration | None = None,
         bundling_cache_dir: Path | None = None,
         edge_stack: Stack | None = None,
+        reserved_concurrency: bool = False,
     ) -> None:
         super().__init__(scope, construct_id)
         # S3 delivers the log bucket's access logs under a bucket policy, with ACLs kept
@@ -381,6 +386,7 @@ class ShieldAdvancedEdge(Construct):
             distribution=self.distribution,
             key=key,
             bundling_cache_dir=resolve_cache_dir(bundling_cache_dir),
+            reserved_concurrency=reserved_concurrency,
             edge_web_acl_arn=self.web_acl_arn,
             rotation_interval=rotation_interval,
             log_retention=log_retention,

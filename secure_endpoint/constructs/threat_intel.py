@@ -149,7 +149,7 @@ class ThreatIntelFeeds(Construct):
 
     Per feed, an IPv4 and an IPv6 ``AWS::WAFv2::IPSet``, created empty. The function runs on a
     schedule (EventBridge rule), outside any VPC because it downloads public feeds from the
-    internet; with one concurrent execution, no retries (the next scheduled run is the retry,
+    internet; with no retries (the next scheduled run is the retry,
     and feed providers limit downloads), a KMS-encrypted dead-letter queue for failed runs,
     X-Ray tracing, a KMS-encrypted environment and log group, and a role that may read and
     update exactly these IP sets. The run fails (dead-letter queue, Errors metric) when no feed
@@ -172,6 +172,10 @@ class ThreatIntelFeeds(Construct):
     :param bundling_cache_dir: where bundled Lambda dependencies are cached.
         Default: - ``$SECURE_ENDPOINT_CACHE_DIR``, else the per-user cache
         (``bundling.resolve_cache_dir``)
+    :param reserved_concurrency: reserve 1 concurrent execution (one refresh at a time). Lambda
+        keeps at least 100 of the account's concurrency unreserved, so reservations need an account
+        quota of at least 100 plus all of them (new accounts may start at 10: raise it in Service
+        Quotas first). Default: - false; runs share the account's unreserved pool
     """
 
     def __init__(
@@ -186,6 +190,7 @@ class ThreatIntelFeeds(Construct):
         protected_cidrs: Sequence[str | ipaddress.IPv4Network | ipaddress.IPv6Network] = (),
         log_retention: logs.RetentionDays = logs.RetentionDays.ONE_YEAR,
         bundling_cache_dir: Path | None = None,
+        reserved_concurrency: bool = False,
     ) -> None:
         super().__init__(scope, construct_id)
         interval = schedule or Duration.hours(1)
@@ -214,6 +219,7 @@ class ThreatIntelFeeds(Construct):
             key,
             interval,
             resolve_cache_dir(bundling_cache_dir),
+            reserved_concurrency,
         )
         iam.Grant.add_to_principal(
             grantee=self.function,
@@ -260,6 +266,7 @@ class ThreatIntelFeeds(Construct):
         key: kms.IKey,
         interval: Duration,
         cache_dir: Path,
+        reserved_concurrency: bool,
     ) -> lambda_.Function:
         role = build.lambda_role(
             self, "Role", description="Refreshes the secure-endpoint threat intelligence IP sets"
@@ -277,6 +284,7 @@ class ThreatIntelFeeds(Construct):
             key=key,
             log_group=self.log_group,
             dead_letter_queue=self.dead_letter_queue,
+            reserved_concurrent_executions=1 if reserved_concurrency else None,
             memory_size=256,
             timeout=Duration.minutes(5),
             # A failed run is not retried: the schedule runs it again, and feed providers ask
