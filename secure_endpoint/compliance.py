@@ -42,22 +42,32 @@ def acknowledge(resource: IConstruct, reason: str, *rule_ids: str) -> None:
             f"an acknowledgement needs a reason of at least {_MIN_REASON} characters that says "
             f"why the rule does not apply to this resource, got {reason!r}"
         )
+    rendered = _renderer(resource) if any("<AWS::" in r for r in rule_ids) else None
     Validations.of(resource).acknowledge(
-        *(Acknowledgment(id=_as_rendered(resource, r), reason=reason) for r in rule_ids)
+        *(Acknowledgment(id=rendered(r) if rendered else r, reason=reason) for r in rule_ids)
     )
 
 
-def _as_rendered(resource: IConstruct, rule_id: str) -> str:
-    """A finding id as cdk-nag renders it: a stack with a concrete region or account shows the
-    value where an environment-agnostic one shows ``<AWS::Region>`` or ``<AWS::AccountId>``."""
+def _renderer(resource: IConstruct) -> Callable[[str], str]:
+    """Finding ids as cdk-nag renders them: a stack with a concrete region or account shows the
+    value where an environment-agnostic one shows ``<AWS::Region>`` or ``<AWS::AccountId>``.
+    The stack is asked once (each question is a round trip to the CDK's node process)."""
     stack = Stack.of(resource)
-    for placeholder, value in (
-        ("<AWS::Region>", stack.region),
-        ("<AWS::AccountId>", stack.account),
-    ):
-        if not Token.is_unresolved(value):
+    concrete = [
+        (placeholder, value)
+        for placeholder, value in (
+            ("<AWS::Region>", stack.region),
+            ("<AWS::AccountId>", stack.account),
+        )
+        if not Token.is_unresolved(value)
+    ]
+
+    def render(rule_id: str) -> str:
+        for placeholder, value in concrete:
             rule_id = rule_id.replace(placeholder, value)
-    return rule_id
+        return rule_id
+
+    return render
 
 
 def findings(scope: IConstruct) -> list[str]:
