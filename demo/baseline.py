@@ -943,7 +943,7 @@ def _integrity(ix: _Index) -> Protection:
     )
 
 
-_RESPONSE_OUTPUTS = ("AutoBlockTableName", "AutoBlockIpv4SetArn", "ApiClients")
+_MANIFEST_PREFIX = "SecureEndpointManifest"  # secure_endpoint.manifest.OUTPUT_PREFIX
 
 
 def _incident_response(ix: _Index) -> Protection:
@@ -969,12 +969,8 @@ def _incident_response(ix: _Index) -> Protection:
         for t in ix.of("AWS::DynamoDB::Table")
         if (t.props.get("TimeToLiveSpecification") or {}).get("Enabled")
     ]
-    outputs = [o for o in _RESPONSE_OUTPUTS if o in ix.outputs()]
-    if len(outputs) < len(_RESPONSE_OUTPUTS):
-        missing.append(
-            "stack outputs the response commands read: "
-            + _listed([o for o in _RESPONSE_OUTPUTS if o not in outputs])
-        )
+    if not any(o.startswith(_MANIFEST_PREFIX) for o in ix.outputs()):
+        missing.append(f"the endpoint manifest the response commands read ({_MANIFEST_PREFIX}...)")
     block = "auto-block list with expiry (DynamoDB TTL)" if expiring else "no expiring block list"
     return _protection(
         16,
@@ -982,7 +978,7 @@ def _incident_response(ix: _Index) -> Protection:
         missing,
         f"{len(alarms)}/{len(alarms)} alarms notify {len(topics)} SNS topic{_s(len(topics))} "
         f"and link the runbook; {block}; block/revoke/rotate commands find their targets in "
-        "the stack outputs",
+        "the endpoint's manifest output",
     )
 
 
