@@ -970,7 +970,9 @@ def _incident_response(ix: _Index) -> Protection:
         if (t.props.get("TimeToLiveSpecification") or {}).get("Enabled")
     ]
     if not any(o.startswith(_MANIFEST_PREFIX) for o in ix.outputs()):
-        missing.append(f"the endpoint manifest the response commands read ({_MANIFEST_PREFIX}...)")
+        missing.append(
+            f"the endpoint manifest the response commands read ({_MANIFEST_PREFIX}...)"
+        )
     block = "auto-block list with expiry (DynamoDB TTL)" if expiring else "no expiring block list"
     return _protection(
         16,
