@@ -1,8 +1,8 @@
 """The response commands of ``secure-endpoint`` against moto, from a deployed stack's manifest.
 
 The stack is a CloudFormation stack in moto that holds the auto-block table (moto creates it) and
-outputs the endpoint's manifest the commands read; the WAF IP sets, the API key and the client's secret are
-created directly, since moto's CloudFormation does not build those resource types.
+outputs the endpoint's manifest the commands read; the WAF IP sets, the API key and the client's
+secret are created directly, since moto's CloudFormation does not build those resource types.
 
 What moto does not emulate: with no rotation function attached it runs no Lambda and simply
 promotes the new (empty) version to AWSCURRENT, where Secrets Manager would refuse to rotate a
