@@ -200,7 +200,7 @@ def integrity(ix: Index) -> Protection:
     )
 
 
-_RESPONSE_OUTPUTS = ("AutoBlockTableName", "AutoBlockIpv4SetArn", "ApiClients")
+_MANIFEST_PREFIX = "SecureEndpointManifest"  # secure_endpoint.manifest.OUTPUT_PREFIX
 
 
 def incident_response(ix: Index) -> Protection:
@@ -226,12 +226,8 @@ def incident_response(ix: Index) -> Protection:
         for t in ix.of("AWS::DynamoDB::Table")
         if (t.props.get("TimeToLiveSpecification") or {}).get("Enabled")
     ]
-    outputs = [o for o in _RESPONSE_OUTPUTS if o in ix.outputs()]
-    if len(outputs) < len(_RESPONSE_OUTPUTS):
-        missing.append(
-            "stack outputs the response commands read: "
-            + listed([o for o in _RESPONSE_OUTPUTS if o not in outputs])
-        )
+    if not any(o.startswith(_MANIFEST_PREFIX) for o in ix.outputs()):
+        missing.append(f"the endpoint manifest the response commands read ({_MANIFEST_PREFIX}...)")
     block = "auto-block list with expiry (DynamoDB TTL)" if expiring else "no expiring block list"
     return protection(
         16,
@@ -239,5 +235,5 @@ def incident_response(ix: Index) -> Protection:
         missing,
         f"{len(alarms)}/{len(alarms)} alarms notify {len(topics)} SNS topic{plural(len(topics))} "
         f"and link the runbook; {block}; block/revoke/rotate commands find their targets in "
-        "the stack outputs",
+        "the endpoint's manifest output",
     )

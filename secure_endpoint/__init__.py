@@ -14,7 +14,9 @@ if TYPE_CHECKING:
     from secure_endpoint.constructs.blocklist_store import BlockListTable
     from secure_endpoint.constructs.edge import WafOptions
     from secure_endpoint.constructs.endpoint import SecureEndpoint
+    from secure_endpoint.constructs.keys import EncryptionKey
     from secure_endpoint.constructs.monitor import AnomalyMonitor, MonitorOptions
+    from secure_endpoint.constructs.network import IsolatedNetwork
     from secure_endpoint.constructs.options import (
         ApiClient,
         ArtifactOptions,
@@ -51,8 +53,10 @@ __all__ = [
     "CustomDomain",
     "DataCaptureOptions",
     "EmergencyContact",
+    "EncryptionKey",
     "FeedFormat",
     "HostingOptions",
+    "IsolatedNetwork",
     "MonitorOptions",
     "SecureEndpoint",
     "ShieldAdvancedEdge",
@@ -65,6 +69,8 @@ __all__ = [
 
 _HOMES = {
     "SecureEndpoint": "secure_endpoint.constructs.endpoint",
+    "EncryptionKey": "secure_endpoint.constructs.keys",
+    "IsolatedNetwork": "secure_endpoint.constructs.network",
     "AnomalyMonitor": "secure_endpoint.constructs.monitor",
     "MonitorOptions": "secure_endpoint.constructs.monitor",
     "ApiKeyResponder": "secure_endpoint.constructs.api_key_responder",

@@ -11,7 +11,7 @@ from aws_cdk import App, Stack
 from endpoint_builder import MODEL
 
 from secure_endpoint import ApiClient, SecureEndpoint
-from secure_endpoint.cli import commands
+from secure_endpoint.cli import invoke
 from secure_endpoint.constructs import bundling
 from secure_endpoint.constructs.bundling import CACHE_DIR_ENV, resolve_cache_dir
 
@@ -76,8 +76,8 @@ def test_a_tilde_is_the_home_directory(
 
 @linux_only
 def test_the_cli_keeps_its_tokens_beside_the_bundling_cache(user_cache: Path) -> None:
-    assert commands._cache_dir() == user_cache / "secure-endpoint"
-    assert resolve_cache_dir().parent == commands._cache_dir()
+    assert invoke._cache_dir() == user_cache / "secure-endpoint"
+    assert resolve_cache_dir().parent == invoke._cache_dir()
 
 
 @pytest.fixture

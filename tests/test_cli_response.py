@@ -1,8 +1,8 @@
-"""The response commands of ``secure-endpoint`` against moto, from a deployed stack's outputs.
+"""The response commands of ``secure-endpoint`` against moto, from a deployed stack's manifest.
 
 The stack is a CloudFormation stack in moto that holds the auto-block table (moto creates it) and
-outputs the names the commands read; the WAF IP sets, the API key and the client's secret are
-created directly, since moto's CloudFormation does not build those resource types.
+outputs the endpoint's manifest the commands read; the WAF IP sets, the API key and the client's
+secret are created directly, since moto's CloudFormation does not build those resource types.
 
 What moto does not emulate: with no rotation function attached it runs no Lambda and simply
 promotes the new (empty) version to AWSCURRENT, where Secrets Manager would refuse to rotate a
@@ -24,13 +24,8 @@ import pytest
 from aws_fakes import use_fake_credentials
 from moto import mock_aws
 
-from secure_endpoint.cli.commands import (
-    OUTPUT_ALLOWLIST,
-    OUTPUT_CLIENTS,
-    OUTPUT_IP_SETS,
-    OUTPUT_TABLE,
-    main,
-)
+from secure_endpoint import manifest
+from secure_endpoint.cli import main
 
 REGION = "eu-west-1"
 STACK = "Prod"
@@ -83,26 +78,33 @@ def aws(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> Iterator[Deployed]:
         secret_arn = boto3.client("secretsmanager").create_secret(
             Name="partner-a-credentials", SecretString=json.dumps({"client_id": "abc"})
         )["ARN"]
-        outputs = {
-            OUTPUT_TABLE: {"Ref": "AutoBlockTable"},
-            OUTPUT_IP_SETS[4]: ip_sets["auto4"]["ARN"],
-            OUTPUT_IP_SETS[6]: ip_sets["auto6"]["ARN"],
-            OUTPUT_ALLOWLIST: json.dumps([ip_sets["allow4"]["ARN"], ip_sets["allow6"]["ARN"]]),
-            OUTPUT_CLIENTS: json.dumps(
-                {
-                    "partner-a": {
-                        "secretArn": secret_arn,
-                        "apiKeyId": api_key_id,
-                        "clientId": PARTNER_A_CLIENT_ID,
-                    }
-                }
-            ),
-        }
-        resolved = deploy_stack(STACK, outputs)
-        yield Deployed(waf, ip_sets, resolved[OUTPUT_TABLE], api_key_id, secret_arn, resolved)
+        found = manifest.Manifest(
+            name="Endpoint",
+            api_url="https://api.example.com/v1/predict",
+            token_url="https://auth.example.com/oauth2/token",
+            endpoint_name="churn",
+            invoke_scope="secure-endpoint/invoke",
+            clients={
+                "partner-a": manifest.ClientEntry(secret_arn, api_key_id, PARTNER_A_CLIENT_ID)
+            },
+            auto_block_table=TABLE_PLACEHOLDER,
+            ip_sets={4: ip_sets["auto4"]["ARN"], 6: ip_sets["auto6"]["ARN"]},
+            allowlist=(ip_sets["allow4"]["ARN"], ip_sets["allow6"]["ARN"]),
+        )
+        resolved = deploy_stack(STACK, {MANIFEST_KEY: manifest_value(found)})
+        table = manifest.parse(resolved[MANIFEST_KEY]).auto_block_table
+        yield Deployed(waf, ip_sets, table, api_key_id, secret_arn, resolved)
 
 
 PARTNER_A_CLIENT_ID = "3kq0f4vvd8l2c1ot7m0d5gk1f9"
+MANIFEST_KEY = manifest.output_key("Endpoint")
+TABLE_PLACEHOLDER = "<table>"
+
+
+def manifest_value(found: manifest.Manifest) -> dict[str, Any]:
+    """The manifest as the construct writes it: JSON joined around the table's reference."""
+    before, after = json.dumps(found.as_json()).split(TABLE_PLACEHOLDER)
+    return {"Fn::Join": ["", [before, {"Ref": "AutoBlockTable"}, after]]}
 
 
 def create_ip_set(waf: Any, name: str, version: str, addresses: list[str]) -> dict[str, str]:
@@ -476,7 +478,8 @@ def test_an_unknown_client_exits_2_naming_the_known_ones(
 
     err = capsys.readouterr().err
     assert errors(err) == [
-        "secure-endpoint: error: no client 'nobody' in stack 'Prod' (its clients: partner-a; "
+        "secure-endpoint: error: no client 'nobody' in endpoint 'Endpoint' of stack 'Prod' "
+        "(its clients: partner-a; "
         "a client's Cognito client id names it too)"
     ]
     assert audit(err)[0]["result"] == "failed"
@@ -516,7 +519,7 @@ def test_an_unknown_secret_exits_2(aws: Deployed, capsys: pytest.CaptureFixture[
 # --- finding the resources, failures ----------------------------------------------------------
 
 
-def test_a_missing_stack_output_exits_2_naming_it_and_the_flag(
+def test_a_stack_without_a_manifest_exits_2_saying_so_and_naming_the_flag(
     aws: Deployed, capsys: pytest.CaptureFixture[str]
 ) -> None:
     deploy_stack("Old", {"ApiUrl": "https://example.com/v1/predict"})
@@ -524,19 +527,85 @@ def test_a_missing_stack_output_exits_2_naming_it_and_the_flag(
     assert run("blocked", "--stack", "Old") == 2
 
     assert errors(capsys.readouterr().err) == [
-        "secure-endpoint: error: stack 'Old' has no output AutoBlockTableName: deploy a version "
-        "of secure-endpoint that writes it, or pass --table"
+        "secure-endpoint: error: stack 'Old' has no secure-endpoint manifest (an output "
+        "SecureEndpointManifest...): is it a SecureEndpoint stack, deployed with a "
+        "secure-endpoint that writes manifests (after 0.1.0)?; or pass --table"
     ]
 
 
-def test_a_malformed_clients_output_exits_2(
-    aws: Deployed, capsys: pytest.CaptureFixture[str]
-) -> None:
-    deploy_stack("Odd", {OUTPUT_CLIENTS: "partner-a"})
+def test_a_malformed_manifest_exits_2(aws: Deployed, capsys: pytest.CaptureFixture[str]) -> None:
+    deploy_stack("Odd", {MANIFEST_KEY: "partner-a"})
 
     assert run("rotate-client", "partner-a", "--stack", "Odd") == 2
 
-    assert "output ApiClients is not a JSON dict" in capsys.readouterr().err
+    assert "output SecureEndpointManifestEndpoint is not a JSON object" in capsys.readouterr().err
+
+
+def second_endpoint(aws: Deployed, stack: str) -> None:
+    """``stack`` with two endpoints: the fixture's, and ``Other``'s (another client)."""
+    first = manifest.parse(aws.outputs[MANIFEST_KEY])
+    other = manifest.Manifest(
+        name="Service/Other",
+        api_url="https://other.example.com/v1/predict",
+        token_url=first.token_url,
+        endpoint_name="other",
+        invoke_scope="secure-endpoint/invoke",
+        clients={"partner-b": manifest.ClientEntry("arn:secret-b", "keyb", "clientb")},
+        auto_block_table="other-table",
+        ip_sets=dict(first.ip_sets),
+    )
+    deploy_stack(
+        stack,
+        {
+            MANIFEST_KEY: json.dumps(first.as_json()),
+            manifest.output_key(other.name): json.dumps(other.as_json()),
+        },
+    )
+
+
+def test_a_stack_of_several_endpoints_needs_endpoint_and_lists_their_names(
+    aws: Deployed, capsys: pytest.CaptureFixture[str]
+) -> None:
+    second_endpoint(aws, "Two")
+
+    assert run("blocked", "--stack", "Two") == 2
+
+    assert errors(capsys.readouterr().err) == [
+        "secure-endpoint: error: stack 'Two' holds several endpoints (Endpoint, Service/Other): "
+        "pass --endpoint NAME; or pass --table"
+    ]
+
+
+def test_endpoint_picks_one_of_several_by_its_path_or_its_id(
+    aws: Deployed, capsys: pytest.CaptureFixture[str]
+) -> None:
+    second_endpoint(aws, "Two")
+
+    assert run("block", "203.0.113.9", "--stack", "Two", "--endpoint", "Endpoint") == 0
+    assert aws.in_set() == ["203.0.113.9/32"]
+    assert audit(capsys.readouterr().err)[0]["endpoint"] == "Endpoint"
+
+    # Other's client is not Endpoint's: found by Other's id, not found by Endpoint's
+    assert run("rotate-client", "partner-b", "--stack", "Two", "--endpoint", "Endpoint") == 2
+    assert "no client 'partner-b' in endpoint 'Endpoint' of stack 'Two'" in (
+        capsys.readouterr().err
+    )
+    # found in Other: the command reached Secrets Manager with Other's secret (absent in moto)
+    assert run("rotate-client", "partner-b", "--stack", "Two", "--endpoint", "Other") == 2
+    assert "secret 'arn:secret-b' of client 'partner-b' not found" in capsys.readouterr().err
+
+
+def test_an_unknown_endpoint_exits_2_listing_the_names(
+    aws: Deployed, capsys: pytest.CaptureFixture[str]
+) -> None:
+    second_endpoint(aws, "Two")
+
+    assert run("blocked", "--stack", "Two", "--endpoint", "Nope") == 2
+
+    assert errors(capsys.readouterr().err) == [
+        "secure-endpoint: error: stack 'Two' has no endpoint 'Nope' (its endpoints: Endpoint, "
+        "Service/Other); or pass --table"
+    ]
 
 
 def test_an_unknown_stack_exits_2(aws: Deployed, capsys: pytest.CaptureFixture[str]) -> None:
@@ -551,8 +620,7 @@ def test_without_stack_or_flags_it_says_what_to_pass(
 ) -> None:
     assert run("unblock", "203.0.113.7") == 2
     assert errors(capsys.readouterr().err) == [
-        "secure-endpoint: error: pass --stack STACK (which has the output AutoBlockTableName) "
-        "or --table"
+        "secure-endpoint: error: pass --stack STACK (whose endpoint manifest names it) or --table"
     ]
 
 

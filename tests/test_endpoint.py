@@ -20,6 +20,7 @@ from secure_endpoint import (
     SecureEndpoint,
     WafOptions,
     compliance,
+    manifest,
 )
 
 CLIENTS = [ApiClient("partner-a", rate_limit=50, burst_limit=100, quota_per_day=100_000)]
@@ -294,10 +295,18 @@ def test_a_brought_key_and_vpc_are_used_not_recreated():
         clients=CLIENTS,
         encryption_key=key,
         vpc=vpc,
+        add_vpc_endpoints=True,  # the bare VPC has none; the check is tested in composition
     )
     template = Template.from_stack(stack)
     template.resource_count_is("AWS::KMS::Key", 1)
     template.resource_count_is("AWS::EC2::VPC", 1)
+    services = {
+        json.dumps(e["Properties"]["ServiceName"])
+        for e in template.find_resources("AWS::EC2::VPCEndpoint").values()
+    }
+    assert {s.rsplit(".", 1)[-1].strip('"]}') for s in services} == {
+        "logs", "sns", "wafv2", "s3", "dynamodb",
+    }  # fmt: skip
 
 
 # Invalid props: tests/test_bad_props.py.
@@ -394,34 +403,46 @@ def test_the_rate_window_sets_both_rules_and_the_derived_key_limit():
     assert per_key["Limit"] == 50 * 60 + 100
 
 
-def test_the_response_commands_find_the_stack_by_fixed_output_keys(built):
+def test_the_response_commands_find_the_endpoint_by_its_manifest(built):
     _, template, endpoint = built
     stack = Stack.of(endpoint)
     outputs = template.to_json()["Outputs"]
-    assert {
-        "AutoBlockTableName",
-        "AutoBlockIpv4SetArn",
-        "AutoBlockIpv6SetArn",
-        "AllowlistIpSetArns",
-        "ApiClients",
-    } <= set(outputs)
-    assert outputs["AutoBlockIpv4SetArn"]["Value"] == stack.resolve(
-        endpoint.auto_block_ip_sets[0].attr_arn
+    assert [key for key in outputs if key.startswith("SecureEndpointManifest")] == [
+        "SecureEndpointManifestEndpoint"
+    ]
+    value = outputs["SecureEndpointManifestEndpoint"]["Value"]
+    # The value is a JSON object joined from the resources' references: rendered with the
+    # references as placeholders, it parses, and each field names its resource.
+    text = "".join(
+        part if isinstance(part, str) else f"<{stack_ref(part)}>" for part in value["Fn::Join"][1]
     )
-    clients = json.dumps(outputs["ApiClients"]["Value"])
-    assert "partner-a" in clients
-    assert stack.get_logical_id(endpoint.api.api_keys["partner-a"].node.default_child) in clients
+    found = manifest.parse(text)
+    assert found.name == "Endpoint"
+    assert found.invoke_scope == "secure-endpoint/invoke"
+    assert found.ip_sets == {
+        4: f"<{stack.get_logical_id(endpoint.auto_block_ip_sets[0])}.Arn>",
+        6: f"<{stack.get_logical_id(endpoint.auto_block_ip_sets[1])}.Arn>",
+    }
+    assert (
+        found.auto_block_table
+        == f"<{stack.get_logical_id(endpoint.block_list.table.node.default_child)}>"
+    )
+    (client,) = found.clients.values()
+    assert client.api_key_id == (
+        f"<{stack.get_logical_id(endpoint.api.api_keys['partner-a'].node.default_child)}>"
+    )
     app_client = endpoint.identity.app_clients["partner-a"].node.default_child
-    assert stack.get_logical_id(app_client) in clients  # its clientId: alerts name clients by id
+    assert client.client_id == f"<{stack.get_logical_id(app_client)}>"  # alerts name clients by id
+    # allowed_cidrs holds IPv4 ranges only: one IP set
+    (allowed,) = endpoint.edge.allowed_ip_sets
+    assert found.allowlist == (f"<{stack.get_logical_id(allowed)}.Arn>",)
 
 
-def test_a_second_secure_endpoint_in_one_stack_is_refused():
-    _, stack, _ = synth()
-    with pytest.raises(ValueError, match="one SecureEndpoint per stack: Secured/Endpoint is"):
-        SecureEndpoint(
-            stack, "Second", model_data_url="s3://models/churn/model.tar.gz",
-            model_sha256=DIGEST, hosting=HostingOptions(**SKLEARN), clients=CLIENTS,
-        )  # fmt: skip
+def stack_ref(part):
+    """``{"Ref": X}`` as ``X``, ``{"Fn::GetAtt": [X, A]}`` as ``X.A``."""
+    if "Ref" in part:
+        return part["Ref"]
+    return ".".join(part["Fn::GetAtt"])
 
 
 @pytest.mark.parametrize("env", [None, Environment(region="eu-west-1")])

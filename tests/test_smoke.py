@@ -14,6 +14,7 @@ from aws_fakes import use_fake_credentials
 from moto import mock_aws
 from secure_api_fake import INVOKE, STATUS, SecureApiFake, serve
 
+from secure_endpoint import manifest
 from secure_endpoint.cli import main
 from secure_endpoint.cli.smoke import Outcome, SmokePlan, exit_code, report_lines, run_checks
 
@@ -33,7 +34,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 @pytest.fixture
 def deploy(aws: None) -> Iterator[Deploy]:
     """``deploy(clients={name: scopes}, **fake_options)``: the fake API serving, and a stack in
-    moto whose ApiClients output names each client's secret and API key (usage plan: burst 5)."""
+    moto whose endpoint manifest names each client's secret and API key (usage plan: burst 5)."""
     servers: list[Any] = []
 
     def make(clients: dict[str, tuple[str, ...]] | None = None, **options: Any) -> SecureApiFake:
@@ -46,7 +47,7 @@ def deploy(aws: None) -> Iterator[Deploy]:
         plan = apigateway.create_usage_plan(
             name="plan", throttle={"burstLimit": fake.burst, "rateLimit": fake.rate}
         )
-        outputs = {}
+        clients_found = {}
         for name, scopes in (clients or {"partner-a": (INVOKE,)}).items():
             secret = fake.add_client(name, scopes)
             arn = secrets.create_secret(Name=f"{name}-secret", SecretString=json.dumps(secret))[
@@ -56,10 +57,21 @@ def deploy(aws: None) -> Iterator[Deploy]:
             apigateway.create_usage_plan_key(
                 usagePlanId=plan["id"], keyId=key["id"], keyType="API_KEY"
             )
-            outputs[name] = {"secretArn": arn, "apiKeyId": key["id"]}
+            clients_found[name] = manifest.ClientEntry(
+                secret_arn=arn, api_key_id=key["id"], client_id=f"{name}-client-id"
+            )
+        found = manifest.Manifest(
+            name="Endpoint",
+            api_url=f"{fake.base_url}/prod/v1/predict",
+            token_url=f"{fake.base_url}/oauth2/token",
+            endpoint_name="model-endpoint",
+            invoke_scope=INVOKE,
+            clients=clients_found,
+            auto_block_table="auto-block",
+        )
         template = {
             "Resources": {"Topic": {"Type": "AWS::SNS::Topic"}},
-            "Outputs": {"ApiClients": {"Value": json.dumps(outputs)}},
+            "Outputs": {manifest.output_key("Endpoint"): {"Value": json.dumps(found.as_json())}},
         }
         boto3.client("cloudformation").create_stack(
             StackName=STACK, TemplateBody=json.dumps(template)

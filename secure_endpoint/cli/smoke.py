@@ -33,11 +33,11 @@ from secure_endpoint.cli.client import (
     TokenCache,
     TokenError,
 )
+from secure_endpoint.cli.outputs import Manifest, ManifestError, StackNotFound, endpoint_manifest
 
 DEFAULT_BODY = b"[[0.0, 0.0, 0.0, 0.0]]"
 BAD_BODY = b'{"rows": "not an array of rows of numbers"}'
 DEFAULT_INVOKE_SCOPE = "secure-endpoint/invoke"
-OUTPUT_CLIENTS = "ApiClients"
 DEFAULT_BURST_REQUESTS = 300
 MIN_BURST_REQUESTS = 50
 # Every request counts against the WAF's per-address rate rule (1,000 per 5 minutes in the sample
@@ -238,17 +238,22 @@ def plan_from_stack(
     stack: str,
     *,
     client: str | None = None,
-    invoke_scope: str = DEFAULT_INVOKE_SCOPE,
+    endpoint: str | None = None,
+    invoke_scope: str | None = None,
     **options: Any,
 ) -> tuple[str, SmokePlan]:
-    """The client to test (its name) and the plan, from the stack's outputs and secrets.
+    """The client to test (its name) and the plan, from the endpoint's manifest (the stack's
+    only endpoint, or ``endpoint``) and its clients' secrets. ``invoke_scope`` defaults to the
+    one the manifest names.
 
     ``options`` go to ``SmokePlan``; ``burst_requests=None`` derives the burst from the client's
     usage plan.
 
     :raises SmokeError: no such stack, no client output, an unknown or unfit client.
     """
-    clients = _clients(session, stack)
+    found = _manifest(session, stack, endpoint)
+    invoke_scope = invoke_scope or found.invoke_scope
+    clients = {name: entry.as_json() for name, entry in found.clients.items()}
     if client is None:
         if len(clients) != 1:
             raise SmokeError(
@@ -280,46 +285,22 @@ def plan_from_stack(
     return client, plan
 
 
-def stack_outputs(session: Any, stack: str) -> dict[str, str]:
-    """The outputs of ``stack``.
-
-    :raises SmokeError: when the stack does not exist in the session's region.
-    """
-    import botocore.exceptions
-
-    cloudformation = session.client("cloudformation")
+def _manifest(session: Any, stack: str, endpoint: str | None) -> Manifest:
     try:
-        stacks = cloudformation.describe_stacks(StackName=stack)["Stacks"]
-    except botocore.exceptions.ClientError as error:
-        if "does not exist" in str(error.response["Error"].get("Message")):
-            raise SmokeError(
-                f"stack {stack!r} not found in {session.region_name}: deploy it first "
-                "(make deploy), or pass --stack and --region of a deployed one"
-            ) from None
-        raise
-    return {o["OutputKey"]: o["OutputValue"] for o in stacks[0].get("Outputs", [])}
-
-
-def _clients(session: Any, stack: str) -> dict[str, Mapping[str, Any]]:
-    outputs = stack_outputs(session, stack)
-    if OUTPUT_CLIENTS not in outputs:
+        return endpoint_manifest(session, stack, endpoint)
+    except StackNotFound as error:
         raise SmokeError(
-            f"stack {stack!r} has no output {OUTPUT_CLIENTS}: is it a SecureEndpoint stack, "
-            "deployed with a version of secure-endpoint that writes it?"
-        )
-    try:
-        clients = json.loads(outputs[OUTPUT_CLIENTS])
-    except ValueError:
-        clients = None
-    if not isinstance(clients, dict) or not all(isinstance(v, dict) for v in clients.values()):
-        raise SmokeError(f"output {OUTPUT_CLIENTS} of stack {stack!r} is not a JSON object")
-    return clients
+            f"{error}: deploy it first (make deploy), or pass --stack and --region of a "
+            "deployed one"
+        ) from None
+    except ManifestError as error:
+        raise SmokeError(str(error)) from None
 
 
 def _read(secrets: Any, entry: Mapping[str, Any], name: str) -> ClientCredentials:
     secret = entry.get("secretArn")
     if not isinstance(secret, str) or not secret:
-        raise SmokeError(f"output {OUTPUT_CLIENTS} has no secretArn for client {name!r}")
+        raise SmokeError(f"the manifest has no secretArn for client {name!r}")
     try:
         return ClientCredentials.from_secrets_manager(secrets, secret)
     except ValueError as error:  # the secret lacks a key or is not JSON
@@ -363,7 +344,7 @@ def _burst_size(session: Any, api_key_id: Any) -> tuple[int, str]:
     import botocore.exceptions
 
     if not isinstance(api_key_id, str) or not api_key_id:
-        return DEFAULT_BURST_REQUESTS, "usage plan unknown: no apiKeyId in the stack output"
+        return DEFAULT_BURST_REQUESTS, "usage plan unknown: no apiKeyId in the manifest"
     try:
         plans = session.client("apigateway").get_usage_plans(keyId=api_key_id).get("items", [])
     except botocore.exceptions.ClientError as error:

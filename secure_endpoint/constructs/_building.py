@@ -333,6 +333,8 @@ def allow_service_to_use_key(
     second call with the same ``sid`` (another part needing the same grant) adds nothing. A
     brought key that cannot take a statement (imported) is left alone; its owner must then
     allow the same."""
+    if not isinstance(key, kms.Key):
+        return  # an imported key, or another stack's referred to by ARN: its owner allows it
     added: set[str] = getattr(key, _KEY_SIDS, set())
     if sid in added:
         return

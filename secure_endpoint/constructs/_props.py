@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 from aws_cdk import aws_apigateway as apigw
-from aws_cdk import aws_cognito as cognito
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_wafv2 as wafv2
@@ -237,6 +236,12 @@ def _resources(p: dict[str, Any]) -> None:
         check.instance_of(
             "vpc_subnets", p["vpc_subnets"], ec2.SubnetSelection, "an ec2.SubnetSelection"
         )
+    check.boolean("add_vpc_endpoints", p["add_vpc_endpoints"])
+    if p["add_vpc_endpoints"] and p["vpc"] is None:
+        raise ValueError(
+            "add_vpc_endpoints adds endpoints to a brought vpc; the VPC created here has them "
+            "already: give vpc as well, or leave add_vpc_endpoints out"
+        )
     if p["encryption_key"] is not None:
         check.resource(
             "encryption_key", p["encryption_key"], "key_arn", "a KMS key (kms.IKey), not its ARN"
@@ -246,11 +251,11 @@ def _resources(p: dict[str, Any]) -> None:
             "user_pool", p["user_pool"], "user_pool_id", "a Cognito user pool (cognito.IUserPool)"
         )
     if p["user_pool_domain"] is not None:
-        check.instance_of(
+        check.resource(
             "user_pool_domain",
             p["user_pool_domain"],
-            cognito.UserPoolDomain,
-            "a cognito.UserPoolDomain",
+            "domain_name",
+            "a Cognito user pool domain (cognito.IUserPoolDomain)",
         )
     if (p["user_pool"] is None) != (p["user_pool_domain"] is None):
         raise ValueError(

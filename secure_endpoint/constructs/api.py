@@ -6,7 +6,7 @@ import json
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-from aws_cdk import Annotations, Duration
+from aws_cdk import Annotations, Duration, Names
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cognito as cognito
@@ -180,6 +180,9 @@ class InferenceApi(Construct):
         self.rest_api = apigw.RestApi(
             self,
             "Api",
+            # API Gateway's metrics are dimensioned by the API's name: one of its own per API, or
+            # two endpoints in an account would share (and alarm on) each other's numbers.
+            rest_api_name=Names.unique_resource_name(self, max_length=128),
             description="secure-endpoint: OAuth-protected SageMaker inference",
             endpoint_types=[apigw.EndpointType.REGIONAL],
             api_key_source_type=apigw.ApiKeySourceType.HEADER,

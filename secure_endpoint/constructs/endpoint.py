@@ -21,7 +21,9 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_wafv2 as wafv2
 from constructs import Construct
 
+from secure_endpoint import manifest
 from secure_endpoint.constructs import _building as build
+from secure_endpoint.constructs import keys, vpc_endpoints
 from secure_endpoint.constructs._props import check_props
 
 if TYPE_CHECKING:  # the opt-in parts are imported when used: a synth without them is faster
@@ -88,7 +90,14 @@ class SecureEndpoint(Construct):
         gateway endpoint for S3 (the secret rotation runs outside any VPC: Cognito has no VPC
         endpoint for a pool with a domain). Default: - an isolated VPC with flow logs
     :param vpc_subnets: the subnets of a brought ``vpc``. Default: - its isolated subnets
-    :param encryption_key: a KMS key instead of creating one. Default: - a new key, rotating
+    :param add_vpc_endpoints: add the VPC endpoints the functions need to a brought ``vpc``
+        (once per VPC in the app). Without it, a VPC defined with CDK that lacks one fails the
+        synth naming it, and an imported VPC, whose endpoints cannot be seen, gets a warning
+        listing them (docs/bring-your-own.md). Default: - false
+    :param encryption_key: a KMS key instead of creating one. A key from another stack, or an
+        imported one, is granted to this endpoint's roles in their own policies; its owner
+        writes the key-policy statements the services need (docs/bring-your-own.md).
+        Default: - a new key, rotating
     :param user_pool: a Cognito pool instead of creating one (with ``user_pool_domain``).
         Default: - a new pool without self sign-up
     :param user_pool_domain: the domain of a brought pool. Default: - a new Cognito domain
@@ -155,9 +164,10 @@ class SecureEndpoint(Construct):
         allowed_cidrs: Sequence[str] = (),
         vpc: ec2.IVpc | None = None,
         vpc_subnets: ec2.SubnetSelection | None = None,
+        add_vpc_endpoints: bool = False,
         encryption_key: kms.IKey | None = None,
         user_pool: cognito.IUserPool | None = None,
-        user_pool_domain: cognito.UserPoolDomain | None = None,
+        user_pool_domain: cognito.IUserPoolDomain | None = None,
         path: str = "/v1/predict",
         request_schema: apigw.JsonSchema | None = None,
         tls_policy: TlsPolicy = TlsPolicy.TLS13_1_2,
@@ -197,9 +207,13 @@ class SecureEndpoint(Construct):
 
         if encryption_key is None:
             self.key: kms.IKey = EncryptionKey(self, "Encryption").key
-        else:
+        elif keys.in_stack_of(encryption_key, self):
             self.key = encryption_key
             allow_logs_to_use(encryption_key)
+        else:
+            # Another stack's key, or an imported one: grants go to our principals only, and
+            # its owner allows the services (docs/bring-your-own.md).
+            self.key = keys.referenced(self, "BroughtKey", encryption_key)
 
         if vpc is None:
             self.network: IsolatedNetwork | None = IsolatedNetwork(
@@ -232,6 +246,15 @@ class SecureEndpoint(Construct):
             self.vpc = vpc
             subnets = vpc_subnets or ec2.SubnetSelection(
                 subnet_type=ec2.SubnetType.PRIVATE_ISOLATED
+            )
+            vpc_endpoints.check_brought_vpc(
+                self,
+                vpc,
+                subnets,
+                vpc_endpoints.needed(
+                    anomaly_monitor=anomaly_monitor, model_signature=model_signature is not None
+                ),
+                add_missing=add_vpc_endpoints,
             )
 
         image = (
@@ -441,6 +464,7 @@ class SecureEndpoint(Construct):
                 "anomaly-monitor",
             )
             self.alarms.dashboard.add_widgets(*self.monitor.widgets())
+        self._grant_secret_rotations_the_key()
         self._watch_functions()
         if reserved_concurrency:
             build.note_reservations(self)
@@ -623,16 +647,30 @@ class SecureEndpoint(Construct):
             combined = combined.combine(grant)
         return combined
 
+    def _grant_secret_rotations_the_key(self) -> None:
+        """The rotations read and write their secrets, which Secrets Manager encrypts with the
+        key: CDK grants that in the key's policy, which a key referred to by ARN does not take,
+        so the rotation roles get it in their own."""
+        if keys.in_stack_of(self.key, self):
+            return
+        rotations = [self.credentials.rotation_function]
+        if self.shield is not None:
+            rotations.append(self.shield.rotation.function)
+        for function in rotations:
+            keys.grant_via_service(
+                self.key, function, "secretsmanager", "kms:Decrypt", "kms:Encrypt",
+                "kms:GenerateDataKey",
+            )  # fmt: skip
+
+    @property
+    def manifest_name(self) -> str:
+        """The endpoint's name in its discovery manifest: its construct path inside the stack
+        (``secure-endpoint block --stack S --endpoint NAME``)."""
+        stack_path = Stack.of(self).node.path
+        return self.node.path[len(stack_path) + 1 :] if stack_path else self.node.path
+
     def _add_outputs(self) -> None:
         stack = Stack.of(self)
-        owner = getattr(stack, _OUTPUTS_OWNER, None)
-        if owner is not None:
-            raise ValueError(
-                f"one SecureEndpoint per stack: {owner} is in this stack already, and the "
-                "response commands (secure-endpoint block, revoke-client, ...) find it by "
-                f"stack outputs that would collide; put {self.node.path} in a stack of its own"
-            )
-        setattr(stack, _OUTPUTS_OWNER, self.node.path)
         CfnOutput(self, "ApiUrl", value=self.api_url, description="POST inference requests here")
         CfnOutput(self, "TokenUrl", value=self.token_url, description="OAuth 2.0 token endpoint")
         CfnOutput(self, "EndpointName", value=self.endpoint_name)
@@ -643,32 +681,37 @@ class SecureEndpoint(Construct):
                 value=secret.secret_arn,
                 description=f"Credentials of client {name}: secure-endpoint invoke --secret-id",
             )
-        # Fixed keys: the response commands read them (secure-endpoint block --stack ...).
-        auto_block = dict(zip(("Ipv4", "Ipv6"), self.edge.auto_block_ip_sets, strict=False))
-        fixed = {
-            "AutoBlockTableName": self.block_list.table_name,
-            **{f"AutoBlock{v}SetArn": ip_set.attr_arn for v, ip_set in auto_block.items()},
-            "AllowlistIpSetArns": stack.to_json_string(
-                [ip_set.attr_arn for ip_set in self.edge.allowed_ip_sets]
+        # One manifest per endpoint, under a key of its own: the response commands, the smoke
+        # test and the demo find everything in it (secure-endpoint block --stack ... --endpoint).
+        found = manifest.Manifest(
+            name=self.manifest_name,
+            api_url=self.api_url,
+            token_url=self.token_url,
+            endpoint_name=self.endpoint_name,
+            invoke_scope=self.identity.invoke_scope,
+            clients={
+                name: manifest.ClientEntry(
+                    secret_arn=secret.secret_arn,
+                    api_key_id=self.api.api_keys[name].key_id,
+                    # alerts name a client by its id: revoke-client takes either
+                    client_id=self.identity.app_clients[name].user_pool_client_id,
+                )
+                for name, secret in self.credentials.secrets.items()
+            },
+            auto_block_table=self.block_list.table_name,
+            ip_sets=dict(
+                zip((4, 6), (s.attr_arn for s in self.edge.auto_block_ip_sets), strict=False)
             ),
-            "ApiClients": stack.to_json_string(
-                {
-                    name: {
-                        "secretArn": secret.secret_arn,
-                        "apiKeyId": self.api.api_keys[name].key_id,
-                        # alerts name a client by its id: revoke-client takes either
-                        "clientId": self.identity.app_clients[name].user_pool_client_id,
-                    }
-                    for name, secret in self.credentials.secrets.items()
-                }
-            ),
-        }
-        for key, value in fixed.items():
-            CfnOutput(self, key, key=key, value=value)
+            allowlist=tuple(ip_set.attr_arn for ip_set in self.edge.allowed_ip_sets),
+        )
+        self.manifest_output = CfnOutput(
+            self,
+            "Manifest",
+            key=manifest.output_key(self.manifest_name),
+            value=stack.to_json_string(found.as_json()),
+            description=f"secure-endpoint manifest, schema {manifest.SCHEMA}",
+        )
 
 
 # The locals of ``SecureEndpoint.__init__`` that are not props.
 _NOT_PROPS = frozenset({"self", "scope", "construct_id", "__class__"})
-
-# The attribute of a Stack naming the SecureEndpoint that wrote its fixed-key outputs.
-_OUTPUTS_OWNER = "_secure_endpoint_outputs_owner"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from aws_cdk import Duration, Names, RemovalPolicy
+from aws_cdk import Duration, Names, RemovalPolicy, Stack, Token
 from aws_cdk import aws_cognito as cognito
 from constructs import Construct
 
@@ -27,9 +27,17 @@ class OAuthIdentity(Construct):
     :param clients: the API's machine clients (at least one, unique names).
     :param user_pool: a pool to use instead of creating one; it must not allow self sign-up.
         Default: - a new pool, retained on stack deletion
-    :param user_pool_domain: the domain of a brought pool (required with ``user_pool``).
+    :param user_pool_domain: the domain of a brought pool (required with ``user_pool``): a
+        ``UserPoolDomain``, or any ``IUserPoolDomain`` (``UserPoolDomain.from_domain_name``),
+        then taken as a Cognito prefix domain unless its name holds a dot (a custom domain).
         Default: - a Cognito domain with a prefix unique to this construct
-    :param resource_server_identifier: the prefix of every scope. Default: - 'secure-endpoint'
+    :param resource_server_identifier: the prefix of every scope.
+        Default: - 'secure-endpoint' in a pool of its own; in a brought pool, which other
+        endpoints may share, 'secure-endpoint-' and a suffix unique to this construct
+
+    The app clients and the resource server are created in this construct's scope, never in the
+    pool's: a pool brought from another stack is only referred to, so that stack does not come
+    to depend on this one, and several endpoints can share one pool.
     :param invoke_scope: the scope every inference method requires. Default: - 'invoke'
     :param access_token_validity: lifetime of an access token, 5 minutes to 1 day.
         Default: - 15 minutes
@@ -42,8 +50,8 @@ class OAuthIdentity(Construct):
         *,
         clients: Sequence[ApiClient],
         user_pool: cognito.IUserPool | None = None,
-        user_pool_domain: cognito.UserPoolDomain | None = None,
-        resource_server_identifier: str = "secure-endpoint",
+        user_pool_domain: cognito.IUserPoolDomain | None = None,
+        resource_server_identifier: str | None = None,
         invoke_scope: str = "invoke",
         access_token_validity: Duration | None = None,
     ) -> None:
@@ -59,7 +67,12 @@ class OAuthIdentity(Construct):
                 f"user_pool_domain={user_pool_domain!r})"
             )
         scope_names = {invoke_scope, *(s for c in clients for s in c.scopes)}
+        if resource_server_identifier is None:
+            resource_server_identifier = (
+                "secure-endpoint" if user_pool is None else self._shared_pool_identifier()
+            )
 
+        self._own_pool = user_pool is None
         self.user_pool: cognito.IUserPool = user_pool or self._create_user_pool()
         self.resource_server = cognito.UserPoolResourceServer(
             self,
@@ -68,7 +81,7 @@ class OAuthIdentity(Construct):
             identifier=resource_server_identifier,
             scopes=[self._scope(name) for name in sorted(scope_names)],
         )
-        self.domain = user_pool_domain or cognito.UserPoolDomain(
+        self.domain: cognito.IUserPoolDomain = user_pool_domain or cognito.UserPoolDomain(
             self,
             "Domain",
             user_pool=self.user_pool,
@@ -76,7 +89,7 @@ class OAuthIdentity(Construct):
         )
         self.resource_server_identifier = resource_server_identifier
         self.invoke_scope = f"{resource_server_identifier}/{invoke_scope}"
-        self.token_url = f"{self.domain.base_url()}/oauth2/token"
+        self.token_url = f"{_base_url(self, self.domain)}/oauth2/token"
         self.app_clients: dict[str, cognito.UserPoolClient] = {
             client.name: self._create_app_client(client, invoke_scope, validity)
             for client in clients
@@ -123,12 +136,23 @@ class OAuthIdentity(Construct):
         prefix = _RESERVED_IN_DOMAIN.sub("x", re.sub(r"[^a-z0-9-]", "-", raw)).strip("-")
         return prefix
 
+    def _shared_pool_identifier(self) -> str:
+        """A resource server identifier unique to this construct: a pool's identifiers must be
+        unique, and a brought pool may serve several endpoints."""
+        suffix = Names.unique_resource_name(self, max_length=200, separator="-").lower()
+        return f"secure-endpoint-{suffix}"
+
     def _create_app_client(
         self, client: ApiClient, invoke_scope: str, validity: Duration
     ) -> cognito.UserPoolClient:
         names = client.scopes or (invoke_scope,)
-        return self.user_pool.add_client(
+        # The pool's own clients stay its children (their construct ids, and so their client
+        # ids, are kept); a brought pool's are this construct's: created in the pool's scope
+        # they would land in the pool's stack, which would then depend on this one.
+        return cognito.UserPoolClient(
+            self.user_pool if self._own_pool else self,  # type: ignore[arg-type]
             f"{client.name}Client",
+            user_pool=self.user_pool,
             user_pool_client_name=client.name,
             generate_secret=True,
             auth_flows=cognito.AuthFlow(),
@@ -149,3 +173,14 @@ class OAuthIdentity(Construct):
 
     def _scope(self, name: str) -> cognito.ResourceServerScope:
         return cognito.ResourceServerScope(scope_name=name, scope_description=f"{name} the model")
+
+
+def _base_url(scope: Construct, domain: cognito.IUserPoolDomain) -> str:
+    """The https origin of ``domain``: a ``UserPoolDomain`` knows it; another
+    ``IUserPoolDomain`` is a Cognito prefix domain unless its name holds a dot."""
+    if isinstance(domain, cognito.UserPoolDomain):
+        return domain.base_url()
+    name = domain.domain_name
+    if not Token.is_unresolved(name) and "." in name:
+        return f"https://{name}"
+    return f"https://{name}.auth.{Stack.of(scope).region}.amazoncognito.com"

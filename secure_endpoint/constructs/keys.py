@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aws_cdk import Aws, Duration, RemovalPolicy
+from aws_cdk import Aws, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from constructs import Construct
@@ -16,6 +16,8 @@ class EncryptionKey(Construct):
 
     :param rotation_period: how often KMS rotates the key material. Default: - 365 days
     :param removal_policy: what happens to the key when the stack is deleted. Default: - RETAIN
+    :param for_other_stacks: also write the statements a ``SecureEndpoint`` in another stack
+        needs (``allow_secure_endpoints_to_use``): for a key in a shared stack. Default: - false
     """
 
     def __init__(
@@ -25,6 +27,7 @@ class EncryptionKey(Construct):
         *,
         rotation_period: Duration | None = None,
         removal_policy: RemovalPolicy = RemovalPolicy.RETAIN,
+        for_other_stacks: bool = False,
     ) -> None:
         super().__init__(scope, construct_id)
         self.key = kms.Key(
@@ -37,6 +40,8 @@ class EncryptionKey(Construct):
             pending_window=Duration.days(30),
         )
         allow_logs_to_use(self.key)
+        if for_other_stacks:
+            allow_secure_endpoints_to_use(self.key)
 
 
 def allow_logs_to_use(key: kms.IKey) -> None:
@@ -68,4 +73,69 @@ def allow_logs_to_use(key: kms.IKey) -> None:
             },
         ),
         allow_no_op=True,
+    )
+
+
+def allow_secure_endpoints_to_use(key: kms.Key) -> None:
+    """Write into ``key``'s policy what the services need when a ``SecureEndpoint`` of another
+    stack uses it: such an endpoint grants its own roles in their identity policies, but cannot
+    write this key's policy (docs/bring-your-own.md lists the same statements). Each statement
+    is held to this account (and region)."""
+    from secure_endpoint.constructs import _building as build
+    from secure_endpoint.constructs.alarms import allow_alarms_to_use
+
+    stack = Stack.of(key)
+    allow_logs_to_use(key)
+    allow_alarms_to_use(key)
+    build.allow_rule_dead_letters(key)
+    build.allow_dead_letter_deliveries(
+        key,
+        sid="AllowSnsTopicsOfThisAccountToUseDeadLetterQueues",
+        service="sns.amazonaws.com",
+        account=stack.account,
+        source_arn=stack.format_arn(service="sns", resource="*"),
+    )
+    build.allow_service_to_use_key(
+        key,
+        sid="AllowCloudFrontLogDeliveryToEncrypt",
+        service="delivery.logs.amazonaws.com",
+        actions=["kms:GenerateDataKey*"],
+    )
+
+
+def in_stack_of(key: kms.IKey, scope: Construct) -> bool:
+    """Whether ``key`` is a key defined in ``scope``'s stack, whose policy this stack writes."""
+    return isinstance(key, kms.Key) and Stack.of(key) is Stack.of(scope)
+
+
+def referenced(scope: Construct, construct_id: str, key: kms.IKey) -> kms.IKey:
+    """``key`` as this stack should use it.
+
+    A key of this stack is used as it is: grants and the services' statements go into its key
+    policy. A key of another stack, or an imported one, is referred to by its ARN only: every
+    grant then goes into the grantee's identity policy, and no statement is added to the key's
+    policy, which belongs to its owner (written in another stack, a grant there would make that
+    stack depend on this one, and this one on it: a dependency cycle). The owner allows the
+    services (docs/bring-your-own.md).
+    """
+    if in_stack_of(key, scope):
+        return key
+    return kms.Key.from_key_arn(scope, construct_id, key.key_arn)
+
+
+def grant_via_service(
+    key: kms.IKey, grantee: iam.IGrantable, service: str, *actions: str
+) -> iam.Grant:
+    """Let ``grantee`` use ``actions`` of ``key`` only through ``service``
+    (``secretsmanager``), in an identity policy.
+
+    CDK grants a secret's readers the key through ``kms.ViaServicePrincipal``, which only a key
+    policy can hold: a key referred to by ARN (``referenced``) would silently give nothing. This
+    is the same permission on the grantee's side, held to the service by ``kms:ViaService``.
+    """
+    return iam.Grant.add_to_principal(
+        grantee=grantee,
+        actions=list(actions),
+        resource_arns=[key.key_arn],
+        conditions={"StringEquals": {"kms:ViaService": f"{service}.{Aws.REGION}.amazonaws.com"}},
     )

@@ -1,0 +1,176 @@
+"""examples/multi_stack as a spec: a shared stack's VPC, key and user pool (with its domain) used
+by two endpoints of another stack, next to an environment-agnostic stack. It synthesizes
+without a dependency cycle, is clean under the five cdk-nag packs and cfn-lint, and the two
+endpoints have distinct names and manifests."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from collections import Counter
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+from aws_cdk import App, Stack
+from aws_cdk.assertions import Template
+from template_checks import cfn_lint
+
+from secure_endpoint import compliance, manifest
+
+EXAMPLE = Path(__file__).parents[1] / "examples" / "multi_stack" / "app.py"
+
+
+def load_example() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("multi_stack_app", EXAMPLE)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def built() -> dict[str, Any]:
+    example = load_example()
+    app = App(context={"aws:cdk:bundling-stacks": []})
+    shared, models, standalone = example.build(app)
+    assembly = app.synth()  # a DependencyCycle would raise here
+    return {
+        "app": app,
+        "assembly": assembly,
+        "shared": shared,
+        "models": models,
+        "standalone": standalone,
+        "templates": {s.stack_name: Template.from_stack(s) for s in (shared, models, standalone)},
+    }
+
+
+def resources(template: Template, kind: str) -> list[dict[str, Any]]:
+    return list(template.find_resources(kind).values())
+
+
+def test_every_pack_is_clean_on_every_stack(built: dict[str, Any]) -> None:
+    assert compliance.findings(built["app"]) == []
+
+
+@pytest.mark.parametrize("stack", ["Shared", "Models", "Standalone"])
+def test_cfn_lint_reports_nothing(built: dict[str, Any], stack: str) -> None:
+    assert cfn_lint(built["templates"][stack], "eu-west-1") == []
+
+
+def test_only_the_models_stack_depends_on_the_shared_one(built: dict[str, Any]) -> None:
+    shared, models, standalone = built["shared"], built["models"], built["standalone"]
+    assert [s.stack_name for s in models.dependencies] == ["Shared"]
+    assert shared.dependencies == []
+    assert standalone.dependencies == []
+
+
+def test_the_shared_resources_are_used_not_recreated(built: dict[str, Any]) -> None:
+    models = built["templates"]["Models"]
+    for kind in ("AWS::KMS::Key", "AWS::EC2::VPC", "AWS::Cognito::UserPool"):
+        assert resources(models, kind) == [], kind
+    # one app client per API client, in the models stack, on the shared pool
+    clients = resources(models, "AWS::Cognito::UserPoolClient")
+    assert [c["Properties"]["ClientName"] for c in clients] == ["crm", "payments"]
+    (pool_id,) = {json.dumps(c["Properties"]["UserPoolId"]) for c in clients}
+    assert "Fn::ImportValue" in pool_id
+    assert "Shared:ExportsOutputRefMachines" in pool_id
+
+
+def test_the_shared_key_policy_lets_the_services_of_other_stacks_use_it(
+    built: dict[str, Any],
+) -> None:
+    (key,) = resources(built["templates"]["Shared"], "AWS::KMS::Key")
+    sids = {s.get("Sid") for s in key["Properties"]["KeyPolicy"]["Statement"]}
+    assert {
+        "AllowCloudWatchLogsOfThisAccountAndRegion",
+        "AllowCloudWatchAlarmsOfThisAccount",
+        "AllowEventBridgeRulesOfThisAccountToUseDeadLetterQueues",
+        "AllowSnsTopicsOfThisAccountToUseDeadLetterQueues",
+        "AllowCloudFrontLogDeliveryToEncrypt",
+    } <= sids
+    # and nothing of the models stack's roles is written into it (that would be a cycle)
+    assert "Models" not in json.dumps(key["Properties"]["KeyPolicy"])
+
+
+def test_the_secret_rotations_get_the_shared_key_through_secrets_manager_only(
+    built: dict[str, Any],
+) -> None:
+    models = built["templates"]["Models"]
+    via = [
+        statement
+        for policy in resources(models, "AWS::IAM::Policy")
+        + resources(models, "AWS::IAM::ManagedPolicy")
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+        if statement.get("Condition", {}).get("StringEquals", {}).get("kms:ViaService")
+        == {"Fn::Join": ["", ["secretsmanager.", {"Ref": "AWS::Region"}, ".amazonaws.com"]]}
+        or statement.get("Condition", {}).get("StringEquals", {}).get("kms:ViaService")
+        == "secretsmanager.eu-west-1.amazonaws.com"
+    ]
+    assert len(via) >= 2  # one rotation per endpoint
+    for statement in via:
+        assert set(statement["Action"]) == {"kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"}
+
+
+def test_the_vpc_endpoints_are_added_once_to_the_shared_vpc(built: dict[str, Any]) -> None:
+    services = Counter(
+        json.dumps(e["Properties"]["ServiceName"])
+        for e in resources(built["templates"]["Shared"], "AWS::EC2::VPCEndpoint")
+    )
+    assert set(services.values()) == {1}, services
+    names = {s.rsplit(".", 1)[-1].strip('"]}') for s in services}
+    assert names == {"logs", "sns", "wafv2", "s3", "dynamodb"}
+    assert resources(built["templates"]["Models"], "AWS::EC2::VPCEndpoint") == []
+
+
+def test_the_two_endpoints_write_two_manifests(built: dict[str, Any]) -> None:
+    models = built["models"]
+    outputs = built["templates"]["Models"].to_json()["Outputs"]
+    keys = sorted(k for k in outputs if k.startswith(manifest.OUTPUT_PREFIX))
+    assert keys == [manifest.output_key("Churn"), manifest.output_key("Fraud")]
+    rendered = {key: json.dumps(outputs[key]["Value"]) for key in keys}
+    churn, fraud = rendered[keys[0]], rendered[keys[1]]
+    assert '\\"name\\":\\"Churn\\"' in churn
+    assert '\\"crm\\"' in churn
+    assert '\\"payments\\"' not in churn
+    assert '\\"payments\\"' in fraud
+    # two resource servers in one pool: two identifiers, so two invoke scopes
+    assert models.churn.identity.invoke_scope != models.fraud.identity.invoke_scope
+
+
+NAMED = {
+    "AWS::ApiGateway::RestApi": "Name",
+    "AWS::SageMaker::Endpoint": "EndpointName",
+    "AWS::WAFv2::WebACL": "Name",
+    "AWS::WAFv2::IPSet": "Name",
+    "AWS::Cognito::UserPoolResourceServer": "Identifier",
+    "AWS::ApiGateway::UsagePlan": "UsagePlanName",
+    "AWS::Logs::LogGroup": "LogGroupName",
+    "AWS::CloudWatch::Dashboard": "DashboardName",
+}
+
+
+@pytest.mark.parametrize(("kind", "prop"), NAMED.items())
+def test_physical_names_are_distinct_across_the_two_endpoints(
+    built: dict[str, Any], kind: str, prop: str
+) -> None:
+    stack: Stack = built["models"]
+    names = [
+        json.dumps(stack.resolve(r["Properties"][prop]))
+        for r in resources(built["templates"]["Models"], kind)
+        if prop in r.get("Properties", {})
+    ]
+    assert len(names) == len(set(names)), names
+
+
+def test_the_environment_agnostic_stack_has_one_endpoint_of_its_own(built: dict[str, Any]) -> None:
+    standalone = built["templates"]["Standalone"]
+    assert built["standalone"].region.startswith("${Token")
+    assert len(resources(standalone, "AWS::SageMaker::Endpoint")) == 1
+    assert len(resources(standalone, "AWS::KMS::Key")) == 1
+    outputs = standalone.to_json()["Outputs"]
+    assert [k for k in outputs if k.startswith(manifest.OUTPUT_PREFIX)] == [
+        manifest.output_key("Endpoint")
+    ]
