@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+import state_access
 from anomaly_model_fitter import handler as fitter
 from anomaly_monitor import handler as monitor
 from anomaly_monitor.adapters import AlertTopic, StateStore, block_list
@@ -452,3 +453,41 @@ def test_a_stale_model_is_still_used_with_a_warning(env: Environment) -> None:
 
     assert result["model"] == "stored model"
     assert any("is the model fitter failing?" in note for note in result["notes"])
+
+
+def test_each_function_calls_s3_only_where_its_policy_allows(env: Environment) -> None:
+    """Every S3 call of a monitor run and a fitter run, recorded: the operations and prefixes of
+    ``state_access.S3_ACCESS``, the table tests/test_monitor.py checks the IAM policies against."""
+    calls: list[tuple[str, str, str]] = []
+    who = ["monitor"]
+
+    def record(model: Any, params: dict[str, Any], **_: Any) -> None:
+        calls.append((who[0], model.name, str(params.get("Key", ""))))
+
+    env.aws["s3"].meta.events.register("before-parameter-build.s3", record)
+    env.run(END - WINDOW)  # the first run: no model yet, a history committed
+    who[0] = "fitter"
+    assert env.fit()["status"] == "fitted"
+    who[0] = "monitor"
+    assert env.run()["blocked"] == [f"{ATTACKER}/32"]  # scores, alerts, blocks
+    who[0] = "fitter"
+    assert env.fit(env.now + 60)["status"] == "fresh"
+    assert env.fit(env.now + 60, replace(SETTINGS, alert_quantile=0.99))["status"] == "fitted"
+    env.aws["s3"].meta.events.unregister("before-parameter-build.s3", record)
+
+    used: dict[str, set[tuple[str, str]]] = {"monitor": set(), "fitter": set()}
+    for function, operation, key in calls:
+        assert operation in state_access.ACTIONS, (function, operation, key)
+        prefix = next(p for p in state_access.PREFIXES if key.startswith(p))
+        used[function].add((state_access.ACTIONS[operation], prefix))
+    for function, access in state_access.S3_ACCESS.items():
+        allowed = {(action, p) for action, prefixes in access.items() for p in prefixes}
+        assert used[function] <= allowed, function
+    # the runs above exercise every grant: none is wider than a call needs
+    assert used["fitter"] == {
+        ("s3:GetObject", "state/"),
+        ("s3:GetObject", "model/"),
+        ("s3:PutObject", "model/"),
+    }
+    assert ("s3:PutObject", "model/") not in used["monitor"]
+    assert {("s3:GetObject", "model/"), ("s3:PutObject", "alerts/")} <= used["monitor"]
