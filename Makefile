@@ -10,11 +10,12 @@ CDK := node_modules/.bin/cdk
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CDK_DISABLE_CLI_TELEMETRY := true
 
-.PHONY: help setup demo synth test lint typecheck unit cfn-lint bench clean
+.PHONY: help setup demo synth test test-fast lint typecheck unit unit-fast cfn-lint bench clean
 
 help:
 	@echo "make demo   set up, then synth + cdk-nag + cfn-lint, the security loop locally, a report"
 	@echo "make test   set up, then ruff, mypy and the test suite (what CI runs)"
+	@echo "make test-fast  the same without the tests marked slow (the wheel build)"
 	@echo "make bench  benchmarks (synth time, detection, monitor speed, bundle sizes)"
 	@echo "make deploy CDK_ARGS='-c model_data_url=s3://... -c model_sha256=...'  real AWS"
 	@echo "make smoke  call the deployed API: 200, 401, 403, 400 and 429 where each is due"
@@ -58,7 +59,13 @@ typecheck: setup
 unit: setup
 	$(VENV)/bin/pytest
 
+# The tests marked `slow` (pyproject: building and installing the wheel) left out.
+unit-fast: setup
+	$(VENV)/bin/pytest -m "not slow"
+
 test: lint typecheck unit
+
+test-fast: lint typecheck unit-fast
 
 bench: setup
 	$(PY) benchmarks/synth.py

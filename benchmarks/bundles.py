@@ -1,12 +1,13 @@
-"""Lambda bundle sizes, and the anomaly monitor's cold imports with and without its bytecode.
+"""Lambda bundle sizes, and the anomaly monitor's and model fitter's cold imports with and
+without their bytecode.
 
 Builds each function's bundle as ``cdk synth`` does (from the same cache,
 ``bundling.resolve_cache_dir()``, so a second run only reads), prints its zipped and unzipped
-sizes against Lambda's 250 MiB limit and the share of bytecode; then unpacks the monitor's
-bundle and times, in fresh processes of the runtime's Python, the imports of a cold start: the
-5-minute scoring path (the handler: numpy, orjson, Powertools, boto3) and the daily refit's
-``sklearn.ensemble``, with the bundle's
-``.pyc`` files and with them deleted (what a bundle without bytecode costs).
+sizes against Lambda's 250 MiB limit and the share of bytecode; then unpacks the monitor's and
+the fitter's bundles and times, in fresh processes of the runtime's Python, the imports of a
+cold start: the 5-minute scoring path (the monitor's handler: numpy, orjson, Powertools, boto3),
+the fitter's handler and scikit-learn's ``sklearn.ensemble`` (in the fitter's bundle), with the
+bundle's ``.pyc`` files and with them deleted (what a bundle without bytecode costs).
 
     .venv/bin/python benchmarks/bundles.py [--runs 5]
 """
@@ -20,26 +21,36 @@ import subprocess
 import tempfile
 import zipfile
 from pathlib import Path
+from typing import Any
 
 from secure_endpoint.constructs import bundling
 
 CACHE = bundling.resolve_cache_dir()
 BUNDLES = {  # the options the constructs bundle each function with
     "anomaly_monitor": {"include_runtime": True, "prune": True},
+    "anomaly_model_fitter": {
+        "include_runtime": True,
+        "prune": True,
+        "also": ("anomaly_monitor",),
+    },
     "api_key_responder": {},
     "artifact_verifier": {},
     "client_secret_rotation": {"include_runtime": True},
     "origin_secret_rotation": {"include_runtime": True},
     "threat_intel_feed": {"include_runtime": True},
 }
-IMPORTS = {
-    "scoring run (anomaly_monitor.handler)": "anomaly_monitor.handler",
-    "refit run (sklearn.ensemble)": "sklearn.ensemble",
+IMPORTS = {  # label: (the bundle, the module a cold start imports)
+    "monitor (anomaly_monitor.handler)": ("anomaly_monitor", "anomaly_monitor.handler"),
+    "fitter (anomaly_model_fitter.handler)": (
+        "anomaly_model_fitter",
+        "anomaly_model_fitter.handler",
+    ),
+    "fitter's sklearn.ensemble": ("anomaly_model_fitter", "sklearn.ensemble"),
 }
 MIB = 2**20
 
 
-def archive_of(package: str, options: dict[str, bool]) -> Path:
+def archive_of(package: str, options: dict[str, Any]) -> Path:
     with tempfile.TemporaryDirectory() as out:
         bundling.PipLocalBundling(package, CACHE, **options).try_bundle(out)
         (linked,) = Path(out).iterdir()
@@ -94,14 +105,19 @@ def main(argv: list[str] | None = None) -> None:
         print(f"\nNo Python {bundling.PYTHON_VERSION} here: cold imports not measured.")
         return
     print()
-    print(f"Cold imports in the monitor's bundle, median of {args.runs} fresh processes:")
+    print(f"Cold imports in the bundles, median of {args.runs} fresh processes:")
     print(f"{'':<40} {'with .pyc':>10} {'without':>10}")
     with tempfile.TemporaryDirectory() as scratch:
-        compiled, sources = Path(scratch) / "compiled", Path(scratch) / "sources"
-        with zipfile.ZipFile(archives["anomaly_monitor"]) as bundle:
-            bundle.extractall(compiled)
-        shutil.copytree(compiled, sources, ignore=shutil.ignore_patterns("__pycache__"))
-        for label, module in IMPORTS.items():
+        trees = {}
+        for package in {bundle for bundle, _ in IMPORTS.values()}:
+            compiled = Path(scratch) / package / "compiled"
+            sources = Path(scratch) / package / "sources"
+            with zipfile.ZipFile(archives[package]) as bundle:
+                bundle.extractall(compiled)
+            shutil.copytree(compiled, sources, ignore=shutil.ignore_patterns("__pycache__"))
+            trees[package] = (compiled, sources)
+        for label, (package, module) in IMPORTS.items():
+            compiled, sources = trees[package]
             with_pyc = cold_import(python, compiled, module, args.runs)
             without = cold_import(python, sources, module, args.runs)
             print(f"{label:<40} {with_pyc:>8.2f} s {without:>8.2f} s")

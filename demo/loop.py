@@ -8,8 +8,11 @@
    kinds of attack and a legitimate surge; the simulator records which principal did what, when)
    and writes it into the access log group with ``PutLogEvents``.
 3. Runs the monitor's real ``run`` (``lambdas/anomaly_monitor/handler.py``) once per 5-minute
-   window, in order, with its real adapters (state store, alert topic, block list with the WAF
-   IP set writers and the DynamoDB table) and auto-block on. One boundary is emulated: moto
+   window, in order, and the model fitter's (``lambdas/anomaly_model_fitter/handler.py``) on its
+   hourly schedule and once after the monitor's first run (as the runbook says to after the first
+   deploy: the monitor's first run decides with the hard rules alone), with their real adapters
+   (state store, alert topic, block list with the WAF IP set writers and the DynamoDB table) and
+   auto-block on. One boundary is emulated: moto
    cannot run Logs Insights ``stats`` queries, so ``demo.local_insights`` answers the
    monitor's queries over the events read back from the moto log group.
 4. After each run reads back what the monitor did: the alerts from the queue, the metrics it
@@ -64,7 +67,7 @@ NEEDS = (
     ("moto", "the local AWS emulator"),
     ("boto3", "the AWS SDK"),
     ("aws_lambda_powertools", "the monitor's logging and metrics"),
-    ("sklearn", "the monitor's Isolation Forest"),
+    ("sklearn", "the model fitter's Isolation Forest"),
     ("orjson", "the monitor's log parsing"),
 )
 
@@ -76,7 +79,7 @@ class LoopOptions:
     hours: float = 3.0
     """The evaluated period (attacks happen in it); one monitor run per 5 minutes of it."""
     baseline_hours: float = 3.0
-    """Clean history before it, that the first run fits the model on."""
+    """Clean history before it, that the first run reads and the model fitter fits on."""
     clients: int = 30
     seed: int = 7
     block_ttl_seconds: int = 7200
@@ -144,6 +147,8 @@ class LoopResult:
     resources: list[tuple[str, str]]
     runs: list[RunRecord] = field(default_factory=list)
     expiry: RunRecord | None = None
+    fits: list[dict[str, Any]] = field(default_factory=list)
+    """What each run of the model fitter returned."""
     model: ModelInfo | None = None
     log_events: int = 0
     batches: int = 0
@@ -197,9 +202,11 @@ class LoopResult:
             "and adapters",
         ]
         if self.model is not None:
+            fitted = sum(1 for fit in self.fits if fit["status"] == "fitted")
             lines += [
                 f"model: Isolation Forests fitted on the baseline ({self.model.training_rows[0]} "
-                f"client, {self.model.training_rows[1]} address windows),",
+                f"client, {self.model.training_rows[1]} address windows) by the model fitter",
+                f"  ({len(self.fits)} runs, {fitted} fitted; the monitor scores with numpy alone),",
                 f"  stored in s3://{STATE_BUCKET}/{self.model.key[:14]}... "
                 f"({self.model.size / 1024:.0f} KiB), read back and verified",
             ]
@@ -293,8 +300,10 @@ def run(
         say(f"{INDENT}  demo.local_insights answers them over the events read from moto")
         ends = list(range(start + WINDOW, end + WINDOW, WINDOW))
         with Progress("monitor runs", len(ends), "windows") as bar:
-            for window_end in ends:
+            for number, window_end in enumerate(ends):
                 result.runs.append(env.run(window_end))
+                if number == 0 or window_end % 3600 == 0:
+                    result.fits.append(env.fit())
                 bar.advance()
             later = end + options.block_ttl_seconds + WINDOW
             result.expiry = env.run(later)
@@ -361,6 +370,7 @@ class _Environment:
     """The resources in moto, the monitor's adapters over them, and what is read back."""
 
     def __init__(self, session: Any, allowlist: Sequence[str], options: LoopOptions) -> None:
+        from anomaly_model_fitter import handler as fitter
         from anomaly_monitor import handler as monitor
         from anomaly_monitor.adapters import AlertTopic, StateStore, block_list, clients
         from anomaly_monitor.config import Settings
@@ -368,6 +378,7 @@ class _Environment:
         from demo.local_insights import LocalInsights, log_group_reader
 
         self.monitor = monitor
+        self.fitter = fitter
         self.aws = clients(session)  # the monitor's own clients (its retry configuration)
         self.sqs = session.client("sqs")
         kms = session.client("kms")
@@ -537,6 +548,20 @@ class _Environment:
             output=printed,
         )
 
+    def fit(self) -> dict[str, Any]:
+        """The model fitter's scheduled run at the time of the last monitor run (what it prints
+        is kept away from the console)."""
+        buffer = io.StringIO()
+        handler = self.fitter.logger.registered_handler
+        previous = handler.setStream(buffer)  # type: ignore[attr-defined]
+        try:
+            with contextlib.redirect_stdout(buffer):
+                result: dict[str, Any] = self.fitter.run(float(self.now), self.settings, self.store)
+                self.fitter.metrics.flush_metrics()
+        finally:
+            handler.setStream(previous)  # type: ignore[attr-defined]
+        return result
+
     def _alerts(self) -> list[dict[str, Any]]:
         """Every message waiting in the on-call queue (the alerts the topic delivered)."""
         out: list[dict[str, Any]] = []
@@ -556,12 +581,11 @@ class _Environment:
         return sorted(ip_set["Addresses"])
 
     def model(self) -> ModelInfo | None:
-        """The model the monitor stored in its bucket, read back and verified."""
+        """The model the fitter stored in the monitor's bucket, read back and verified."""
         from secure_endpoint.runtime.anomaly.features import FEATURES
         from secure_endpoint.runtime.anomaly.scoring import loads
 
-        pointer = self.store.pointer() or {}
-        ref = pointer.get("model")
+        ref = self.store.model_pointer()
         if not ref:
             return None
         data = self.store.read(ref["key"])

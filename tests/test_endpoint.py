@@ -539,6 +539,7 @@ def test_reserved_concurrency_reserves_each_function_and_says_the_quota_it_needs
         "client_secret_rotation.handler.handler": 2,
         "artifact_verifier.handler.handler": 2,
         "anomaly_monitor.handler.handler": 1,
+        "anomaly_model_fitter.handler.handler": 1,
         "api_key_responder.handler.handler": 1,
     }
     infos = [
@@ -546,7 +547,7 @@ def test_reserved_concurrency_reserves_each_function_and_says_the_quota_it_needs
         for a in app.synth().get_stack_by_name(stack.stack_name).messages
         if a.entry.type == "aws:cdk:info"
     ]
-    assert any("reserves 6 concurrent executions" in i and "at least 106" in i for i in infos)
+    assert any("reserves 7 concurrent executions" in i and "at least 107" in i for i in infos)
     assert compliance.findings(app) == []
 
 
@@ -578,7 +579,7 @@ def test_every_vpc_function_and_model_comes_after_the_vpc_endpoints(template):
         if r["Type"] in ("AWS::Lambda::Function", "AWS::SageMaker::Model")
         and "VpcConfig" in r.get("Properties", {})
     ]
-    assert len(in_vpc) == 3  # artifact check, anomaly monitor, model
+    assert len(in_vpc) == 4  # artifact check, anomaly monitor, its model fitter, model
     for name in in_vpc:
         assert endpoints <= _depends_on(resources, name), name
     (check,) = template.find_resources("Custom::ModelArtifactVerification")

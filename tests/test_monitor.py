@@ -1,19 +1,24 @@
 """The anomaly monitor construct: the hardened function in the VPC, its state bucket, grants,
 schedule, alarms and dashboard widgets (through SecureEndpoint), nag and cfn-lint."""
 
+import fnmatch
 import json
 
 import pytest
+from anomaly_model_fitter.handler import Config as FitterConfig
+from anomaly_monitor import adapters
 from anomaly_monitor.config import Config
 from aws_cdk import Duration
 from aws_cdk.assertions import Match, Template
 from endpoint_builder import as_built, synth_endpoint
+from state_access import PREFIXES, S3_ACCESS
 from template_checks import cfn_lint
 
 from secure_endpoint import ApiClient, MonitorOptions, compliance
 from secure_endpoint.constructs import bundling
 
 HANDLER = "anomaly_monitor.handler.handler"
+FITTER_HANDLER = "anomaly_model_fitter.handler.handler"
 
 
 def synth(**props):
@@ -42,6 +47,14 @@ def function(template):
         "AWS::Lambda::Function", {"Properties": {"Handler": HANDLER}}
     ).values()
     return function["Properties"]
+
+
+@pytest.fixture(scope="module")
+def fitter(template):
+    (fitter,) = template.find_resources(
+        "AWS::Lambda::Function", {"Properties": {"Handler": FITTER_HANDLER}}
+    ).values()
+    return fitter
 
 
 def test_no_nag_finding_with_auto_block(built):
@@ -190,9 +203,213 @@ def test_without_the_monitor_there_is_no_function_and_no_extra_endpoint():
     _, stack, endpoint = synth(anomaly_monitor=False, auto_block=False, monitor_options=None)
     template = Template.from_stack(stack)
     assert endpoint.monitor is None
-    assert not template.find_resources(
-        "AWS::Lambda::Function", {"Properties": {"Handler": HANDLER}}
+    for handler in (HANDLER, FITTER_HANDLER):
+        assert not template.find_resources(
+            "AWS::Lambda::Function", {"Properties": {"Handler": handler}}
+        )
+
+
+# --- the model fitter ----------------------------------------------------------------------
+
+
+def test_the_fitter_is_hardened_like_the_monitor_in_the_isolated_subnets(fitter, function, built):
+    props = fitter["Properties"]
+    assert props["Runtime"] == function["Runtime"] == f"python{bundling.BYTECODE_PYTHON_VERSION}"
+    assert props["MemorySize"] == 1024
+    assert props["Timeout"] == 300
+    assert props["TracingConfig"] == {"Mode": "Active"}
+    endpoint, stack = built["endpoint"], built["stack"]
+    monitor = endpoint.monitor
+    key = stack.get_logical_id(endpoint.key.node.default_child)
+    assert props["KmsKeyArn"] == {"Fn::GetAtt": [key, "Arn"]}
+    queue = stack.get_logical_id(monitor.fitter_dead_letter_queue.node.default_child)
+    assert props["DeadLetterConfig"] == {"TargetArn": {"Fn::GetAtt": [queue, "Arn"]}}
+    assert props["VpcConfig"]["SubnetIds"] == function["VpcConfig"]["SubnetIds"]
+    group = stack.get_logical_id(monitor.fitter_security_group.node.default_child)
+    assert props["VpcConfig"]["SecurityGroupIds"] == [{"Fn::GetAtt": [group, "GroupId"]}]
+    logs = stack.get_logical_id(monitor.fitter_log_group.node.default_child)
+    assert props["LoggingConfig"]["LogGroup"] == {"Ref": logs}
+    log_group = built["template"].to_json()["Resources"][logs]["Properties"]
+    assert log_group["KmsKeyId"] == {"Fn::GetAtt": [key, "Arn"]}
+    assert log_group["RetentionInDays"] == 365
+    # created after its grants and after the VPC endpoints it reaches S3 through
+    depends = fitter["DependsOn"]
+    grants = stack.get_logical_id(monitor.fitter_role.grants_policy.node.default_child)
+    assert grants in depends
+    s3_endpoint = stack.get_logical_id(endpoint.network.s3_endpoint.node.default_child)
+    assert s3_endpoint in depends
+
+
+def test_the_fitters_security_group_lets_only_https_out(template, built):
+    monitor = built["endpoint"].monitor
+    group_id = built["stack"].get_logical_id(monitor.fitter_security_group.node.default_child)
+    group = template.to_json()["Resources"][group_id]["Properties"]
+    assert "SecurityGroupIngress" not in group
+    assert group["SecurityGroupEgress"] == [
+        {
+            "CidrIp": "0.0.0.0/0",
+            "Description": "HTTPS to the S3 gateway endpoint",
+            "FromPort": 443,
+            "IpProtocol": "tcp",
+            "ToPort": 443,
+        }
+    ]
+
+
+def test_the_fitter_runs_hourly_with_the_monitors_settings(fitter, function, template, built):
+    stack = built["stack"]
+    env = stack.resolve(fitter["Properties"]["Environment"]["Variables"])
+    monitor_env = stack.resolve(function["Environment"]["Variables"])
+    assert env["MONITOR_SETTINGS"] == monitor_env["MONITOR_SETTINGS"]
+    assert env["STATE_BUCKET"] == monitor_env["STATE_BUCKET"]
+    assert env["POWERTOOLS_SERVICE_NAME"] == "anomaly-model-fitter"
+    parsed = FitterConfig.from_env(
+        {"STATE_BUCKET": "b", "MONITOR_SETTINGS": _literal(env["MONITOR_SETTINGS"])}
     )
+    assert parsed.settings.retrain_seconds == 86_400
+    monitor = built["endpoint"].monitor
+    rule_id = stack.get_logical_id(monitor.fitter_rule.node.default_child)
+    rule = template.to_json()["Resources"][rule_id]["Properties"]
+    assert rule["ScheduleExpression"] == "rate(1 hour)"
+    (target,) = rule["Targets"]
+    fitter_id = stack.get_logical_id(monitor.fitter.node.default_child)
+    assert target["Arn"] == {"Fn::GetAtt": [fitter_id, "Arn"]}
+    queue = stack.get_logical_id(monitor.fitter_dead_letter_queue.node.default_child)
+    assert target["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": [queue, "Arn"]}}
+    assert target["RetryPolicy"] == {"MaximumEventAgeInSeconds": 3600, "MaximumRetryAttempts": 2}
+
+
+BUCKET = "arn:aws:s3:::state"
+
+
+def _arns(value, bucket_id):
+    """Resource ARNs of a resolved statement, the state bucket's GetAtt written as BUCKET."""
+    values = value if isinstance(value, list) else [value]
+    out = []
+    for v in values:
+        if v == {"Fn::GetAtt": [bucket_id, "Arn"]}:
+            out.append(BUCKET)
+        elif isinstance(v, dict) and "Fn::Join" in v:
+            parts = v["Fn::Join"][1]
+            out.append(
+                "".join(
+                    BUCKET
+                    if p == {"Fn::GetAtt": [bucket_id, "Arn"]}
+                    else p
+                    if isinstance(p, str)
+                    else "<other>"
+                    for p in parts
+                )
+            )
+        else:
+            out.append(json.dumps(v))
+    return out
+
+
+def _allows(statements, bucket_id, action, arn):
+    """Whether an Allow statement of ``statements`` grants ``action`` on ``arn``."""
+    for s in statements:
+        actions = s["Action"] if isinstance(s["Action"], list) else [s["Action"]]
+        if s["Effect"] != "Allow" or not any(fnmatch.fnmatchcase(action, a) for a in actions):
+            continue
+        if any(fnmatch.fnmatchcase(arn, r) for r in _arns(s["Resource"], bucket_id)):
+            return True
+    return False
+
+
+def _grants(built, role):
+    stack = built["stack"]
+    bucket_id = stack.get_logical_id(built["endpoint"].monitor.state_bucket.node.default_child)
+    statements = stack.resolve(role.grants_policy.document.to_json())["Statement"]
+    return statements, bucket_id
+
+
+# The objects each function reads and writes (the keys of lambdas/anomaly_monitor/adapters.py).
+HISTORY = f"{adapters.HISTORY_PREFIX}1700000000-0123456789abcdef.bin"
+MODEL = f"{adapters.MODEL_PREFIX}{'ab' * 32}.bin"
+ALERT = f"{adapters.ALERT_PREFIX}1700000000.json"
+
+
+def _example_keys(prefix):
+    return {
+        "state/": (adapters.POINTER_KEY, HISTORY),
+        "alerts/": (ALERT,),
+        "model/": (adapters.MODEL_POINTER_KEY, MODEL),
+    }[prefix]
+
+
+@pytest.mark.parametrize("function", ["monitor", "fitter"])
+def test_each_role_may_call_s3_exactly_where_its_handler_does(built, function):
+    # S3_ACCESS is what the handlers call (recorded by test_monitor_handler.py in moto)
+    monitor = built["endpoint"].monitor
+    role = monitor.role if function == "monitor" else monitor.fitter_role
+    statements, bucket = _grants(built, role)
+    for action in ("s3:GetObject", "s3:PutObject", "s3:DeleteObject"):
+        allowed = S3_ACCESS[function].get(action, ())
+        for prefix in PREFIXES:
+            for key in _example_keys(prefix):
+                granted = _allows(statements, bucket, action, f"{BUCKET}/{key}")
+                assert granted == (prefix in allowed), (function, action, key)
+    # a missing key (no model yet, no alert marker) must read as 404, not 403
+    assert _allows(statements, bucket, "s3:ListBucket", BUCKET)
+
+
+def test_the_fitter_writes_only_the_model_and_the_monitor_never_does(built):
+    monitor = built["endpoint"].monitor
+    fitter, bucket = _grants(built, monitor.fitter_role)
+    own, _ = _grants(built, monitor.role)
+    for key in (adapters.MODEL_POINTER_KEY, MODEL):
+        assert _allows(fitter, bucket, "s3:PutObject", f"{BUCKET}/{key}")
+        assert not _allows(own, bucket, "s3:PutObject", f"{BUCKET}/{key}")
+    for key in (adapters.POINTER_KEY, HISTORY, ALERT):
+        assert not _allows(fitter, bucket, "s3:PutObject", f"{BUCKET}/{key}")
+
+
+def test_the_bucket_policy_lets_one_role_write_each_prefix(template, built):
+    monitor, stack = built["endpoint"].monitor, built["stack"]
+    bucket_id = stack.get_logical_id(monitor.state_bucket.node.default_child)
+    (policy,) = template.find_resources(
+        "AWS::S3::BucketPolicy", {"Properties": {"Bucket": {"Ref": bucket_id}}}
+    ).values()
+    by_sid = {s.get("Sid"): s for s in policy["Properties"]["PolicyDocument"]["Statement"]}
+    state, models = by_sid["OnlyTheMonitorWritesState"], by_sid["OnlyTheFitterWritesModels"]
+    writes = ["s3:PutObject", "s3:DeleteObject", "s3:DeleteObjectVersion"]
+    for deny in (state, models):
+        assert deny["Effect"] == "Deny"
+        assert deny["Principal"] == {"AWS": "*"}
+        assert deny["Action"] == writes
+    assert _arns(state["NotResource"], bucket_id) == [f"{BUCKET}/{adapters.MODEL_PREFIX}*"]
+    assert _arns(models["Resource"], bucket_id) == [f"{BUCKET}/{adapters.MODEL_PREFIX}*"]
+    role = stack.get_logical_id(monitor.role.node.default_child)
+    fitter_role = stack.get_logical_id(monitor.fitter_role.node.default_child)
+    assert state["Condition"] == {
+        "ArnNotEquals": {"aws:PrincipalArn": {"Fn::GetAtt": [role, "Arn"]}}
+    }
+    assert models["Condition"] == {
+        "ArnNotEquals": {"aws:PrincipalArn": {"Fn::GetAtt": [fitter_role, "Arn"]}}
+    }
+
+
+def test_alarms_watch_the_fitters_errors_and_dead_letters(template, built):
+    alarms = built["endpoint"].alarms.alarms
+    stack = built["stack"]
+    fitter = built["endpoint"].monitor.fitter
+    errors = template.to_json()["Resources"][
+        stack.get_logical_id(alarms["AnomalyModelFitterErrors"].node.default_child)
+    ]["Properties"]
+    assert errors["AlarmDescription"].startswith("the anomaly model fitter failed")
+    assert errors["MetricName"] == "Errors"
+    assert errors["Dimensions"] == [
+        {"Name": "FunctionName", "Value": {"Ref": stack.get_logical_id(fitter.node.default_child)}}
+    ]
+    dead = template.to_json()["Resources"][
+        stack.get_logical_id(alarms["AnomalyModelFitterDeadLetters"].node.default_child)
+    ]["Properties"]
+    assert "the anomaly model fitter" in dead["AlarmDescription"]
+    queue = stack.get_logical_id(fitter.dead_letter_queue.node.default_child)
+    assert dead["Dimensions"] == [
+        {"Name": "QueueName", "Value": {"Fn::GetAtt": [queue, "QueueName"]}}
+    ]
 
 
 # Invalid monitor props: tests/test_bad_props.py.

@@ -16,14 +16,16 @@ dependencies installed once (a few hundred MB with the anomaly monitor's), unles
 ``bundling_cache_dir`` or ``SECURE_ENDPOINT_CACHE_DIR`` names another directory.
 
 A function may also ship ``secure_endpoint.runtime`` (boto3-only code shared with the command line
-client); its asset hash then covers that package too, so changing it updates the function.
+client) and other functions' packages (``also``: the model fitter reads and writes the anomaly
+monitor's state with the monitor's own modules); its asset hash then covers those too, so changing
+them updates the function.
 
-The functions of ``BYTECODE_PACKAGES`` (the anomaly monitor, whose cold start imports numpy and, for
-a refit, scikit-learn) run on an older runtime whose Python this machine has (``bytecode_python``):
-their bundles carry ``unchecked-hash`` ``.pyc`` files compiled by it, naming ``/var/task`` paths,
-the same bytes on every build, and a cold start that compiles nothing (several times faster).
-Without that Python they hold sources only, a warning says so, and the asset hash differs, so the
-two kinds of bundle are never mistaken for each other.
+The functions of ``BYTECODE_PACKAGES`` (the anomaly monitor, whose cold start imports numpy, and its
+model fitter, which imports scikit-learn) run on an older runtime whose Python this machine has
+(``bytecode_python``): their bundles carry ``unchecked-hash`` ``.pyc`` files compiled by it,
+naming ``/var/task`` paths, the same bytes on every build, and a cold start that compiles
+nothing (several times faster). Without that Python they hold sources only, a warning says so,
+and the asset hash differs, so the two kinds of bundle are never mistaken for each other.
 """
 
 from __future__ import annotations
@@ -59,8 +61,8 @@ RUNTIME = lambda_.Runtime.PYTHON_3_14
 """The Lambda runtime of every function but those of ``BYTECODE_PACKAGES``: the newest Python."""
 BYTECODE_PYTHON_VERSION = "3.13"
 BYTECODE_RUNTIME = lambda_.Runtime.PYTHON_3_13
-BYTECODE_PACKAGES = frozenset({"anomaly_monitor"})
-"""Functions whose cold start imports enough (scikit-learn, scipy, numpy) to be worth bytecode
+BYTECODE_PACKAGES = frozenset({"anomaly_monitor", "anomaly_model_fitter"})
+"""Functions whose cold start imports enough (numpy; scikit-learn and scipy) to be worth bytecode
 compiled ahead of time, which must come from the runtime's own Python version: they run on
 ``BYTECODE_RUNTIME``, the newest Python that build machines here have (``bytecode_python``)."""
 TASK_ROOT = "/var/task"
@@ -279,16 +281,31 @@ def tree_hash(trees: Mapping[str, Path], *, salt: str = "") -> str:
     return digest.hexdigest()
 
 
-def bundle_hash(package: str, *, include_runtime: bool = False, pruned: bool = False) -> str:
-    """The asset hash of ``lambdas/<package>`` (with ``secure_endpoint/runtime`` when included).
-
-    It covers the function's files (requirements and lock included), the runtime package when
-    bundled, the files written into the bundle, the Lambda platforms, the Python version and the
-    bytecode the bundle carries.
-    """
+def _trees(package: str, include_runtime: bool, also: tuple[str, ...]) -> dict[str, Path]:
+    """Bundle path -> source directory of what a function's bundle holds besides its deps."""
     trees = {package: LAMBDAS_DIR / package}
+    for other in also:
+        trees[other] = LAMBDAS_DIR / other
     if include_runtime:
         trees["secure_endpoint/runtime"] = RUNTIME_PACKAGE_DIR
+    return trees
+
+
+def bundle_hash(
+    package: str,
+    *,
+    include_runtime: bool = False,
+    pruned: bool = False,
+    also: tuple[str, ...] = (),
+) -> str:
+    """The asset hash of ``lambdas/<package>`` (with ``secure_endpoint/runtime`` when included,
+    and the packages of ``also``).
+
+    It covers the function's files (requirements and lock included), the runtime package and the
+    other packages when bundled, the files written into the bundle, the Lambda platforms, the
+    Python version and the bytecode the bundle carries.
+    """
+    trees = _trees(package, include_runtime, also)
     return tree_hash(trees, salt=_bundle_salt(package, include_runtime, pruned))
 
 
@@ -310,14 +327,25 @@ class PipLocalBundling:
     """Bundles ``lambdas/<package>`` with its locked, hash-checked dependencies, using pip here.
 
     With ``include_runtime``, the bundle also holds ``secure_endpoint/runtime`` under a
-    ``secure_endpoint`` package of its own (a docstring only, none of the CDK constructs).
+    ``secure_endpoint`` package of its own (a docstring only, none of the CDK constructs); with
+    ``also``, the packages of those other functions (their code, not their dependencies).
     """
 
     def __init__(
-        self, package: str, cache_dir: Path, *, include_runtime: bool = False, prune: bool = False
+        self,
+        package: str,
+        cache_dir: Path,
+        *,
+        include_runtime: bool = False,
+        prune: bool = False,
+        also: tuple[str, ...] = (),
     ) -> None:
+        for other in also:
+            if other == package or not (LAMBDAS_DIR / other).is_dir():
+                raise ValueError(f"also must name other functions under lambdas/, got {other!r}")
         self.source = LAMBDAS_DIR / package
         self.package = package
+        self.also = tuple(also)
         self.cache_dir = cache_dir
         self.include_runtime = include_runtime
         self.prune = prune
@@ -334,9 +362,7 @@ class PipLocalBundling:
     def _archive(self) -> Path:
         """The zipped bundle in the cache, built (deterministically) when missing."""
         deps = self._dependencies()
-        trees = {self.package: self.source}
-        if self.include_runtime:
-            trees["secure_endpoint/runtime"] = RUNTIME_PACKAGE_DIR
+        trees = _trees(self.package, self.include_runtime, self.also)
         salt = _bundle_salt(self.package, self.include_runtime, self.prune)
         key = tree_hash(trees, salt=f"{deps.name if deps else '-'} {_ZIP_FORMAT} {salt}")
         archive = self.cache_dir / "bundles" / f"{self.package}-{key[:32]}.zip"
@@ -366,6 +392,8 @@ class PipLocalBundling:
                 copy_function=_link_or_copy,
             )
         shutil.copytree(self.source, out / self.package, dirs_exist_ok=True, ignore=_IGNORED)
+        for other in self.also:
+            shutil.copytree(LAMBDAS_DIR / other, out / other, dirs_exist_ok=True, ignore=_IGNORED)
         if self.include_runtime:
             shared = out / "secure_endpoint"
             shutil.copytree(
@@ -374,7 +402,8 @@ class PipLocalBundling:
             (shared / "__init__.py").write_text(_RUNTIME_INIT)
         if self.bytecode:
             # the dependencies were compiled once, in the cache; here the function's own code
-            compile_bytecode(out, [out / self.package, out / "secure_endpoint"], self.version)
+            own = [out / self.package, *(out / other for other in self.also)]
+            compile_bytecode(out, [*own, out / "secure_endpoint"], self.version)
 
     def _dependencies(self) -> Path | None:
         requirements = self.source / "requirements.txt"
@@ -440,7 +469,12 @@ def _move_in(staging: Path, target: Path) -> None:
 
 
 def lambda_code(
-    package: str, cache_dir: Path, *, include_runtime: bool = False, prune: bool = False
+    package: str,
+    cache_dir: Path,
+    *,
+    include_runtime: bool = False,
+    prune: bool = False,
+    also: tuple[str, ...] = (),
 ) -> lambda_.Code:
     """The code of ``lambdas/<package>``, bundled locally; its handler is ``<package>.handler``.
 
@@ -450,16 +484,20 @@ def lambda_code(
     :param prune: leave the dependencies' test suites, sources, headers and stubs out of the
         bundle (scikit-learn, scipy and numpy need it to stay far under Lambda's 250 MB).
         Default: - ``False``
+    :param also: other functions' packages (``lambdas/<name>``, their code only) to ship beside
+        this one, importable by their names. Default: - none
     """
     return lambda_.Code.from_asset(
         str(LAMBDAS_DIR / package),
         asset_hash_type=AssetHashType.CUSTOM,
-        asset_hash=bundle_hash(package, include_runtime=include_runtime, pruned=prune),
+        asset_hash=bundle_hash(
+            package, include_runtime=include_runtime, pruned=prune, also=tuple(also)
+        ),
         exclude=["__pycache__", "*.pyc"],
         bundling=BundlingOptions(
             image=DockerImage.from_registry("unused-local-bundling-only"),
             local=PipLocalBundling(  # type: ignore[arg-type]
-                package, cache_dir, include_runtime=include_runtime, prune=prune
+                package, cache_dir, include_runtime=include_runtime, prune=prune, also=tuple(also)
             ),
         ),
     )

@@ -503,6 +503,7 @@ class SecureEndpoint(Construct):
             watched.append(("ThreatIntel", self.threat_intel.function, "the threat feed update"))
         if self.monitor is not None:
             watched.append(("AnomalyMonitor", self.monitor.function, "the anomaly monitor"))
+            watched.append(("AnomalyModelFitter", self.monitor.fitter, "the anomaly model fitter"))
             if self.monitor.responder is not None:
                 watched.append(
                     ("ApiKeyResponder", self.monitor.responder.function, "the API key responder")

@@ -12,8 +12,14 @@ also releases expired blocks, the ones operators made by hand included. With
 key of each client whose action is ``block``.
 
 The function runs in the endpoint's isolated subnets and reaches CloudWatch Logs, SNS and WAF
-through interface endpoints, S3 and DynamoDB through gateway endpoints. Its state (the model,
-its digest, and seven days of aggregates) lives in a bucket it alone may write.
+through interface endpoints, S3 and DynamoDB through gateway endpoints. Its state (seven days of
+aggregates, ``state/``, and alert markers, ``alerts/``) lives in a bucket it alone may write.
+
+The monitor scores with numpy alone; the model fitter (``lambdas/anomaly_model_fitter``, the only
+function that imports scikit-learn) runs hourly in the same subnets, refits the Isolation Forests
+on the monitor's committed history when the model is due (``retrain_every``), gone or refused, and
+commits them under ``model/``, which it alone may write (the monitor only reads it). Until the
+first model exists the monitor decides by its hard rules alone.
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
@@ -47,8 +54,11 @@ from secure_endpoint.constructs.blocklist_store import BlockListTable
 from secure_endpoint.constructs.bundling import lambda_code, resolve_cache_dir, runtime
 
 MONITOR_PACKAGE = "anomaly_monitor"
-# The function's Powertools service name and metrics namespace (lambdas/anomaly_monitor).
+FITTER_PACKAGE = "anomaly_model_fitter"
+# The functions' Powertools service names and metrics namespace (lambdas/anomaly_monitor,
+# lambdas/anomaly_model_fitter).
 SERVICE = "anomaly-monitor"
+FITTER_SERVICE = "anomaly-model-fitter"
 METRICS_NAMESPACE = "SecureEndpoint/Anomaly"
 INTERFACE_ENDPOINTS = (
     ec2.InterfaceVpcEndpointAwsService.CLOUDWATCH_LOGS,
@@ -59,6 +69,16 @@ INTERFACE_ENDPOINTS = (
 
 MEMORY_MB = 1024
 TIMEOUT = Duration.minutes(5)
+FITTER_SCHEDULE = Duration.hours(1)
+"""How often the model fitter runs. It refits only when the model is older than
+``retrain_every`` (or gone, refused, fitted with other settings), so the hourly run bounds how
+long the monitor goes without a usable model, not how often it is refitted."""
+FITTER_MEMORY_MB = 1024
+FITTER_TIMEOUT = Duration.minutes(5)
+# The state bucket's prefixes (lambdas/anomaly_monitor/adapters.py): who writes which.
+STATE_PREFIX = "state/"
+ALERT_PREFIX = "alerts/"
+MODEL_PREFIX = "model/"
 _ACCESS_LOG_RETENTION = Duration.days(90)
 _S3_LOGS_USE_BUCKET_POLICY = "@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy"
 
@@ -73,8 +93,9 @@ class MonitorOptions:
         Default: - 24 hours
     :param history: how far back each principal's own history features look, a window to
         7 days. Default: - 24 hours
-    :param retrain_every: how old the stored model may grow before a run refits it (the only
-        runs that import scikit-learn), 1 hour to 7 days. Default: - 24 hours
+    :param retrain_every: how old the committed model may grow before the model fitter (the only
+        function that imports scikit-learn, run hourly) refits it, 1 hour to 7 days; the monitor
+        warns when it scores with a model older than twice this. Default: - 24 hours
     :param block_ttl: how long an auto-blocked address stays blocked, 1 minute to 30 days.
         Default: - 1 hour
     :param max_blocks_per_run: new blocks one run may start, 1-100. Default: - 10
@@ -117,8 +138,12 @@ class AnomalyMonitor(Construct):
     reserved concurrent execution with ``reserved_concurrency``), a KMS-encrypted dead-letter
     queue and environment, a KMS-encrypted log group, in the VPC behind a security group that
     lets only HTTPS out. Its role may start queries on the access log group only,
-    publish to the alert topic, read and write its own bucket and the auto-block records and IP
-    sets.
+    publish to the alert topic, read and write its own state and alert markers, read the model,
+    read and write the auto-block records and IP sets.
+
+    The model fitter (``fitter``) is hardened the same way, in the same subnets behind its own
+    security group, on an hourly schedule; its role may read the monitor's state and write the
+    model (``model/``) only.
 
     :param access_log_group: the API's access log group (the pinned JSON format).
     :param key: the KMS key of the bucket, the log group, the queue and the environment.
@@ -281,8 +306,18 @@ class AnomalyMonitor(Construct):
                 "POWERTOOLS_SERVICE_NAME": SERVICE,
             },
         )
+        self.fitter = self._fitter(
+            key=key,
+            vpc=vpc,
+            vpc_subnets=vpc_subnets,
+            settings=stack.to_json_string(settings),
+            log_retention=log_retention,
+            bundling_cache_dir=bundling_cache_dir,
+            reserved_concurrency=reserved_concurrency,
+        )
         self._grant(access_log_group, key, alert_topic, block_list, auto_block_ip_sets)
-        self._only_the_monitor_writes_state()
+        self._grant_fitter(key)
+        self._one_writer_per_prefix()
         self.rule = events.Rule(
             self,
             "Schedule",
@@ -416,7 +451,11 @@ class AnomalyMonitor(Construct):
         self.log_group.grant_write(role)
         # The same two actions let SNS encrypt for the topic; S3 for the state.
         build.allow_dead_letter_sends(key, role)
-        self.state_bucket.grant_read_write(role)
+        # Its own state and alert markers, read and written; the model, read only (the fitter
+        # writes it). ListBucket makes a missing key read as 404 (the first run, no model yet).
+        self._grant_objects(role, "s3:GetObject", (STATE_PREFIX, ALERT_PREFIX, MODEL_PREFIX))
+        self._grant_objects(role, "s3:PutObject", (STATE_PREFIX, ALERT_PREFIX))
+        self._grant_list(role)
         alert_topic.grant_publish(role)
         iam.Grant.add_to_principal(
             grantee=role,
@@ -438,17 +477,138 @@ class AnomalyMonitor(Construct):
             )
         build.depend_on_grants(self.function, self.role)
 
-    def _only_the_monitor_writes_state(self) -> None:
-        """Nobody but the monitor's role writes or deletes state objects: a model or history
-        it loads was written by itself (and is checked against its digest anyway)."""
+    def _fitter(
+        self,
+        *,
+        key: kms.IKey,
+        vpc: ec2.IVpc,
+        vpc_subnets: ec2.SubnetSelection,
+        settings: str,
+        log_retention: logs.RetentionDays,
+        bundling_cache_dir: Path | None,
+        reserved_concurrency: bool,
+    ) -> lambda_.Function:
+        """The model fitter: built like the monitor, in its subnets, run hourly."""
+        scope = Construct(self, "ModelFitter")
+        self.fitter_log_group = logs.LogGroup(
+            scope, "Logs", encryption_key=key, retention=log_retention
+        )
+        self.fitter_dead_letter_queue = build.dead_letter_queue(
+            scope, "DeadLetters", key=key, owner="the anomaly model fitter"
+        )
+        self.fitter_role = build.lambda_role(
+            scope, "Role", description="Runs the secure-endpoint anomaly model fitter", in_vpc=True
+        )
+        self.fitter_security_group = ec2.SecurityGroup(
+            scope,
+            "SecurityGroup",
+            vpc=vpc,
+            description="Anomaly model fitter: no inbound; HTTPS out to the S3 gateway endpoint",
+            allow_all_outbound=False,
+        )
+        # S3's gateway endpoint is addressed by the service's public ranges; the subnets have
+        # no internet route, so S3 (through the gateway endpoint) is all this reaches.
+        self.fitter_security_group.add_egress_rule(
+            ec2.Peer.any_ipv4(), ec2.Port.tcp(443), "HTTPS to the S3 gateway endpoint"
+        )
+        max_age = Duration.seconds(FITTER_SCHEDULE.to_seconds())
+        function = build.hardened_function(
+            scope,
+            "Function",
+            package=FITTER_PACKAGE,
+            code=lambda_code(
+                FITTER_PACKAGE,
+                resolve_cache_dir(bundling_cache_dir),
+                include_runtime=True,
+                prune=True,
+                also=(MONITOR_PACKAGE,),
+            ),
+            description="Fits the anomaly monitor's Isolation Forests on its committed history",
+            runtime=runtime(FITTER_PACKAGE),
+            role=self.fitter_role,
+            key=key,
+            log_group=self.fitter_log_group,
+            dead_letter_queue=self.fitter_dead_letter_queue,
+            reserved_concurrent_executions=1 if reserved_concurrency else None,
+            memory_size=FITTER_MEMORY_MB,
+            timeout=FITTER_TIMEOUT,
+            vpc=vpc,
+            vpc_subnets=vpc_subnets,
+            security_groups=[self.fitter_security_group],
+            # One retry: a run is idempotent (the model is content-addressed, the pointer names
+            # it last); a run older than the schedule is dropped, the next one does its work.
+            retry_attempts=1,
+            max_event_age=max_age,
+            environment={
+                "STATE_BUCKET": self.state_bucket.bucket_name,
+                "MONITOR_SETTINGS": settings,
+                "POWERTOOLS_SERVICE_NAME": FITTER_SERVICE,
+            },
+        )
+        self.fitter_rule = events.Rule(
+            scope,
+            "Schedule",
+            description="Runs the secure-endpoint anomaly model fitter",
+            schedule=events.Schedule.rate(FITTER_SCHEDULE),
+            targets=[
+                targets.LambdaFunction(
+                    function,
+                    dead_letter_queue=self.fitter_dead_letter_queue,
+                    retry_attempts=2,
+                    max_event_age=max_age,
+                )
+            ],
+        )
+        return function
+
+    def _grant_fitter(self, key: kms.IKey) -> None:
+        """The fitter reads the monitor's committed pointer and history and the model; it
+        writes the model and its pointer (``model/``) only."""
+        role = self.fitter_role
+        self.fitter_log_group.grant_write(role)
+        # Dead-letter sends (SQS), and SSE-KMS reads and writes of the state bucket.
+        build.allow_dead_letter_sends(key, role)
+        self._grant_objects(role, "s3:GetObject", (STATE_PREFIX, MODEL_PREFIX))
+        self._grant_objects(role, "s3:PutObject", (MODEL_PREFIX,))
+        self._grant_list(role)
+        build.depend_on_grants(self.fitter, self.fitter_role)
+
+    def _grant_objects(self, role: iam.IRole, action: str, prefixes: Sequence[str]) -> None:
+        iam.Grant.add_to_principal(
+            grantee=role,
+            actions=[action],
+            resource_arns=[self.state_bucket.arn_for_objects(f"{p}*") for p in prefixes],
+        )
+
+    def _grant_list(self, role: iam.IRole) -> None:
+        iam.Grant.add_to_principal(
+            grantee=role, actions=["s3:ListBucket"], resource_arns=[self.state_bucket.bucket_arn]
+        )
+
+    def _one_writer_per_prefix(self) -> None:
+        """Nobody but the fitter's role writes or deletes ``model/`` objects, nobody but the
+        monitor's role any other: a model or history a function loads was written by the one
+        function that writes it (and is checked against its digest anyway)."""
+        actions = ["s3:PutObject", "s3:DeleteObject", "s3:DeleteObjectVersion"]
+        models = self.state_bucket.arn_for_objects(f"{MODEL_PREFIX}*")
         self.state_bucket.add_to_resource_policy(
             iam.PolicyStatement(
                 sid="OnlyTheMonitorWritesState",
                 effect=iam.Effect.DENY,
                 principals=[iam.AnyPrincipal()],
-                actions=["s3:PutObject", "s3:DeleteObject", "s3:DeleteObjectVersion"],
-                resources=[self.state_bucket.arn_for_objects("*")],
+                actions=actions,
+                not_resources=[models],
                 conditions={"ArnNotEquals": {"aws:PrincipalArn": self.role.role_arn}},
+            )
+        )
+        self.state_bucket.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="OnlyTheFitterWritesModels",
+                effect=iam.Effect.DENY,
+                principals=[iam.AnyPrincipal()],
+                actions=actions,
+                resources=[models],
+                conditions={"ArnNotEquals": {"aws:PrincipalArn": self.fitter_role.role_arn}},
             )
         )
 
@@ -462,35 +622,56 @@ class AnomalyMonitor(Construct):
             "resource-level permissions. StartQuery is held to the access log group.",
             "AwsSolutions-IAM5[Resource::*]",
         )
+        state = f"<{bucket_id}.Arn>"
         compliance.acknowledge(
             self.role,
-            "CDK's read-write grant on the monitor's own SSE-KMS state bucket: object actions on "
-            "that bucket's keys (the model, history and alert markers have generated names), "
-            "s3:Abort* for multipart uploads, s3:GetObject*/List*/DeleteObject* variants, and "
-            "kms:GenerateDataKey*/ReEncrypt* on the project key that encrypts the objects.",
-            f"AwsSolutions-IAM5[Resource::<{bucket_id}.Arn>/*]",
-            "AwsSolutions-IAM5[Action::s3:Abort*]",
-            "AwsSolutions-IAM5[Action::s3:DeleteObject*]",
-            "AwsSolutions-IAM5[Action::s3:GetBucket*]",
-            "AwsSolutions-IAM5[Action::s3:GetObject*]",
-            "AwsSolutions-IAM5[Action::s3:List*]",
+            "Object keys the monitor names per run under its own bucket's prefixes: history "
+            "objects by window end and digest (state/history/), its pointer (state/), one alert "
+            "marker per window (alerts/), and the fitter's models by digest (model/). Only "
+            "s3:GetObject on the three and s3:PutObject on state/ and alerts/; the bucket policy "
+            "denies it every write under model/.",
+            f"AwsSolutions-IAM5[Resource::{state}/{STATE_PREFIX}*]",
+            f"AwsSolutions-IAM5[Resource::{state}/{ALERT_PREFIX}*]",
+            f"AwsSolutions-IAM5[Resource::{state}/{MODEL_PREFIX}*]",
+        )
+        compliance.acknowledge(
+            self.role,
+            "CDK's publish grant on the alert topic, which the project key encrypts: SNS needs "
+            "kms:GenerateDataKey* and kms:Decrypt on that one key to encrypt each alert.",
             "AwsSolutions-IAM5[Action::kms:GenerateDataKey*]",
-            "AwsSolutions-IAM5[Action::kms:ReEncrypt*]",
+        )
+        compliance.acknowledge(
+            self.fitter_role,
+            "Active tracing needs xray:PutTraceSegments and xray:PutTelemetryRecords, which "
+            "support no resource-level permissions.",
+            "AwsSolutions-IAM5[Resource::*]",
+        )
+        compliance.acknowledge(
+            self.fitter_role,
+            "The monitor's committed history has generated names (state/history/<window end>-"
+            "<digest>.bin, named by state/pointer.json) and the models the fitter writes are "
+            "named by their digest (model/<sha256>.bin, named by model/current.json): "
+            "s3:GetObject on state/ and model/, s3:PutObject on model/ only; the bucket policy "
+            "denies it every write outside model/.",
+            f"AwsSolutions-IAM5[Resource::{state}/{STATE_PREFIX}*]",
+            f"AwsSolutions-IAM5[Resource::{state}/{MODEL_PREFIX}*]",
         )
         build.acknowledge_invoke_config(self.function)
-        compliance.acknowledge(
-            self.function,
-            f"{self.function.runtime.name}, one version behind the newest Python runtime, on "
-            "purpose: the bundle ships bytecode compiled ahead of time by that exact Python on "
-            "the build machine (none is available for the newest), which cuts the cold imports "
-            "of the scoring path and of scikit-learn's refit two- to fourfold "
-            "(benchmarks/bundles.py). The runtime is supported and patched by AWS; the other "
-            "functions run on the newest.",
-            "AwsSolutions-L1",
-            "Serverless-LambdaLatestVersion",
-        )
+        build.acknowledge_invoke_config(self.fitter)
+        for function in (self.function, self.fitter):
+            compliance.acknowledge(
+                function,
+                f"{function.runtime.name}, one version behind the newest Python runtime, on "
+                "purpose: the bundle ships bytecode compiled ahead of time by that exact Python "
+                "on the build machine (none is available for the newest), which cuts the cold "
+                "imports of numpy (the monitor's scoring) and scikit-learn (the fitter's) two- "
+                "to fourfold (benchmarks/bundles.py). The runtime is supported and patched by "
+                "AWS; the other functions run on the newest.",
+                "AwsSolutions-L1",
+                "Serverless-LambdaLatestVersion",
+            )
         for target, what in (
-            (self.state_bucket, "the monitor's model and a week of per-client aggregates"),
+            (self.state_bucket, "the fitter's model and a week of per-client aggregates"),
             (self.access_log_bucket, "who read and wrote the monitor's state"),
         ):
             build.acknowledge_no_replication(

@@ -118,7 +118,8 @@ def test_the_model_is_fitted_on_the_baseline_and_read_back_from_the_bucket(
     outcome: Outcome,
 ) -> None:
     loop = outcome.loop
-    assert loop.runs[0].result["model"] == "baseline"
+    assert loop.runs[0].result["model"] == "rules only"  # before the fitter's first run
+    assert loop.fits[0]["status"] == "fitted"
     assert {run.result["model"] for run in loop.runs[1:]} == {"stored model"}
     assert loop.model is not None
     assert loop.model.key.endswith(f"{loop.model.sha256}.bin")

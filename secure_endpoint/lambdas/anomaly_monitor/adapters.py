@@ -29,8 +29,13 @@ CLIENT_CONFIG = Config(
     retries={"mode": "standard", "total_max_attempts": 8}, connect_timeout=5, read_timeout=20
 )
 POINTER_KEY = "state/pointer.json"
+"""The monitor's commit: the last window processed and the history object. The monitor alone
+writes it."""
 HISTORY_PREFIX = "state/history/"
 MODEL_PREFIX = "model/"
+MODEL_POINTER_KEY = "model/current.json"
+"""The model fitter's commit: the model object the monitor scores with (key, digest, when it
+was fitted, on which settings). The fitter alone writes it and ``model/``."""
 ALERT_PREFIX = "alerts/"
 
 Sleep = Callable[[float], None]
@@ -129,8 +134,10 @@ class Stored:
 
 
 class StateStore:
-    """The monitor's bucket. Objects are written under new keys, then the pointer names them:
+    """The monitor's bucket. Objects are written under new keys, then a pointer names them:
     the pointer is the commit, so a run that stops before it leaves the previous state whole.
+    Two pointers, each with one writer: ``POINTER_KEY`` (the monitor's history) and
+    ``MODEL_POINTER_KEY`` (the model fitter's model).
 
     :param client: a boto3 ``s3`` client (``CLIENT_CONFIG``); SSE-KMS is the bucket's default.
     :param bucket: the bucket's name.
@@ -141,12 +148,19 @@ class StateStore:
         self.bucket = bucket
 
     def pointer(self) -> dict[str, Any] | None:
-        data = self._get(POINTER_KEY)
+        return self._json(POINTER_KEY)
+
+    def model_pointer(self) -> dict[str, Any] | None:
+        """The fitter's last committed model reference, or None before its first fit."""
+        return self._json(MODEL_POINTER_KEY)
+
+    def _json(self, key: str) -> dict[str, Any] | None:
+        data = self._get(key)
         if data is None:
             return None
         value = json.loads(data)
         if not isinstance(value, dict):
-            raise ValueError(f"s3://{self.bucket}/{POINTER_KEY} is not a JSON object")
+            raise ValueError(f"s3://{self.bucket}/{key} is not a JSON object")
         return value
 
     def read(self, key: str) -> bytes | None:
@@ -157,11 +171,14 @@ class StateStore:
         self._client.put_object(Bucket=self.bucket, Key=key, Body=data, ContentType=content_type)
 
     def commit(self, pointer: Mapping[str, Any]) -> None:
-        self.put(
-            POINTER_KEY,
-            json.dumps(pointer, sort_keys=True, indent=1).encode(),
-            "application/json",
-        )
+        self._put_json(POINTER_KEY, pointer)
+
+    def commit_model(self, pointer: Mapping[str, Any]) -> None:
+        """Name a model already written under ``MODEL_PREFIX`` (the model fitter's commit)."""
+        self._put_json(MODEL_POINTER_KEY, pointer)
+
+    def _put_json(self, key: str, value: Mapping[str, Any]) -> None:
+        self.put(key, json.dumps(value, sort_keys=True, indent=1).encode(), "application/json")
 
     def exists(self, key: str) -> bool:
         try:

@@ -73,6 +73,18 @@ class Settings:
         if self.disable_api_keys and not self.auto_block:
             raise ConfigError(f"{SETTINGS_ENV}.disable_api_keys needs auto_block")
 
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Settings:
+        """The settings in ``MONITOR_SETTINGS`` (the monitor's and the model fitter's)."""
+        raw = _json(env, SETTINGS_ENV, {})
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{SETTINGS_ENV} must be a JSON object")
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(raw) - known
+        if unknown:
+            raise ConfigError(f"{SETTINGS_ENV} has unknown keys {sorted(unknown)}")
+        return cls(**raw)
+
 
 @dataclass(frozen=True)
 class Config:
@@ -97,14 +109,7 @@ class Config:
         protected = _json(env, "PROTECTED_CIDRS", [])
         if not isinstance(protected, list) or not all(isinstance(c, str) for c in protected):
             raise ConfigError("PROTECTED_CIDRS must be a JSON list of CIDR strings")
-        raw = _json(env, SETTINGS_ENV, {})
-        if not isinstance(raw, dict):
-            raise ConfigError(f"{SETTINGS_ENV} must be a JSON object")
-        known = {f.name for f in dataclasses.fields(Settings)}
-        unknown = set(raw) - known
-        if unknown:
-            raise ConfigError(f"{SETTINGS_ENV} has unknown keys {sorted(unknown)}")
-        settings = Settings(**raw)
+        settings = Settings.from_env(env)
         table = env.get("BLOCK_TABLE_NAME", "")
         if settings.auto_block and (not table or not sets):
             raise ConfigError("auto_block needs BLOCK_TABLE_NAME and AUTO_BLOCK_SET_ARNS")

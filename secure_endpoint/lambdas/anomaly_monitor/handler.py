@@ -3,11 +3,16 @@
 A run: read the pointer (the last committed state) and plan the windows (none new: a no-op,
 which makes a retried run harmless); release expired blocks and repair the IP sets
 (``BlockList.reconcile``); read the new windows' aggregates from Logs Insights; add them to the
-history; load the model (digest checked) or refit it when it is missing, refused or older than
-``retrain_seconds`` (the only time scikit-learn is imported); decide; emit metrics, alert once per
-window, block addresses when ``auto_block``; then write the history (and a new model) under new
-keys and commit the pointer. A run that stops anywhere before the commit leaves the previous
-state as it was; the actions it took are idempotent, so its retry completes it.
+history; load the model the model fitter (``lambdas/anomaly_model_fitter``, hourly) committed,
+digest checked, and score with numpy alone (this function never imports scikit-learn); decide;
+emit metrics, alert once per window, block addresses when ``auto_block``; then write the history
+under a new key and commit the pointer. A run that stops anywhere before the commit leaves the
+previous state as it was; the actions it took are idempotent, so its retry completes it.
+
+Before the fitter's first model (a fresh deployment: the fitter needs a committed history, so
+up to an hour), or while the model is missing or refused, the hard rules alone decide: the run
+says so (``model: "rules only"``, a note, the ``ColdStart`` metric). A model older than twice
+``retrain_seconds`` (the fitter is failing: its errors alarm) is still used, with a warning.
 """
 
 from __future__ import annotations
@@ -31,7 +36,6 @@ from anomaly_monitor import findings as act
 from anomaly_monitor import history as state
 from anomaly_monitor.adapters import (
     HISTORY_PREFIX,
-    MODEL_PREFIX,
     AlertTopic,
     InsightsRunner,
     KeyRequestTopic,
@@ -42,21 +46,9 @@ from anomaly_monitor.adapters import (
 from anomaly_monitor.config import Config, Settings
 from secure_endpoint.runtime.anomaly import insights
 from secure_endpoint.runtime.anomaly.decisions import DecisionConfig
-from secure_endpoint.runtime.anomaly.detect import (
-    DetectConfig,
-    Detections,
-    detect,
-    fit_and_score,
-)
+from secure_endpoint.runtime.anomaly.detect import DetectConfig, Detections, detect
 from secure_endpoint.runtime.anomaly.features import FEATURES
-from secure_endpoint.runtime.anomaly.scoring import (
-    ForestConfig,
-    IntegrityError,
-    Model,
-    dumps,
-    loads,
-    sha256,
-)
+from secure_endpoint.runtime.anomaly.scoring import ForestConfig, IntegrityError, Model, loads
 from secure_endpoint.runtime.blocklist import BlockList
 
 SERVICE = "anomaly-monitor"
@@ -158,9 +150,10 @@ def run(now: float, settings: Settings, aws: Adapters) -> dict[str, Any]:
         end=windows.end,
         keep_seconds=settings.keep_seconds,
     )
-    model, model_note = _model(aws.store, pointer, now, settings)
+    model_ref = aws.store.model_pointer()
+    model, model_note = _model(aws.store, model_ref, now, settings)
     detections = _detect(current, windows, settings, model)
-    notes = [n for n in (history_note, model_note, _trained_note(detections)) if n]
+    notes = [n for n in (history_note, model_note) if n]
     for note in notes:
         logger.info(note)
 
@@ -200,11 +193,11 @@ def run(now: float, settings: Settings, aws: Adapters) -> dict[str, Any]:
             extra={"address": entry.address, "expiresAt": entry.expires_at, "reason": entry.reason},
         )
 
-    new_pointer = _save(aws.store, pointer, current, detections, windows.end, now)
+    _save(aws.store, current, windows.end)
     _emit(summary, settings, malformed, len(blocked), len(refused), len(deferred), len(active))
     if released is not None:
         metrics.add_metric(name="BlocksExpired", unit=MetricUnit.Count, value=len(released.expired))
-    cold = detections.trained_on in ("cold-start", "rules only")
+    cold = detections.trained_on == "rules only"
     metrics.add_metric(name="ColdStart", unit=MetricUnit.Count, value=int(cold))
     if settings.disable_api_keys:
         metrics.add_metric(
@@ -231,7 +224,7 @@ def run(now: float, settings: Settings, aws: Adapters) -> dict[str, Any]:
         "apiKeyDisableDeferred": list(keys.deferred),
         "expired": sorted(released.expired) if released is not None else [],
         "activeBlocks": len(active),
-        "modelSha256": (new_pointer.get("model") or {}).get("sha256"),
+        "modelSha256": model_ref.get("sha256") if model is not None and model_ref else None,
     }
 
 
@@ -289,28 +282,49 @@ def _history(
 
 
 def _model(
-    store: StateStore, pointer: dict[str, Any], now: float, settings: Settings
+    store: StateStore, ref: dict[str, Any] | None, now: float, settings: Settings
 ) -> tuple[Model | None, str]:
-    """The stored model when it is there, intact and fresh; else None (refit) and why."""
-    ref = pointer.get("model")
+    """The model the fitter committed when it is there and intact; else None (hard rules
+    only) and why."""
     if not ref:
-        return None, "no stored model: fitting one"
-    if now - float(ref.get("fittedAt", 0)) >= settings.retrain_seconds:
-        return None, "stored model is due for refitting"
-    if (
-        ref.get("randomState") != settings.random_state
-        or ref.get("alertQuantile") != settings.alert_quantile
-    ):
-        return None, "model settings changed: refitting"
-    data = store.read(ref["key"])
+        return None, "cold start: no model fitted yet, hard rules only until the model fitter's run"
+    data = store.read(str(ref.get("key", "")))
     if data is None:
-        return None, "stored model is gone: refitting"
+        return None, "stored model is gone: hard rules only until the model fitter refits"
     try:
-        return loads(data, ref["sha256"], FEATURES), ""
+        model = loads(data, str(ref.get("sha256", "")), FEATURES)
     except IntegrityError as error:
         logger.warning("stored model refused", extra={"error": str(error), "key": ref["key"]})
         metrics.add_metric(name="ModelRefused", unit=MetricUnit.Count, value=1)
-        return None, f"stored model refused ({error}): refitting"
+        return None, f"stored model refused ({error}): hard rules only until the fitter refits"
+    age = now - float(ref.get("fittedAt", 0))
+    metrics.add_metric(name="ModelAge", unit=MetricUnit.Seconds, value=max(0.0, age))
+    if age > 2 * settings.retrain_seconds:
+        logger.warning("stale model", extra={"fittedAt": ref.get("fittedAt"), "ageSeconds": age})
+        return model, f"stored model is {age / 3600:.0f} h old: is the model fitter failing?"
+    return model, ""
+
+
+def _rules_only(
+    X: npt.NDArray[np.float64],
+    is_client: npt.NDArray[np.bool_],
+    training: npt.NDArray[np.bool_],
+    forest: ForestConfig,
+    trained_on: str,
+) -> tuple[Model, npt.NDArray[np.float64] | None]:
+    """No model: no forest either (this function fits none); the hard rules decide alone."""
+    n = X.shape[1]
+    empty = Model(
+        forests=(None, None),
+        thresholds=(float("inf"), float("inf")),
+        training_rows=(0, 0),
+        feature_names=FEATURES,
+        reference_median=np.zeros((2, n)),
+        reference_scale=np.ones((2, n)),
+        trained_on=trained_on,
+        config=forest,
+    )
+    return empty, None
 
 
 def _detect(
@@ -324,70 +338,19 @@ def _detect(
         ),
         decisions=DecisionConfig(daily_quota=settings.daily_quota),
     )
-    starts = current.aggregates.window_start
-    baseline_from = windows.scored_from - settings.baseline_seconds
-
-    def fit_on_baseline(
-        X: npt.NDArray[np.float64],
-        is_client: npt.NDArray[np.bool_],
-        training: npt.NDArray[np.bool_],
-        forest: ForestConfig,
-        trained_on: str,
-    ) -> tuple[Model, npt.NDArray[np.float64] | None]:
-        if trained_on == "baseline":  # the trailing baseline only, not the whole history
-            training = training & (starts >= baseline_from)
-        return fit_and_score(X, is_client, training, forest, trained_on)
-
-    return detect(
-        current.aggregates, windows.scored_from, detect_config, model, fit=fit_on_baseline
-    )
+    return detect(current.aggregates, windows.scored_from, detect_config, model, fit=_rules_only)
 
 
-def _trained_note(detections: Detections) -> str:
-    return {
-        "cold-start": "cold start: no usable baseline, the forest is fitted on the scored windows",
-        "rules only": "cold start: too few windows to fit a forest, hard rules only",
-        "baseline": "forest fitted on the trailing baseline",
-        "stored model": "",
-    }[detections.trained_on]
-
-
-def _save(
-    store: StateStore,
-    pointer: dict[str, Any],
-    current: state.History,
-    detections: Detections,
-    window_end: int,
-    now: float,
-) -> dict[str, Any]:
-    """Write the new objects, then the pointer naming them (the commit)."""
+def _save(store: StateStore, current: state.History, window_end: int) -> dict[str, Any]:
+    """Write the new history, then the pointer naming it (the commit)."""
     data = state.dumps(current)
     digest = state.sha256(data)
     history_key = f"{HISTORY_PREFIX}{window_end}-{digest[:16]}.bin"
     store.put(history_key, data)
-    model_ref = pointer.get("model")
-    model = detections.model
-    if detections.trained_on == "baseline" and model is not None:
-        # a model fitted on the scored windows themselves (cold start) is never kept: the next
-        # runs would take an attack in progress for the baseline
-        blob = dumps(model)
-        model_digest = sha256(blob)
-        model_key = f"{MODEL_PREFIX}{model_digest}.bin"
-        store.put(model_key, blob)
-        model_ref = {
-            "key": model_key,
-            "sha256": model_digest,
-            "fittedAt": int(now),
-            "trainedOn": model.trained_on,
-            "trainingRows": list(model.training_rows),
-            "randomState": model.config.random_state,
-            "alertQuantile": model.config.alert_quantile,
-        }
     new_pointer = {
         "version": POINTER_VERSION,
         "lastWindowEnd": window_end,
         "history": {"key": history_key, "sha256": digest, "rows": len(current.aggregates)},
-        "model": model_ref,
     }
     store.commit(new_pointer)
     return new_pointer

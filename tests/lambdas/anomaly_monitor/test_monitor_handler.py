@@ -1,5 +1,6 @@
 """The monitor end to end: access logs in a moto log group, the real adapters, state in moto S3,
-the alert through SNS to a subscribed SQS queue, blocks in moto's WAF IP sets and DynamoDB."""
+the alert through SNS to a subscribed SQS queue, blocks in moto's WAF IP sets and DynamoDB; the
+model fitter (lambdas/anomaly_model_fitter) fitting the model the monitor scores with."""
 
 import json
 import random
@@ -9,6 +10,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+import state_access
+from anomaly_model_fitter import handler as fitter
 from anomaly_monitor import handler as monitor
 from anomaly_monitor.adapters import AlertTopic, StateStore, block_list
 from anomaly_monitor.config import Config, Settings
@@ -151,6 +154,19 @@ class Environment:
         when = datetime.fromtimestamp(self.now, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         return monitor.handler({"time": when, "source": "aws.events"}, CONTEXT)
 
+    def fit(self, at: float | None = None, settings: Settings | None = None) -> dict[str, Any]:
+        """The model fitter's scheduled run at ``at`` (default: the last monitor run's time)."""
+        return fitter.run(
+            self.now if at is None else at, settings or self.config.settings, self.store
+        )
+
+    def prime(self) -> None:
+        """The monitor's run of the window before the flood, then the fitter's: the state of a
+        deployment that has its first model."""
+        first = self.run(END - WINDOW)
+        assert first["model"] == "rules only"
+        assert self.fit()["status"] == "fitted"
+
     def alerts(self) -> list[dict[str, Any]]:
         messages = (
             self.aws["sqs"]
@@ -194,11 +210,14 @@ def emf(output: str) -> list[dict[str, Any]]:
 def test_a_run_reads_the_logs_scores_alerts_and_blocks(
     env: Environment, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    env.prime()
+    capsys.readouterr()
     result = env.run()
 
     assert result["status"] == "done"
-    assert result["model"] == "baseline"
-    assert result["readFrom"] == END - SETTINGS.baseline_seconds
+    assert result["model"] == "stored model"
+    assert result["modelSha256"] == env.store.model_pointer()["sha256"]  # type: ignore[index]
+    assert result["readFrom"] == END - WINDOW
     assert result["scoredFrom"] == END - WINDOW
     assert result["malformedLines"] == 2
     assert result["blocked"] == [f"{ATTACKER}/32"]
@@ -227,6 +246,7 @@ def test_a_run_reads_the_logs_scores_alerts_and_blocks(
 
 
 def test_a_retried_run_for_the_same_window_is_a_no_op(env: Environment) -> None:
+    env.prime()
     env.run()
     before = env.pointer()
     env.aws["wafv2"].meta.events.register("before-call.wafv2.UpdateIPSet", _no_update)
@@ -301,31 +321,46 @@ def test_a_crash_after_blocking_is_completed_by_the_retry_without_a_second_alert
     assert env.addresses(4) == {f"{ATTACKER}/32"}
 
 
-def test_a_tampered_model_is_refused_and_refitted(env: Environment) -> None:
-    env.run()
-    model = env.pointer()["model"]
+def test_a_tampered_model_is_refused_by_the_monitor_and_refitted_by_the_fitter(
+    env: Environment,
+) -> None:
+    env.prime()
+    model = env.store.model_pointer()
+    assert model is not None
     data = env.store.read(model["key"])
     assert data is not None
     env.store.put(model["key"], data[:-1] + bytes([data[-1] ^ 1]))
 
-    result = env.run(END + WINDOW)
+    result = env.run()
 
     assert any("stored model refused" in note for note in result["notes"])
-    assert result["model"] == "baseline"
-    refitted = env.pointer()["model"]
+    assert result["model"] == "rules only"
+    assert result["blocked"] == [f"{ATTACKER}/32"]  # the hard rules still act
+    refit = env.fit(env.now + 60)
+    assert refit["status"] == "fitted"
+    assert refit["reason"] == "the stored model does not match its digest"
+    refitted = env.store.model_pointer()
+    assert refitted is not None
     assert refitted["fittedAt"] > model["fittedAt"]
     stored = env.store.read(refitted["key"])
     assert stored is not None
     loads(stored, refitted["sha256"], FEATURES)  # the new model verifies
-    again = env.run(END + 2 * WINDOW)
+    again = env.run(END + WINDOW)
     assert again["model"] == "stored model"
+    assert again["modelSha256"] == refitted["sha256"]
 
 
-def test_the_refit_is_deterministic_given_random_state(env: Environment) -> None:
-    first = env.run()["modelSha256"]
-    settings = replace(SETTINGS, retrain_seconds=60)
-    env.store.commit(env.pointer() | {"lastWindowEnd": END - WINDOW})
-    assert env.run(settings=settings)["modelSha256"] == first
+def test_the_fit_is_deterministic_given_random_state(env: Environment) -> None:
+    env.prime()
+    first = env.store.model_pointer()
+    assert first is not None
+    assert env.fit(env.now + 60)["status"] == "fresh"
+
+    refit = env.fit(env.now + SETTINGS.retrain_seconds)
+
+    assert refit["status"] == "fitted"
+    assert refit["reason"] == "model is due for refitting"
+    assert refit["modelSha256"] == first["sha256"]  # the same baseline, the same bytes
 
 
 def test_a_cold_start_without_a_baseline_says_so(
@@ -337,9 +372,13 @@ def test_a_cold_start_without_a_baseline_says_so(
     result = env.run()
 
     assert result["model"] == "rules only"
-    assert any(note.startswith("cold start") for note in result["notes"])
+    assert any(note.startswith("cold start: no model fitted yet") for note in result["notes"])
     assert result["blocked"] == [f"{ATTACKER}/32"]  # the hard rules still act
-    assert env.pointer()["model"] is None  # nothing fitted on the scored window is kept
+    assert result["modelSha256"] is None
+    skipped = env.fit()  # one window of baseline: too few to fit a forest
+    assert skipped["status"] == "skipped"
+    assert "too few windows" in skipped["reason"]
+    assert env.store.model_pointer() is None
 
 
 def test_alert_only_by_default_writes_no_block(env: Environment) -> None:
@@ -349,3 +388,106 @@ def test_alert_only_by_default_writes_no_block(env: Environment) -> None:
     (alert,) = env.alerts()
     assert alert["autoBlock"] is False
     assert f"secure-endpoint block {ATTACKER} --ttl 1h" in alert["next"]
+
+
+def test_the_fitter_waits_for_the_monitors_first_history(env: Environment) -> None:
+    result = env.fit()
+
+    assert result["status"] == "skipped"
+    assert result["reason"] == "no model yet; but the monitor has committed no history yet"
+    assert env.store.model_pointer() is None
+
+
+def test_a_fitter_crash_before_its_commit_leaves_the_previous_model_in_use(
+    env: Environment, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env.prime()
+    before = env.store.model_pointer()
+    monitor_pointer = env.pointer()
+
+    def crash(pointer: Any) -> None:
+        raise RuntimeError("injected: the fitter stops before its commit")
+
+    changed = replace(SETTINGS, alert_quantile=0.99)
+    with monkeypatch.context() as patch:
+        patch.setattr(env.store, "commit_model", crash)
+        with pytest.raises(RuntimeError, match="injected"):
+            env.fit(env.now + 60, changed)
+
+    assert env.store.model_pointer() == before
+    assert env.pointer() == monitor_pointer  # the fitter never writes the monitor's state
+    result = env.run()
+    assert result["model"] == "stored model"
+    assert result["modelSha256"] == before["sha256"]  # type: ignore[index]
+    retried = env.fit(env.now + 60, changed)
+    assert retried["status"] == "fitted"
+    assert retried["reason"] == "model settings changed"
+    after = env.store.model_pointer()
+    assert after is not None
+    assert after["alertQuantile"] == 0.99
+    assert after["sha256"] != before["sha256"]  # type: ignore[index]
+
+
+def test_a_model_object_gone_is_refitted(env: Environment) -> None:
+    env.prime()
+    model = env.store.model_pointer()
+    assert model is not None
+    env.aws["s3"].delete_object(Bucket="monitor-state", Key=model["key"])
+
+    result = env.run()
+    assert result["model"] == "rules only"
+    assert any(note.startswith("stored model is gone") for note in result["notes"])
+    refit = env.fit(env.now + 60)
+    assert refit["status"] == "fitted"
+    assert refit["reason"] == "the model object is gone"
+    refitted = env.store.model_pointer()
+    assert refitted is not None
+    assert refitted["baselineEnd"] == END  # the monitor's newest committed window
+    assert env.store.read(refitted["key"]) is not None
+
+
+def test_a_stale_model_is_still_used_with_a_warning(env: Environment) -> None:
+    env.prime()
+
+    result = env.run(END + 3 * SETTINGS.retrain_seconds)
+
+    assert result["model"] == "stored model"
+    assert any("is the model fitter failing?" in note for note in result["notes"])
+
+
+def test_each_function_calls_s3_only_where_its_policy_allows(env: Environment) -> None:
+    """Every S3 call of a monitor run and a fitter run, recorded: the operations and prefixes of
+    ``state_access.S3_ACCESS``, the table tests/test_monitor.py checks the IAM policies against."""
+    calls: list[tuple[str, str, str]] = []
+    who = ["monitor"]
+
+    def record(model: Any, params: dict[str, Any], **_: Any) -> None:
+        calls.append((who[0], model.name, str(params.get("Key", ""))))
+
+    env.aws["s3"].meta.events.register("before-parameter-build.s3", record)
+    env.run(END - WINDOW)  # the first run: no model yet, a history committed
+    who[0] = "fitter"
+    assert env.fit()["status"] == "fitted"
+    who[0] = "monitor"
+    assert env.run()["blocked"] == [f"{ATTACKER}/32"]  # scores, alerts, blocks
+    who[0] = "fitter"
+    assert env.fit(env.now + 60)["status"] == "fresh"
+    assert env.fit(env.now + 60, replace(SETTINGS, alert_quantile=0.99))["status"] == "fitted"
+    env.aws["s3"].meta.events.unregister("before-parameter-build.s3", record)
+
+    used: dict[str, set[tuple[str, str]]] = {"monitor": set(), "fitter": set()}
+    for function, operation, key in calls:
+        assert operation in state_access.ACTIONS, (function, operation, key)
+        prefix = next(p for p in state_access.PREFIXES if key.startswith(p))
+        used[function].add((state_access.ACTIONS[operation], prefix))
+    for function, access in state_access.S3_ACCESS.items():
+        allowed = {(action, p) for action, prefixes in access.items() for p in prefixes}
+        assert used[function] <= allowed, function
+    # the runs above exercise every grant: none is wider than a call needs
+    assert used["fitter"] == {
+        ("s3:GetObject", "state/"),
+        ("s3:GetObject", "model/"),
+        ("s3:PutObject", "model/"),
+    }
+    assert ("s3:PutObject", "model/") not in used["monitor"]
+    assert {("s3:GetObject", "model/"), ("s3:PutObject", "alerts/")} <= used["monitor"]

@@ -192,3 +192,54 @@ def test_scoring_checks_the_number_of_features() -> None:
         forest.score(np.zeros((3, 5)))
     with pytest.raises(ValueError, match="must not be NaN"):
         forest.numpy_score(np.full((3, 4), np.nan))
+
+
+def awkward(seed: int) -> np.ndarray:
+    """Ties, duplicated rows and a constant feature: where a careless export would differ."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(400, len(NAMES)))
+    X[:, 0] = 3.0  # constant: never split on
+    X[:, 2] = rng.integers(0, 3, size=len(X))  # three values: many ties
+    X[200:300] = X[100:200]  # duplicated rows
+    X[:, 3] = np.round(X[:, 3], 1)
+    return X
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_numpy_scores_equal_scikit_learn_on_ties_duplicates_and_constant_features(
+    seed: int,
+) -> None:
+    X = awkward(seed)
+    Y = np.vstack([awkward(seed + 100), X[:50], np.full((3, len(NAMES)), 3.0)])
+    estimator = IsolationForest(
+        n_estimators=40, max_samples=128, max_features=0.75 if seed % 2 else 1.0,
+        random_state=seed,
+    ).fit(X)  # fmt: skip
+
+    forest = Forest.from_sklearn(estimator)
+    loaded = loads(dumps_forest(forest), sha256(dumps_forest(forest)), NAMES).forests[0]
+
+    assert loaded is not None
+    for rows in (X, Y):
+        expected = estimator.score_samples(rows)
+        np.testing.assert_array_equal(forest.numpy_score(rows), -expected)
+        np.testing.assert_array_equal(loaded.numpy_score(rows), -expected)  # stored, reloaded
+        # decision_function is score_samples shifted by offset_ (-0.5 with contamination auto)
+        np.testing.assert_array_equal(
+            -loaded.numpy_score(rows) - estimator.offset_, estimator.decision_function(rows)
+        )
+
+
+def dumps_forest(forest: Forest) -> bytes:
+    """A model holding ``forest`` for clients only, as the fitter stores it."""
+    model = scoring.Model(
+        forests=(forest, None),
+        thresholds=(0.6, float("inf")),
+        training_rows=(400, 0),
+        feature_names=NAMES,
+        reference_median=np.zeros((2, len(NAMES))),
+        reference_scale=np.ones((2, len(NAMES))),
+        trained_on="baseline",
+        config=ForestConfig(),
+    )
+    return dumps(model)
