@@ -2,6 +2,7 @@
 
 import json
 
+import airspeed
 import pytest
 from aws_cdk import App, Aws, Stack
 from aws_cdk import aws_certificatemanager as acm
@@ -150,8 +151,51 @@ def test_the_inference_id_names_the_client_and_the_request(template):
     (method,) = [m for m in integration.values() if m["Properties"]["HttpMethod"] == "POST"]
     request_template = method["Properties"]["Integration"]["RequestTemplates"]["application/json"]
     assert "X-Amzn-SageMaker-Inference-Id" in request_template
-    assert "$context.authorizer.claims.client_id:$context.requestId" in request_template
+    assert '"$context.authorizer.claims.client_id"' in request_template
+    assert '"$clientId:$requestId"' in request_template
     assert request_template.rstrip().endswith("$input.body")
+
+
+def render_inference_id(request_template, client_id, request_id):
+    """Render the request template as API Gateway does; return (body, inference id header)."""
+    context = {
+        "context": {
+            "authorizer": {"claims": {"client_id": client_id}},
+            "requestId": request_id,
+            "requestOverride": {"header": {}},
+        },
+        "input": {"body": '{"instances": [[1, 2]]}'},
+    }
+    # airspeed-ext (dev extra): LocalStack's AWS-dialect Velocity engine.
+    body = airspeed.Template(request_template).merge(context)
+    return body, context["context"]["requestOverride"]["header"]["X-Amzn-SageMaker-Inference-Id"]
+
+
+REQUEST_ID = "c0ffee00-1234-4abc-8def-0123456789ab"  # API Gateway's 36-character form
+
+
+@pytest.mark.parametrize(
+    ("client_id", "expected"),
+    [
+        ("4k8v0n6q2r5t7w9y1b3d5f7h9j", f"4k8v0n6q2r5t7w9y1b3d5f7h9j:{REQUEST_ID}"),  # Cognito's 26
+        ("c" * 60, f"{'c' * 27}:{REQUEST_ID}"),  # a brought pool's longer id: cut to fit
+        ("c" * 27, f"{'c' * 27}:{REQUEST_ID}"),  # exactly 64
+    ],
+)
+def test_the_inference_id_fits_sagemakers_64_characters(template, client_id, expected):
+    (method,) = [m for m in methods(template).values() if m["Properties"]["HttpMethod"] == "POST"]
+    request_template = method["Properties"]["Integration"]["RequestTemplates"]["application/json"]
+    body, inference_id = render_inference_id(request_template, client_id, REQUEST_ID)
+    assert inference_id == expected
+    assert len(inference_id) <= 64
+    assert body == '{"instances": [[1, 2]]}'
+
+
+def test_a_request_id_too_long_alone_is_cut_to_64(template):
+    (method,) = [m for m in methods(template).values() if m["Properties"]["HttpMethod"] == "POST"]
+    request_template = method["Properties"]["Integration"]["RequestTemplates"]["application/json"]
+    _, inference_id = render_inference_id(request_template, "client", "r" * 80)
+    assert inference_id == "r" * 64
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,7 @@ from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_kms as kms
 from aws_cdk.assertions import Capture, Match, Template
 from endpoint_builder import DIGEST, SKLEARN, synth_endpoint
-from template_checks import cfn_lint
+from template_checks import assert_rotation_invocations_are_scoped, cfn_lint
 
 from secure_endpoint import (
     ApiClient,
@@ -584,3 +584,14 @@ def test_every_vpc_function_and_model_comes_after_the_vpc_endpoints(template):
         assert endpoints <= _depends_on(resources, name), name
     (check,) = template.find_resources("Custom::ModelArtifactVerification")
     assert endpoints <= _depends_on(resources, check)
+
+
+def test_secrets_manager_may_invoke_the_rotation_only_for_these_clients_secrets(template):
+    assert_rotation_invocations_are_scoped(template)
+
+
+def test_each_clients_secret_gets_its_own_scoped_rotation_permission():
+    _, stack, _ = synth(clients=[ApiClient("partner-a"), ApiClient("partner-b")])
+    template = Template.from_stack(stack)
+    assert len(template.find_resources("AWS::SecretsManager::RotationSchedule")) == 2
+    assert_rotation_invocations_are_scoped(template)

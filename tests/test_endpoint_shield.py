@@ -7,7 +7,7 @@ import pytest
 from aws_cdk import App, Environment, Stack
 from aws_cdk.assertions import Annotations, Match, Template
 from endpoint_builder import SKLEARN
-from template_checks import cfn_lint
+from template_checks import assert_rotation_invocations_are_scoped, cfn_lint
 from test_endpoint import CLIENTS, DIGEST, synth
 
 from secure_endpoint import HostingOptions, WafOptions, compliance
@@ -136,3 +136,11 @@ def test_the_health_alarm_and_the_rotation_reach_the_alert_topic(built):
     assert {"OriginSecretRotationErrors", "OriginSecretRotationDeadLetters"} <= set(
         endpoint.alarms.alarms
     )
+
+
+def test_secrets_manager_may_invoke_both_rotations_only_for_their_secrets_here(built):
+    # The client secret's rotation and the origin secret's, both in the regional stack.
+    rotations = built["template"].find_resources("AWS::SecretsManager::RotationSchedule")
+    assert len(rotations) == 2
+    assert_rotation_invocations_are_scoped(built["template"])
+    assert built["edge_template"].find_resources("AWS::SecretsManager::RotationSchedule") == {}

@@ -701,3 +701,18 @@ def test_the_valid_props_are_accepted():
     stack = Stack(App(), "Valid")
     hosting = ModelHosting(stack, "Hosting", **valid_props(stack))
     assert hosting.capture_bucket is None
+
+
+def test_interface_permissions_and_deletion_are_limited_to_the_model_vpc(plain):
+    (statement,) = [
+        s for s in plain.role_statements() if "ec2:DeleteNetworkInterface" in actions_of(s)
+    ]
+    assert actions_of(statement) == [
+        "ec2:CreateNetworkInterfacePermission",
+        "ec2:DeleteNetworkInterface",
+        "ec2:DeleteNetworkInterfacePermission",
+    ]
+    vpc_arn = statement["Condition"]["ArnEquals"]["ec2:Vpc"]
+    rendered = json.dumps(vpc_arn)
+    assert ":vpc/" in rendered
+    assert plain.id(plain.network.vpc) in rendered

@@ -102,6 +102,32 @@ _MODEL_ERRORS: tuple[tuple[str, str, str, str], ...] = (
 )
 
 
+#: SageMaker's limit on ``X-Amzn-SageMaker-Inference-Id`` (InvokeEndpoint ``InferenceId``:
+#: length 1-64, pattern ``\A\S[\p{Print}]*\z``).
+INFERENCE_ID_MAX_LENGTH = 64
+
+#: The integration request template. It sets the inference id, which attributes every captured
+#: payload to an OAuth client, to ``client_id:requestId``. A Cognito client id is 26 characters and
+#: a request id 36, so the id is 63 today; a longer client id (a brought user pool's) or request id
+#: would exceed SageMaker's 64 and fail every invoke, so the client id is cut to what fits (the
+#: request id stays whole: it is what makes the id unique, and the capture reader splits on the
+#: first ``:``). If the request id alone is too long, it is cut to 64 and the client id dropped.
+INFERENCE_ID_REQUEST_TEMPLATE = (
+    # One line of directives, then the body: nothing but the body reaches the model.
+    '#set($clientId = "$context.authorizer.claims.client_id")'
+    '#set($requestId = "$context.requestId")'
+    f"#set($room = {INFERENCE_ID_MAX_LENGTH - 1} - $requestId.length())"
+    "#if($room < 1)"
+    f"#set($inferenceId = $requestId.substring(0, {INFERENCE_ID_MAX_LENGTH}))"
+    "#else"
+    "#if($clientId.length() > $room)#set($clientId = $clientId.substring(0, $room))#end"
+    '#set($inferenceId = "$clientId:$requestId")'
+    "#end"
+    "#set($context.requestOverride.header.X-Amzn-SageMaker-Inference-Id = $inferenceId)\n"
+    "$input.body"
+)
+
+
 def error_body(code: str, message: str) -> str:
     """The JSON error body of every non-2xx response: no internals, the request id for support."""
     body = {"error": code, "message": message, "requestId": "$context.requestId"}
@@ -344,13 +370,7 @@ class InferenceApi(Construct):
                     "integration.request.header.Accept": "'application/json'",
                 },
                 # The inference id attributes every captured payload to an OAuth client.
-                request_templates={
-                    "application/json": (
-                        "#set($context.requestOverride.header.X-Amzn-SageMaker-Inference-Id"
-                        ' = "$context.authorizer.claims.client_id:$context.requestId")\n'
-                        "$input.body"
-                    )
-                },
+                request_templates={"application/json": INFERENCE_ID_REQUEST_TEMPLATE},
                 integration_responses=[
                     apigw.IntegrationResponse(
                         status_code="200",

@@ -17,6 +17,7 @@ from constructs import Construct
 from secure_endpoint import compliance
 from secure_endpoint.constructs import _building as build
 from secure_endpoint.constructs import _validation as check
+from secure_endpoint.constructs._iam import scope_rotation_invocations
 from secure_endpoint.constructs.bundling import lambda_code
 from secure_endpoint.constructs.identity import OAuthIdentity
 from secure_endpoint.constructs.options import ApiClient
@@ -73,15 +74,18 @@ class ClientCredentials(Construct):
             identity.user_pool, key, bundling_cache_dir, log_retention, reserved_concurrency
         )
         self.secrets: dict[str, secretsmanager.Secret] = {}
+        rotations = []
         for client in clients:
             secret = self._client_secret(client, identity, api_url, key)
-            secret.add_rotation_schedule(
+            schedule = secret.add_rotation_schedule(
                 "Rotation",
                 rotation_lambda=self.rotation_function,
                 automatically_after=interval,
                 rotate_immediately_on_update=False,
             )
+            rotations.append((secret, schedule))
             self.secrets[client.name] = secret
+        scope_rotation_invocations(self.rotation_function, rotations)
 
     def grant_read(self, grantee: iam.IGrantable, client_name: str) -> iam.Grant:
         """Let ``grantee`` read one client's credentials (and decrypt them).

@@ -232,7 +232,9 @@ class ModelHosting(Construct):
                     cidr_ip=vpc.vpc_cidr_block,
                 )
                 self.artifact_verification.resource.node.add_dependency(kms_egress)
-        role_policy = self._grant_hosting(stack, bucket_name, object_key, image, subnets.subnet_ids)
+        role_policy = self._grant_hosting(
+            stack, bucket_name, object_key, image, subnets.subnet_ids, vpc.vpc_id
+        )
         self._acknowledge_execution_role()
 
         self.model = sagemaker.CfnModel(
@@ -414,6 +416,7 @@ class ModelHosting(Construct):
         object_key: str,
         image: ContainerImage,
         subnet_ids: list[str],
+        vpc_id: str,
     ) -> IDependable:
         """Everything SageMaker needs to host the model, on the execution role.
 
@@ -501,6 +504,16 @@ class ModelHosting(Construct):
                     "ec2:DeleteNetworkInterfacePermission",
                 ],
                 resources=[network_interfaces],
+                # Only the interfaces in the model's VPC. The EC2 service authorization reference
+                # lists ec2:Vpc (the VPC's ARN) among the network-interface resource type's
+                # condition keys, so it applies to all three actions on that resource type.
+                conditions={
+                    "ArnEquals": {
+                        "ec2:Vpc": stack.format_arn(
+                            service="ec2", resource="vpc", resource_name=vpc_id
+                        )
+                    }
+                },
             )
         )
         role.add_to_principal_policy(

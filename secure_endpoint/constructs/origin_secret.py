@@ -21,6 +21,7 @@ from constructs import Construct
 from secure_endpoint import compliance
 from secure_endpoint.constructs import _building as build
 from secure_endpoint.constructs import _validation as check
+from secure_endpoint.constructs._iam import scope_rotation_invocations
 from secure_endpoint.constructs.bundling import lambda_code
 from secure_endpoint.constructs.waf_rules import ORIGIN_SECRET_RULE, ORIGIN_VERIFY_HEADER
 
@@ -147,6 +148,7 @@ class OriginSecretRotation(Construct):
             automatically_after=interval,
             rotate_immediately_on_update=False,
         )
+        scope_rotation_invocations(self.function, [(secret, self.schedule)])
         self._acknowledge()
         build.depend_on_grants(self.function, self.role)
 
