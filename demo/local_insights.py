@@ -152,7 +152,10 @@ def _emulate(
         if not _complete(r) or _has_client(r) != (kind == "client"):
             continue
         principal = r["clientId"] if kind == "client" else r["sourceIp"]
-        f = _request_fields(r, window_seconds) | {"sourceIp": r["sourceIp"], "path": r.get("path")}
+        f = _request_fields(r, window_seconds) | {
+            "sourceIp": r["sourceIp"],
+            "route": r.get("resourcePath"),
+        }
         groups[(principal, f["windowStart"])].append(f)
     rows = []
     for (principal, start), fs in sorted(groups.items()):
@@ -165,7 +168,7 @@ def _emulate(
             "seconds": len({f["second"] for f in fs}),
             "tens": len({f["tenSeconds"] for f in fs}),
             "addresses": len({f["sourceIp"] for f in fs}),
-            "paths": len({f["path"] for f in fs if f["path"] is not None}),
+            "paths": len({f["route"] for f in fs if f["route"] is not None}),
         }
         for name, field in _SUMS:
             row[name] = sum(f[field] for f in fs)

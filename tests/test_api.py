@@ -296,9 +296,9 @@ def test_the_stage_logs_json_in_the_pinned_format_to_an_encrypted_log_group(temp
     access = props["AccessLogSetting"]
     assert json.loads(access["Format"]) == ACCESS_LOG_FIELDS
     assert list(json.loads(access["Format"])) == [
-        "requestId", "requestTimeEpoch", "sourceIp", "clientId", "apiKeyId", "userAgent",
-        "httpMethod", "resourcePath", "path", "status", "responseLength", "responseLatency",
-        "integrationLatency", "errorType", "wafResponseCode", "tlsVersion",
+        "requestId", "requestTimeEpoch", "sourceIp", "clientId", "apiKeyId", "httpMethod",
+        "resourcePath", "status", "responseLength", "responseLatency", "integrationLatency",
+        "errorType", "wafResponseCode", "tlsVersion",
     ]  # fmt: skip
     template.has_resource_properties(
         "AWS::ApiGateway::Stage",

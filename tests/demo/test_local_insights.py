@@ -23,7 +23,7 @@ def line(t_ms: int, source: str = "192.0.2.1", client: str = "-", status: str = 
             "requestTimeEpoch": str(t_ms),
             "sourceIp": source,
             "clientId": client,
-            "path": "/prod/v1/predict",
+            "resourcePath": "/v1/predict",
             "status": status,
             "responseLength": "-",
             "responseLatency": "3",

@@ -469,7 +469,7 @@ def _merge(
 
 
 _RECORD_COLUMNS = (
-    "time_ms", "status", "client", "address", "path", "response_length", "response_latency",
+    "time_ms", "status", "client", "address", "route", "response_length", "response_latency",
 )  # fmt: skip
 
 

@@ -78,7 +78,7 @@ _STATS: dict[str, str] = {
     "status_4xx": "sum(is4xx)",
     "status_5xx": "sum(is5xx)",
     "addresses": "count_distinct(sourceIp)",
-    "paths": "count_distinct(path)",
+    "paths": "count_distinct(resourcePath)",
     "bytes_sum": "sum(bytes)",
     "bytes_squares": "sum(bytesSquared)",
     "answered": "sum(isAnswered)",

@@ -45,7 +45,7 @@ def access_line(t_ms: int, source: str, client: str = "-", status: int = 200) ->
             "sourceIp": source,
             "clientId": client,
             "httpMethod": "POST",
-            "path": "/prod/v1/predict",
+            "resourcePath": "/v1/predict",
             "status": str(status),
             "responseLength": "120",
             "responseLatency": "25",

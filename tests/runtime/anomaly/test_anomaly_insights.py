@@ -37,7 +37,7 @@ def _lines(hours: float = 3, clients: int = 6) -> list[bytes]:
         t = START * 1000 + 7_000_000 + i * 9_000
         lines.append(line(requestTimeEpoch=t, clientId="pool", sourceIp=f"192.0.2.{i % 7}"))
     lines.append(line(requestTimeEpoch=START * 1000 + 7_500_000, sourceIp="192.0.2.3", status=401))
-    lines.append(line(requestTimeEpoch=START * 1000 + 60_000, path="/scan", status=404))
+    lines.append(line(requestTimeEpoch=START * 1000 + 60_000, resourcePath="-", status=404))
     return lines
 
 
