@@ -11,6 +11,8 @@ lines in memory):
 - ``insights.pairs_query``: the first time each (client, address) pair was seen;
 - ``MALFORMED_QUERY``: the lines the other queries skip (not JSON, or without
   ``requestTimeEpoch`` or ``status``), as the monitor counts them.
+- ``insights.UNPARSEABLE_QUERY``: the lines without a ``requestId`` (not JSON, or JSON of
+  another format).
 
 ``emulate`` is written from the query text's meaning, independently of ``features.aggregate``:
 ``tests/runtime/anomaly/test_anomaly_insights.py`` proves the two give the same aggregates. As
@@ -34,7 +36,7 @@ from typing import Any, Literal
 
 import orjson
 
-from secure_endpoint.runtime.anomaly.insights import ROW_LIMIT
+from secure_endpoint.runtime.anomaly.insights import ROW_LIMIT, UNPARSEABLE_QUERY
 
 Kind = Literal["client", "address", "pairs"]
 Reader = Callable[[int, int], Iterable[bytes | str]]
@@ -181,6 +183,11 @@ def malformed(lines: Iterable[bytes | str]) -> int:
     return sum(1 for text in lines if (r := _record(text)) is None or not _complete(r))
 
 
+def unparseable(lines: Iterable[bytes | str]) -> int:
+    """How many lines ``UNPARSEABLE_QUERY`` counts: no ``requestId`` field discovered."""
+    return sum(1 for text in lines if (r := _record(text)) is None or "requestId" not in r)
+
+
 class LocalInsights:
     """``insights.RunQuery`` over the events ``read`` returns for a query's time range.
 
@@ -211,6 +218,8 @@ class LocalInsights:
         self.queries += 1
         if query == MALFORMED_QUERY:
             return [{"malformed": str(malformed(self._read(start, end)))}]
+        if query == UNPARSEABLE_QUERY:
+            return [{"unparseable": str(unparseable(self._read(start, end)))}]
         span = _RANGE.search(query)
         if span is None:
             raise ValueError(f"the local Logs Insights answers only the monitor's queries: {query}")

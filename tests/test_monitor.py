@@ -192,6 +192,31 @@ def test_alarms_watch_its_anomaly_metric_errors_and_dead_letters(template):
     )
 
 
+def test_an_unparseable_access_log_line_alarms_at_once(template):
+    alarms = template.find_resources("AWS::CloudWatch::Alarm")
+    (alarm,) = [
+        a["Properties"]
+        for a in alarms.values()
+        if a["Properties"].get("MetricName") == "UnparseableLogLines"
+    ]
+    assert alarm["Namespace"] == "SecureEndpoint/Anomaly"
+    assert alarm["Dimensions"] == [{"Name": "service", "Value": "anomaly-monitor"}]
+    assert (alarm["Statistic"], alarm["Period"]) == ("Sum", 300)  # the monitor's schedule
+    assert alarm["ComparisonOperator"] == "GreaterThanThreshold"
+    assert (alarm["Threshold"], alarm["EvaluationPeriods"]) == (0, 1)
+    assert alarm["TreatMissingData"] == "notBreaching"
+    assert alarm["AlarmDescription"].endswith("#unparseable-log-lines")
+    assert "cannot parse" in alarm["AlarmDescription"]
+    # to the alert topic, as every other alarm
+    (anomalous,) = [
+        a["Properties"]
+        for a in alarms.values()
+        if a["Properties"]["AlarmDescription"].endswith("#anomaly-monitor")
+    ]
+    assert alarm["AlarmActions"] == alarm["OKActions"] == anomalous["AlarmActions"]
+    assert len(alarm["AlarmActions"]) == 1
+
+
 def test_the_dashboard_shows_top_anomalous_clients_and_blocked_addresses(template, built):
     (dashboard,) = template.find_resources("AWS::CloudWatch::Dashboard").values()
     body = json.dumps(built["stack"].resolve(dashboard["Properties"]["DashboardBody"]))

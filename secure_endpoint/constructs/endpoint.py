@@ -463,6 +463,16 @@ class SecureEndpoint(Construct):
                 "The anomaly monitor finds more anomalous clients or addresses than usual",
                 "anomaly-monitor",
             )
+            self.alarms.add_threshold_alarm(
+                "UnparseableLogLines",
+                self.monitor.metric_unparseable_log_lines(),
+                threshold=0,
+                description=(
+                    "Access-log lines the anomaly monitor cannot parse (not JSON, or without "
+                    "the pinned fields): requests invisible to it"
+                ),
+                runbook_section="unparseable-log-lines",
+            )
             self.alarms.dashboard.add_widgets(*self.monitor.widgets())
         self._grant_secret_rotations_the_key()
         self._watch_functions()
