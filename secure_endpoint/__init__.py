@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from secure_endpoint.constructs.blocklist_store import BlockListTable
     from secure_endpoint.constructs.edge import WafOptions
     from secure_endpoint.constructs.endpoint import SecureEndpoint
+    from secure_endpoint.constructs.identity import MachineUserPool
     from secure_endpoint.constructs.keys import EncryptionKey
     from secure_endpoint.constructs.monitor import AnomalyMonitor, MonitorOptions
     from secure_endpoint.constructs.network import IsolatedNetwork
@@ -57,6 +58,7 @@ __all__ = [
     "FeedFormat",
     "HostingOptions",
     "IsolatedNetwork",
+    "MachineUserPool",
     "MonitorOptions",
     "SecureEndpoint",
     "ShieldAdvancedEdge",
@@ -71,6 +73,7 @@ _HOMES = {
     "SecureEndpoint": "secure_endpoint.constructs.endpoint",
     "EncryptionKey": "secure_endpoint.constructs.keys",
     "IsolatedNetwork": "secure_endpoint.constructs.network",
+    "MachineUserPool": "secure_endpoint.constructs.identity",
     "AnomalyMonitor": "secure_endpoint.constructs.monitor",
     "MonitorOptions": "secure_endpoint.constructs.monitor",
     "ApiKeyResponder": "secure_endpoint.constructs.api_key_responder",
