@@ -128,10 +128,18 @@ INFERENCE_ID_REQUEST_TEMPLATE = (
 )
 
 
-def error_body(code: str, message: str) -> str:
-    """The JSON error body of every non-2xx response: no internals, the request id for support."""
+def error_body(code: str, message: str, detail: str | None = None) -> str:
+    """The JSON error body of every non-2xx response: no internals, the request id for support,
+    and a ``detail`` where one helps the caller fix the request."""
     body = {"error": code, "message": message, "requestId": "$context.requestId"}
+    if detail is not None:
+        body["detail"] = detail
     return json.dumps(body, separators=(",", ":"))
+
+
+# What the request model refused, in API Gateway's words (e.g. "numeric instance is greater
+# than the required maximum (maximum: 12, found: 40)"): only the caller's own request is in it.
+VALIDATION_DETAIL = "$context.error.validationErrorString"
 
 
 class InferenceApi(Construct):
@@ -432,7 +440,15 @@ class InferenceApi(Construct):
                 type=response_type,
                 status_code=status,
                 response_headers=_SECURITY_HEADERS,
-                templates={"application/json": error_body(code, message)},
+                templates={
+                    "application/json": error_body(
+                        code,
+                        message,
+                        VALIDATION_DETAIL
+                        if response_type.response_type == "BAD_REQUEST_BODY"
+                        else None,
+                    )
+                },
             )
 
     def _add_custom_domain(self, domain: CustomDomain, tls_policy: TlsPolicy) -> apigw.DomainName:

@@ -44,6 +44,7 @@ from secure_endpoint.constructs.edge import (
 from secure_endpoint.constructs.hosting import ModelHosting
 from secure_endpoint.constructs.identity import OAuthIdentity
 from secure_endpoint.constructs.images import ContainerImage
+from secure_endpoint.constructs.input_constraints import InputConstraints
 from secure_endpoint.constructs.keys import EncryptionKey, allow_logs_to_use
 from secure_endpoint.constructs.monitor import INTERFACE_ENDPOINTS, AnomalyMonitor, MonitorOptions
 from secure_endpoint.constructs.network import IsolatedNetwork
@@ -103,6 +104,9 @@ class SecureEndpoint(Construct):
     :param user_pool_domain: the domain of a brought pool. Default: - a new Cognito domain
     :param path: the inference path. Default: - '/v1/predict'
     :param request_schema: JSON Schema of the request body. Default: - rows of numbers
+    :param input_constraints: the request model compiled from a training baseline
+        (``InputConstraints.from_baseline(directory)``): row width, types and ranges per
+        feature; instead of ``request_schema``. Default: - ``request_schema``
     :param tls_policy: Default: - ``TlsPolicy.TLS13_1_2``
     :param custom_domain: serve on a custom domain (optionally with mutual TLS) and disable the
         execute-api endpoint. Default: - the execute-api endpoint
@@ -170,6 +174,7 @@ class SecureEndpoint(Construct):
         user_pool_domain: cognito.IUserPoolDomain | None = None,
         path: str = "/v1/predict",
         request_schema: apigw.JsonSchema | None = None,
+        input_constraints: InputConstraints | None = None,
         tls_policy: TlsPolicy = TlsPolicy.TLS13_1_2,
         custom_domain: CustomDomain | None = None,
         data_capture: DataCaptureOptions | None = None,
@@ -313,7 +318,11 @@ class SecureEndpoint(Construct):
             invoke_scope=self.identity.invoke_scope,
             key=self.key,
             path=path,
-            request_schema=request_schema,
+            request_schema=(
+                input_constraints.request_schema()
+                if input_constraints is not None
+                else request_schema
+            ),
             throttling_rate_limit=throttling_rate_limit,
             throttling_burst_limit=throttling_burst_limit,
             tls_policy=tls_policy,
