@@ -289,7 +289,7 @@ def test_a_feature_of_unknown_type_or_without_range_is_refused(tmp_path):
         (lambda d: InputConstraints.from_baseline(d, max_rows=0), r"max_rows .* got 0"),
         (
             lambda d: InputConstraints.from_baseline(d, input_format="rows"),
-            r"input_format must be an InputFormat \(ROWS, INSTANCES, INPUTS\), got 'rows'",
+            r"input_format must be an InputFormat \(ROWS, INSTANCES, INPUTS, CSV\), got 'rows'",
         ),
         (
             lambda d: InputConstraints.from_baseline(d, overrides={"nope": FeatureOverride()}),
@@ -319,3 +319,111 @@ def test_a_feature_of_unknown_type_or_without_range_is_refused(tmp_path):
 def test_bad_arguments_are_refused_by_name(baseline, call, message):
     with pytest.raises(ValueError, match=message):
         call(baseline)
+
+
+# --- text/csv bodies: API Gateway passes them on, the WAF checks their characters --------------
+
+
+@pytest.fixture(scope="module")
+def csv_endpoint(baseline: Path) -> dict[str, Any]:
+    constraints = InputConstraints.from_baseline(baseline, input_format=InputFormat.CSV)
+    app, stack, _ = synth_endpoint(
+        "CsvConstrained", clients=[ApiClient(name="a")], input_constraints=constraints
+    )
+    return {"app": app, "template": Template.from_stack(stack)}
+
+
+def csv_rule(template: Template) -> dict[str, Any]:
+    (acl,) = template.find_resources("AWS::WAFv2::WebACL").values()
+    (rule,) = [r for r in acl["Properties"]["Rules"] if r["Name"] == "CsvBodyCharacters"]
+    return rule
+
+
+def test_a_csv_endpoint_takes_text_csv_only_and_passes_it_on(csv_endpoint):
+    template = csv_endpoint["template"]
+    (method,) = [
+        m["Properties"]
+        for m in template.find_resources("AWS::ApiGateway::Method").values()
+        if m["Properties"]["HttpMethod"] == "POST"
+    ]
+    integration = method["Integration"]
+    assert list(integration["RequestTemplates"]) == ["text/csv"]
+    assert integration["RequestParameters"]["integration.request.header.Content-Type"] == (
+        "'text/csv'"
+    )
+    assert integration["PassthroughBehavior"] == "NEVER"  # any other type: 415
+    assert "RequestModels" not in method  # API Gateway has no schema for CSV
+    (media,) = template.find_resources(
+        "AWS::ApiGateway::GatewayResponse",
+        {"Properties": {"ResponseType": "UNSUPPORTED_MEDIA_TYPE"}},
+    ).values()
+    body = json.loads(media["Properties"]["ResponseTemplates"]["application/json"])
+    assert body["message"] == "Send Content-Type: text/csv."
+
+
+def test_the_waf_refuses_a_csv_body_with_anything_but_numbers(csv_endpoint):
+    import re
+
+    rule = csv_rule(csv_endpoint["template"])
+    assert rule["Priority"] == 31  # after the body size rule (30), before the managed groups
+    content_type, characters = rule["Statement"]["AndStatement"]["Statements"]
+    match = content_type["ByteMatchStatement"]
+    assert match["FieldToMatch"] == {"SingleHeader": {"Name": "content-type"}}
+    assert match["PositionalConstraint"] == "STARTS_WITH"
+    assert match["SearchString"] == "text/csv"
+    assert match["TextTransformations"] == [{"Priority": 0, "Type": "LOWERCASE"}]
+    regex = characters["RegexMatchStatement"]
+    assert regex["FieldToMatch"] == {"Body": {"OversizeHandling": "CONTINUE"}}
+    assert rule["Action"]["Block"]["CustomResponse"] == {
+        "ResponseCode": 400,
+        "CustomResponseBodyKey": "invalid_body",
+    }
+    forbidden = re.compile(regex["RegexString"])  # a character class: PCRE and re agree
+    for fine in ["12,70.5,-3.25,2,1,0", "1,2e-3,+4,,0,1\r\n5, 6 ,7,8,9,0\n", "1.5E+10\t,2"]:
+        assert forbidden.search(fine) is None, fine
+    for refused in ["12,NaN,1", '{"instances": [[1]]}', "1;2;3", "1,2\n=cmd|' /C calc'!A0", "0x1F"]:
+        assert forbidden.search(refused) is not None, refused
+
+
+def test_the_waf_answers_a_refused_csv_body_in_the_api_s_error_shape(csv_endpoint):
+    (acl,) = csv_endpoint["template"].find_resources("AWS::WAFv2::WebACL").values()
+    body = acl["Properties"]["CustomResponseBodies"]["invalid_body"]
+    assert body["ContentType"] == "APPLICATION_JSON"
+    assert json.loads(body["Content"]) == {
+        "error": "invalid_body",
+        "message": "The request body does not match the input schema.",
+    }
+
+
+def test_a_json_endpoint_has_no_csv_rule_and_no_unused_body(baseline):
+    constraints = InputConstraints.from_baseline(baseline)
+    _, stack, _ = synth_endpoint(
+        "JsonConstrained", clients=[ApiClient(name="a")], input_constraints=constraints
+    )
+    (acl,) = Template.from_stack(stack).find_resources("AWS::WAFv2::WebACL").values()
+    assert "CsvBodyCharacters" not in [r["Name"] for r in acl["Properties"]["Rules"]]
+    assert set(acl["Properties"]["CustomResponseBodies"]) == {"forbidden", "throttled", "too_large"}
+
+
+def test_the_csv_endpoint_is_nag_and_cfn_lint_clean(csv_endpoint):
+    from template_checks import cfn_lint
+
+    from secure_endpoint import compliance
+
+    compliance.add_packs(csv_endpoint["app"])
+    assert compliance.findings(csv_endpoint["app"]) == []
+    assert cfn_lint(csv_endpoint["template"], "us-east-1") == []
+
+
+def test_csv_takes_numeric_features_only(tmp_path):
+    features = [*FEATURES[:2], ("plan", "String", 0, 0, False, 1.0, ["basic"])]
+    with pytest.raises(ValueError, match=r"InputFormat.CSV takes numeric features only.*'plan'"):
+        InputConstraints.from_baseline(
+            write_baseline(tmp_path, features), input_format=InputFormat.CSV
+        )
+
+
+def test_a_csv_body_has_no_json_schema(baseline):
+    constraints = InputConstraints.from_baseline(baseline, input_format=InputFormat.CSV)
+    with pytest.raises(ValueError, match="a text/csv body has no JSON Schema"):
+        constraints.json_schema()

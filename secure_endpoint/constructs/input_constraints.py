@@ -53,6 +53,18 @@ class InputFormat(enum.Enum):
     """``{"instances": [[...], ...]}`` (TensorFlow Serving's row format, and many containers')."""
     INPUTS = "inputs"
     """``{"inputs": [[...], ...]}`` (TensorFlow Serving's columnar key, given rows)."""
+    CSV = "csv"
+    """A ``text/csv`` body of numbers, one row per line. API Gateway cannot check it against a
+    schema: the WAF refuses a body holding anything but digits, signs, ``.``, ``e``/``E``,
+    commas, spaces and line breaks; the width and ranges are left to the payload inspector."""
+
+    @property
+    def content_type(self) -> str:
+        return "text/csv" if self is InputFormat.CSV else "application/json"
+
+
+CSV_FORBIDDEN_CHARACTERS = r"[^0-9eE+.,\r\n \t-]"
+"""What no CSV row of numbers holds: the WAF's check of a ``text/csv`` body (PCRE, as WAF)."""
 
 
 @dataclass(frozen=True)
@@ -132,6 +144,13 @@ class InputConstraints:
                 "input_constraints.input_format must be an InputFormat "
                 f"({', '.join(f.name for f in InputFormat)}), got {self.input_format!r}"
             )
+        strings = [f.name for f in features if f.kind == STRING]
+        if self.input_format is InputFormat.CSV and strings:
+            raise ValueError(
+                "input_constraints: InputFormat.CSV takes numeric features only (the WAF checks "
+                f"a text/csv body for digits and separators); {strings[:5]} are String features: "
+                "send JSON, or override them"
+            )
         if (
             not isinstance(self.max_rows, int)
             or isinstance(self.max_rows, bool)
@@ -177,7 +196,12 @@ class InputConstraints:
         return len(self.features)
 
     def json_schema(self) -> dict[str, Any]:
-        """The request model as a JSON Schema draft 4 document."""
+        """The request model as a JSON Schema draft 4 document (for the JSON input formats)."""
+        if self.input_format is InputFormat.CSV:
+            raise ValueError(
+                "input constraints: a text/csv body has no JSON Schema; the WAF checks its "
+                "characters (CSV_FORBIDDEN_CHARACTERS)"
+            )
         row = {
             "type": "array",
             "minItems": self.width,
