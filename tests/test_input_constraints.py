@@ -12,6 +12,7 @@ import pytest
 from aws_cdk import App, Aws, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk.assertions import Template
+from baseline_files import FEATURES, write_baseline
 from endpoint_builder import synth_endpoint
 
 from secure_endpoint import FeatureOverride, InputConstraints, InputFormat
@@ -20,61 +21,6 @@ from secure_endpoint.constructs.identity import OAuthIdentity
 from secure_endpoint.constructs.input_constraints import BaselineError, FeatureConstraint
 from secure_endpoint.constructs.keys import EncryptionKey
 from secure_endpoint.constructs.options import ApiClient
-
-# (name, inferred type, min, max, non-negative, completeness, domain)
-FEATURES: list[tuple[str, str, float, float, bool, float, list[str] | None]] = [
-    ("tenure_months", "Integral", 0, 72, True, 1.0, None),
-    ("monthly_charges", "Fractional", 18.25, 118.75, True, 1.0, None),
-    ("balance_delta", "Fractional", -40.0, 60.0, False, 1.0, None),
-    ("support_calls", "Integral", 0, 9, True, 0.97, None),  # had missing values
-    ("region_eu", "Integral", 0, 1, True, 1.0, None),
-    ("region_us", "Integral", 0, 1, True, 1.0, None),
-]
-
-
-def write_baseline(directory: Path, features: list[Any] = FEATURES) -> Path:
-    """A baseline in Model Monitor's documented data-quality formats."""
-    statistics = {
-        "version": 0.0,
-        "dataset": {"item_count": 1000},
-        "features": [
-            {
-                "name": name,
-                "inferred_type": kind,
-                "numerical_statistics": {
-                    "common": {"num_present": 1000, "num_missing": 0},
-                    "mean": (low + high) / 2,
-                    "sum": (low + high) * 500,
-                    "std_dev": (high - low) / 4,
-                    "min": low,
-                    "max": high,
-                },
-            }
-            for name, kind, low, high, _, _, _ in features
-        ],
-    }
-    constraints = {
-        "version": 0.0,
-        "features": [
-            {
-                "name": name,
-                "inferred_type": kind,
-                "completeness": completeness,
-                **(
-                    {"num_constraints": {"is_non_negative": non_negative}}
-                    if kind != "String"
-                    else {}
-                ),
-                **({"string_constraints": {"domains": domain}} if domain else {}),
-            }
-            for name, kind, _, _, non_negative, completeness, domain in features
-        ],
-        "monitoring_config": {"evaluate_constraints": "Enabled", "emit_metrics": "Enabled"},
-    }
-    directory.mkdir(parents=True, exist_ok=True)
-    (directory / "statistics.json").write_text(json.dumps(statistics))
-    (directory / "constraints.json").write_text(json.dumps(constraints))
-    return directory
 
 
 @pytest.fixture(scope="module")
