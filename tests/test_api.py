@@ -264,7 +264,12 @@ def test_gateway_errors_are_small_json_bodies(template, response_type, status):
     props = response["Properties"]
     assert props["StatusCode"] == status
     body = json.loads(props["ResponseTemplates"]["application/json"])
-    assert set(body) == {"error", "message", "requestId"}
+    assert body["requestId"] == "$context.requestId"
+    if response_type == "BAD_REQUEST_BODY":  # what the request model refused, for the caller
+        assert set(body) == {"error", "message", "requestId", "detail"}
+        assert body["detail"] == "$context.error.validationErrorString"
+    else:
+        assert set(body) == {"error", "message", "requestId"}
     assert props["ResponseParameters"]["gatewayresponse.header.Cache-Control"] == "'no-store'"
 
 

@@ -191,3 +191,20 @@ def test_the_sample_app_is_nag_clean_with_each_switch_on(tmp_path, switch):
     if switch == "cloud_watch_role":
         (account,) = Template.from_stack(stack).find_resources("AWS::ApiGateway::Account").values()
         assert "CloudWatchRoleArn" in account["Properties"]
+
+
+def test_an_input_baseline_from_context_becomes_the_request_model(tmp_path):
+    from baseline_files import write_baseline
+
+    baseline = write_baseline(tmp_path / "baseline")
+    template = synth_app(tmp_path / "out", input_baseline=str(baseline))["SecureEndpointSample"]
+    schemas = [
+        r["Properties"]["Schema"]
+        for r in template["Resources"].values()
+        if r["Type"] == "AWS::ApiGateway::Model"
+    ]
+    (request,) = [s for s in schemas if s.get("title") == "InferenceRequest"]
+    assert [f["title"] for f in request["items"]["items"]] == [
+        "tenure_months", "monthly_charges", "balance_delta", "support_calls", "region_eu",
+        "region_us",
+    ]  # fmt: skip

@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 from aws_cdk import App, Duration, Stack, Token
+from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_certificatemanager as acm
 from aws_cdk import aws_cloudfront as cloudfront
 from aws_cdk import aws_cognito as cognito
@@ -33,7 +34,9 @@ from secure_endpoint import (
     CustomDomain,
     DataCaptureOptions,
     EmergencyContact,
+    FeatureConstraint,
     HostingOptions,
+    InputConstraints,
     MonitorOptions,
     SecureEndpoint,
     ShieldOptions,
@@ -251,6 +254,14 @@ CASES = [
          "path-parameter"),
     case("request_schema", r"an apigw.JsonSchema or None, got \{'type': 'object'\}",
          lambda s: {"request_schema": {"type": "object"}}, "schema-a-dict"),
+    case("input_constraints", r"an InputConstraints \(InputConstraints.from_baseline\(directory\)\) "
+         r"or None, got 'baseline/'", lambda s: {"input_constraints": "baseline/"},
+         "input-constraints-a-path"),
+    case("input_constraints", r"request_schema and input_constraints both give the request model",
+         lambda s: {"request_schema": apigw.JsonSchema(type=apigw.JsonSchemaType.ARRAY),
+                    "input_constraints": InputConstraints(
+                        features=(FeatureConstraint("a", "Fractional", 0, 1),))},
+         "input-constraints-and-schema"),
     case("custom_domain", r"a CustomDomain or None, got 'api.example.com'",
          lambda s: {"custom_domain": "api.example.com"}, "custom-domain-a-string"),
     case("custom_domain.domain_name", r"fully qualified domain name.*got 'API'",

@@ -174,3 +174,12 @@ def test_the_environment_agnostic_stack_has_one_endpoint_of_its_own(built: dict[
     assert [k for k in outputs if k.startswith(manifest.OUTPUT_PREFIX)] == [
         manifest.output_key("Endpoint")
     ]
+
+
+def test_the_shared_pool_is_hardened_as_the_one_an_endpoint_creates(built: dict[str, Any]) -> None:
+    (shared_pool,) = resources(built["templates"]["Shared"], "AWS::Cognito::UserPool")
+    (own_pool,) = resources(built["templates"]["Standalone"], "AWS::Cognito::UserPool")
+    assert shared_pool["Properties"] == own_pool["Properties"]
+    assert shared_pool["Properties"]["MfaConfiguration"] == "ON"
+    assert shared_pool["Properties"]["AdminCreateUserConfig"] == {"AllowAdminCreateUserOnly": True}
+    assert shared_pool["DeletionPolicy"] == own_pool["DeletionPolicy"] == "Retain"

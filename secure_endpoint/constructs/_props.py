@@ -22,6 +22,7 @@ from aws_cdk import aws_wafv2 as wafv2
 from secure_endpoint.constructs import _validation as check
 from secure_endpoint.constructs.alarms import check_emails
 from secure_endpoint.constructs.edge import DEFAULT_RATE_WINDOW_SEC, WafOptions
+from secure_endpoint.constructs.input_constraints import InputConstraints
 from secure_endpoint.constructs.monitor import MonitorOptions
 from secure_endpoint.constructs.options import (
     ApiClient,
@@ -73,6 +74,17 @@ def check_props(props: dict[str, Any]) -> CheckedProps:
     _resources(p)
     check.api_path("path", p["path"])
     _optional("request_schema", p["request_schema"], apigw.JsonSchema, "an apigw.JsonSchema")
+    _optional(
+        "input_constraints",
+        p["input_constraints"],
+        InputConstraints,
+        "an InputConstraints (InputConstraints.from_baseline(directory))",
+    )
+    if p["input_constraints"] is not None and p["request_schema"] is not None:
+        raise ValueError(
+            "request_schema and input_constraints both give the request model: pass one "
+            "(input_constraints compiles its schema from the baseline)"
+        )
     check.enum_member("tls_policy", p["tls_policy"], TlsPolicy)
     _optional("custom_domain", p["custom_domain"], CustomDomain, "a CustomDomain")
     _optional("data_capture", p["data_capture"], DataCaptureOptions, "a DataCaptureOptions")

@@ -30,7 +30,7 @@ if TYPE_CHECKING:  # the opt-in parts are imported when used: a synth without th
     from secure_endpoint.constructs.shield import ShieldAdvancedEdge, ShieldOptions
     from secure_endpoint.constructs.threat_intel import ThreatIntelFeeds
 from secure_endpoint.constructs.alarms import DEFAULT_RUNBOOK_URL, EndpointAlarms
-from secure_endpoint.constructs.api import InferenceApi
+from secure_endpoint.constructs.api import CSV, JSON, InferenceApi
 from secure_endpoint.constructs.blocklist_store import BlockListTable
 from secure_endpoint.constructs.bundling import resolve_cache_dir
 from secure_endpoint.constructs.credentials import ClientCredentials
@@ -44,6 +44,11 @@ from secure_endpoint.constructs.edge import (
 from secure_endpoint.constructs.hosting import ModelHosting
 from secure_endpoint.constructs.identity import OAuthIdentity
 from secure_endpoint.constructs.images import ContainerImage
+from secure_endpoint.constructs.input_constraints import (
+    CSV_FORBIDDEN_CHARACTERS,
+    InputConstraints,
+    InputFormat,
+)
 from secure_endpoint.constructs.keys import EncryptionKey, allow_logs_to_use
 from secure_endpoint.constructs.monitor import INTERFACE_ENDPOINTS, AnomalyMonitor, MonitorOptions
 from secure_endpoint.constructs.network import IsolatedNetwork
@@ -103,6 +108,9 @@ class SecureEndpoint(Construct):
     :param user_pool_domain: the domain of a brought pool. Default: - a new Cognito domain
     :param path: the inference path. Default: - '/v1/predict'
     :param request_schema: JSON Schema of the request body. Default: - rows of numbers
+    :param input_constraints: the request model compiled from a training baseline
+        (``InputConstraints.from_baseline(directory)``): row width, types and ranges per
+        feature; instead of ``request_schema``. Default: - ``request_schema``
     :param tls_policy: Default: - ``TlsPolicy.TLS13_1_2``
     :param custom_domain: serve on a custom domain (optionally with mutual TLS) and disable the
         execute-api endpoint. Default: - the execute-api endpoint
@@ -170,6 +178,7 @@ class SecureEndpoint(Construct):
         user_pool_domain: cognito.IUserPoolDomain | None = None,
         path: str = "/v1/predict",
         request_schema: apigw.JsonSchema | None = None,
+        input_constraints: InputConstraints | None = None,
         tls_policy: TlsPolicy = TlsPolicy.TLS13_1_2,
         custom_domain: CustomDomain | None = None,
         data_capture: DataCaptureOptions | None = None,
@@ -305,6 +314,9 @@ class SecureEndpoint(Construct):
             user_pool_domain=user_pool_domain,
             access_token_validity=access_token_validity,
         )
+        csv_body = (
+            input_constraints is not None and input_constraints.input_format is InputFormat.CSV
+        )
         self.api = InferenceApi(
             self,
             "Api",
@@ -313,7 +325,12 @@ class SecureEndpoint(Construct):
             invoke_scope=self.identity.invoke_scope,
             key=self.key,
             path=path,
-            request_schema=request_schema,
+            request_schema=(
+                input_constraints.request_schema()
+                if input_constraints is not None and not csv_body
+                else request_schema
+            ),
+            request_content_type=CSV if csv_body else JSON,
             throttling_rate_limit=throttling_rate_limit,
             throttling_burst_limit=throttling_burst_limit,
             tls_policy=tls_policy,
@@ -373,6 +390,7 @@ class SecureEndpoint(Construct):
             managed_rule_overrides=waf.rule_overrides,
             max_body_bytes=waf.max_body_bytes,
             origin_secret=origin_secret,
+            csv_forbidden_characters=CSV_FORBIDDEN_CHARACTERS if csv_body else None,
             web_acl=web_acl,
         )
         self.shield: ShieldAdvancedEdge | None = None
