@@ -1,0 +1,217 @@
+"""Training data and request bodies to blocks: names, labels, missing cells, spelling, errors."""
+
+from __future__ import annotations
+
+import builtins
+import gzip
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from secure_endpoint.runtime.baseline.readers import (
+    BaselineInputError,
+    block_from_csv_text,
+    block_from_payload,
+    open_training,
+)
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+def stacked(data) -> np.ndarray:
+    return np.vstack([block.values for block in data])
+
+
+def test_csv_header_names_the_features_and_the_label_is_dropped(tmp_path):
+    path = write(tmp_path / "t.csv", "a,label,b\n1,0,2.5\n3,1,4.5\n")
+    data = open_training(path, label_column="label")
+    assert data.names == ("a", "b")
+    blocks = list(data)
+    assert blocks[0].values.tolist() == [[1, 2.5], [3, 4.5]]
+    assert blocks[0].integer_spelled.tolist() == [True, False]
+
+
+def test_csv_blocks_are_bounded(tmp_path):
+    path = write(tmp_path / "t.csv", "a\n" + "".join(f"{i}\n" for i in range(1000)))
+    blocks = list(open_training(path, block_rows=128))
+    assert [b.rows for b in blocks] == [128] * 7 + [104]
+    assert stacked(blocks)[:, 0].tolist() == list(range(1000))
+
+
+def test_csv_empty_and_nan_cells_are_missing_and_text_is_kept(tmp_path):
+    path = write(tmp_path / "t.csv", 'a,b,c\n1,,x\n2,nan,"y, z"\n,3,\n')
+    (block,) = open_training(path)
+    values = block.values
+    assert np.isnan(values[:, 2]).all()
+    assert values[:, 0].tolist()[:2] == [1, 2]
+    assert np.isnan(values[2, 0])
+    assert np.isnan(values[:2, 1]).all()
+    assert values[2, 1] == 3
+    assert block.text == {2: ["x", "y, z", None]}
+    assert block.integer_spelled.tolist()[:2] == [True, True]
+
+
+def test_a_string_label_leaves_numeric_features(tmp_path):
+    path = write(tmp_path / "t.csv", "x,y,label\n1.5,2,yes\n2.5,3,no\n")
+    (block,) = open_training(path, label_column="label")
+    assert block.values.tolist() == [[1.5, 2], [2.5, 3]]
+    assert block.text == {}
+
+
+def test_headerless_csv_takes_feature_names(tmp_path):
+    path = write(tmp_path / "t.csv", "0,1.5,2\n1,2.5,3\n")
+    data = open_training(path, feature_names=["label", "x", "y"], label_column="label")
+    assert data.names == ("x", "y")
+    assert stacked(data).tolist() == [[1.5, 2], [2.5, 3]]
+
+
+def test_gzip_and_a_byte_order_mark_are_read(tmp_path):
+    path = tmp_path / "t.csv.gz"
+    path.write_bytes(gzip.compress("\ufeffa,b\n1,2\n".encode()))
+    data = open_training(path)
+    assert data.format == "csv"
+    assert data.names == ("a", "b")
+    assert stacked(data).tolist() == [[1, 2]]
+
+
+@pytest.mark.parametrize(
+    ("text", "kwargs", "message"),
+    [
+        ("0,1\n", {}, r"\(no header\); name the columns with --feature-names"),
+        ("0,1\n", {"feature_names": ["a"]}, "names 1 columns, .* has 2"),
+        (
+            "a,b\n1,2\n",
+            {"feature_names": ["a", "c"]},
+            r"\(a,c\) does not match the header .*\(a,b\)",
+        ),
+        ("a,a\n1,2\n", {}, r"duplicate names \['a'\]"),
+        ("a,\n1,2\n", {}, "every feature needs a name"),
+        ("a,b\n1,2\n", {"label_column": "y"}, "no column 'y' for --label-column"),
+        ("", {}, "empty"),
+    ],
+)
+def test_refuses_bad_names(tmp_path, text, kwargs, message):
+    with pytest.raises(BaselineInputError, match=message):
+        open_training(write(tmp_path / "t.csv", text), **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("a,b\n1,2\n3\n", "line 3 has 1 fields, not 2 .ragged rows."),
+        ("a,b\n1,2\n3,4,5\n", "line 3 has 3 fields, not 2"),
+        ("a,b\n1,\n3,4,5\n", "line 3 has 3 fields"),
+        ("a,b\n1,2\n3,inf\n", "an infinite value near line 3, column 2"),
+    ],
+)
+def test_refuses_ragged_rows_and_infinities_naming_the_line(tmp_path, text, message):
+    with pytest.raises(BaselineInputError, match=message):
+        list(open_training(write(tmp_path / "t.csv", text)))
+
+
+def test_refuses_a_missing_file_and_an_unknown_format(tmp_path):
+    with pytest.raises(BaselineInputError, match="no such file"):
+        open_training(tmp_path / "nope.csv")
+    with pytest.raises(BaselineInputError, match="give --format"):
+        open_training(write(tmp_path / "t.txt", "a\n1\n"))
+    assert open_training(tmp_path / "t.txt", format="csv").names == ("a",)
+
+
+def test_json_lines_of_instances_and_inputs(tmp_path):
+    lines = [
+        {"instances": [[1, 2.5, None], [2, 3.5, 4]]},
+        {"inputs": [[3, 4.5, 5]]},
+        {"instances": [4, 5.5, 6]},  # one row
+    ]
+    path = write(tmp_path / "t.jsonl", "\n".join(map(json.dumps, lines)) + "\n\n")
+    data = open_training(path)
+    assert data.names == ("_c0", "_c1", "_c2")
+    (block,) = data
+    assert block.values[:, 0].tolist() == [1, 2, 3, 4]
+    assert np.isnan(block.values[0, 2])
+    assert block.integer_spelled.tolist() == [True, False, True]
+    assert block.row_counts.tolist() == [2, 1, 1]
+
+
+def test_json_lines_label_and_names(tmp_path):
+    path = write(tmp_path / "t.jsonl", json.dumps({"instances": [[0, 1.5], [1, 2.5]]}))
+    data = open_training(path, feature_names=["y", "x"], label_column="y")
+    assert data.names == ("x",)
+    assert stacked(data).tolist() == [[1.5], [2.5]]
+
+
+@pytest.mark.parametrize(
+    ("lines", "message"),
+    [
+        (['{"instances": [[1, 2]]}', '{"instances": [[1]]}'], "line 2, row 1 has 1 values"),
+        (['{"instances": [[1, 2]]}', "not json"], "line 2 is not JSON"),
+        (['{"rows": [[1, 2]]}'], 'expected an object with "instances" or "inputs"'),
+        (['{"instances": []}'], "non-empty list of rows"),
+        (['{"instances": [[1, 2], 3]}'], "every row of 'instances' must be a list"),
+    ],
+)
+def test_json_lines_refuse_malformed_records(tmp_path, lines, message):
+    path = write(tmp_path / "t.jsonl", "\n".join(lines))
+    with pytest.raises(BaselineInputError, match=message):
+        list(open_training(path))
+
+
+def test_json_text_and_booleans_are_text():
+    block = block_from_payload({"instances": [[1, "a"], [2, True]]})
+    assert block.text == {1: ["a", "true"]}
+    assert np.isnan(block.values[:, 1]).all()
+
+
+def test_request_bodies_check_their_width():
+    assert block_from_payload({"inputs": [[1, 2]]}, 2).values.tolist() == [[1, 2]]
+    with pytest.raises(BaselineInputError, match="row 1 has 3 values, expected 2"):
+        block_from_payload({"instances": [[1, 2, 3]]}, 2)
+    assert block_from_csv_text("1,2\n3,4\n", 2).row_counts.tolist() == [2]
+    with pytest.raises(BaselineInputError, match="row 2 has 1 fields, expected 2"):
+        block_from_csv_text("1,2\n3\n", 2)
+
+
+def test_parquet_without_pyarrow_says_what_to_install(tmp_path, monkeypatch):
+    real_import = builtins.__import__
+
+    def no_pyarrow(name, *args, **kwargs):
+        if name.startswith("pyarrow"):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_pyarrow)
+    path = tmp_path / "t.parquet"
+    path.write_bytes(b"PAR1")
+    with pytest.raises(BaselineInputError, match=r"needs pyarrow.*secure-endpoint\[parquet\]"):
+        open_training(path)
+
+
+def test_parquet_columns_keep_their_types(tmp_path):
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    table = pa.table(
+        {
+            "n": pa.array([1, 2, None, 4], pa.int64()),
+            "x": pa.array([0.5, None, 2.0, 3.0], pa.float64()),
+            "city": pa.array(["oslo", "lima", None, "oslo"]),
+            "label": pa.array([0, 1, 0, 1], pa.int8()),
+        }
+    )
+    pq.write_table(table, tmp_path / "t.parquet")
+    data = open_training(tmp_path / "t.parquet", label_column="label", block_rows=3)
+    assert data.names == ("n", "x", "city")
+    blocks = list(data)
+    assert [b.rows for b in blocks] == [3, 1]
+    values = stacked(blocks)
+    assert values[:, 0].tolist()[:2] == [1, 2]
+    assert np.isnan(values[2, 0])
+    assert np.isnan(values[1, 1])
+    assert blocks[0].integer_spelled.tolist() == [True, False, False]
+    assert blocks[0].text == {2: ["oslo", "lima", None]}
+    with pytest.raises(BaselineInputError, match="does not match the columns"):
+        open_training(tmp_path / "t.parquet", feature_names=["a", "b", "c", "d"])
