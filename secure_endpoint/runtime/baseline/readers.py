@@ -89,7 +89,12 @@ class TrainingData:
     _blocks: Callable[[], Iterator[Block]]
 
     def __iter__(self) -> Iterator[Block]:
-        return self._blocks()
+        try:
+            yield from self._blocks()
+        except (OSError, UnicodeDecodeError, EOFError) as error:  # gzip.BadGzipFile is an OSError
+            raise BaselineInputError(
+                f"training data {self.path}: cannot read it: {error}"
+            ) from None
 
 
 def open_training(
@@ -440,7 +445,12 @@ def _rows_block(rows: list[list[Any]], width: int, where: str, first_row: int) -
     for j, cells in enumerate(zip(*rows, strict=True)):
         kinds = set(map(type, cells))
         if kinds <= {int, float}:
-            column = np.array(cells, dtype=np.float64)
+            try:
+                column = np.array(cells, dtype=np.float64)
+            except OverflowError:
+                raise BaselineInputError(
+                    f"{where}: a number too large for a float in column {j + 1}"
+                ) from None
             spelled[j] = float not in kinds
         else:
             column = np.empty(len(cells))
@@ -451,7 +461,12 @@ def _rows_block(rows: list[list[Any]], width: int, where: str, first_row: int) -
                     column[i] = math.nan
                     text.append(None)
                 elif type(cell) in (int, float):
-                    column[i] = cell
+                    try:
+                        column[i] = cell
+                    except OverflowError:
+                        raise BaselineInputError(
+                            f"{where}: a number too large for a float in column {j + 1}"
+                        ) from None
                     spelled[j] &= type(cell) is int
                     text.append(None if math.isnan(cell) else str(cell))
                 else:

@@ -215,3 +215,15 @@ def test_parquet_columns_keep_their_types(tmp_path):
     assert blocks[0].text == {2: ["oslo", "lima", None]}
     with pytest.raises(BaselineInputError, match="does not match the columns"):
         open_training(tmp_path / "t.parquet", feature_names=["a", "b", "c", "d"])
+
+
+def test_huge_json_numbers_and_undecodable_bytes_are_input_errors(tmp_path):
+    with pytest.raises(BaselineInputError, match="too large for a float in column 2"):
+        block_from_payload({"instances": [[1, 10**400]]})
+    with pytest.raises(BaselineInputError, match="too large for a float in column 1"):
+        block_from_payload({"instances": [[10**400, "x"]]})
+    path = tmp_path / "t.csv"
+    path.write_bytes(b"a,b\n" + b"1,2\n" * 10_000 + b"\xff\xfe,3\n")
+    data = open_training(path)
+    with pytest.raises(BaselineInputError, match="cannot read it"):
+        list(data)
