@@ -267,7 +267,7 @@ class Profiler:
             inferred, kind = "String", "string"
             counter = Counter(self.text[j])
             for number, count in (values or {}).items():
-                counter[_as_text(number, self.spelled[j])] += count
+                counter[_as_text(number)] += count
             text_values = dict(counter.most_common())
             distinct_count = len(text_values)
         elif self.whole[j] and self.spelled[j]:
@@ -358,8 +358,9 @@ class Profiler:
         return prefix if prefix and prefix not in self.names else f"{names[0]}..{names[-1]}"
 
 
-def _as_text(number: float, spelled: bool) -> str:
-    return str(int(number)) if spelled and number == int(number) else repr(number)
+def _as_text(number: float) -> str:
+    """A number of a String feature, written back: whole numbers without a point."""
+    return str(int(number)) if number == int(number) else repr(number)
 
 
 def profile_blocks(

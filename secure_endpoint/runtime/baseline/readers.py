@@ -11,10 +11,11 @@ String feature can be profiled; an infinite value is an error. ``integer_spelled
 column, whether every present value of the block was written as an integer (``3``, not ``3.0``
 or ``3e0``): Model Monitor's Integral.
 
-CSV goes through numpy's C parser (``np.loadtxt``) a block at a time; a block it refuses (an empty
-cell, text, a ragged row, quotes numpy does not take) is read again with the ``csv`` module, a
-column at a time, which also finds the line at fault. Fields may be quoted but must not hold line
-breaks.
+CSV goes through numpy's C parser (``np.loadtxt``) a block at a time, empty cells filled in as
+``nan`` when the block has no quotes; a block it still refuses (text, a ragged row, quotes numpy
+does not take) is read again with the ``csv`` module, a column at a time, which also finds the
+line at fault. Blank lines are skipped (so a one-column file cannot hold an empty cell). Fields
+may be quoted but must not hold line breaks.
 
 ``block_from_payload`` and ``block_from_csv_text`` read one request body (as captured, or sent to
 the gateway) with the same rules, for the drift and abuse detectors.
@@ -229,8 +230,9 @@ def _open_csv(
             if has_header:
                 stream.readline()
                 line = 2
+            hint = _CsvHint()
             while lines := list(itertools.islice(stream, block_rows)):
-                block = _csv_block(lines, len(names), path, line)
+                block = _csv_block(lines, len(names), path, line, hint)
                 line += len(lines)
                 if label is not None:
                     block = _drop_column(block, label)
@@ -240,19 +242,19 @@ def _open_csv(
     return TrainingData(path, "csv", tuple(names[i] for i in keep), label_column, blocks)
 
 
-def _csv_block(lines: list[str], width: int, path: Path, first_line: int) -> Block:
+@dataclass
+class _CsvHint:
+    """What the blocks read so far say about the next: fill empty cells first; text columns."""
+
+    fill_first: bool = False
+    text_columns: tuple[int, ...] = ()
+
+
+def _csv_block(lines: list[str], width: int, path: Path, first_line: int, hint: _CsvHint) -> Block:
     where = f"training data {path}"
-    try:
-        values = np.loadtxt(
-            lines, delimiter=",", dtype=np.float64, ndmin=2, comments=None, quotechar='"'
-        )
-    except ValueError:
-        values = None
-    if values is not None and values.shape[1] == width:
-        _check_finite(values, where, first_line)
-        whole = np.all((values == np.floor(values)) | np.isnan(values), axis=0)
-        spelled = _int_parsable(lines, width, np.flatnonzero(whole))
-        return Block(values, spelled)
+    block = _numeric_block(lines, width, where, first_line, hint)
+    if block is not None:
+        return block
     rows = list(csv.reader(lines))
     numbered = [(first_line + i, row) for i, row in enumerate(rows) if row]
     for number, row in numbered:
@@ -261,7 +263,109 @@ def _csv_block(lines: list[str], width: int, path: Path, first_line: int) -> Blo
                 f"{where}: line {number} has {len(row)} fields, not {width} (ragged rows)"
             )
     values, spelled, texts = _csv_columns([row for _, row in numbered], width, where, first_line)
+    hint.text_columns = tuple(sorted(texts))
     return Block(values, spelled, texts)
+
+
+def _numeric_block(
+    lines: list[str], width: int, where: str, first_line: int, hint: _CsvHint
+) -> Block | None:
+    """The block through numpy's parser (empty cells filled as nan if need be; the text columns
+    of earlier blocks split out), or None for the ``csv`` module to read it."""
+    if hint.text_columns:
+        return _mixed_block(lines, width, where, first_line, hint.text_columns)
+    parsed = None if hint.fill_first else _numpy_block(lines, width)
+    filled_in = False
+    if parsed is None and (filled := _fill_empty(lines, "nan")) is not None:
+        parsed = _numpy_block(filled, width)
+        filled_in = parsed is not None
+    if parsed is None and hint.fill_first:
+        parsed = _numpy_block(lines, width)
+    if parsed is None:
+        return None
+    hint.fill_first = filled_in
+    _check_finite(parsed, where, first_line)
+    return Block(parsed, _spelled(lines, width, parsed, range(width), filled_in))
+
+
+def _spelled(
+    lines: list[str], width: int, parsed: FloatArray, columns: Sequence[int], filled_in: bool
+) -> BoolArray:
+    """Which of ``columns`` (``parsed[:, i]`` is column ``columns[i]``) hold only integers as
+    written; where empty cells were filled, they are tried again filled with 0."""
+    whole_mask = np.all((parsed == np.floor(parsed)) | np.isnan(parsed), axis=0)
+    whole = np.asarray(columns)[whole_mask]
+    spelled = _int_parsable(lines, width, whole)
+    if filled_in and not spelled[whole].all():
+        again = whole[~spelled[whole]]
+        spelled[again] = _int_parsable(_fill_empty(lines, "0") or lines, width, again)[again]
+    return spelled
+
+
+def _mixed_block(
+    lines: list[str], width: int, where: str, first_line: int, text_columns: tuple[int, ...]
+) -> Block | None:
+    """Numbers through numpy (``usecols``), the text columns split out; only without quotes,
+    and with every row's width checked first (``usecols`` would not)."""
+    filled = _fill_empty(lines, "nan")
+    if filled is None:
+        return None
+    present = [line for line in lines if line.strip()]
+    if any(line.count(",") != width - 1 for line in present):
+        return None  # the csv module names the line
+    numeric = [j for j in range(width) if j not in text_columns]
+    try:
+        parsed = np.loadtxt(
+            filled, delimiter=",", dtype=np.float64, ndmin=2, comments=None, usecols=numeric
+        )
+    except ValueError:
+        return None  # text in another column
+    if parsed.shape[0] != len(present):
+        return None
+    _check_finite(parsed, where, first_line)
+    values = np.empty((len(present), width))
+    values[:, numeric] = parsed
+    spelled = _spelled(lines, width, parsed, numeric, True)
+    rows = [line.rstrip("\r\n").split(",") for line in present]
+    texts: dict[int, list[str | None]] = {}
+    for j in text_columns:
+        column, _, text = _cells([row[j] for row in rows])
+        values[:, j] = column
+        if text is not None:
+            texts[j] = text
+        elif np.all((column == np.floor(column)) | np.isnan(column)):
+            spelled[j] = _all_int(np.asarray([row[j].strip() for row in rows if row[j].strip()]))
+    return Block(values, spelled, texts)
+
+
+def _numpy_block(lines: list[str], width: int) -> FloatArray | None:
+    """The block through numpy's C parser, or None where it refuses it (or its width is off)."""
+    try:
+        values = np.loadtxt(
+            lines, delimiter=",", dtype=np.float64, ndmin=2, comments=None, quotechar='"'
+        )
+    except ValueError:
+        return None
+    return values if values.shape[1] == width else None
+
+
+def _fill_empty(lines: list[str], filler: str) -> list[str] | None:
+    """The lines with ``filler`` in every empty cell, or None when a quote makes that unsafe.
+    (A second pass of ",," covers runs of empty cells: each pass fills every other one.)"""
+    text = "".join(lines)
+    if '"' in text:
+        return None
+    text = text.replace(",,", f",{filler},")
+    if ",," in text:
+        text = text.replace(",,", f",{filler},")
+    text = text.replace("\n,", f"\n{filler},").replace(",\n", f",{filler}\n")
+    if "\r" in text:
+        text = text.replace(",\r", f",{filler}\r")
+    if text.startswith(","):
+        text = filler + text
+    if text.endswith(","):
+        text += filler
+    return text.splitlines(keepends=True)
 
 
 def _int_parsable(lines: list[str], width: int, columns: npt.NDArray[np.intp]) -> BoolArray:
@@ -299,16 +403,24 @@ def _csv_columns(
         strings = np.asarray(cells)
         try:
             column = strings.astype(np.float64)
-            present = ~np.isnan(column)
         except ValueError:
-            column, present, text = _cells(cells)
-            if text is not None:
-                texts[j] = text
+            column = None
+        if column is None:  # empty cells (as nan, vectorized), else text
+            strings = np.strings.strip(strings)
+            try:
+                column = np.where(strings == "", "nan", strings).astype(np.float64)
+            except ValueError:
+                column, _, text = _cells(cells)
+                if text is not None:
+                    texts[j] = text
+        present = ~np.isnan(column)
         values[:, j] = column
+        if j in texts:
+            continue  # text: not integers
         if present.all() and np.all(column == np.floor(column)):
             spelled[j] = _all_int(strings)
         elif np.all((column == np.floor(column)) | ~present):
-            spelled[j] = _all_int(np.char.strip(strings[present]))
+            spelled[j] = _all_int(np.strings.strip(strings[present]))
     _check_finite(values, where, first_line)
     return values, spelled, texts
 

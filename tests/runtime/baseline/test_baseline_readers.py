@@ -227,3 +227,60 @@ def test_huge_json_numbers_and_undecodable_bytes_are_input_errors(tmp_path):
     data = open_training(path)
     with pytest.raises(BaselineInputError, match="cannot read it"):
         list(data)
+
+
+def test_runs_of_empty_cells_anywhere_in_a_row_are_missing(tmp_path):
+    path = write(tmp_path / "t.csv", "a,b,c,d\n,,,4\r\n1,,,\n,2,,\n3,2.5,1,7")
+    (block,) = open_training(path)
+    assert np.isnan(block.values).sum(axis=0).tolist() == [2, 2, 3, 2]
+    assert block.values[3].tolist() == [3, 2.5, 1, 7]
+    assert block.integer_spelled.tolist() == [True, False, True, True]
+    assert block.text == {}
+
+
+def test_blocks_after_one_with_text_read_the_same(tmp_path):
+    """The text columns of a block are split out of the next ones (numpy reads the rest): the
+    values, the text, the spelling and the errors are those of the csv module."""
+    rows = [f"{i % 4},{'' if i % 5 == 0 else i / 4},{('a', 'b')[i % 2]},{i}" for i in range(40)]
+    rows[25] = "1,2.5,c,"  # an empty cell in the last column
+    path = write(tmp_path / "t.csv", "n,x,s,i\n" + "\n".join(rows) + "\n")
+    blocks = list(open_training(path, block_rows=10))
+    assert len(blocks) == 4
+    for block in blocks:
+        assert block.integer_spelled.tolist() == [True, False, False, True]
+        assert set(block.text) == {2}
+    values = stacked(blocks)
+    assert values[:, 0].tolist() == [i % 4 for i in range(25)] + [1] + [
+        i % 4 for i in range(26, 40)
+    ]
+    assert np.isnan(values[25, 3])
+    assert np.isnan(values[[0, 5, 10, 15, 20, 30, 35], 1]).all()
+    assert [cell for b in blocks for cell in b.text[2]][24:27] == ["a", "c", "a"]
+
+
+@pytest.mark.parametrize(
+    ("late", "message"),
+    [
+        ("1,2,a", "line 17 has 3 fields, not 4"),
+        ("1,2,a,4,5", "line 17 has 5 fields, not 4"),
+        ("1,2,a,inf", "infinite value near line"),
+    ],
+)
+def test_errors_after_a_block_with_text_still_name_the_line(tmp_path, late, message):
+    rows = [f"{i},{i / 2},t{i},{i}" for i in range(30)]
+    rows[15] = late
+    path = write(tmp_path / "t.csv", "n,x,s,i\n" + "\n".join(rows) + "\n")
+    with pytest.raises(BaselineInputError, match=message):
+        list(open_training(path, block_rows=10))
+
+
+def test_text_or_quotes_appearing_in_a_later_block(tmp_path):
+    rows = [f"{i},t{i},{i / 2}" for i in range(10)]
+    rows += [f"{i},t{i},{'x' if i == 12 else i / 2}" for i in range(10, 20)]
+    rows += [f'{i},"t,{i}",{i / 2}' for i in range(20, 30)]
+    path = write(tmp_path / "t.csv", "n,s,x\n" + "\n".join(rows) + "\n")
+    blocks = list(open_training(path, block_rows=10))
+    assert [sorted(b.text) for b in blocks] == [[1], [1, 2], [1]]
+    assert blocks[1].text[2][2] == "x"
+    assert blocks[2].text[1][0] == "t,20"
+    assert stacked(blocks)[:, 0].tolist() == list(range(30))
