@@ -90,6 +90,8 @@ class FeatureProfile:
 class Profile:
     names: tuple[str, ...]
     rows: int
+    complete_rows: int
+    """Rows with no missing cell."""
     features: tuple[FeatureProfile, ...]
     one_hot_groups: tuple[OneHotGroup, ...]
     record_rows: dict[int, int] | None
@@ -108,6 +110,7 @@ class Profiler:
         self.names = tuple(names)
         self.k, self.c = k, c
         self.rows = 0
+        self.complete_rows = 0
         self.numbers = np.zeros(width, dtype=np.int64)
         self.text_cells = np.zeros(width, dtype=np.int64)
         self.mean = np.zeros(width)
@@ -169,6 +172,12 @@ class Profiler:
                 seen.update(dict(zip(unique.tolist(), tally.tolist(), strict=True)))
                 if len(seen) > DISTINCT_CAP:
                     self.distinct[j] = None
+        absent = missing
+        if block.text:
+            absent = missing.copy()
+            for j, cells in block.text.items():
+                absent[:, j] = [cell is None for cell in cells]
+        self.complete_rows += int(block.rows - absent.any(axis=1).sum())
         for j, cells in block.text.items():
             texts = [cell for cell, gone in zip(cells, missing[:, j], strict=True) if gone and cell]
             self.text_cells[j] += len(texts)
@@ -208,6 +217,7 @@ class Profiler:
             raise ValueError("cannot merge profiles of other features")
         self._merge_moments(other.numbers, other.mean, other.m2, other.sum)
         self.rows += other.rows
+        self.complete_rows += other.complete_rows
         self.text_cells += other.text_cells
         self.min = np.fmin(self.min, other.min)
         self.max = np.fmax(self.max, other.max)
@@ -248,6 +258,7 @@ class Profiler:
         return Profile(
             names=self.names,
             rows=self.rows,
+            complete_rows=self.complete_rows,
             features=features,
             one_hot_groups=tuple(groups),
             record_rows=dict(sorted(self.record_rows.items())) if self.record_rows else None,

@@ -310,6 +310,8 @@ def test_reference_json_names_groups_positions_and_quantiles(baseline_dir):
     assert reference["row_width"] == 6
     assert reference["feature_names"] == ["x", "count", "color_red", "color_blue", "flag", "city"]
     assert reference["label_column"] == "label"
+    assert reference["rows"] == {"count": 3000, "complete": 2970}
+    assert reference["record_rows"] is None
     assert reference["one_hot_groups"] == [
         {"name": "color", "positions": [2, 3], "detected_by": "prefix"}
     ]

@@ -176,3 +176,8 @@ def test_records_rows_per_request_from_request_bodies():
         values = np.ones((rows, 2))
         profiler.update(Block(values, np.ones(2, dtype=bool), row_counts=np.array([rows])))
     assert profiler.finish().record_rows == {1: 2, 3: 1}
+
+
+def test_counts_the_rows_with_no_missing_cell():
+    parsed = block_from_csv_text("1,a\n,b\n3,\n4,c\n")
+    assert profile_of(["n", "s"], parsed).complete_rows == 2
