@@ -296,7 +296,8 @@ class Profiler:
         exact = not self.text_overflow[j] and (distinct is not None or is_text)
         if is_text and distinct is None and has_numbers:
             exact = False
-        std = math.sqrt(max(float(self.m2[j]), 0.0) / numbers) if has_numbers else None
+        numeric = has_numbers and not is_text  # a String feature's numbers are among its text
+        std = math.sqrt(max(float(self.m2[j]), 0.0) / numbers) if numeric else None
         return FeatureProfile(
             name=self.names[j],
             index=j,
@@ -305,14 +306,14 @@ class Profiler:
             num_present=present,
             num_missing=self.rows - present,
             numbers=numbers,
-            mean=float(self.mean[j]) if has_numbers else None,
-            sum=float(self.sum[j]) if has_numbers else None,
+            mean=float(self.mean[j]) if numeric else None,
+            sum=float(self.sum[j]) if numeric else None,
             std_dev=std,
-            min=float(self.min[j]) if has_numbers else None,
-            max=float(self.max[j]) if has_numbers else None,
-            whole_valued=bool(self.whole[j]) and has_numbers,
-            sketch=self.sketches[j] if has_numbers else None,
-            values=values,
+            min=float(self.min[j]) if numeric else None,
+            max=float(self.max[j]) if numeric else None,
+            whole_valued=bool(self.whole[j]) and numeric,
+            sketch=self.sketches[j] if numeric else None,
+            values=values if numeric else None,
             text_values=text_values,
             distinct_count=distinct_count,
             distinct_exact=bool(exact),

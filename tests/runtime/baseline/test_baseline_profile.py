@@ -152,6 +152,7 @@ def test_text_makes_a_string_feature_with_counts():
     assert color.text_values == {"red": 2, "blue": 1, "7": 1}
     assert (color.num_present, color.num_missing, color.numbers) == (4, 1, 1)
     assert color.distinct_count == 3
+    assert (color.sketch, color.min, color.mean, color.values) == (None, None, None, None)
     assert profile.features[1].num_missing == 1
 
 
