@@ -292,14 +292,33 @@ def _spelled(
     lines: list[str], width: int, parsed: FloatArray, columns: Sequence[int], filled_in: bool
 ) -> BoolArray:
     """Which of ``columns`` (``parsed[:, i]`` is column ``columns[i]``) hold only integers as
-    written; where empty cells were filled, they are tried again filled with 0."""
+    written. Whole columns with missing cells that numpy will not parse as integers are tried
+    again with empty cells as 0, then (``nan`` written out) cell by cell."""
     whole_mask = np.all((parsed == np.floor(parsed)) | np.isnan(parsed), axis=0)
-    whole = np.asarray(columns)[whole_mask]
+    whole = np.asarray(columns, dtype=np.intp)[whole_mask]
     spelled = _int_parsable(lines, width, whole)
-    if filled_in and not spelled[whole].all():
-        again = whole[~spelled[whole]]
-        spelled[again] = _int_parsable(_fill_empty(lines, "0") or lines, width, again)[again]
+    gaps = np.isnan(parsed[:, whole_mask]).any(axis=0)
+    retry = whole[~spelled[whole] & gaps]
+    if len(retry) and filled_in:
+        spelled[retry] = _int_parsable(_fill_empty(lines, "0") or lines, width, retry)[retry]
+        retry = retry[~spelled[retry]]
+    if len(retry):
+        rows = [row for row in csv.reader(lines) if row]
+        for j in retry.tolist():
+            cells = np.asarray([cell.strip() for row in rows if _present(cell := row[j])])
+            spelled[j] = _all_int(cells)
     return spelled
+
+
+def _present(cell: str) -> bool:
+    """A cell that is not empty and not a written-out nan."""
+    text = cell.strip()
+    if not text:
+        return False
+    try:
+        return not math.isnan(float(text))
+    except ValueError:
+        return True
 
 
 def _mixed_block(

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import builtins
+import csv
 import gzip
+import io
 import json
+import math
+import re
 from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from secure_endpoint.runtime.baseline.readers import (
     BaselineInputError,
@@ -284,3 +290,82 @@ def test_text_or_quotes_appearing_in_a_later_block(tmp_path):
     assert blocks[1].text[2][2] == "x"
     assert blocks[2].text[1][0] == "t,20"
     assert stacked(blocks)[:, 0].tolist() == list(range(30))
+
+
+CELLS = st.one_of(
+    st.integers(-1000, 1000).map(str),
+    st.floats(-1e6, 1e6, allow_nan=False).map(repr),
+    st.sampled_from(["", "nan", " 7 ", "1e3", "-0", "abc", "x y", '"q,1"', '"2.5"']),
+)
+
+
+def reference_reading(rows: list[list[str]]) -> tuple[list[list[float | str | None]], list[bool]]:
+    """What each cell means, read with the csv module and float() alone."""
+    parsed_rows = list(csv.reader(io.StringIO("\n".join(",".join(row) for row in rows))))
+    meaning: list[list[float | str | None]] = []
+    for row in parsed_rows:
+        out: list[float | str | None] = []
+        for cell in row:
+            text = cell.strip()
+            try:
+                number = float(text) if text else math.nan
+                out.append(None if math.isnan(number) else number)
+            except ValueError:
+                out.append(text)
+        meaning.append(out)
+    width = len(parsed_rows[0])
+    spelled = [
+        all(re.fullmatch(r"[+-]?\d+", row[j].strip()) for row in parsed_rows if _present(row[j]))
+        for j in range(width)
+    ]
+    return meaning, spelled
+
+
+def _present(cell: str) -> bool:
+    text = cell.strip()
+    return bool(text) and text != "nan"
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.integers(1, 6).flatmap(
+        lambda width: st.lists(
+            st.lists(CELLS, min_size=width, max_size=width), min_size=1, max_size=30
+        )
+    ),
+    st.integers(1, 7),
+)
+def test_csv_blocks_mean_what_the_csv_module_reads(tmp_path_factory, rows, block_rows):
+    rows = [row for row in rows if any(cell for cell in row) or len(row) > 1]
+    if not rows:
+        return
+    path = tmp_path_factory.mktemp("prop") / "t.csv"
+    width = len(rows[0])
+    names = [f"c{j}" for j in range(width)]
+    path.write_text(",".join(names) + "\n" + "\n".join(",".join(row) for row in rows) + "\n")
+    blocks = list(open_training(path, block_rows=block_rows))
+    meaning, spelled = reference_reading(rows)
+    values = stacked(blocks)
+    assert values.shape == (len(meaning), width)
+    offset = 0
+    for block in blocks:
+        for i in range(block.rows):
+            for j in range(width):
+                expected = meaning[offset + i][j]
+                if isinstance(expected, str):
+                    assert np.isnan(block.values[i, j])
+                    assert block.text[j][i] == expected
+                elif expected is None:
+                    assert np.isnan(block.values[i, j])
+                else:
+                    assert block.values[i, j] == expected
+        offset += block.rows
+    has_text = [any(isinstance(row[j], str) for row in meaning) for j in range(width)]
+    for j in range(width):
+        if not has_text[j]:
+            got = all(bool(block.integer_spelled[j]) for block in blocks)
+            whole = all(
+                row[j] is None or float(row[j]).is_integer()  # type: ignore[arg-type]
+                for row in meaning
+            )
+            assert got == (spelled[j] and whole), (j, rows)
