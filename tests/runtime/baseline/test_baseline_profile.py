@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from secure_endpoint.runtime.baseline.profile import Profile, Profiler, profile_blocks
 from secure_endpoint.runtime.baseline.readers import BaselineInputError, Block, block_from_csv_text
@@ -182,3 +186,50 @@ def test_records_rows_per_request_from_request_bodies():
 def test_counts_the_rows_with_no_missing_cell():
     parsed = block_from_csv_text("1,a\n,b\n3,\n4,c\n")
     assert profile_of(["n", "s"], parsed).complete_rows == 2
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    st.integers(2, 200),
+    st.lists(st.integers(1, 199), max_size=4),
+    st.integers(0, 2**32 - 1),
+)
+def test_any_split_into_blocks_and_shards_gives_the_same_profile(rows, cuts, seed):
+    rng = np.random.default_rng(seed)
+    data = np.column_stack(
+        [
+            rng.normal(size=rows),
+            rng.integers(0, 3, size=rows),
+            onehot(rng.integers(0, 2, size=rows), 2),
+        ]
+    )
+    data[rng.random(rows) < 0.1, 0] = np.nan
+    data[0, 0] = 0.5  # never an empty column
+    names = ["x", "n", "c_a", "c_b"]
+    whole = profile_of(names, block(data), k=16)
+    edges = sorted({0, rows, *(c for c in cuts if c < rows)})
+    parts = [data[a:b] for a, b in itertools.pairwise(edges)]
+    shards = [Profiler(names, k=16, seed=i) for i in range(len(parts))]
+    for shard, part in zip(shards, parts, strict=True):
+        shard.update(block(part))
+    merged = shards[0]
+    for shard in shards[1:]:
+        merged.merge(shard)
+    split = merged.finish()
+    assert split.rows == whole.rows == rows
+    assert [g.indices for g in split.one_hot_groups] == [g.indices for g in whole.one_hot_groups]
+    for a, b in zip(whole.features, split.features, strict=True):
+        assert (a.inferred_type, a.kind, a.num_present, a.min, a.max, a.values) == (
+            b.inferred_type,
+            b.kind,
+            b.num_present,
+            b.min,
+            b.max,
+            b.values,
+        )
+        if a.mean is not None:
+            assert b.mean == pytest.approx(a.mean, rel=1e-9, abs=1e-12)
+            assert b.std_dev == pytest.approx(a.std_dev, rel=1e-9, abs=1e-12)
+        if a.sketch is not None:
+            assert b.sketch is not None
+            assert b.sketch.n == a.sketch.n
