@@ -116,7 +116,8 @@ def _feature_statistics(feature: FeatureProfile) -> dict[str, Any]:
 
 
 def _buckets(feature: FeatureProfile) -> list[dict[str, float]]:
-    """10 buckets of equal width from min to max, counted from the sketch (the last one closed)."""
+    """10 buckets of equal width from min to max: the first closed, the others open below;
+    counted exactly for a feature of few distinct values, else from the sketch."""
     assert feature.sketch is not None
     assert feature.min is not None
     assert feature.max is not None
@@ -124,9 +125,13 @@ def _buckets(feature: FeatureProfile) -> list[dict[str, float]]:
     if low == high:
         return [{"lower_bound": low, "upper_bound": high, "count": float(feature.numbers)}]
     edges = np.linspace(low, high, BUCKETS + 1)
-    below = np.rint(feature.sketch.cdf(edges[1:]) * feature.numbers)
-    below[-1] = feature.numbers
-    counts = np.diff(np.concatenate([[0.0], below]))
+    if feature.values is not None:  # few distinct values, counted exactly
+        where = np.minimum(np.searchsorted(edges[1:], list(feature.values)), BUCKETS - 1)
+        counts = np.bincount(where, weights=list(feature.values.values()), minlength=BUCKETS)
+    else:
+        below = np.rint(feature.sketch.cdf(edges[1:]) * feature.numbers)
+        below[-1] = feature.numbers
+        counts = np.diff(np.concatenate([[0.0], below]))
     return [
         {"lower_bound": float(edges[i]), "upper_bound": float(edges[i + 1]), "count": float(count)}
         for i, count in enumerate(counts)

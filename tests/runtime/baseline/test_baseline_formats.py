@@ -295,6 +295,20 @@ def test_buckets_are_ten_of_equal_width_counting_every_number(baseline_dir):
     assert sum(b["count"] for b in buckets) == x["common"]["num_present"] == 2970
 
 
+def test_buckets_of_a_feature_of_few_values_are_exact(baseline_dir):
+    statistics = load(baseline_dir, "statistics.json")
+    reference = load(baseline_dir, "reference.json")
+    count = statistics["features"][1]["numerical_statistics"]
+    feature = reference["features"][1]
+    values = dict(zip(feature["values"], feature["value_counts"], strict=True))
+    buckets = count["distribution"]["kll"]["buckets"]
+    first = buckets[0]["upper_bound"]  # the first bucket is closed: min is in it
+    assert buckets[0]["count"] == sum(c for v, c in values.items() if v <= first)
+    for bucket in buckets[1:]:
+        low, high = bucket["lower_bound"], bucket["upper_bound"]
+        assert bucket["count"] == sum(c for v, c in values.items() if low < v <= high)
+
+
 def test_the_sketch_in_statistics_reloads_with_its_weight(baseline_dir):
     baseline = store.load_baseline(baseline_dir)
     sketch = baseline.sketch("x")
