@@ -334,15 +334,17 @@ def _present(cell: str) -> bool:
         )
     ),
     st.integers(1, 7),
+    st.sampled_from(["\n", "\r\n"]),
 )
-def test_csv_blocks_mean_what_the_csv_module_reads(tmp_path_factory, rows, block_rows):
+def test_csv_blocks_mean_what_the_csv_module_reads(tmp_path_factory, rows, block_rows, newline):
     rows = [row for row in rows if any(cell for cell in row) or len(row) > 1]
     if not rows:
         return
     path = tmp_path_factory.mktemp("prop") / "t.csv"
     width = len(rows[0])
     names = [f"c{j}" for j in range(width)]
-    path.write_text(",".join(names) + "\n" + "\n".join(",".join(row) for row in rows) + "\n")
+    lines = [",".join(names), *(",".join(row) for row in rows)]
+    path.write_bytes((newline.join(lines) + newline).encode())
     blocks = list(open_training(path, block_rows=block_rows))
     meaning, spelled = reference_reading(rows)
     values = stacked(blocks)
