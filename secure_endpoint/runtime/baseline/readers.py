@@ -29,6 +29,7 @@ import io
 import itertools
 import json
 import math
+import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,6 +50,8 @@ _SUFFIXES = {
     ".json": "jsonl",
 }
 _GZIP_MAGIC = b"\x1f\x8b"
+_PANDAS_INDEX = re.compile(r"__index_level_\d+__")
+"""The index pandas stores as a column in Parquet: not a feature."""
 
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
@@ -509,7 +512,8 @@ def _open_parquet(
         parquet = pq.ParquetFile(path)
     except (OSError, pa.ArrowException) as error:
         raise BaselineInputError(f"training data {path}: not a Parquet file: {error}") from None
-    names = _check_names(list(parquet.schema_arrow.names), f"the columns of {path}")
+    columns = [name for name in parquet.schema_arrow.names if not _PANDAS_INDEX.fullmatch(name)]
+    names = _check_names(columns, f"the columns of {path}")
     if feature_names is not None and feature_names != names:
         raise BaselineInputError(
             f"--feature-names ({','.join(feature_names)}) does not match the columns of "

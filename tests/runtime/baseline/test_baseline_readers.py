@@ -206,6 +206,7 @@ def test_parquet_columns_keep_their_types(tmp_path):
             "x": pa.array([0.5, None, 2.0, 3.0], pa.float64()),
             "city": pa.array(["oslo", "lima", None, "oslo"]),
             "label": pa.array([0, 1, 0, 1], pa.int8()),
+            "__index_level_0__": pa.array([7, 8, 9, 10]),  # pandas' index, not a feature
         }
     )
     pq.write_table(table, tmp_path / "t.parquet")
