@@ -4,7 +4,8 @@
 ``manifest.json``: the SHA-256 and size of each file, and, when a key is given, an HMAC-SHA256
 over the manifest (its canonical JSON without the ``signature`` member). Each file is written to
 a temporary name and renamed, the manifest last: a run that stops half-way leaves files that do
-not match the manifest, which ``load_baseline`` refuses.
+not match the manifest, which ``load_baseline`` refuses. Files are readable by their owner only
+(``mkstemp``'s mode 0600): they describe the training data closely.
 
 What each protects against: the digests catch a damaged, truncated, mixed-up or hand-edited file
 (an accident). They are no protection against someone who can write the directory or bucket: they

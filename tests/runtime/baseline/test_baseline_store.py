@@ -38,6 +38,7 @@ def test_a_written_baseline_loads(tmp_path, files):
         == hashlib.sha256(files["statistics.json"]).hexdigest()
     )
     assert "signature" not in manifest
+    assert {(p.stat().st_mode & 0o777) for p in (tmp_path / "b").iterdir()} == {0o600}
     baseline = store.load_baseline(tmp_path / "b")
     assert baseline.feature_names == ["x", "n"]
     assert not baseline.signature_verified
