@@ -28,6 +28,7 @@ import sys
 from secure_endpoint.cli.baseline import add_baseline_command
 from secure_endpoint.cli.detect import add_detect_command
 from secure_endpoint.cli.failures import EXIT_HTTP_ERROR, EXIT_OK, EXIT_USAGE, Failure
+from secure_endpoint.cli.inspect_capture import add_inspect_capture_command
 from secure_endpoint.cli.invoke import add_invoke_command
 from secure_endpoint.cli.respond import add_response_commands
 from secure_endpoint.cli.smoke_command import add_smoke_command
@@ -58,6 +59,7 @@ def _parser() -> argparse.ArgumentParser:
     add_invoke_command(commands)
     add_detect_command(commands)
     add_baseline_command(commands)
+    add_inspect_capture_command(commands)
     add_response_commands(commands)
     add_smoke_command(commands)
     return parser
