@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
+import numpy as np
 import pytest
 from aws_cdk import App, Aws, Stack
 from aws_cdk import aws_iam as iam
@@ -373,3 +374,23 @@ def test_a_csv_body_has_no_json_schema(baseline):
     constraints = InputConstraints.from_baseline(baseline, input_format=InputFormat.CSV)
     with pytest.raises(ValueError, match="a text/csv body has no JSON Schema"):
         constraints.json_schema()
+
+
+def test_a_baseline_built_by_the_command_is_read_and_its_digests_checked(tmp_path):
+    from secure_endpoint.cli import main
+
+    rng = np.random.default_rng(0)
+    rows = [",".join(["a", "b"])] + [f"{rng.normal():.3f},{rng.integers(0, 9)}" for _ in range(500)]
+    (tmp_path / "train.csv").write_text("\n".join(rows) + "\n")
+    folder = tmp_path / "baseline"
+    assert main(["baseline", "--training", str(tmp_path / "train.csv"), "--output",
+                 str(folder)]) == 0  # fmt: skip
+    schema = InputConstraints.from_baseline(folder).json_schema()
+    a, b = schema["items"]["items"]
+    assert a["type"] == "number"
+    assert b["type"] == "integer"
+    assert b["minimum"] == 0
+    statistics = folder / "statistics.json"
+    statistics.write_bytes(statistics.read_bytes().replace(b'"mean"', b'"mean" ', 1))
+    with pytest.raises(BaselineError, match=r"statistics.json does not match its SHA-256"):
+        InputConstraints.from_baseline(folder)

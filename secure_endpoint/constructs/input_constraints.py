@@ -28,6 +28,8 @@ https://docs.aws.amazon.com/sagemaker/latest/dg/model-monitor-byoc-constraints.h
 from __future__ import annotations
 
 import enum
+import hashlib
+import hmac
 import json
 import math
 from collections.abc import Mapping, Sequence
@@ -184,6 +186,7 @@ class InputConstraints:
                 f"feature's training range), got {margin!r}"
             )
         folder = Path(directory)
+        _check_digests(folder)
         statistics = _read(folder / "statistics.json")
         constraints = _read(folder / "constraints.json")
         features = _features(statistics, constraints, folder, float(margin))
@@ -228,6 +231,29 @@ class InputConstraints:
     def request_schema(self) -> apigw.JsonSchema:
         """The request model as CDK's ``apigw.JsonSchema``, for the API's request model."""
         return _to_cdk(self.json_schema())
+
+
+def _check_digests(folder: Path) -> None:
+    """Refuse the two files when the baseline's ``manifest.json`` (``secure-endpoint baseline``
+    writes one; Model Monitor's own job does not) records other SHA-256 digests. The manifest's
+    HMAC, if any, is checked where the key is: ``runtime.baseline.store.load_baseline``."""
+    path = folder / "manifest.json"
+    if not path.exists():
+        return
+    try:
+        listed = json.loads(path.read_text(encoding="utf-8"))["files"]
+        for name in ("statistics.json", "constraints.json"):
+            expected = listed[name]["sha256"]
+            found = hashlib.sha256((folder / name).read_bytes()).hexdigest()
+            if not hmac.compare_digest(str(expected), found):
+                raise BaselineError(
+                    f"input constraints: {folder / name} does not match its SHA-256 in "
+                    f"{path} (damaged or changed since the baseline was built)"
+                )
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        if isinstance(error, BaselineError):
+            raise
+        raise BaselineError(f"input constraints: cannot check {path}: {error!r}") from None
 
 
 def _read(path: Path) -> dict[str, Any]:
