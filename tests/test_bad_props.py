@@ -262,6 +262,14 @@ CASES = [
                     "input_constraints": InputConstraints(
                         features=(FeatureConstraint("a", "Fractional", 0, 1),))},
          "input-constraints-and-schema"),
+    case("drift_baseline", r"drift_baseline needs data_capture=DataCaptureOptions",
+         lambda s: {"drift_baseline": "baseline/"}, "drift-without-capture"),
+    case("drift_baseline", r"must be a baseline directory holding manifest.json.*missing",
+         lambda s: {"drift_baseline": "/nonexistent/baseline", "data_capture":
+                    DataCaptureOptions()}, "drift-baseline-missing"),
+    case("drift_baseline", r"a directory path \(a str or Path\), got 5",
+         lambda s: {"drift_baseline": 5, "data_capture": DataCaptureOptions()},
+         "drift-baseline-an-int"),
     case("custom_domain", r"a CustomDomain or None, got 'api.example.com'",
          lambda s: {"custom_domain": "api.example.com"}, "custom-domain-a-string"),
     case("custom_domain.domain_name", r"fully qualified domain name.*got 'API'",

@@ -88,6 +88,15 @@ def check_props(props: dict[str, Any]) -> CheckedProps:
     check.enum_member("tls_policy", p["tls_policy"], TlsPolicy)
     _optional("custom_domain", p["custom_domain"], CustomDomain, "a CustomDomain")
     _optional("data_capture", p["data_capture"], DataCaptureOptions, "a DataCaptureOptions")
+    if p["drift_baseline"] is not None:
+        if p["data_capture"] is None:
+            raise ValueError(
+                "drift_baseline needs data_capture=DataCaptureOptions(...): the drift monitor "
+                "reads the captured requests"
+            )
+        from secure_endpoint.constructs.drift_monitor import check_baseline
+
+        check_baseline(p["drift_baseline"])
     if p["access_token_validity"] is not None:
         _whole(
             "access_token_validity",

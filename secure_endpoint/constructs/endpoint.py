@@ -27,6 +27,7 @@ from secure_endpoint.constructs import keys, vpc_endpoints
 from secure_endpoint.constructs._props import check_props
 
 if TYPE_CHECKING:  # the opt-in parts are imported when used: a synth without them is faster
+    from secure_endpoint.constructs.drift_monitor import DriftMonitor
     from secure_endpoint.constructs.shield import ShieldAdvancedEdge, ShieldOptions
     from secure_endpoint.constructs.threat_intel import ThreatIntelFeeds
 from secure_endpoint.constructs.alarms import DEFAULT_RUNBOOK_URL, EndpointAlarms
@@ -41,7 +42,7 @@ from secure_endpoint.constructs.edge import (
     WafOptions,
     WebAclProtection,
 )
-from secure_endpoint.constructs.hosting import ModelHosting
+from secure_endpoint.constructs.hosting import CAPTURE_PREFIX, ModelHosting
 from secure_endpoint.constructs.identity import OAuthIdentity
 from secure_endpoint.constructs.images import ContainerImage
 from secure_endpoint.constructs.input_constraints import (
@@ -114,6 +115,9 @@ class SecureEndpoint(Construct):
     :param tls_policy: Default: - ``TlsPolicy.TLS13_1_2``
     :param custom_domain: serve on a custom domain (optionally with mutual TLS) and disable the
         execute-api endpoint. Default: - the execute-api endpoint
+    :param drift_baseline: a baseline directory (``secure-endpoint baseline`` writes it): an
+        hourly function compares the captured inputs with it, with alarms on drifting features
+        and constraint violations. Needs ``data_capture``. Default: - no drift checks
     :param data_capture: capture requests and responses, attributed to clients.
         Default: - off
     :param access_token_validity: whole minutes from 5 minutes to 1 day. Default: - 15 minutes
@@ -182,6 +186,7 @@ class SecureEndpoint(Construct):
         tls_policy: TlsPolicy = TlsPolicy.TLS13_1_2,
         custom_domain: CustomDomain | None = None,
         data_capture: DataCaptureOptions | None = None,
+        drift_baseline: str | Path | None = None,
         access_token_validity: Duration | None = None,
         rotation_interval: Duration | None = None,
         log_retention: logs.RetentionDays = logs.RetentionDays.ONE_YEAR,
@@ -492,6 +497,11 @@ class SecureEndpoint(Construct):
                 runbook_section="unparseable-log-lines",
             )
             self.alarms.dashboard.add_widgets(*self.monitor.widgets())
+        self.drift: DriftMonitor | None = None
+        if drift_baseline is not None:
+            self._add_drift_monitor(
+                drift_baseline, subnets, log_retention, cache_dir, reserved_concurrency
+            )
         self._grant_secret_rotations_the_key()
         self._watch_functions()
         if reserved_concurrency:
@@ -499,6 +509,53 @@ class SecureEndpoint(Construct):
         if self.network is not None:
             self.network.order_after_endpoints(self)
         self._add_outputs()
+
+    def _add_drift_monitor(
+        self,
+        baseline: str | Path,
+        subnets: ec2.SubnetSelection,
+        log_retention: logs.RetentionDays,
+        cache_dir: Path,
+        reserved_concurrency: bool,
+    ) -> None:
+        from secure_endpoint.constructs.drift_monitor import DriftMonitor
+
+        bucket = self.hosting.capture_bucket
+        assert bucket is not None  # checked with the props: drift needs data_capture
+        self.drift = DriftMonitor(
+            self,
+            "DriftMonitor",
+            capture_bucket=bucket,
+            capture_prefix=f"{CAPTURE_PREFIX}/{self.hosting.endpoint_name}/",
+            baseline=baseline,
+            key=self.key,
+            vpc=self.vpc,
+            vpc_subnets=subnets,
+            log_retention=log_retention,
+            bundling_cache_dir=cache_dir,
+            reserved_concurrency=reserved_concurrency,
+        )
+        self.alarms.add_threshold_alarm(
+            "InputDrift",
+            self.drift.metric_drifting_features(),
+            threshold=0,
+            description=(
+                "Captured inputs drifted from the training baseline: at least one feature's "
+                "distribution moved beyond the baseline's threshold in the last hour"
+            ),
+            runbook_section="input-drift",
+        )
+        self.alarms.add_threshold_alarm(
+            "InputConstraintViolations",
+            self.drift.metric_constraint_violations(),
+            threshold=0,
+            description=(
+                "Captured inputs broke the baseline's constraints (drift, completeness, type or "
+                "row width) in the last hour"
+            ),
+            runbook_section="input-drift",
+        )
+        self.alarms.dashboard.add_widgets(*self.drift.widgets())
 
     def _watch_artifact(self) -> None:
         verification = self.hosting.artifact_verification
@@ -536,6 +593,8 @@ class SecureEndpoint(Construct):
                 watched.append(
                     ("ApiKeyResponder", self.monitor.responder.function, "the API key responder")
                 )
+        if self.drift is not None:
+            watched.append(("DriftMonitor", self.drift.function, "the drift monitor"))
         if self.shield is not None:
             watched.append(
                 ("OriginSecretRotation", self.shield.rotation.function, "origin secret rotation")
