@@ -1,4 +1,5 @@
-"""IsolatedNetwork: an isolated VPC with flow logs, synthesized once for the module."""
+"""IsolatedNetwork: an isolated VPC with flow logs, synthesized once for the module.
+Nag and cfn-lint: test_compliance_matrix.py."""
 
 import json
 from pathlib import Path
@@ -8,14 +9,12 @@ from aws_cdk import App, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_logs as logs
 from aws_cdk.assertions import Capture, Match, Template
-from cfnlint.api import lint
+from configurations import once
 
-from secure_endpoint import compliance
 from secure_endpoint.constructs.keys import EncryptionKey
 from secure_endpoint.constructs.network import IsolatedNetwork
 
 CDK_CONTEXT = json.loads((Path(__file__).parent.parent / "cdk.json").read_text())["context"]
-LINT_REGIONS = ["us-east-1", "eu-west-1", "ap-northeast-1", "cn-north-1"]
 
 
 def logs_key(stack):
@@ -23,8 +22,8 @@ def logs_key(stack):
     return EncryptionKey(stack, "Key").key
 
 
-@pytest.fixture(scope="module")
-def built():
+def configuration():
+    """The configuration of this module (and a row of the compliance matrix)."""
     app = App(context=CDK_CONTEXT)
     stack = Stack(app, "NetworkStack")
     key = logs_key(stack)
@@ -38,6 +37,11 @@ def built():
         ],
     )
     return app, stack, network, Template.from_stack(stack)
+
+
+@pytest.fixture(scope="module")
+def built():
+    return once(configuration)
 
 
 @pytest.fixture(scope="module")
@@ -212,15 +216,6 @@ def test_the_endpoint_security_group_admits_https_from_the_vpc_only(built):
     (egress,) = group["Properties"]["SecurityGroupEgress"]
     assert egress["CidrIp"] == "255.255.255.255/32"
     template.has_resource_properties("AWS::EC2::VPC", {"CidrBlock": "10.0.0.0/16"})
-
-
-def test_no_nag_finding_is_left(built):
-    app = built[0]
-    assert compliance.findings(app) == []
-
-
-def test_cfn_lint_finds_nothing(template):
-    assert lint(json.dumps(template.to_json()), regions=LINT_REGIONS) == []
 
 
 def test_retention_and_range_can_be_chosen():
