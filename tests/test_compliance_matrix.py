@@ -98,6 +98,7 @@ ROWS = [
         CLI_REGION,
     ),
     Row("endpoint-shield", of("test_endpoint_shield")),
+    Row("endpoint-removal-destroy", of("test_removal_policy", "with_destroy")),
     Row("two-endpoints-one-stack", lambda: once(two_endpoints_in_one_stack), CLI_REGION),
     Row("multi-stack-example", of("test_endpoint_composition"), ("eu-west-1",)),
     Row("sample-app", of("test_app"), CLI_REGION),
