@@ -88,18 +88,14 @@ ROWS = [
     Row("shield-edge", of("test_shield")),
     Row("shield-edge-one-stack", of("test_shield", "one_stack_configuration")),
     Row("endpoint", of("test_endpoint")),
-    Row("endpoint-data-capture", of("test_endpoint", "with_data_capture"), CLI_REGION),
+    Row("endpoint-data-capture", of("test_endpoint", "with_data_capture")),
     Row("endpoint-concrete-env", of("test_endpoint", "in_a_concrete_environment")),
-    Row("endpoint-threat-intel-feeds", of("test_endpoint", "with_threat_intel_feeds"), CLI_REGION),
-    Row("endpoint-signed-model", of("test_endpoint", "signed_model"), CLI_REGION),
-    Row(
-        "endpoint-reserved-concurrency",
-        of("test_endpoint", "with_reserved_concurrency"),
-        CLI_REGION,
-    ),
+    Row("endpoint-threat-intel-feeds", of("test_endpoint", "with_threat_intel_feeds")),
+    Row("endpoint-signed-model", of("test_endpoint", "signed_model")),
+    Row("endpoint-reserved-concurrency", of("test_endpoint", "with_reserved_concurrency")),
     Row("endpoint-shield", of("test_endpoint_shield")),
     Row("endpoint-removal-destroy", of("test_removal_policy", "with_destroy")),
-    Row("two-endpoints-one-stack", lambda: once(two_endpoints_in_one_stack), CLI_REGION),
+    Row("two-endpoints-one-stack", lambda: once(two_endpoints_in_one_stack)),
     Row("multi-stack-example", of("test_endpoint_composition"), ("eu-west-1",)),
     Row("sample-app", of("test_app"), CLI_REGION),
     *(
@@ -109,14 +105,6 @@ ROWS = [
 ]
 BY_NAME = {row.name: row for row in ROWS}
 assert len(BY_NAME) == len(ROWS), "row names must differ"
-KNOWN_GAPS = {
-    ("endpoint-concrete-env", LINT): (
-        "W3010: a stack with a concrete account and region gets the VPC's availability zones "
-        "as literal names (CDK's lookup; 'dummy1a' offline), which cfn-lint flags; the CDK "
-        "acknowledges W3010 in its own validation, cfn-lint on cdk.out does not. Fix in "
-        "IsolatedNetwork (not done here)"
-    ),
-}
 
 
 def app_of(built: Any) -> App:
@@ -158,21 +146,8 @@ def lint(row: str) -> tuple[str, ...]:
     return tuple(lines)
 
 
-CELLS = [
-    pytest.param(
-        row,
-        column,
-        id=f"{row}-{column}",
-        marks=[pytest.mark.xfail(reason=KNOWN_GAPS[row, column], strict=True)]
-        if (row, column) in KNOWN_GAPS
-        else [],
-    )
-    for row in BY_NAME
-    for column in [*compliance.PACKS, LINT]
-]
-
-
-@pytest.mark.parametrize(("row", "column"), CELLS)
+@pytest.mark.parametrize("column", [*compliance.PACKS, LINT])
+@pytest.mark.parametrize("row", list(BY_NAME))
 def test_nothing_is_left_unacknowledged(row: str, column: str) -> None:
     found = lint(row) if column == LINT else nag(row, column)
     assert not found, f"{row} under {column}:\n" + "\n".join(found)

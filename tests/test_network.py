@@ -5,7 +5,7 @@ import json
 from pathlib import Path
 
 import pytest
-from aws_cdk import App, Stack
+from aws_cdk import App, Environment, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_logs as logs
 from aws_cdk.assertions import Capture, Match, Template
@@ -71,6 +71,24 @@ def test_the_subnets_are_isolated_and_span_two_zones(built):
         for subnet in template.find_resources("AWS::EC2::Subnet").values()
     }
     assert len(network.vpc.isolated_subnets) == len(zones) == 2
+
+
+def test_only_looked_up_zones_tell_cfn_lint_they_are_literal(template):
+    # Env-agnostic: Fn::GetAZs, nothing for cfn-lint to be told (W3010 must still apply).
+    for subnet in template.find_resources("AWS::EC2::Subnet").values():
+        assert "Fn::Select" in subnet["Properties"]["AvailabilityZone"]
+        assert "Metadata" not in subnet
+    stack = Stack(
+        App(context=CDK_CONTEXT),
+        "Concrete",
+        env=Environment(account="123456789012", region="eu-west-1"),
+    )
+    IsolatedNetwork(stack, "Network", key=logs_key(stack))
+    subnets = Template.from_stack(stack).find_resources("AWS::EC2::Subnet").values()
+    assert [s["Properties"]["AvailabilityZone"] for s in subnets] == ["dummy1a", "dummy1b"]
+    assert [s["Metadata"] for s in subnets] == [
+        {"cfn-lint": {"config": {"ignore_checks": ["W3010"]}}}
+    ] * 2
 
 
 def test_isolated_subnets_selects_every_isolated_subnet(built):
