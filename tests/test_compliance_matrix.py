@@ -8,7 +8,7 @@ left unacknowledged; when it fails it prints each finding (rule, resource path).
 
 Each configuration is built once per session (``configurations.once``, shared with the module
 that builds it) and each pack runs once per configuration; a row's acknowledgements are checked
-too: none at a Stack or App, every reason specific to one rule.
+too: none at a Stack or App, no reason too short or shared by unrelated rules.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ ALL_PARTITIONS = ("us-east-1", "eu-west-1", "ap-northeast-1", "cn-north-1")
 ACKNOWLEDGED = "aws:cdk:acknowledged-rules"
 MIN_REASON = 40  # what compliance.acknowledge demands
 NAG_RULE = re.compile(
-    r"^Annotation::(?P<pack>AwsSolutions|HIPAA\.Security|NIST\.800\.53\.R5|PCI\.DSS\.321|Serverless)"
+    rf"^Annotation::(?P<pack>{'|'.join(map(re.escape, compliance.PACKS))})"
     r"-(?P<rule>[A-Za-z0-9]+)(?:\[.*\])?$"
 )
 # The same check under another pack's name: one reason may cover both.
