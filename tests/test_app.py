@@ -1,4 +1,6 @@
-"""The sample app reads its settings from context, as `cdk synth -c name=value` passes them."""
+"""The sample app reads its settings from context, as `cdk synth -c name=value` passes them.
+
+The app with its defaults and with each switch on are rows of test_compliance_matrix.py."""
 
 import json
 import re
@@ -7,9 +9,9 @@ from pathlib import Path
 import pytest
 from aws_cdk import App
 from aws_cdk.assertions import Template
+from configurations import once
 
 import app as sample_app
-from secure_endpoint import compliance
 
 
 def synth_app(tmp_path, **context):
@@ -20,6 +22,23 @@ def synth_app(tmp_path, **context):
     return {
         path.name.removesuffix(".template.json"): json.loads(path.read_text())
         for path in tmp_path.glob("*.template.json")
+    }
+
+
+def configuration(switch=None):
+    """The sample app, synthesized, with one switch of ``EVERY_SWITCH`` on (or its defaults)."""
+    app = App(context={"aws:cdk:bundling-stacks": [], **(EVERY_SWITCH[switch] if switch else {})})
+    stack = sample_app.build(app)
+    app.synth()
+    return app, stack
+
+
+def templates_of(built):
+    """The templates of a built ``configuration``, by file name as `cdk synth` writes them."""
+    app, _ = built
+    return {
+        stack.template_file.removesuffix(".template.json"): stack.template
+        for stack in app.synth().stacks
     }
 
 
@@ -43,8 +62,8 @@ def web_acl_rules(template):
 
 
 @pytest.fixture(scope="module")
-def default_templates(tmp_path_factory):
-    return synth_app(tmp_path_factory.mktemp("default"))
+def default_templates():
+    return templates_of(once(configuration))
 
 
 def test_the_defaults_synthesize_one_stack_without_feeds_or_geo(default_templates):
@@ -79,8 +98,8 @@ def test_an_unknown_feed_name_is_a_clear_error(tmp_path):
         synth_app(tmp_path, threat_intel_feeds='["nope"]')
 
 
-def test_shield_advanced_adds_a_us_east_1_stack_and_a_cloudfront_front(tmp_path):
-    templates = synth_app(tmp_path, shield_advanced="true")
+def test_shield_advanced_adds_a_us_east_1_stack_and_a_cloudfront_front():
+    templates = templates_of(once(configuration, "shield_advanced"))
     assert set(templates) == {"SecureEndpointSample", "SecureEndpointSample-edge"}
     resources = templates["SecureEndpointSample"]["Resources"].values()
     types = {r["Type"] for r in resources}
@@ -90,8 +109,8 @@ def test_shield_advanced_adds_a_us_east_1_stack_and_a_cloudfront_front(tmp_path)
     assert acl["Properties"]["Scope"] == "CLOUDFRONT"
 
 
-def test_auto_block_from_context_lets_the_monitor_block(tmp_path):
-    template = synth_app(tmp_path, auto_block="true")["SecureEndpointSample"]
+def test_auto_block_from_context_lets_the_monitor_block():
+    template = templates_of(once(configuration, "auto_block"))["SecureEndpointSample"]
     assert monitor_settings(template)["auto_block"] is True
 
 
@@ -100,8 +119,8 @@ def test_the_monitor_alerts_only_by_default(default_templates):
     assert monitor_settings(template)["auto_block"] is False
 
 
-def test_disable_api_keys_with_auto_block_adds_the_responder(tmp_path):
-    templates = synth_app(tmp_path, auto_block="true", disable_api_keys="true")
+def test_disable_api_keys_with_auto_block_adds_the_responder():
+    templates = templates_of(once(configuration, "disable_api_keys"))
     resources = templates["SecureEndpointSample"]["Resources"].values()
     handlers = {
         r["Properties"]["Handler"] for r in resources if r["Type"] == "AWS::Lambda::Function"
@@ -134,7 +153,7 @@ def test_a_model_signature_from_context_is_checked_with_the_key_named(tmp_path):
     assert any(p and p["source"] == ["aws.s3"] for p in patterns)
 
 
-def test_smoke_client_adds_a_client_that_may_not_invoke(tmp_path, default_templates):
+def test_smoke_client_adds_a_client_that_may_not_invoke(default_templates):
     def app_clients(template):
         return {
             r["Properties"]["ClientName"]: r["Properties"]["AllowedOAuthScopes"]
@@ -142,7 +161,7 @@ def test_smoke_client_adds_a_client_that_may_not_invoke(tmp_path, default_templa
             if r["Type"] == "AWS::Cognito::UserPoolClient"
         }
 
-    templates = synth_app(tmp_path, smoke_client="true")
+    templates = templates_of(once(configuration, "smoke_client"))
 
     (partner,) = app_clients(default_templates["SecureEndpointSample"]).values()
     clients = app_clients(templates["SecureEndpointSample"])
@@ -156,7 +175,7 @@ def test_smoke_client_adds_a_client_that_may_not_invoke(tmp_path, default_templa
 
 _KEY_ARN = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 # Each of the sample app's switches turned on, once each, with what it needs beside it.
-_EVERY_SWITCH = {
+EVERY_SWITCH = {
     "smoke_client": {"smoke_client": "true"},
     "data_capture": {"data_capture": "true"},
     "cloud_watch_role": {"cloud_watch_role": "true"},
@@ -177,20 +196,13 @@ _EVERY_SWITCH = {
 def test_every_switch_of_the_sample_app_is_synthesized_below():
     source = (Path(sample_app.__file__)).read_text()
     switches = set(re.findall(r'_context\(app, "(\w+)", (?:False|True)\)', source))
-    assert switches == set(_EVERY_SWITCH) - {"model_signature", "threat_intel_feeds"}
+    assert switches == set(EVERY_SWITCH) - {"model_signature", "threat_intel_feeds"}
 
 
-@pytest.mark.parametrize("switch", sorted(_EVERY_SWITCH))
-def test_the_sample_app_is_nag_clean_with_each_switch_on(tmp_path, switch):
-    # cdk synth runs every pack (app.main); an unacknowledged finding fails the deploy.
-    app = App(context={"aws:cdk:bundling-stacks": [], **_EVERY_SWITCH[switch]},
-              outdir=str(tmp_path))  # fmt: skip
-    stack = sample_app.build(app)
-    app.synth()
-    assert compliance.findings(app) == []
-    if switch == "cloud_watch_role":
-        (account,) = Template.from_stack(stack).find_resources("AWS::ApiGateway::Account").values()
-        assert "CloudWatchRoleArn" in account["Properties"]
+def test_the_cloud_watch_role_switch_gives_api_gateway_the_accounts_role():
+    _, stack = once(configuration, "cloud_watch_role")
+    (account,) = Template.from_stack(stack).find_resources("AWS::ApiGateway::Account").values()
+    assert "CloudWatchRoleArn" in account["Properties"]
 
 
 def test_an_input_baseline_from_context_becomes_the_request_model(tmp_path):

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aws_cdk import App, Duration, Stack, Token
+from aws_cdk import App, Duration, RemovalPolicy, Stack, Token
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_certificatemanager as acm
 from aws_cdk import aws_cloudfront as cloudfront
@@ -312,6 +312,10 @@ CASES = [
          "cloud-watch-role"),
     case("reserved_concurrency", r"True or False, got 1", lambda s: {"reserved_concurrency": 1},
          "reserved-concurrency"),
+    case("removal_policy", r"one of RemovalPolicy.RETAIN, RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE, RemovalPolicy.DESTROY, got 'destroy'",
+         lambda s: {"removal_policy": "destroy"}, "removal-policy-a-string"),
+    case("removal_policy", r"got <RemovalPolicy.SNAPSHOT: 'SNAPSHOT'> \(KMS keys, S3 buckets, log groups and user pools cannot be snapshotted\)",
+         lambda s: {"removal_policy": RemovalPolicy.SNAPSHOT}, "removal-policy-snapshot"),
     # waf=WafOptions, web_acl.
     case("waf.denied_cidrs", r"CIDR blocks like .*got '10.0.0.1/8'",
          lambda s: {"waf": WafOptions(denied_cidrs=["10.0.0.1/8"])}, "denied-cidr"),

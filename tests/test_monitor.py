@@ -1,5 +1,6 @@
 """The anomaly monitor construct: the hardened function in the VPC, its state bucket, grants,
-schedule, alarms and dashboard widgets (through SecureEndpoint), nag and cfn-lint."""
+schedule, alarms and dashboard widgets (through SecureEndpoint). Nag and cfn-lint:
+test_compliance_matrix.py."""
 
 import fnmatch
 import json
@@ -10,11 +11,11 @@ from anomaly_monitor import adapters
 from anomaly_monitor.config import Config
 from aws_cdk import Duration
 from aws_cdk.assertions import Match, Template
+from configurations import once
 from endpoint_builder import as_built, synth_endpoint
 from state_access import PREFIXES, S3_ACCESS
-from template_checks import cfn_lint
 
-from secure_endpoint import ApiClient, MonitorOptions, compliance
+from secure_endpoint import ApiClient, MonitorOptions
 from secure_endpoint.constructs import bundling
 
 HANDLER = "anomaly_monitor.handler.handler"
@@ -31,9 +32,14 @@ def synth(**props):
     return synth_endpoint("Monitored", **(defaults | props))
 
 
+def configuration():
+    """The configuration of this module (and a row of the compliance matrix)."""
+    return as_built(*synth())
+
+
 @pytest.fixture(scope="module")
 def built():
-    return as_built(*synth())
+    return once(configuration)
 
 
 @pytest.fixture(scope="module")
@@ -55,14 +61,6 @@ def fitter(template):
         "AWS::Lambda::Function", {"Properties": {"Handler": FITTER_HANDLER}}
     ).values()
     return fitter
-
-
-def test_no_nag_finding_with_auto_block(built):
-    assert compliance.findings(built["app"]) == []
-
-
-def test_cfn_lint_reports_nothing(template):
-    assert cfn_lint(template, "us-east-1") == []
 
 
 def test_the_function_is_hardened_and_runs_in_the_isolated_subnets(function, built):

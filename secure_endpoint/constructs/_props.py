@@ -20,6 +20,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_wafv2 as wafv2
 
 from secure_endpoint.constructs import _validation as check
+from secure_endpoint.constructs import removal
 from secure_endpoint.constructs.alarms import check_emails
 from secure_endpoint.constructs.edge import DEFAULT_RATE_WINDOW_SEC, WafOptions
 from secure_endpoint.constructs.input_constraints import InputConstraints
@@ -126,6 +127,7 @@ def check_props(props: dict[str, Any]) -> CheckedProps:
     warnings += _stage_below_plans(rate, burst, clients)
     check.boolean("cloud_watch_role", p["cloud_watch_role"])
     check.boolean("reserved_concurrency", p["reserved_concurrency"])
+    removal.check("removal_policy", p["removal_policy"])
 
     web_acl, waf, shield = p["web_acl"], p["waf"], p["shield"]
     _optional("web_acl", web_acl, wafv2.CfnWebACL, "a wafv2.CfnWebACL of scope REGIONAL")

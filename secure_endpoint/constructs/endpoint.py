@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from aws_cdk import Annotations, CfnOutput, Duration, Stack, Token
+from aws_cdk import Annotations, CfnOutput, Duration, RemovalPolicy, Stack, Token
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
@@ -23,7 +23,7 @@ from constructs import Construct
 
 from secure_endpoint import manifest
 from secure_endpoint.constructs import _building as build
-from secure_endpoint.constructs import keys, vpc_endpoints
+from secure_endpoint.constructs import keys, removal, vpc_endpoints
 from secure_endpoint.constructs._props import check_props
 
 if TYPE_CHECKING:  # the opt-in parts are imported when used: a synth without them is faster
@@ -161,6 +161,13 @@ class SecureEndpoint(Construct):
         the account's concurrency unreserved, so the Region's quota must be at least 100 plus every
         reservation (an info message gives the sum); new accounts may start at 10. Default: - false;
         the functions share the account's unreserved pool
+    :param removal_policy: what happens to the stateful resources created here (the KMS key, the
+        S3 buckets of captured data, monitor state and access logs, the log groups, the block
+        list table, the user pool) when they leave the stack: ``RETAIN``,
+        ``RETAIN_ON_UPDATE_OR_DELETE`` or ``DESTROY`` (for test stacks: a synth warning names
+        what will be deleted; deletion protection is turned off; a bucket still holding objects
+        fails the deletion until emptied). Client and origin secrets are always deleted.
+        Default: - ``RemovalPolicy.RETAIN``
     """
 
     def __init__(
@@ -204,6 +211,7 @@ class SecureEndpoint(Construct):
         monitor_options: MonitorOptions | None = None,
         bundling_cache_dir: Path | None = None,
         reserved_concurrency: bool = False,
+        removal_policy: RemovalPolicy = RemovalPolicy.RETAIN,
     ) -> None:
         # Every prop is checked before anything is built: a bad one fails fast, by its name.
         props = check_props(
@@ -509,6 +517,20 @@ class SecureEndpoint(Construct):
         if self.network is not None:
             self.network.order_after_endpoints(self)
         self._add_outputs()
+        if removal_policy is not RemovalPolicy.RETAIN:  # RETAIN is what every resource has
+            self._apply_removal_policy(removal_policy)
+
+    def _apply_removal_policy(self, policy: RemovalPolicy) -> None:
+        scopes: list[Construct] = [self]
+        # The CloudFront web ACL's key and log group live in the us-east-1 stack, not under self.
+        edge = self.shield.edge_web_acl if self.shield is not None else None
+        if edge is not None and not edge.node.path.startswith(f"{self.node.path}/"):
+            scopes.append(edge)
+        changed = removal.apply(scopes, policy)
+        if policy is RemovalPolicy.DESTROY:
+            Annotations.of(self).add_warning_v2(
+                "secure-endpoint:removal-policy-destroy", removal.destroy_warning(changed)
+            )
 
     def _add_drift_monitor(
         self,
