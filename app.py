@@ -17,6 +17,10 @@ Require the model's signature (README, "Model integrity"):
 Refuse rows unlike the training data at the gateway (README, "Input constraints"):
 
     cdk deploy ... -c input_baseline=baseline/   # statistics.json + constraints.json
+
+Compare the captured inputs with it every hour (README, "Training baseline"):
+
+    cdk deploy ... -c data_capture=true -c drift_baseline=baseline/
 """
 
 from __future__ import annotations
@@ -150,6 +154,8 @@ def build(app: App) -> SampleStack:
             framework_version=_context(app, "framework_version", "1.2-1"),
             **capacity,
         )
+    if _context(app, "drift_baseline"):
+        settings["drift_baseline"] = _context(app, "drift_baseline")
     if _context(app, "input_baseline"):
         settings["input_constraints"] = InputConstraints.from_baseline(
             _context(app, "input_baseline")

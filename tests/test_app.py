@@ -220,3 +220,17 @@ def test_an_input_baseline_from_context_becomes_the_request_model(tmp_path):
         "tenure_months", "monthly_charges", "balance_delta", "support_calls", "region_eu",
         "region_us",
     ]  # fmt: skip
+
+
+def test_a_drift_baseline_from_context_adds_the_drift_monitor(tmp_path):
+    from baseline_dirs import build_baseline
+
+    baseline = build_baseline(tmp_path / "drift", rows=500)
+    template = synth_app(tmp_path / "out", data_capture="true", drift_baseline=str(baseline))[
+        "SecureEndpointSample"
+    ]
+    layers = [r for r in template["Resources"].values() if r["Type"] == "AWS::Lambda::LayerVersion"]
+    assert len(layers) == 1
+    alarms = [r["Properties"].get("MetricName") for r in template["Resources"].values()
+              if r["Type"] == "AWS::CloudWatch::Alarm"]  # fmt: skip
+    assert "DriftingFeatures" in alarms
