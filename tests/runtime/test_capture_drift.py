@@ -11,34 +11,19 @@ from typing import Any
 
 import numpy as np
 import pytest
+from baseline_dirs import build_baseline, population
 
 from secure_endpoint.cli import main
 from secure_endpoint.runtime.baseline.store import load_baseline
 from secure_endpoint.runtime.capture.drift import Reference, episodes, ks_critical, windows
 from secure_endpoint.runtime.capture.records import Counts, parse_line, read_lines
 
-NAMES = ["income", "age", "visits", "score"]
 START = datetime(2026, 12, 1, tzinfo=UTC).timestamp()
-
-
-def population(rng: np.random.Generator, n: int, *, income_shift: float = 0.0) -> np.ndarray:
-    latent = rng.normal(size=n)
-    income = np.exp(10 + 0.5 * latent + rng.normal(0, 0.3, n)) + income_shift
-    age = np.clip(40 + 10 * latent + rng.normal(0, 5, n), 18, 90).round()
-    visits = rng.poisson(3, n).astype(float)
-    score = rng.uniform(0, 1, n)
-    return np.column_stack([income, age, visits, score])
 
 
 @pytest.fixture(scope="module")
 def baseline(tmp_path_factory: pytest.TempPathFactory) -> Reference:
-    folder = tmp_path_factory.mktemp("drift")
-    data = population(np.random.default_rng(1), 20_000)
-    lines = [",".join(NAMES)] + [f"{r[0]:.2f},{int(r[1])},{int(r[2])},{r[3]:.4f}" for r in data]
-    (folder / "train.csv").write_text("\n".join(lines) + "\n")
-    assert main(["baseline", "--training", str(folder / "train.csv"), "--output",
-                 str(folder / "baseline")]) == 0  # fmt: skip
-    return Reference.from_baseline(load_baseline(folder / "baseline"))
+    return Reference.from_baseline(load_baseline(build_baseline(tmp_path_factory.mktemp("d"))))
 
 
 def line(client: str, n: int, rows: np.ndarray, *, at: float, encoding: str = "JSON") -> str:
@@ -232,36 +217,4 @@ def test_inspect_capture_writes_findings_and_violations(baseline, tmp_path):
 
 
 def _baseline_dir(tmp_path: Path) -> Path:
-    data = population(np.random.default_rng(1), 20_000)
-    lines = [",".join(NAMES)] + [f"{r[0]:.2f},{int(r[1])},{int(r[2])},{r[3]:.4f}" for r in data]
-    (tmp_path / "train.csv").write_text("\n".join(lines) + "\n")
-    assert main(["baseline", "--training", str(tmp_path / "train.csv"), "--output",
-                 str(tmp_path / "baseline")]) == 0  # fmt: skip
-    return tmp_path / "baseline"
-
-
-def test_the_reading_does_not_depend_on_orjson(baseline, monkeypatch):
-    from secure_endpoint.runtime.capture import records
-
-    lines = traffic(2, drift_hours=range(1, 2), per_hour=150)
-    lines.append('{"captureData": NaN}')
-    with_orjson = run(baseline, lines)
-    monkeypatch.setattr(records, "_orjson_loads", None)
-    without = run(baseline, lines)
-    assert with_orjson[0] == without[0]
-    assert [r.features for r in with_orjson[1]] == [r.features for r in without[1]]
-
-
-def test_inspect_capture_refuses_garbage_and_a_tampered_baseline(tmp_path, capsys):
-    baseline_dir = _baseline_dir(tmp_path)
-    garbage = tmp_path / "garbage"
-    garbage.mkdir()
-    (garbage / "x.jsonl").write_text("not json\n{}\n")
-    out = str(tmp_path / "f.jsonl")
-    args = ["inspect-capture", "--capture", str(garbage), "--baseline", str(baseline_dir)]
-    assert main([*args, "--output", out]) == 3
-    assert "no capture record could be read" in capsys.readouterr().err
-    statistics = baseline_dir / "statistics.json"
-    statistics.write_bytes(statistics.read_bytes().replace(b'"mean"', b'"mean" ', 1))
-    assert main([*args, "--output", out]) == 2
-    assert "--baseline" in capsys.readouterr().err
+    return build_baseline(tmp_path)

@@ -9,8 +9,9 @@ from datetime import UTC, datetime
 import boto3
 import numpy as np
 import pytest
+from baseline_dirs import population
 from moto import mock_aws
-from test_capture_drift import baseline, line, population  # noqa: F401 (the fixture)
+from test_capture_drift import baseline, line  # noqa: F401 (the fixture)
 
 from secure_endpoint.runtime.capture.runs import (
     CaptureObject,
