@@ -44,6 +44,14 @@ def add_inspect_capture_command(commands: Any) -> None:
         "--window-minutes", type=int, default=60, help="drift window length (default: 60)"
     )
     inspect.add_argument(
+        "--reference-hours",
+        type=float,
+        default=6.0,
+        help="judge drift client by client against each client's own first hours of capture "
+        "(default: 6); 0 compares every window with the training baseline alone, as Model "
+        "Monitor does (live traffic that differs from training then drifts all the time)",
+    )
+    inspect.add_argument(
         "--signing-key-file",
         type=Path,
         help="HMAC key the baseline was signed with (or SECURE_ENDPOINT_BASELINE_KEY)",
@@ -62,6 +70,9 @@ def _inspect(args: argparse.Namespace) -> int:
         ) from None
     if not 5 <= args.window_minutes <= 1440:
         raise Failure(f"--window-minutes must be from 5 to 1440, got {args.window_minutes}")
+    if not 0 <= args.reference_hours <= 24 * 30:
+        raise Failure(f"--reference-hours must be from 0 to 720, got {args.reference_hours}")
+    reference_seconds = args.reference_hours * 3600
     try:
         key = store.read_key(args.signing_key_file, os.environ)
         reference = drift.Reference.from_baseline(store.load_baseline(args.baseline, key=key))
@@ -77,7 +88,11 @@ def _inspect(args: argparse.Namespace) -> int:
             reference,
             seconds=args.window_minutes * 60,
         )
-        findings = list(drift.episodes(reports))
+        findings = (
+            list(drift.world_episodes(reports, drift.shifts(reports, reference, reference_seconds)))
+            if reference_seconds
+            else list(drift.episodes(reports))
+        )
         for finding in findings:
             output.write(json.dumps(finding) + "\n")
     finally:

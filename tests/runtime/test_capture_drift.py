@@ -15,7 +15,14 @@ from baseline_dirs import build_baseline, population
 
 from secure_endpoint.cli import main
 from secure_endpoint.runtime.baseline.store import load_baseline
-from secure_endpoint.runtime.capture.drift import Reference, episodes, ks_critical, windows
+from secure_endpoint.runtime.capture.drift import (
+    Reference,
+    episodes,
+    ks_critical,
+    shifts,
+    windows,
+    world_episodes,
+)
 from secure_endpoint.runtime.capture.records import Counts, parse_line, read_lines
 
 START = datetime(2026, 12, 1, tzinfo=UTC).timestamp()
@@ -204,7 +211,7 @@ def test_inspect_capture_writes_findings_and_violations(baseline, tmp_path):
     out = tmp_path / "findings.jsonl"
     code = main(["inspect-capture", "--capture", str(tmp_path / "capture"),
                  "--baseline", str(baseline_dir), "--output", str(out),
-                 "--reports", str(tmp_path / "reports")])  # fmt: skip
+                 "--reports", str(tmp_path / "reports"), "--reference-hours", "0"])  # fmt: skip
     assert code == 0
     (finding,) = [json.loads(x) for x in out.read_text().splitlines()]
     assert finding["features"] == ["income"]
@@ -218,3 +225,54 @@ def test_inspect_capture_writes_findings_and_violations(baseline, tmp_path):
 
 def _baseline_dir(tmp_path: Path) -> Path:
     return build_baseline(tmp_path)
+
+
+def mixed_traffic(hours: int, *, drift_from: int | None = None, seed: int = 9) -> list[str]:
+    """Six interactive clients, each with its own sub-population (a fixed income offset), a
+    periodic integration re-sending one row, and a batch client with a far richer population at
+    hours 3, 9, 15, ...; from ``drift_from`` on, every interactive client's incomes rise by a
+    half a training standard deviation (the world moves)."""
+    rng = np.random.default_rng(seed)
+    fixed = population(rng, 1)
+    out, n = [], 0
+    for hour in range(hours):
+        at = START + hour * 3600
+        world = 8_000.0 if drift_from is not None and hour >= drift_from else 0.0
+        for client in range(6):
+            own = (client - 2.5) * 4_000.0
+            for i in range(40):
+                rows = population(rng, 3, income_shift=own + world)
+                out.append(line(f"user{client}", n, rows, at=at + i * 60 + client))
+                n += 1
+        for i in range(60):
+            out.append(line("periodic", n, fixed + rng.normal(0, 0.001, fixed.shape), at=at + i))
+            n += 1
+        if hour % 6 == 3:
+            for i in range(20):
+                rows = population(rng, 50, income_shift=40_000.0)
+                out.append(line("batch", n, rows, at=at + 1800 + i))
+                n += 1
+    return out
+
+
+def test_judged_client_by_client_a_changing_mix_is_not_drift(baseline):
+    _, reports = run(baseline, mixed_traffic(18))
+    assert [f.name for r in reports for f in r.drifted]  # against training alone: always drift
+    moved = shifts(reports, baseline, 6 * 3600)
+    assert [f.name for w in moved for f in w if f.world] == []
+    assert list(world_episodes(reports, moved)) == []
+
+
+def test_judged_client_by_client_the_world_moving_is_one_episode(baseline):
+    _, reports = run(baseline, mixed_traffic(18, drift_from=10))
+    moved = shifts(reports, baseline, 6 * 3600)
+    flagged = [(i, f.name) for i, w in enumerate(moved) for f in w if f.world]
+    assert {name for _, name in flagged} == {"income"}
+    assert min(i for i, _ in flagged) == 10
+    (episode,) = world_episodes(reports, moved)
+    assert episode["features"] == ["income"]
+    assert episode["first_seen"] == "2026-12-01T10:00:00Z"
+    evidence = episode["evidence"]["income"]
+    assert evidence["direction"] == "up"
+    assert evidence["clients_moved"] >= 5  # the six interactive clients, not the others
+    assert evidence["clients_judged"] in (7, 8)  # the batch client judged in its hours only

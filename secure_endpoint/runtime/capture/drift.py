@@ -26,7 +26,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -103,6 +103,20 @@ class Reference:
 
 
 @dataclass(frozen=True)
+class Moments:
+    """Per feature: how many values, their sum and their sum of squares."""
+
+    count: npt.NDArray[np.int64]
+    sums: npt.NDArray[np.float64]
+    squares: npt.NDArray[np.float64]
+
+    def __add__(self, other: Moments) -> Moments:
+        return Moments(
+            self.count + other.count, self.sums + other.sums, self.squares + other.squares
+        )
+
+
+@dataclass(frozen=True)
 class FeatureDrift:
     name: str
     linf: float
@@ -129,6 +143,8 @@ class WindowReport:
     features: tuple[FeatureDrift, ...]
     output_mean: float | None
     judged: bool
+    moments: dict[str, Moments] = field(default_factory=dict, compare=False, repr=False)
+    """Per client: the count, sum and sum of squares of each feature (for ``shifts``)."""
 
     @property
     def drifted(self) -> list[FeatureDrift]:
@@ -183,6 +199,7 @@ class WindowReport:
 class _Client:
     rows: int = 0
     sums: npt.NDArray[np.float64] | None = None
+    squares: npt.NDArray[np.float64] | None = None
     present: npt.NDArray[np.int64] | None = None
 
 
@@ -252,14 +269,17 @@ class Window:
         filled = np.where(finite, values, 0.0)
         width = values.shape[1]
         sums = np.zeros((len(names), width))
+        squares = np.zeros((len(names), width))
         present = np.zeros((len(names), width), dtype=np.int64)
         np.add.at(sums, index, filled)
+        np.add.at(squares, index, filled * filled)
         np.add.at(present, index, finite.astype(np.int64))
         counts = np.bincount(index, minlength=len(names))
         for i, name in enumerate(names.tolist()):
             client = self._clients.setdefault(str(name), _Client())
             client.rows += int(counts[i])
             client.sums = sums[i] if client.sums is None else client.sums + sums[i]
+            client.squares = squares[i] if client.squares is None else client.squares + squares[i]
             client.present = present[i] if client.present is None else client.present + present[i]
 
     def report(self) -> WindowReport:
@@ -301,6 +321,11 @@ class Window:
             features=tuple(features),
             output_mean=_mean(self.outputs),
             judged=judged,
+            moments={
+                name: Moments(c.present.copy(), c.sums.copy(), c.squares.copy())
+                for name, c in self._clients.items()
+                if c.present is not None and c.sums is not None and c.squares is not None
+            },
         )
 
     def _attribution(self, column: int, ref: FeatureReference) -> tuple[list[dict[str, Any]], int]:
@@ -455,4 +480,163 @@ def summary(counts: Counts, reports: Sequence[WindowReport]) -> dict[str, Any]:
         "skipped": dict(counts.skipped),
         "windows": len(reports),
         "drifting_windows": sum(1 for r in reports if r.drifted),
+    }
+
+
+@dataclass(frozen=True)
+class FeatureShift:
+    """A feature in one window, judged against each client's own reference."""
+
+    name: str
+    row_share: float  # of the judged rows, from clients that moved the same way
+    moved: int  # clients that moved the same way
+    judged_clients: int  # clients with a reference and enough values in this window
+    direction: int  # +1 up, -1 down
+    linf: float = 0.0  # the window's distance from the training baseline, for the evidence
+
+    @property
+    def client_share(self) -> float:
+        return self.moved / self.judged_clients if self.judged_clients else 0.0
+
+    @property
+    def world(self) -> bool:
+        """Enough independent clients moved together: the world, not one client or the mix."""
+        return self.moved >= WORLD_CLIENTS and self.client_share >= WORLD_CLIENT_SHARE
+
+
+WORLD_CLIENT_SHARE = 0.3
+"""The share of judged clients that must move the same way for the world to have moved. Each
+client is one vote whatever its volume: an integration re-sending the same rows all day, or a
+large batch, neither hides the move nor makes one."""
+WORLD_CLIENTS = 3
+REFERENCE_MIN_VALUES = 30
+WINDOW_MIN_VALUES = 10
+_SD_FLOOR = 0.1
+"""A client whose values barely vary (a periodic integration re-sending one row) is judged
+against a tenth of the baseline's standard deviation, not against its own near-zero spread."""
+
+
+def shifts(
+    reports: Sequence[WindowReport], reference: Reference, reference_seconds: float
+) -> list[list[FeatureShift]]:
+    """Per window after the first ``reference_seconds`` of ``reports``: for each feature, the
+    clients whose mean moved (a quarter of a standard deviation or more, and certain for their
+    row count) the same way, against each client's own traffic in the reference period. Live
+    traffic is rarely shaped like the training data (each client has its own population,
+    batches arrive at their hours); judged client by client, a mix that changes is not drift,
+    and the world moving shows as most clients moving together."""
+    if not reports:
+        return []
+    cutoff = reports[0].start + reference_seconds
+    references: dict[str, Moments] = {}
+    for report in reports:
+        if report.start < cutoff:
+            for name, moments in report.moments.items():
+                known = references.get(name)
+                references[name] = moments if known is None else known + moments
+    floor = np.array([max(f.std_dev, 1e-12) * _SD_FLOOR for f in reference.features])
+    result: list[list[FeatureShift]] = []
+    for report in reports:
+        if report.start < cutoff:
+            result.append([])
+            continue
+        up = np.zeros(len(reference.features))
+        down = np.zeros(len(reference.features))
+        judged = np.zeros(len(reference.features))
+        moved_up = np.zeros(len(reference.features), dtype=np.int64)
+        moved_down = np.zeros(len(reference.features), dtype=np.int64)
+        clients = np.zeros(len(reference.features), dtype=np.int64)
+        for name, now in report.moments.items():
+            base = references.get(name)
+            if base is None:
+                continue
+            usable = (base.count >= REFERENCE_MIN_VALUES) & (now.count >= WINDOW_MIN_VALUES)
+            if not usable.any():
+                continue
+            n0 = np.maximum(base.count, 1)
+            n1 = np.maximum(now.count, 1)
+            mean0, mean1 = base.sums / n0, now.sums / n1
+            sd0 = np.sqrt(np.maximum(base.squares / n0 - mean0 * mean0, 0.0))
+            sd = np.maximum(sd0, floor)
+            effect = (mean1 - mean0) / sd
+            certain = np.abs(effect) * np.sqrt(n1) > _MOVED_T
+            rising = usable & certain & (effect > _MOVED_STD)
+            falling = usable & certain & (effect < -_MOVED_STD)
+            judged += np.where(usable, now.count, 0)
+            clients += usable
+            up += np.where(rising, now.count, 0)
+            down += np.where(falling, now.count, 0)
+            moved_up += rising
+            moved_down += falling
+        window = []
+        linf = {f.name: f.linf for f in report.features}
+        for column, feature in enumerate(reference.features):
+            if not judged[column]:
+                continue
+            direction = 1 if moved_up[column] >= moved_down[column] else -1
+            rows = up[column] if direction > 0 else down[column]
+            window.append(
+                FeatureShift(
+                    feature.name,
+                    float(rows / judged[column]),
+                    int(moved_up[column] if direction > 0 else moved_down[column]),
+                    int(clients[column]),
+                    direction,
+                    linf.get(feature.name, 0.0),
+                )
+            )
+        result.append(window)
+    return result
+
+
+def world_episodes(
+    reports: Sequence[WindowReport], windows_shifts: Sequence[Sequence[FeatureShift]]
+) -> Iterator[dict[str, Any]]:
+    """Drift findings judged client by client (``shifts``): consecutive windows in which the
+    world moved merged into one episode, as lines of ``{"client_id": "*", "kind": "drift",
+    "features", "first_seen", "score", ...}``; the score is the largest share of clients that
+    moved together."""
+    current: list[tuple[WindowReport, list[FeatureShift]]] = []
+    pairs = [(r, [f for f in w if f.world]) for r, w in zip(reports, windows_shifts, strict=True)]
+    for report, moved in [*pairs, (None, [])]:
+        if (
+            report is not None
+            and moved
+            and (not current or math.isclose(report.start, current[-1][0].end))
+        ):
+            current.append((report, moved))
+            continue
+        if current:
+            yield _world_episode(current)
+            current = []
+        if report is not None and moved:
+            current.append((report, moved))
+
+
+def _world_episode(windows: Sequence[tuple[WindowReport, list[FeatureShift]]]) -> dict[str, Any]:
+    worst: dict[str, FeatureShift] = {}
+    for _, moved in windows:
+        for shift in moved:
+            if shift.name not in worst or shift.client_share > worst[shift.name].client_share:
+                worst[shift.name] = shift
+    ranked = sorted(worst.values(), key=lambda f: f.client_share, reverse=True)
+    return {
+        "client_id": "*",
+        "kind": "drift",
+        "features": [f.name for f in ranked],
+        "first_seen": iso(windows[0][0].start),
+        "last_seen": iso(windows[-1][0].end),
+        "windows": len(windows),
+        "score": round(ranked[0].client_share, 4),
+        "rows": sum(r.rows for r, _ in windows),
+        "evidence": {
+            f.name: {
+                "clients_moved": f.moved,
+                "clients_judged": f.judged_clients,
+                "direction": "up" if f.direction > 0 else "down",
+                "row_share": round(f.row_share, 4),
+                "linf_from_training": round(f.linf, 4),
+            }
+            for f in ranked
+        },
     }
