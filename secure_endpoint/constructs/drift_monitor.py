@@ -4,9 +4,10 @@ The baseline directory (``secure-endpoint baseline`` writes it) ships as a Lambd
 function reads it from ``/opt`` and checks its digests at cold start; a new baseline is a
 new layer version, deployed like code. The function runs in the endpoint's isolated subnets and
 reaches only S3, through the gateway endpoint: it reads ``capture/<endpoint>/`` and writes only
-under ``drift/`` (its cursor and the ``constraint_violations.json`` reports) in the capture
-bucket. Its run logic is ``secure_endpoint.runtime.capture.runs``; the handler is
-``lambdas/drift_monitor``.
+under ``drift/`` (its state: cursor and client references; the ``constraint_violations.json``
+reports; the drift findings) in the capture bucket. Drift is judged client by client, each
+against its own first day of traffic. Its run logic is ``secure_endpoint.runtime.capture.runs``;
+the handler, ``lambdas/drift_monitor``, says how a run goes.
 """
 
 from __future__ import annotations
@@ -195,16 +196,16 @@ class DriftMonitor(Construct):
         )
 
     def metric_drifting_features(self, **options: Any) -> cloudwatch.Metric:
-        """``DriftingFeatures``: features whose captured distribution drifted from the baseline
-        in a run.
+        """``DriftingFeatures``: features on which enough clients moved the same way in a run
+        (reported once some client has a complete reference).
 
         :param options: ``cloudwatch.MetricOptions`` fields. Default: - Maximum per hour
         """
         return self._metric("DriftingFeatures", cloudwatch.Stats.MAXIMUM, options)
 
     def metric_constraint_violations(self, **options: Any) -> cloudwatch.Metric:
-        """``ConstraintViolations``: Model Monitor-format violations (drift, completeness, type,
-        width) in a run.
+        """``ConstraintViolations``: the training baseline's completeness, type and width
+        violations in a run.
 
         :param options: ``cloudwatch.MetricOptions`` fields. Default: - Maximum per hour
         """

@@ -562,8 +562,8 @@ class SecureEndpoint(Construct):
             self.drift.metric_drifting_features(),
             threshold=0,
             description=(
-                "Captured inputs drifted from the training baseline: at least one feature's "
-                "distribution moved beyond the baseline's threshold in the last hour"
+                "Captured inputs drifted: on at least one feature, many clients' inputs moved "
+                "the same way from their own usual values in the last hour"
             ),
             runbook_section="input-drift",
         )
@@ -572,8 +572,8 @@ class SecureEndpoint(Construct):
             self.drift.metric_constraint_violations(),
             threshold=0,
             description=(
-                "Captured inputs broke the baseline's constraints (drift, completeness, type or "
-                "row width) in the last hour"
+                "Captured inputs broke the training baseline's constraints (completeness, type "
+                "or row width) in the last hour"
             ),
             runbook_section="input-drift",
         )

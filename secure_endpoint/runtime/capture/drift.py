@@ -23,6 +23,7 @@ unusual client; most clients moving together is the world.
 
 from __future__ import annotations
 
+import json
 import math
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
@@ -516,49 +517,40 @@ _SD_FLOOR = 0.1
 against a tenth of the baseline's standard deviation, not against its own near-zero spread."""
 
 
-def shifts(
-    reports: Sequence[WindowReport], reference: Reference, reference_seconds: float
-) -> list[list[FeatureShift]]:
-    """Per window after the first ``reference_seconds`` of ``reports``: for each feature, the
-    clients whose mean moved (a quarter of a standard deviation or more, and certain for their
-    row count) the same way, against each client's own traffic in the reference period. Live
-    traffic is rarely shaped like the training data (each client has its own population,
-    batches arrive at their hours); judged client by client, a mix that changes is not drift,
-    and the world moving shows as most clients moving together."""
-    if not reports:
-        return []
-    cutoff = reports[0].start + reference_seconds
-    references: dict[str, Moments] = {}
-    for report in reports:
-        if report.start < cutoff:
-            for name, moments in report.moments.items():
-                known = references.get(name)
-                references[name] = moments if known is None else known + moments
-    floor = np.array([max(f.std_dev, 1e-12) * _SD_FLOOR for f in reference.features])
-    result: list[list[FeatureShift]] = []
-    for report in reports:
-        if report.start < cutoff:
-            result.append([])
-            continue
-        up = np.zeros(len(reference.features))
-        down = np.zeros(len(reference.features))
-        judged = np.zeros(len(reference.features))
-        moved_up = np.zeros(len(reference.features), dtype=np.int64)
-        moved_down = np.zeros(len(reference.features), dtype=np.int64)
-        clients = np.zeros(len(reference.features), dtype=np.int64)
+class References:
+    """Each client's own reference: its per-feature moments over its first ``seconds`` of
+    traffic (from its first window). Windows are judged against the references complete before
+    them, then learnt from; a client first seen later gets its reference then. JSON round trip
+    (``to_json``/``from_json``) for the scheduled runs' state; its size grows with the clients,
+    not the rows."""
+
+    VERSION = 1
+
+    def __init__(self, seconds: float, features: Sequence[str]) -> None:
+        self.seconds = seconds
+        self.features = list(features)
+        self.clients: dict[str, tuple[float, Moments]] = {}
+
+    def judge(self, report: WindowReport, reference: Reference) -> list[FeatureShift]:
+        """Each feature's clients that moved the same way, against the complete references."""
+        count = len(reference.features)
+        floor = np.array([max(f.std_dev, 1e-12) * _SD_FLOOR for f in reference.features])
+        up, down, judged = np.zeros(count), np.zeros(count), np.zeros(count)
+        moved_up = np.zeros(count, dtype=np.int64)
+        moved_down = np.zeros(count, dtype=np.int64)
+        clients = np.zeros(count, dtype=np.int64)
         for name, now in report.moments.items():
-            base = references.get(name)
-            if base is None:
+            known = self.clients.get(name)
+            if known is None or report.start < known[0] + self.seconds:
                 continue
+            base = known[1]
             usable = (base.count >= REFERENCE_MIN_VALUES) & (now.count >= WINDOW_MIN_VALUES)
             if not usable.any():
                 continue
-            n0 = np.maximum(base.count, 1)
-            n1 = np.maximum(now.count, 1)
+            n0, n1 = np.maximum(base.count, 1), np.maximum(now.count, 1)
             mean0, mean1 = base.sums / n0, now.sums / n1
             sd0 = np.sqrt(np.maximum(base.squares / n0 - mean0 * mean0, 0.0))
-            sd = np.maximum(sd0, floor)
-            effect = (mean1 - mean0) / sd
+            effect = (mean1 - mean0) / np.maximum(sd0, floor)
             certain = np.abs(effect) * np.sqrt(n1) > _MOVED_T
             rising = usable & certain & (effect > _MOVED_STD)
             falling = usable & certain & (effect < -_MOVED_STD)
@@ -568,8 +560,8 @@ def shifts(
             down += np.where(falling, now.count, 0)
             moved_up += rising
             moved_down += falling
-        window = []
         linf = {f.name: f.linf for f in report.features}
+        window = []
         for column, feature in enumerate(reference.features):
             if not judged[column]:
                 continue
@@ -585,7 +577,70 @@ def shifts(
                     linf.get(feature.name, 0.0),
                 )
             )
-        result.append(window)
+        return window
+
+    def learn(self, report: WindowReport) -> None:
+        """Add the window to the references still being learnt, and start new clients'."""
+        for name, moments in report.moments.items():
+            known = self.clients.get(name)
+            if known is None:
+                self.clients[name] = (report.start, moments)
+            elif report.start < known[0] + self.seconds:
+                self.clients[name] = (known[0], known[1] + moments)
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "version": self.VERSION,
+                "seconds": self.seconds,
+                "features": self.features,
+                "clients": {
+                    name: {
+                        "since": since,
+                        "count": m.count.tolist(),
+                        "sums": m.sums.tolist(),
+                        "squares": m.squares.tolist(),
+                    }
+                    for name, (since, m) in self.clients.items()
+                },
+            }
+        )
+
+    @classmethod
+    def from_json(cls, text: str | bytes, features: Sequence[str]) -> References:
+        """The stored references; refused (``ValueError``) if of another version or baseline."""
+        document = json.loads(text)
+        if not isinstance(document, dict) or document.get("version") != cls.VERSION:
+            raise ValueError(f"the drift references are not version {cls.VERSION}")
+        if document.get("features") != list(features):
+            raise ValueError("the drift references were learnt with another baseline's features")
+        found = cls(float(document["seconds"]), features)
+        for name, entry in document["clients"].items():
+            found.clients[name] = (
+                float(entry["since"]),
+                Moments(
+                    np.asarray(entry["count"], dtype=np.int64),
+                    np.asarray(entry["sums"], dtype=np.float64),
+                    np.asarray(entry["squares"], dtype=np.float64),
+                ),
+            )
+        return found
+
+
+def shifts(
+    reports: Sequence[WindowReport], reference: Reference, reference_seconds: float
+) -> list[list[FeatureShift]]:
+    """Per window (in time order): for each feature, the clients whose mean moved (a quarter of
+    a standard deviation or more, and certain for their row count) the same way, against each
+    client's own first ``reference_seconds`` of traffic. Live traffic is rarely shaped like the
+    training data (each client has its own population, batches arrive at their hours); judged
+    client by client, a mix that changes is not drift, and the world moving shows as many
+    clients moving together."""
+    references = References(reference_seconds, [f.name for f in reference.features])
+    result = []
+    for report in reports:
+        result.append(references.judge(report, reference))
+        references.learn(report)
     return result
 
 
@@ -607,13 +662,13 @@ def world_episodes(
             current.append((report, moved))
             continue
         if current:
-            yield _world_episode(current)
+            yield world_episode(current)
             current = []
         if report is not None and moved:
             current.append((report, moved))
 
 
-def _world_episode(windows: Sequence[tuple[WindowReport, list[FeatureShift]]]) -> dict[str, Any]:
+def world_episode(windows: Sequence[tuple[WindowReport, list[FeatureShift]]]) -> dict[str, Any]:
     worst: dict[str, FeatureShift] = {}
     for _, moved in windows:
         for shift in moved:

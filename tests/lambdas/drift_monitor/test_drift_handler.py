@@ -52,7 +52,12 @@ def s3():
 
 
 CONFIG = Config.from_env(
-    {"CAPTURE_BUCKET": BUCKET, "ENDPOINT_PREFIX": PREFIX, "STATE_PREFIX": "drift/"}
+    {
+        "CAPTURE_BUCKET": BUCKET,
+        "ENDPOINT_PREFIX": PREFIX,
+        "STATE_PREFIX": "drift/",
+        "REFERENCE_HOURS": "0",  # each client is judged from its second run on
+    }
 )
 
 
@@ -85,20 +90,31 @@ def test_quiet_traffic_writes_the_cursor_and_no_report(s3, reference):
     assert summary["drifting"] == []
     assert summary["violations"] == 0
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET, Prefix="drift/")["Contents"]]
-    assert keys == ["drift/cursor.json"]
+    assert keys == ["drift/state.json"]
     figures = metric_names()
     assert figures["CapturedRows"] == 1200
-    assert figures["DriftingFeatures"] == 0
+    assert "DriftingFeatures" not in figures  # nobody had a reference to be judged against yet
+    state = json.loads(s3.get_object(Bucket=BUCKET, Key="drift/state.json")["Body"].read())
+    assert set(state["references"]["clients"]) == {"c0", "c1", "c2", "c3"}
     # a second run finds nothing new and does not move the cursor
     assert run(now + 10, CONFIG, reference, s3)["objects"] == 0
     metric_names()
 
 
-def test_drifted_traffic_writes_a_model_monitor_report_then_the_cursor(s3, reference):
+def test_the_world_moving_writes_a_finding_and_a_model_monitor_report(s3, reference):
     now = datetime.now(UTC).timestamp()
+    put_hour(s3, now - 3600, "a")
+    run(now - 3590, CONFIG, reference, s3)  # learns each client's reference
+    metric_names()
     put_hour(s3, now, "b", shift=15_000.0)
     summary = run(now + 5, CONFIG, reference, s3)
     assert summary["drifting"] == ["income"]
+    assert summary["clients_judged"] == 4
+    (finding_key,) = [o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET, Prefix="drift/findings/")
+                      ["Contents"]]  # fmt: skip
+    finding = json.loads(s3.get_object(Bucket=BUCKET, Key=finding_key)["Body"].read())
+    assert finding["features"] == ["income"]
+    assert finding["evidence"]["income"]["clients_moved"] == 4
     (report_key,) = [o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET, Prefix="drift/reports/")
                      ["Contents"]]  # fmt: skip
     report = json.loads(s3.get_object(Bucket=BUCKET, Key=report_key)["Body"].read())
@@ -106,7 +122,8 @@ def test_drifted_traffic_writes_a_model_monitor_report_then_the_cursor(s3, refer
     assert report["violations"][0]["constraint_check_type"] == "baseline_drift_check"
     figures = metric_names()
     assert figures["DriftingFeatures"] == 1
-    assert figures["ConstraintViolations"] >= 1
+    assert figures["FeaturesOffTraining"] >= 1
+    assert figures["ConstraintViolations"] == 0  # drift is not a broken constraint
     assert figures["MaxDriftDistance"] > 0.1
 
 
@@ -132,7 +149,7 @@ def test_a_run_that_fails_before_its_commit_is_read_again(s3, reference, monkeyp
 
 
 def test_a_broken_cursor_stops_the_run_rather_than_resetting_it(s3, reference):
-    s3.put_object(Bucket=BUCKET, Key="drift/cursor.json", Body=b'{"version": 9}')
+    s3.put_object(Bucket=BUCKET, Key="drift/state.json", Body=b'{"cursor": {"version": 9}}')
     with pytest.raises(ValueError, match="not a version 1 cursor"):
         run(datetime.now(UTC).timestamp(), CONFIG, reference, s3)
 
