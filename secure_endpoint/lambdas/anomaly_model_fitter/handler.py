@@ -37,7 +37,11 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from anomaly_model_fitter import fitting
 from secure_endpoint.runtime.anomaly.scoring import ForestConfig, dumps, sha256
 
-SERVICE = "anomaly-model-fitter"
+DEFAULT_SERVICE = "anomaly-model-fitter"
+SERVICE = os.environ.get("POWERTOOLS_SERVICE_NAME") or DEFAULT_SERVICE
+"""The Powertools service (the ``service`` dimension of every metric): the construct sets
+``POWERTOOLS_SERVICE_NAME`` to a name unique to its endpoint; ``DEFAULT_SERVICE`` where it
+is not set (tests, local runs)."""
 NAMESPACE = "SecureEndpoint/Anomaly"
 
 logger = Logger(service=SERVICE)

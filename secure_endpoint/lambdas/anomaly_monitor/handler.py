@@ -51,7 +51,11 @@ from secure_endpoint.runtime.anomaly.features import FEATURES
 from secure_endpoint.runtime.anomaly.scoring import ForestConfig, IntegrityError, Model, loads
 from secure_endpoint.runtime.blocklist import BlockList
 
-SERVICE = "anomaly-monitor"
+DEFAULT_SERVICE = "anomaly-monitor"
+SERVICE = os.environ.get("POWERTOOLS_SERVICE_NAME") or DEFAULT_SERVICE
+"""The Powertools service (the ``service`` dimension of every metric): the construct sets
+``POWERTOOLS_SERVICE_NAME`` to a name unique to its endpoint; ``DEFAULT_SERVICE`` where it
+is not set (tests, local runs)."""
 NAMESPACE = "SecureEndpoint/Anomaly"
 CLIENT_DIMENSION = "Client"
 POINTER_VERSION = 1

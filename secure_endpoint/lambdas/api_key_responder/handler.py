@@ -31,7 +31,11 @@ from api_key_responder import messages
 from api_key_responder.adapters import AlertTopic, ApiKeys, Disabled, clients
 from api_key_responder.config import Config
 
-SERVICE = "api-key-responder"
+DEFAULT_SERVICE = "api-key-responder"
+SERVICE = os.environ.get("POWERTOOLS_SERVICE_NAME") or DEFAULT_SERVICE
+"""The Powertools service (the ``service`` dimension of every metric): the construct sets
+``POWERTOOLS_SERVICE_NAME`` to a name unique to its endpoint; ``DEFAULT_SERVICE`` where it
+is not set (tests, local runs)."""
 NAMESPACE = "SecureEndpoint/Anomaly"
 
 logger = Logger(service=SERVICE)

@@ -33,7 +33,11 @@ from threat_intel_feed.adapters import FeedFetcher, FetchError, ip_set_writer
 from threat_intel_feed.config import Config, FeedConfig
 from threat_intel_feed.feeds import FeedReport, Outcome
 
-SERVICE = "threat-intel-feed"
+DEFAULT_SERVICE = "threat-intel-feed"
+SERVICE = os.environ.get("POWERTOOLS_SERVICE_NAME") or DEFAULT_SERVICE
+"""The Powertools service (the ``service`` dimension of every metric): the construct sets
+``POWERTOOLS_SERVICE_NAME`` to a name unique to its endpoint; ``DEFAULT_SERVICE`` where it
+is not set (tests, local runs)."""
 NAMESPACE = "SecureEndpoint/ThreatIntel"
 FEED_DIMENSION = "Feed"
 
