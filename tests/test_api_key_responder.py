@@ -3,6 +3,7 @@ monitor may publish to, the responder outside the VPC subscribed with a filter a
 queue, its role held to the clients' API keys; nag and cfn-lint clean."""
 
 import json
+from pathlib import Path
 
 import pytest
 from api_key_responder.config import Config
@@ -18,6 +19,7 @@ from endpoint_builder import as_built, synth_endpoint
 from template_checks import cfn_lint
 
 from secure_endpoint import ApiClient, MonitorOptions, compliance
+from secure_endpoint.constructs import bundling
 from secure_endpoint.constructs.api_key_responder import ApiKeyResponder
 
 HANDLER = "api_key_responder.handler.handler"
@@ -88,6 +90,17 @@ def test_the_responder_is_hardened_outside_the_vpc(function, responder, built):
     )
     log_config = stack.resolve(function["LoggingConfig"])
     assert log_config["LogGroup"] == stack.resolve(responder.log_group.log_group_name)
+
+
+def test_the_bundle_ships_the_runtime_its_powertools_set_up_lives_in(function):
+    def asset_key(**options):
+        stack = Stack(App(context={"aws:cdk:bundling-stacks": []}), "Keys")
+        code = bundling.lambda_code("api_key_responder", Path("unused-cache"), **options)
+        return code.bind(stack).s3_location.object_key
+
+    # the key CDK derives from the bundle's hash, which covers secure_endpoint/runtime
+    assert function["Code"]["S3Key"] == asset_key(include_runtime=True)
+    assert function["Code"]["S3Key"] != asset_key()
 
 
 def test_the_environment_maps_each_cognito_client_id_to_its_api_key(function, built):

@@ -151,7 +151,10 @@ class ApiKeyResponder(Construct):
             self,
             "Function",
             package=RESPONDER_PACKAGE,
-            code=lambda_code(RESPONDER_PACKAGE, resolve_cache_dir(bundling_cache_dir)),
+            # the runtime for its Powertools set-up (secure_endpoint.runtime.powertools)
+            code=lambda_code(
+                RESPONDER_PACKAGE, resolve_cache_dir(bundling_cache_dir), include_runtime=True
+            ),
             description="Disables the API keys the anomaly monitor asks it to",
             role=self.role,
             key=key,

@@ -28,8 +28,7 @@ from typing import Any
 import boto3
 import numpy as np
 import numpy.typing as npt
-from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from anomaly_monitor import findings as act
@@ -44,6 +43,7 @@ from anomaly_monitor.adapters import (
     clients,
 )
 from anomaly_monitor.config import Config, Settings
+from secure_endpoint.runtime import powertools
 from secure_endpoint.runtime.anomaly import insights
 from secure_endpoint.runtime.anomaly.decisions import DecisionConfig
 from secure_endpoint.runtime.anomaly.detect import DetectConfig, Detections, detect
@@ -52,17 +52,13 @@ from secure_endpoint.runtime.anomaly.scoring import ForestConfig, IntegrityError
 from secure_endpoint.runtime.blocklist import BlockList
 
 DEFAULT_SERVICE = "anomaly-monitor"
-SERVICE = os.environ.get("POWERTOOLS_SERVICE_NAME") or DEFAULT_SERVICE
-"""The Powertools service (the ``service`` dimension of every metric): the construct sets
-``POWERTOOLS_SERVICE_NAME`` to a name unique to its endpoint; ``DEFAULT_SERVICE`` where it
-is not set (tests, local runs)."""
+"""The Powertools service outside Lambda (tests, local runs); in Lambda, the one the construct
+names, unique to its endpoint (``secure_endpoint.runtime.powertools``)."""
 NAMESPACE = "SecureEndpoint/Anomaly"
 CLIENT_DIMENSION = "Client"
 POINTER_VERSION = 1
 
-logger = Logger(service=SERVICE)
-metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
-tracer = Tracer(service=SERVICE)
+logger, metrics, tracer = powertools.tools(DEFAULT_SERVICE, NAMESPACE)
 
 
 @dataclass(frozen=True)
@@ -391,7 +387,7 @@ def _emit(
     # Per client (clients are the API's app clients: bounded); the most anomalous first.
     top = sorted(summary.client_scores.items(), key=lambda item: (-item[1], item[0]))
     for client, score in top[: settings.top_clients]:
-        per_client = EphemeralMetrics(namespace=NAMESPACE, service=SERVICE)
+        per_client = powertools.ephemeral(metrics)
         per_client.add_dimension(name=CLIENT_DIMENSION, value=client)
         per_client.add_metric(name="AnomalyScore", unit=MetricUnit.NoUnit, value=score)
         per_client.flush_metrics()
