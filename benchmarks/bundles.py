@@ -33,7 +33,7 @@ BUNDLES = {  # the options the constructs bundle each function with
         "prune": True,
         "also": ("anomaly_monitor",),
     },
-    "api_key_responder": {},
+    "api_key_responder": {"include_runtime": True},
     "artifact_verifier": {},
     "client_secret_rotation": {"include_runtime": True},
     "origin_secret_rotation": {"include_runtime": True},

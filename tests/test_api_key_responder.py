@@ -3,14 +3,24 @@ monitor may publish to, the responder outside the VPC subscribed with a filter a
 queue, its role held to the clients' API keys. Nag and cfn-lint: test_compliance_matrix.py."""
 
 import json
+from pathlib import Path
 
 import pytest
 from api_key_responder.config import Config
+from aws_cdk import App, Stack
+from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_cognito as cognito
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_sns as sns
 from aws_cdk.assertions import Annotations, Match, Template
 from configurations import once
+from constructs import Construct
 from endpoint_builder import as_built, synth_endpoint
 
 from secure_endpoint import ApiClient, MonitorOptions
+from secure_endpoint.constructs import bundling
+from secure_endpoint.constructs.api_key_responder import ApiKeyResponder
 
 HANDLER = "api_key_responder.handler.handler"
 CLIENTS = [ApiClient("partner-a"), ApiClient("partner-b")]
@@ -79,6 +89,17 @@ def test_the_responder_is_hardened_outside_the_vpc(function, responder, built):
     assert log_config["LogGroup"] == stack.resolve(responder.log_group.log_group_name)
 
 
+def test_the_bundle_ships_the_runtime_its_powertools_set_up_lives_in(function):
+    def asset_key(**options):
+        stack = Stack(App(context={"aws:cdk:bundling-stacks": []}), "Keys")
+        code = bundling.lambda_code("api_key_responder", Path("unused-cache"), **options)
+        return code.bind(stack).s3_location.object_key
+
+    # the key CDK derives from the bundle's hash, which covers secure_endpoint/runtime
+    assert function["Code"]["S3Key"] == asset_key(include_runtime=True)
+    assert function["Code"]["S3Key"] != asset_key()
+
+
 def test_the_environment_maps_each_cognito_client_id_to_its_api_key(function, built):
     stack, endpoint = built["stack"], built["endpoint"]
     env = function["Environment"]["Variables"]
@@ -89,6 +110,12 @@ def test_the_environment_maps_each_cognito_client_id_to_its_api_key(function, bu
         key_id = stack.resolve(endpoint.api.api_keys[client.name].key_id)
         assert json.dumps(client_id) in rendered
         assert json.dumps(key_id) in rendered
+    # its own service, after its path: another endpoint's responder publishes apart
+    service = "api-key-responder-Responding-Endpoint-AnomalyMonitor-ApiKeyResponder-14A53573"
+    responder = endpoint.monitor.responder
+    assert responder.service_name == service
+    assert env["POWERTOOLS_SERVICE_NAME"] == service
+    assert responder.metric_keys_disabled().dimensions == {"service": service}
     # the function's own parser takes the shape the construct writes
     literal = {"id-a": {"name": "partner-a", "apiKeyId": "k1"}}
     parsed = Config.from_env(
@@ -189,6 +216,43 @@ def test_the_monitor_knows_where_to_send_requests(template, responder, built):
     settings = json.loads(env["MONITOR_SETTINGS"])
     assert settings["disable_api_keys"] is True
     assert settings["max_key_disables_per_run"] == 2
+
+
+def test_two_responders_in_one_stack_publish_apart():
+    app = App(context={"aws:cdk:bundling-stacks": []})
+    stack = Stack(app, "Two")
+    key, alerts = kms.Key(stack, "Key"), sns.Topic(stack, "Alerts")
+    pool = cognito.UserPool(stack, "Pool")
+    responders = []
+    for name in ("First", "Second"):
+        scope = Construct(stack, name)
+        responders.append(
+            ApiKeyResponder(
+                scope,
+                "Responder",
+                api_keys={"a": apigw.ApiKey(scope, "ApiKey")},
+                app_clients={"a": pool.add_client(f"{name}Client")},
+                requester=iam.Role(
+                    scope, "Requester", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com")
+                ),
+                key=key,
+                alert_topic=alerts,
+            )
+        )
+    functions = Template.from_stack(stack).find_resources(
+        "AWS::Lambda::Function", {"Properties": {"Handler": HANDLER}}
+    )
+    services = {
+        logical_id: f["Properties"]["Environment"]["Variables"]["POWERTOOLS_SERVICE_NAME"]
+        for logical_id, f in functions.items()
+    }
+    first, second = responders
+    assert first.service_name != second.service_name
+    for responder in responders:
+        assert services[stack.get_logical_id(responder.function.node.default_child)] == (
+            responder.service_name
+        )
+        assert responder.metric_keys_disabled().dimensions == {"service": responder.service_name}
 
 
 def test_alarms_watch_the_responder_errors_and_dead_letters(built):

@@ -136,7 +136,7 @@ def test_the_defaults_are_each_metrics_own(built):
     assert (origin.statistic, origin.period.to_minutes()) == ("Average", 1)
     assert origin.metric_name == "5XXError"
     assert endpoint.monitor.metric_client_score("partner-a").dimensions == {
-        "service": "anomaly-monitor",
+        "service": endpoint.monitor.service_name,
         "Client": "partner-a",
     }
 

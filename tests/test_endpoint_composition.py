@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from aws_cdk import App, Stack
+from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk.assertions import Template
 from configurations import once
 
@@ -179,3 +180,117 @@ def test_the_shared_pool_is_hardened_as_the_one_an_endpoint_creates(built: dict[
     assert shared_pool["Properties"]["MfaConfiguration"] == "ON"
     assert shared_pool["Properties"]["AdminCreateUserConfig"] == {"AllowAdminCreateUserOnly": True}
     assert shared_pool["DeletionPolicy"] == own_pool["DeletionPolicy"] == "Retain"
+
+
+# --- each endpoint's own metrics --------------------------------------------------------------
+
+METRIC_HANDLERS = (
+    "anomaly_monitor.handler.handler",
+    "anomaly_model_fitter.handler.handler",
+    "api_key_responder.handler.handler",
+    "threat_intel_feed.handler.handler",
+)
+"""The functions that publish Powertools metrics, under their ``POWERTOOLS_SERVICE_NAME``."""
+
+
+def alarm_metrics(props: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    """(namespace, metric name, dimensions) of every metric an alarm's properties watch."""
+    stats = [q["MetricStat"]["Metric"] for q in props.get("Metrics", []) if "MetricStat" in q]
+    if "MetricName" in props:
+        stats.append(props)
+    return [
+        (m["Namespace"], m["MetricName"], {d["Name"]: d["Value"] for d in m.get("Dimensions", [])})
+        for m in stats
+    ]
+
+
+def dashboard_metrics(stack: Stack, dashboard: Any) -> list[dict[str, Any]]:
+    """The dimensions of every metric of a dashboard's widgets (tokens as ``TOKEN``)."""
+    body = stack.resolve(dashboard.node.default_child.dashboard_body)
+    parts = body["Fn::Join"][1] if isinstance(body, dict) else [body]
+    widgets = json.loads("".join(p if isinstance(p, str) else "TOKEN" for p in parts))["widgets"]
+    found = []
+    for widget in widgets:
+        for line in widget["properties"].get("metrics", []):
+            values = [v for v in line if not isinstance(v, dict)]
+            if len(values) >= 2:  # namespace, name, then dimension name/value pairs
+                found.append(dict(zip(values[2::2], values[3::2], strict=True)))
+    return found
+
+
+def test_each_endpoints_functions_publish_under_a_service_of_their_own(
+    built: dict[str, Any],
+) -> None:
+    models = built["models"]
+    functions = built["templates"]["Models"].find_resources("AWS::Lambda::Function")
+    services = [
+        f["Properties"]["Environment"]["Variables"]["POWERTOOLS_SERVICE_NAME"]
+        for f in functions.values()
+        if f["Properties"]["Handler"] in METRIC_HANDLERS
+    ]
+    assert len(services) == 4  # a monitor and a model fitter per endpoint
+    assert len(set(services)) == 4, services
+    for endpoint in (models.churn, models.fraud):
+        monitor = endpoint.monitor
+        for function, service in (
+            (monitor.function, monitor.service_name),
+            (monitor.fitter, monitor.fitter_service_name),
+        ):
+            props = functions[models.get_logical_id(function.node.default_child)]["Properties"]
+            assert props["Environment"]["Variables"]["POWERTOOLS_SERVICE_NAME"] == service
+    assert (
+        models.churn.monitor.service_name == "anomaly-monitor-Models-Churn-AnomalyMonitor-BB2632A9"
+    )
+    assert (
+        models.fraud.monitor.service_name == "anomaly-monitor-Models-Fraud-AnomalyMonitor-931C05E6"
+    )
+
+
+def test_each_endpoints_alarms_watch_its_own_monitors_service(built: dict[str, Any]) -> None:
+    models = built["models"]
+    resources_ = built["templates"]["Models"].to_json()["Resources"]
+    for endpoint in (models.churn, models.fraud):
+        watched = []
+        for name, alarm in endpoint.alarms.alarms.items():
+            props = resources_[models.get_logical_id(alarm.node.default_child)]["Properties"]
+            for namespace, metric, dimensions in alarm_metrics(props):
+                if "service" in dimensions:
+                    watched.append((name, namespace, metric))
+                    assert dimensions["service"] == endpoint.monitor.service_name, name
+        assert watched == [("AnomalousPrincipals", "SecureEndpoint/Anomaly", "AnomalousPrincipals")]
+
+
+def test_no_two_anomaly_detectors_are_the_same(built: dict[str, Any]) -> None:
+    """CloudFormation refuses a second detector of the same metric, statistic and dimensions;
+    and one endpoint's band would be fitted on the other's numbers."""
+    models = built["models"]
+    detectors = built["templates"]["Models"].find_resources("AWS::CloudWatch::AnomalyDetector")
+    identities = [
+        json.dumps(
+            [p["Namespace"], p["MetricName"], p["Stat"], p.get("Dimensions", [])], sort_keys=True
+        )
+        for p in (d["Properties"] for d in detectors.values())
+    ]
+    assert len(identities) == len(set(identities)), Counter(identities).most_common(2)
+    for endpoint in (models.churn, models.fraud):
+        own = [
+            c
+            for c in endpoint.alarms.node.children
+            if isinstance(c, cloudwatch.CfnAnomalyDetector)
+            and c.namespace == "SecureEndpoint/Anomaly"
+        ]
+        (detector,) = own
+        props = detectors[models.get_logical_id(detector)]["Properties"]
+        assert props["Dimensions"] == [{"Name": "service", "Value": endpoint.monitor.service_name}]
+
+
+def test_each_endpoints_dashboard_graphs_its_own_monitor(built: dict[str, Any]) -> None:
+    models = built["models"]
+    for endpoint in (models.churn, models.fraud):
+        services = [
+            d["service"]
+            for d in dashboard_metrics(models, endpoint.alarms.dashboard)
+            if "service" in d
+        ]
+        # anomalous principals and active blocks (anomaly monitor widget)
+        assert services == [endpoint.monitor.service_name] * 2

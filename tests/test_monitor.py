@@ -81,6 +81,24 @@ def test_the_function_is_hardened_and_runs_in_the_isolated_subnets(function, bui
     assert endpoint.monitor_function is endpoint.monitor.function
 
 
+def test_the_function_publishes_under_a_service_of_its_own_that_its_metrics_name(function, built):
+    monitor = built["endpoint"].monitor
+    # the monitor's path, stable across synths: two endpoints never mix their numbers
+    service = "anomaly-monitor-Monitored-Endpoint-AnomalyMonitor-0C0321EF"
+    assert monitor.service_name == service
+    assert function["Environment"]["Variables"]["POWERTOOLS_SERVICE_NAME"] == service
+    for metric in (
+        monitor.metric_anomalous_principals(),
+        monitor.metric_max_address_score(),
+        monitor.metric_active_blocks(),
+    ):
+        assert metric.dimensions == {"service": service}, metric.metric_name
+    assert monitor.metric_client_score("partner-a").dimensions == {
+        "service": service,
+        "Client": "partner-a",
+    }
+
+
 def test_the_environment_carries_the_settings_the_function_reads(function, built):
     env = built["stack"].resolve(function["Environment"]["Variables"])
     settings = json.loads(_literal(env["MONITOR_SETTINGS"]))
@@ -176,7 +194,7 @@ def test_the_vpc_gets_the_endpoints_the_monitor_needs(template):
         assert any(f".{name}" in s for s in services), name
 
 
-def test_alarms_watch_its_anomaly_metric_errors_and_dead_letters(template):
+def test_alarms_watch_its_anomaly_metric_errors_and_dead_letters(template, built):
     alarms = template.find_resources("AWS::CloudWatch::Alarm")
     descriptions = [a["Properties"]["AlarmDescription"] for a in alarms.values()]
     assert any(
@@ -186,7 +204,11 @@ def test_alarms_watch_its_anomaly_metric_errors_and_dead_letters(template):
     assert any("A failed run of the anomaly monitor" in d for d in descriptions)
     template.has_resource_properties(
         "AWS::CloudWatch::AnomalyDetector",
-        {"MetricName": "AnomalousPrincipals", "Namespace": "SecureEndpoint/Anomaly"},
+        {
+            "MetricName": "AnomalousPrincipals",
+            "Namespace": "SecureEndpoint/Anomaly",
+            "Dimensions": [{"Name": "service", "Value": built["endpoint"].monitor.service_name}],
+        },
     )
 
 
@@ -285,7 +307,11 @@ def test_the_fitter_runs_hourly_with_the_monitors_settings(fitter, function, tem
     monitor_env = stack.resolve(function["Environment"]["Variables"])
     assert env["MONITOR_SETTINGS"] == monitor_env["MONITOR_SETTINGS"]
     assert env["STATE_BUCKET"] == monitor_env["STATE_BUCKET"]
-    assert env["POWERTOOLS_SERVICE_NAME"] == "anomaly-model-fitter"
+    # its own service, after the monitor's path: the monitor's metrics are not mixed with it
+    assert env["POWERTOOLS_SERVICE_NAME"] == (
+        "anomaly-model-fitter-Monitored-Endpoint-AnomalyMonitor-0C0321EF"
+    )
+    assert env["POWERTOOLS_SERVICE_NAME"] == built["endpoint"].monitor.fitter_service_name
     parsed = FitterConfig.from_env(
         {"STATE_BUCKET": "b", "MONITOR_SETTINGS": _literal(env["MONITOR_SETTINGS"])}
     )

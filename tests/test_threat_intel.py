@@ -315,18 +315,44 @@ def test_cloudfront_ip_sets_in_us_east_1():
     assert {s["Properties"]["Scope"] for s in ip_sets.values()} == {"CLOUDFRONT"}
 
 
-def test_metrics_are_those_the_function_emits(built):
+def test_metrics_are_those_the_function_emits(built, function):
     intel = built["intel"]
-    assert (SERVICE, METRICS_NAMESPACE) == (feed_function.SERVICE, feed_function.NAMESPACE)
+    assert (SERVICE, METRICS_NAMESPACE) == (feed_function.DEFAULT_SERVICE, feed_function.NAMESPACE)
+    # the service the function publishes under: its path, stable across synths, told to it
+    service = "threat-intel-feed-Intel-ThreatIntel-AD246063"
+    assert intel.service_name == service
+    assert function["Properties"]["Environment"]["Variables"]["POWERTOOLS_SERVICE_NAME"] == service
     failed = intel.metric_failed_feeds()
     assert (failed.namespace, failed.metric_name) == (METRICS_NAMESPACE, "FeedsFailed")
-    assert failed.dimensions == {"service": SERVICE}
+    assert failed.dimensions == {"service": service}
     assert failed.period.to_minutes() == 60
     assert intel.metric_refused_feeds().metric_name == "FeedsRefused"
     added = intel.metric_added_addresses("tor-exit-nodes", period=Duration.days(1))
-    assert added.dimensions == {"service": SERVICE, "Feed": "tor-exit-nodes"}
+    assert added.dimensions == {"service": service, "Feed": "tor-exit-nodes"}
     assert added.period.to_days() == 1
     assert intel.metric_removed_addresses("spamhaus-drop").metric_name == "Removed"
+
+
+def test_two_feeds_constructs_in_one_stack_publish_and_watch_apart():
+    app = App(context={"aws:cdk:bundling-stacks": []})
+    stack = Stack(app, "Intel")
+    key = EncryptionKey(stack, "Key").key
+    first = ThreatIntelFeeds(stack, "First", feeds=FEEDS, key=key)
+    second = ThreatIntelFeeds(stack, "Second", feeds=[TOR_EXIT_NODES], key=key)
+    assert first.service_name != second.service_name
+    functions = Template.from_stack(stack).find_resources(
+        "AWS::Lambda::Function", {"Properties": {"Handler": "threat_intel_feed.handler.handler"}}
+    )
+    services = {
+        logical_id: f["Properties"]["Environment"]["Variables"]["POWERTOOLS_SERVICE_NAME"]
+        for logical_id, f in functions.items()
+    }
+    for intel in (first, second):
+        own = stack.get_logical_id(intel.function.node.default_child)
+        assert services[own] == intel.service_name
+        assert intel.metric_failed_feeds().dimensions == {"service": intel.service_name}
+        added = intel.metric_added_addresses("tor-exit-nodes")
+        assert added.dimensions == {"service": intel.service_name, "Feed": "tor-exit-nodes"}
 
 
 def test_a_feed_metric_names_a_feed_of_the_construct(built):

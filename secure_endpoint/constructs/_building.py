@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from aws_cdk import Annotations, Aws, CfnResource, Duration, Stack
+from aws_cdk import Annotations, Aws, CfnResource, Duration, Names, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
@@ -30,6 +30,10 @@ _DEAD_LETTER_RETENTION = Duration.days(14)
 UNRESERVED_MINIMUM = 100
 """What Lambda keeps of an account's concurrency for functions without a reservation."""
 _VPC_ACCESS_POLICY = "service-role/AWSLambdaVPCAccessExecutionRole"
+SERVICE_NAME_MAX = 96
+"""The longest Powertools service name ``service_name`` builds: well within the 255 characters
+CloudFormation allows an alarm's or anomaly detector's dimension value (CloudWatch takes 1,024),
+and short enough to read in a dashboard, a log line and the function's 4 KB environment."""
 
 # --- buckets ---------------------------------------------------------------------------------
 
@@ -185,6 +189,23 @@ def allow_dead_letter_sends(key: kms.IKey, role: iam.IRole) -> None:
     queue with the function's role, and SQS (like SNS for an encrypted topic) needs a data key
     of the queue's key for each one. These two actions, not a CDK grant's GenerateDataKey*."""
     key.grant(role, "kms:GenerateDataKey", "kms:Decrypt")
+
+
+def service_name(owner: Construct, kind: str) -> str:
+    """A Powertools service name for a function of ``owner``: ``<kind>-<owner's path>-<hash>``,
+    like ``anomaly-monitor-Models-Churn-AnomalyMonitor-BB2632A9``.
+
+    The function gets it as ``POWERTOOLS_SERVICE_NAME``, and it is the ``service`` dimension
+    of everything it publishes, so the owner's metrics, alarms and anomaly detectors must use
+    it too. It is unique per owner in an account and Region (the path, stack name included, and
+    its hash: two endpoints never mix their metrics or share an anomaly detector) and stable
+    across synths (renaming the stack or a construct on the path renames the metrics); at most
+    ``SERVICE_NAME_MAX`` characters, ASCII letters, digits and '-'.
+    """
+    suffix = Names.unique_resource_name(
+        owner, max_length=SERVICE_NAME_MAX - len(kind) - 1, separator="-"
+    )
+    return f"{kind}-{suffix}"
 
 
 def hardened_function(

@@ -32,7 +32,8 @@ from secure_endpoint.constructs import _metrics as metrics
 from secure_endpoint.constructs.bundling import lambda_code, resolve_cache_dir
 
 RESPONDER_PACKAGE = "api_key_responder"
-# The function's Powertools service name and metrics namespace (lambdas/api_key_responder).
+# What the function's Powertools service name starts with (each responder's ends with its own
+# path: ``service_name``), and its metrics namespace (lambdas/api_key_responder).
 SERVICE = "api-key-responder"
 METRICS_NAMESPACE = "SecureEndpoint/Anomaly"
 DISABLE_API_KEY = "disable-api-key"
@@ -94,6 +95,9 @@ class ApiKeyResponder(Construct):
             )
         stack = Stack.of(self)
         names = sorted(api_keys)
+        self.service_name = build.service_name(self, SERVICE)
+        """The function's Powertools service: the ``service`` dimension of its metrics, unique
+        to this responder (``api-key-responder-<path>-<hash>``)."""
         self.topic = sns.Topic(
             self,
             "Requests",
@@ -147,7 +151,10 @@ class ApiKeyResponder(Construct):
             self,
             "Function",
             package=RESPONDER_PACKAGE,
-            code=lambda_code(RESPONDER_PACKAGE, resolve_cache_dir(bundling_cache_dir)),
+            # the runtime for its Powertools set-up (secure_endpoint.runtime.powertools)
+            code=lambda_code(
+                RESPONDER_PACKAGE, resolve_cache_dir(bundling_cache_dir), include_runtime=True
+            ),
             description="Disables the API keys the anomaly monitor asks it to",
             role=self.role,
             key=key,
@@ -172,7 +179,7 @@ class ApiKeyResponder(Construct):
                 ),
                 "REQUEST_TOPIC_ARN": self.topic.topic_arn,
                 "ALERT_TOPIC_ARN": alert_topic.topic_arn,
-                "POWERTOOLS_SERVICE_NAME": SERVICE,
+                "POWERTOOLS_SERVICE_NAME": self.service_name,
             },
         )
         # A request SNS cannot deliver lands in the same dead-letter queue as a failed run.
@@ -197,7 +204,7 @@ class ApiKeyResponder(Construct):
         return metrics.metric(
             METRICS_NAMESPACE,
             "KeysDisabled",
-            {"service": SERVICE},
+            {"service": self.service_name},
             options,
             statistic=cloudwatch.Stats.SUM,
             period=Duration.minutes(5),

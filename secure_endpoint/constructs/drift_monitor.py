@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from aws_cdk import Duration, Names, Stack
+from aws_cdk import Duration, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_events as events
@@ -70,7 +70,7 @@ class DriftMonitor(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         folder = check_baseline(baseline)
-        self.service_name = f"drift-monitor-{Names.unique_resource_name(self, max_length=60)}"
+        self.service_name = build.service_name(self, "drift-monitor")
         self.baseline_layer = lambda_.LayerVersion(
             self,
             "Baseline",

@@ -55,8 +55,9 @@ from secure_endpoint.constructs.bundling import lambda_code, resolve_cache_dir, 
 
 MONITOR_PACKAGE = "anomaly_monitor"
 FITTER_PACKAGE = "anomaly_model_fitter"
-# The functions' Powertools service names and metrics namespace (lambdas/anomaly_monitor,
-# lambdas/anomaly_model_fitter).
+# What the functions' Powertools service names start with, and their metrics namespace
+# (lambdas/anomaly_monitor, lambdas/anomaly_model_fitter); each monitor's names end with its
+# own path (``service_name``, ``fitter_service_name``).
 SERVICE = "anomaly-monitor"
 FITTER_SERVICE = "anomaly-model-fitter"
 METRICS_NAMESPACE = "SecureEndpoint/Anomaly"
@@ -215,6 +216,11 @@ class AnomalyMonitor(Construct):
         window_seconds = int(str(settings["window_seconds"]))
         self.schedule = Duration.seconds(window_seconds)
         stack = Stack.of(self)
+        self.service_name = build.service_name(self, SERVICE)
+        """The monitor's Powertools service: the ``service`` dimension of its metrics, unique
+        to this monitor (``anomaly-monitor-<path>-<hash>``)."""
+        self.fitter_service_name = build.service_name(self, FITTER_SERVICE)
+        """The model fitter's, after the same monitor (``anomaly-model-fitter-<path>-<hash>``)."""
 
         self.access_log_bucket, self.state_bucket = self._buckets(key)
         self.log_group = logs.LogGroup(self, "Logs", encryption_key=key, retention=log_retention)
@@ -303,7 +309,7 @@ class AnomalyMonitor(Construct):
                 "API_KEY_REQUEST_TOPIC_ARN": (
                     self.responder.topic.topic_arn if self.responder is not None else ""
                 ),
-                "POWERTOOLS_SERVICE_NAME": SERVICE,
+                "POWERTOOLS_SERVICE_NAME": self.service_name,
             },
         )
         self.fitter = self._fitter(
@@ -379,7 +385,9 @@ class AnomalyMonitor(Construct):
     def _metric(
         self, name: str, statistic: str, options: dict[str, Any], client: str | None = None
     ) -> cloudwatch.Metric:
-        dimensions = {"service": SERVICE} | ({"Client": client} if client is not None else {})
+        dimensions = {"service": self.service_name} | (
+            {"Client": client} if client is not None else {}
+        )
         return metrics.metric(
             METRICS_NAMESPACE, name, dimensions, options, statistic=statistic, period=self.schedule
         )
@@ -550,7 +558,7 @@ class AnomalyMonitor(Construct):
             environment={
                 "STATE_BUCKET": self.state_bucket.bucket_name,
                 "MONITOR_SETTINGS": settings,
-                "POWERTOOLS_SERVICE_NAME": FITTER_SERVICE,
+                "POWERTOOLS_SERVICE_NAME": self.fitter_service_name,
             },
         )
         self.fitter_rule = events.Rule(

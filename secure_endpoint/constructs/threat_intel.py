@@ -38,7 +38,8 @@ from secure_endpoint.constructs import _validation as check
 from secure_endpoint.constructs.bundling import lambda_code, resolve_cache_dir
 
 FEED_PACKAGE = "threat_intel_feed"
-# The function's Powertools service name and metrics namespace (lambdas/threat_intel_feed).
+# What the function's Powertools service name starts with (each construct's ends with its own
+# path: ``service_name``), and its metrics namespace (lambdas/threat_intel_feed).
 SERVICE = "threat-intel-feed"
 METRICS_NAMESPACE = "SecureEndpoint/ThreatIntel"
 
@@ -199,6 +200,9 @@ class ThreatIntelFeeds(Construct):
         check_waf_scope("waf_scope", waf_scope, Stack.of(self).region)
         protected = check.cidrs("protected_cidrs", [str(c) for c in protected_cidrs])
         self.schedule = interval
+        self.service_name = build.service_name(self, SERVICE)
+        """The function's Powertools service: the ``service`` dimension of its metrics, unique
+        to this construct (``threat-intel-feed-<path>-<hash>``)."""
 
         feed_sets = [self._ip_sets(feed, waf_scope) for feed in feeds]
         self.ip_sets_by_feed: dict[str, list[wafv2.CfnIPSet]] = {
@@ -297,6 +301,7 @@ class ThreatIntelFeeds(Construct):
                     [_feed_env(s.feed, s.ipv4.attr_arn, s.ipv6.attr_arn) for s in feed_sets]
                 ),
                 "PROTECTED_CIDRS": json.dumps(protected_cidrs, separators=(",", ":")),
+                "POWERTOOLS_SERVICE_NAME": self.service_name,
             },
         )
         compliance.acknowledge(
@@ -356,7 +361,7 @@ class ThreatIntelFeeds(Construct):
     def _metric(
         self, name: str, options: dict[str, Any], feed: str | None = None
     ) -> cloudwatch.Metric:
-        dimensions = {"service": SERVICE}
+        dimensions = {"service": self.service_name}
         if feed is not None:
             if feed not in self.ip_sets_by_feed:
                 raise ValueError(

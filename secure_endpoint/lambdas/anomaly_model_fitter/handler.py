@@ -30,19 +30,19 @@ import boto3
 from anomaly_monitor import history as state
 from anomaly_monitor.adapters import CLIENT_CONFIG, MODEL_PREFIX, StateStore
 from anomaly_monitor.config import ConfigError, Settings
-from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from anomaly_model_fitter import fitting
+from secure_endpoint.runtime import powertools
 from secure_endpoint.runtime.anomaly.scoring import ForestConfig, dumps, sha256
 
-SERVICE = "anomaly-model-fitter"
+DEFAULT_SERVICE = "anomaly-model-fitter"
+"""The Powertools service outside Lambda (tests, local runs); in Lambda, the one the construct
+names, unique to its endpoint (``secure_endpoint.runtime.powertools``)."""
 NAMESPACE = "SecureEndpoint/Anomaly"
 
-logger = Logger(service=SERVICE)
-metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
-tracer = Tracer(service=SERVICE)
+logger, metrics, tracer = powertools.tools(DEFAULT_SERVICE, NAMESPACE)
 
 
 @dataclass(frozen=True)

@@ -28,8 +28,7 @@ from typing import Any
 import boto3
 import numpy as np
 import numpy.typing as npt
-from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from anomaly_monitor import findings as act
@@ -44,6 +43,7 @@ from anomaly_monitor.adapters import (
     clients,
 )
 from anomaly_monitor.config import Config, Settings
+from secure_endpoint.runtime import powertools
 from secure_endpoint.runtime.anomaly import insights
 from secure_endpoint.runtime.anomaly.decisions import DecisionConfig
 from secure_endpoint.runtime.anomaly.detect import DetectConfig, Detections, detect
@@ -51,14 +51,14 @@ from secure_endpoint.runtime.anomaly.features import FEATURES
 from secure_endpoint.runtime.anomaly.scoring import ForestConfig, IntegrityError, Model, loads
 from secure_endpoint.runtime.blocklist import BlockList
 
-SERVICE = "anomaly-monitor"
+DEFAULT_SERVICE = "anomaly-monitor"
+"""The Powertools service outside Lambda (tests, local runs); in Lambda, the one the construct
+names, unique to its endpoint (``secure_endpoint.runtime.powertools``)."""
 NAMESPACE = "SecureEndpoint/Anomaly"
 CLIENT_DIMENSION = "Client"
 POINTER_VERSION = 1
 
-logger = Logger(service=SERVICE)
-metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
-tracer = Tracer(service=SERVICE)
+logger, metrics, tracer = powertools.tools(DEFAULT_SERVICE, NAMESPACE)
 
 
 @dataclass(frozen=True)
@@ -407,7 +407,7 @@ def _emit(
     # Per client (clients are the API's app clients: bounded); the most anomalous first.
     top = sorted(summary.client_scores.items(), key=lambda item: (-item[1], item[0]))
     for client, score in top[: settings.top_clients]:
-        per_client = EphemeralMetrics(namespace=NAMESPACE, service=SERVICE)
+        per_client = powertools.ephemeral(metrics)
         per_client.add_dimension(name=CLIENT_DIMENSION, value=client)
         per_client.add_metric(name="AnomalyScore", unit=MetricUnit.NoUnit, value=score)
         per_client.flush_metrics()

@@ -23,20 +23,20 @@ from functools import cache
 from typing import Any
 
 import boto3
-from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from api_key_responder import messages
 from api_key_responder.adapters import AlertTopic, ApiKeys, Disabled, clients
 from api_key_responder.config import Config
+from secure_endpoint.runtime import powertools
 
-SERVICE = "api-key-responder"
+DEFAULT_SERVICE = "api-key-responder"
+"""The Powertools service outside Lambda (tests, local runs); in Lambda, the one the construct
+names, unique to its endpoint (``secure_endpoint.runtime.powertools``)."""
 NAMESPACE = "SecureEndpoint/Anomaly"
 
-logger = Logger(service=SERVICE)
-metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
-tracer = Tracer(service=SERVICE)
+logger, metrics, tracer = powertools.tools(DEFAULT_SERVICE, NAMESPACE)
 
 
 @dataclass(frozen=True)

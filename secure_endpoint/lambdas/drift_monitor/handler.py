@@ -36,11 +36,11 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.config import Config as BotoConfig
 
+from secure_endpoint.runtime import powertools
 from secure_endpoint.runtime.baseline.store import load_baseline
 from secure_endpoint.runtime.capture import runs
 from secure_endpoint.runtime.capture.drift import (
@@ -53,7 +53,9 @@ from secure_endpoint.runtime.capture.drift import (
 )
 from secure_endpoint.runtime.capture.s3 import S3CaptureStore
 
-SERVICE = os.environ.get("POWERTOOLS_SERVICE_NAME", "drift-monitor")
+DEFAULT_SERVICE = "drift-monitor"
+"""The service where ``POWERTOOLS_SERVICE_NAME`` is unset (tests, local runs); the construct
+names one unique to its endpoint (``secure_endpoint.runtime.powertools``)."""
 NAMESPACE = "SecureEndpoint/Drift"
 DEFAULT_REFERENCE_HOURS = 24
 """How long each client's own traffic is learnt before it is judged: a day, its daily cycle."""
@@ -61,9 +63,7 @@ CLIENT_CONFIG = BotoConfig(
     retries={"mode": "standard", "total_max_attempts": 8}, connect_timeout=5, read_timeout=30
 )
 
-logger = Logger(service=SERVICE)
-metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
-tracer = Tracer(service=SERVICE)
+logger, metrics, tracer = powertools.tools(DEFAULT_SERVICE, NAMESPACE)
 
 
 class ConfigError(ValueError):
@@ -239,7 +239,7 @@ def _publish(
     worst = max((f.linf for f in report.features), default=0.0)
     metrics.add_metric("MaxDriftDistance", MetricUnit.NoUnit, worst)
     for feature in report.features:
-        per_feature = EphemeralMetrics(namespace=NAMESPACE, service=SERVICE)
+        per_feature = powertools.ephemeral(metrics)
         per_feature.add_dimension("Feature", feature.name[:250])
         per_feature.add_metric("FeatureDriftDistance", MetricUnit.NoUnit, feature.linf)
         per_feature.flush_metrics()

@@ -22,24 +22,24 @@ from functools import cache
 from typing import Any
 
 import boto3
-from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import BotoCoreError, ClientError
 
+from secure_endpoint.runtime import powertools
 from secure_endpoint.runtime.waf_ip_sets import IpSetWriter
 from threat_intel_feed import feeds
 from threat_intel_feed.adapters import FeedFetcher, FetchError, ip_set_writer
 from threat_intel_feed.config import Config, FeedConfig
 from threat_intel_feed.feeds import FeedReport, Outcome
 
-SERVICE = "threat-intel-feed"
+DEFAULT_SERVICE = "threat-intel-feed"
+"""The Powertools service outside Lambda (tests, local runs); in Lambda, the one the construct
+names, unique to its endpoint (``secure_endpoint.runtime.powertools``)."""
 NAMESPACE = "SecureEndpoint/ThreatIntel"
 FEED_DIMENSION = "Feed"
 
-logger = Logger(service=SERVICE)
-metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
-tracer = Tracer(service=SERVICE)
+logger, metrics, tracer = powertools.tools(DEFAULT_SERVICE, NAMESPACE)
 
 
 class NoFeedUpdatedError(Exception):
@@ -129,7 +129,7 @@ def report_feed(report: FeedReport) -> None:
     """One structured log line and one EMF document (dimension ``Feed``) per feed."""
     log = logger.info if report.outcome in (Outcome.UPDATED, Outcome.UNCHANGED) else logger.warning
     log("feed refreshed", extra=report.as_dict())
-    feed_metrics = EphemeralMetrics(namespace=NAMESPACE, service=SERVICE)
+    feed_metrics = powertools.ephemeral(metrics)
     feed_metrics.add_dimension(name=FEED_DIMENSION, value=report.feed)
     for name, value in (
         ("Entries", report.entries),
