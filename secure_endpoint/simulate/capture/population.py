@@ -140,11 +140,16 @@ class SubPopulation:
 
     @staticmethod
     def draw(
-        rng: np.random.Generator, *, spread: float = 0.7, scale: tuple[float, float] = (0.5, 0.85)
+        rng: np.random.Generator,
+        *,
+        spread: float = 0.6,
+        scale: tuple[float, float] = (0.5, 0.85),
+        concentration: float = 2.5,
     ) -> SubPopulation:
         """A region of the training population: latent mean ``N(0, spread^2)``, a narrower
-        spread, and region weights concentrated on one or two regions (a reweighting)."""
-        weights = rng.dirichlet(REGION_SHARE * 2.5)
+        spread, and region weights drawn around the training shares (``concentration`` low:
+        one or two regions dominate, a reweighting; high: close to the training shares)."""
+        weights = rng.dirichlet(REGION_SHARE * concentration)
         return SubPopulation(rng.normal(0.0, spread, N_LATENT), float(rng.uniform(*scale)), weights)
 
 
@@ -152,7 +157,7 @@ def sample(
     rng: np.random.Generator,
     n: int,
     sub: SubPopulation,
-    shift: dict[int, float] | None = None,
+    shift: dict[int, Floats] | None = None,
 ) -> Floats:
     """``n`` rows of ``sub`` (float64, ``len(FEATURES)`` columns, rounded as the features say);
     ``shift`` moves some columns' scores by that many standard deviations (a drift)."""
