@@ -1,0 +1,3 @@
+from secure_endpoint.simulate.capture.simulator import main
+
+main()
