@@ -257,7 +257,10 @@ def test_each_endpoints_alarms_watch_its_own_monitors_service(built: dict[str, A
                 if "service" in dimensions:
                     watched.append((name, namespace, metric))
                     assert dimensions["service"] == endpoint.monitor.service_name, name
-        assert watched == [("AnomalousPrincipals", "SecureEndpoint/Anomaly", "AnomalousPrincipals")]
+        assert watched == [
+            ("AnomalousPrincipals", "SecureEndpoint/Anomaly", "AnomalousPrincipals"),
+            ("UnparseableLogLines", "SecureEndpoint/Anomaly", "UnparseableLogLines"),
+        ]
 
 
 def test_no_two_anomaly_detectors_are_the_same(built: dict[str, Any]) -> None:

@@ -220,7 +220,8 @@ def test_an_unparseable_access_log_line_alarms_at_once(template):
         if a["Properties"].get("MetricName") == "UnparseableLogLines"
     ]
     assert alarm["Namespace"] == "SecureEndpoint/Anomaly"
-    assert alarm["Dimensions"] == [{"Name": "service", "Value": "anomaly-monitor"}]
+    service = "anomaly-monitor-Monitored-Endpoint-AnomalyMonitor-0C0321EF"
+    assert alarm["Dimensions"] == [{"Name": "service", "Value": service}]
     assert (alarm["Statistic"], alarm["Period"]) == ("Sum", 300)  # the monitor's schedule
     assert alarm["ComparisonOperator"] == "GreaterThanThreshold"
     assert (alarm["Threshold"], alarm["EvaluationPeriods"]) == (0, 1)

@@ -30,7 +30,7 @@ EMITS = {
     "anomaly_monitor": (
         "from anomaly_monitor.findings import Summary\n"
         "from anomaly_monitor.config import Settings\n"
-        "handler._emit(Summary(client_scores={'crm': 0.7}), Settings(), 0, 0, 0, 0, 0)\n"
+        "handler._emit(Summary(client_scores={'crm': 0.7}), Settings(), (0, 0), 0, 0, 0, 0)\n"
     ),
     "anomaly_model_fitter": "handler._skipped('a probe', None)\n",
     "api_key_responder": (
