@@ -36,15 +36,27 @@ MAX_INLINE = 8 * 2**20
 """Bytes and strings up to this size are held as values; larger ones are streamed past."""
 MAX_LINE = 64 * 1024
 MAX_STACK = 1_000_000
-MAX_MEMO = 1_000_000
+MAX_MEMO = 5_000_000
+"""Memo entries: a pickle of millions of Python objects has as many. Each holds a small value
+or ``UNKNOWN`` (``_kept``), so memory stays at about 100 bytes an entry."""
 MAX_ITEMS = 100_000
-"""Items kept per container (more are counted, not kept: only small structures are read)."""
+"""Items kept per container (more are dropped: only small structures are read)."""
+MAX_RETAINED = 2_000_000
+"""Items kept in containers over the whole pickle."""
 _BY_CODE = {op.code.encode("latin-1"): op for op in pickletools.opcodes}
 _LENGTH_PREFIX = {
     "string1": "<B", "bytes1": "<B", "unicodestring1": "<B", "long1": "<B",
     "string4": "<i", "long4": "<i", "bytes4": "<I", "unicodestring4": "<I",
     "bytes8": "<Q", "unicodestring8": "<Q", "bytearray8": "<Q",
 }  # fmt: skip
+_FIXED = {
+    name: struct.Struct(fmt)
+    for name, fmt in (
+        ("uint1", "<B"), ("uint2", "<H"), ("int4", "<i"), ("uint4", "<I"), ("uint8", "<Q"),
+        ("float8", ">d"),
+    )
+}  # fmt: skip
+"""Fixed-size arguments, decoded without pickletools' per-call stream."""
 _JOBLIB_WRAPPER = "joblib.numpy_pickle.NumpyArrayWrapper"
 _DIGITS = re.compile(r"(\d+)")
 
@@ -135,6 +147,7 @@ class Walker:
         self.sink = sink
         self.nested = nested
         self.found = 0
+        self.retained = 0
 
     def _finding(self, kind: str, reason: str, offset: int | None, opcode: str | None = None,
                  global_name: str | None = None) -> None:  # fmt: skip
@@ -179,6 +192,7 @@ class Walker:
 
         while True:
             pos = reader.pos
+            reader.fill()
             code = reader.read(1)
             if not code:
                 raise Truncated("the pickle ends before its STOP opcode")
@@ -237,10 +251,10 @@ class Walker:
                 stack.append(top())
             elif name == "APPEND":
                 value = pop()
-                _extend(top(), [value])
+                self._extend(top(), [value])
             elif name in ("APPENDS", "ADDITEMS"):
                 items = pop_mark()
-                _extend(top(), items)
+                self._extend(top(), items)
             elif name in ("LIST", "FROZENSET"):
                 items = pop_mark()  # before stack.append: pop_mark rebinds the stack
                 stack.append(items[:MAX_ITEMS])
@@ -259,14 +273,14 @@ class Walker:
                 stack.append(Pairs(list(zip(items[::2], items[1::2], strict=False))[:MAX_ITEMS]))
             elif name == "SETITEM":
                 value, key = pop(), pop()
-                _set_items(top(), [key, value])
+                self._set_items(top(), [key, value])
             elif name == "SETITEMS":
                 items = pop_mark()
-                _set_items(top(), items)
+                self._set_items(top(), items)
             elif name in ("PUT", "BINPUT", "LONG_BINPUT"):
-                memo[int(arg)] = top()
+                memo[int(arg)] = _kept(top())
             elif name == "MEMOIZE":
-                memo[len(memo)] = top()
+                memo[len(memo)] = _kept(top())
             elif name in ("GET", "BINGET", "LONG_BINGET"):
                 if int(arg) not in memo:
                     raise Malformed(f"{name} of memo key {arg}, never stored")
@@ -329,12 +343,32 @@ class Walker:
             else:  # pragma: no cover - every opcode of pickletools is handled above
                 raise Malformed(f"unhandled opcode {name}")
 
+    def _extend(self, target: Any, items: list[Any]) -> None:
+        if isinstance(target, list) and len(target) < MAX_ITEMS and self.retained < MAX_RETAINED:
+            kept = items[: MAX_ITEMS - len(target)]
+            self.retained += len(kept)
+            target.extend(kept)
+
+    def _set_items(self, target: Any, items: list[Any]) -> None:
+        if len(items) % 2:
+            raise Malformed("SETITEMS with an odd number of values")
+        if (
+            isinstance(target, Pairs)
+            and len(target.items) < MAX_ITEMS
+            and self.retained < MAX_RETAINED
+        ):
+            self.retained += len(items) // 2
+            target.items.extend(zip(items[::2], items[1::2], strict=True))
+
     def _argument(self, op: pickletools.OpcodeInfo, pos: int) -> Any:
         spec = op.arg
         if spec is None:
             return None
         reader = self.reader
         if spec.n >= 0:
+            fixed = _FIXED.get(spec.name)
+            if fixed is not None:
+                return fixed.unpack(reader.read_exact(fixed.size))[0]
             return spec.reader(io.BytesIO(reader.read_exact(spec.n)))
         if spec.n == pickletools.UP_TO_NEWLINE:
             lines = reader.readline(MAX_LINE)
@@ -468,16 +502,23 @@ class _Remaining:
         return self._reader.read(size)
 
 
-def _extend(target: Any, items: list[Any]) -> None:
-    if isinstance(target, list) and len(target) < MAX_ITEMS:
-        target.extend(items[: MAX_ITEMS - len(target)])
-
-
-def _set_items(target: Any, items: list[Any]) -> None:
-    if len(items) % 2:
-        raise Malformed("SETITEMS with an odd number of values")
-    if isinstance(target, Pairs) and len(target.items) < MAX_ITEMS:
-        target.items.extend(zip(items[::2], items[1::2], strict=True))
+def _kept(value: Any) -> Any:
+    """What the memo keeps of ``value``: what a later ``GET`` may need to be known (names,
+    numbers, globals, small tuples like an array's shape, a numpy dtype), else ``UNKNOWN``."""
+    if value is None or isinstance(value, bool | int | float | Global):
+        return value
+    if isinstance(value, str):
+        return value if len(value) <= 1024 else UNKNOWN
+    if isinstance(value, tuple):
+        return value if len(value) <= 64 and all(_kept(v) is v for v in value) else UNKNOWN
+    if (
+        isinstance(value, Obj)
+        and isinstance(value.func, Global)
+        and value.func.name == "dtype"
+        and value.func.module.startswith("numpy")
+    ):
+        return value
+    return UNKNOWN
 
 
 def _is_joblib_wrapper(obj: Obj) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Protocol
 
 SKIP_CHUNK = 1024 * 1024
+READ_AHEAD = 64 * 1024
 
 
 class Readable(Protocol):
@@ -17,13 +18,14 @@ class Truncated(Exception):
 
 class Reader:
     """Sequential reads from ``stream`` (a member of a streamed tar, a zip entry, a decompressor)
-    with the position counted from the start, a one-byte look-ahead, and ``limit`` bytes at most
+    with the position counted from the start, a look-ahead buffer, and ``limit`` bytes at most
     (a nested value inside a pickle is read as a bounded sub-stream)."""
 
     def __init__(self, stream: Readable, limit: int | None = None, start: int = 0) -> None:
         self._stream = stream
         self._left = limit
-        self._ahead = b""
+        self._buf = b""
+        self._off = 0  # what of _buf was consumed
         self.pos = start
 
     def _raw(self, size: int) -> bytes:
@@ -36,15 +38,27 @@ class Reader:
             self._left -= len(data)
         return data
 
+    def _buffered(self) -> int:
+        return len(self._buf) - self._off
+
+    def fill(self, at_least: int = 64) -> None:
+        """Read ahead a block (the opcode walk reads a byte or a few at a time)."""
+        if self._buffered() < at_least:
+            self._buf = self._buf[self._off :] + self._raw(max(READ_AHEAD, at_least))
+            self._off = 0
+
     def read(self, size: int = -1) -> bytes:
         """Up to ``size`` bytes (fewer only at the end)."""
         if size < 0:
             raise ValueError("Reader.read needs a size: the stream may be large")
-        parts = []
-        if self._ahead:
-            parts.append(self._ahead[:size])
-            self._ahead = self._ahead[size:]
-        wanted = size - sum(len(part) for part in parts)
+        off = self._off
+        if len(self._buf) - off >= size:  # the common case: small reads from the buffer
+            self._off = off + size
+            self.pos += size
+            return self._buf[off : off + size]
+        parts = [self._buf[off:]]
+        self._buf, self._off = b"", 0
+        wanted = size - len(parts[0])
         while wanted > 0:
             chunk = self._raw(wanted)
             if not chunk:
@@ -63,23 +77,27 @@ class Reader:
 
     def peek(self, size: int) -> bytes:
         """The next ``size`` bytes without consuming them (fewer at the end)."""
-        while len(self._ahead) < size:
-            chunk = self._raw(size - len(self._ahead))
-            if not chunk:
+        while self._buffered() < size:
+            before = self._buffered()
+            self._buf = self._buf[self._off :] + self._raw(size - before)
+            self._off = 0
+            if self._buffered() == before:
                 break
-            self._ahead += chunk
-        return self._ahead[:size]
+        return self._buf[self._off : self._off + size]
 
     def readline(self, cap: int) -> bytes:
         """One line with its ``\\n``; ``Truncated`` without one within ``cap`` bytes."""
         line = bytearray()
         while len(line) <= cap:
-            byte = self.read(1)
-            if not byte:
-                raise Truncated("the data ends inside a line")
-            line += byte
-            if byte == b"\n":
+            self.fill()
+            end = self._buf.find(b"\n", self._off, self._off + cap + 1 - len(line))
+            if end >= 0:
+                line += self.read(end + 1 - self._off)
                 return bytes(line)
+            chunk = self.read(min(self._buffered(), cap + 1 - len(line)))
+            if not chunk:
+                raise Truncated("the data ends inside a line")
+            line += chunk
         raise Truncated(f"a line longer than {cap} bytes")
 
     def skip(self, size: int) -> None:
