@@ -36,6 +36,8 @@ from artifact_fixtures import (
     torch_zip,
     zip_bytes,
 )
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
@@ -568,3 +570,70 @@ def test_the_default_allowlist_takes_what_models_hold():
 def test_a_bad_allowlist_entry_is_refused(entry):
     with pytest.raises(ValueError, match=r"module\.name"):
         check_entry(entry)
+
+
+# -- corrupt input: findings, never a crash -------------------------------------------------
+def seeds() -> dict[str, bytes]:
+    buffer = io.BytesIO()
+    joblib.dump({"a": np.arange(10.0), "o": np.array(["x", None], dtype=object)}, buffer)
+    compressed = io.BytesIO()
+    joblib.dump({"a": np.arange(10.0)}, compressed, compress=3)
+    return {
+        "a.pkl": pickle.dumps({"x": [1, 2, (3, 4)], "y": b"\x80\x04abc"}, protocol=4),
+        "b.pkl": pickle.dumps({"x": [1, 2, (3, 4)]}, protocol=0),
+        "c.joblib": buffer.getvalue(),
+        "d.joblib": compressed.getvalue(),
+        "m.pt": torch_zip(torch_state_dict_pickle()),
+        "k.keras": zip_bytes({"config.json": json.dumps(keras_config(DENSE)).encode()}),
+        "x.pkl.gz": gzip.compress(pickle.dumps([1] * 10)),
+        "n.npy": NPY_OBJECTS,
+    }
+
+
+NPY_OBJECTS = (
+    b"\x93NUMPY\x01\x00v\x00{'descr': '|O', 'fortran_order': False, 'shape': (1,), }"
+    + b" " * 57
+    + b"\n"
+    + pickle.dumps(np.array([None], dtype=object))[:-1]
+    + b"."
+)
+SEEDS = seeds()
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    name=st.sampled_from(sorted(SEEDS)),
+    edits=st.lists(
+        st.tuples(st.integers(0, 10**6), st.integers(0, 255), st.booleans()), max_size=6
+    ),
+    cut=st.one_of(st.none(), st.integers(0, 10**6)),
+)
+def test_a_corrupted_member_gives_findings_not_a_crash(name, edits, cut):
+    data = bytearray(SEEDS[name])
+    for where, value, insert in edits:
+        index = where % (len(data) + 1)
+        if insert:
+            data.insert(index, value)
+        elif index < len(data):
+            data[index] = value
+    if cut is not None:
+        del data[cut % (len(data) + 1) :]
+    report = scan({name: bytes(data)})
+    assert all(isinstance(finding, Finding) for finding in report.findings)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=2048))
+def test_random_bytes_under_any_name_give_findings_not_a_crash(data):
+    for name in ("model.pkl", "model.pt", "weights.h5", "config.json", "a.npy", "x"):
+        scan({name: data})
+
+
+def test_a_corrupt_compressed_joblib_is_refused_as_unreadable(tmp_path):
+    path = tmp_path / "model.joblib"
+    joblib.dump({"w": np.arange(100.0)}, path, compress=("gzip", 3))
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    (finding,) = scan({"model.joblib": bytes(data)}).findings
+    assert (finding.member, finding.kind) == ("model.joblib!gzip", "pickle-corrupt")
+    assert "corrupt" in finding.reason or "malformed" in finding.reason

@@ -8,7 +8,7 @@ import zlib
 from typing import Any
 
 from secure_endpoint.runtime.artifact_scan.findings import Limits, ScanLimitError
-from secure_endpoint.runtime.artifact_scan.streams import Reader
+from secure_endpoint.runtime.artifact_scan.streams import Reader, Truncated
 
 INPUT_CHUNK = 256 * 1024
 GZIP_MAGIC = b"\x1f\x8b"
@@ -66,7 +66,10 @@ class Decompressing:
         if size < 0:
             size = INPUT_CHUNK
         while not self._done:
-            out = self._step(size)
+            try:
+                out = self._step(size)
+            except (zlib.error, lzma.LZMAError, OSError, EOFError, ValueError) as error:
+                raise Truncated(f"a corrupt {self._kind} stream ({error})") from None
             if out:
                 self._account(len(out))
                 return out

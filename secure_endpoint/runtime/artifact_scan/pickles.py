@@ -159,7 +159,14 @@ class Walker:
         outcome = Outcome()
         try:
             self._run(outcome)
-        except (Malformed, Truncated, ValueError, struct.error, UnicodeDecodeError) as error:
+        except (
+            Malformed,
+            Truncated,
+            ValueError,
+            struct.error,
+            UnicodeDecodeError,
+            RecursionError,
+        ) as error:
             outcome.error = str(error) or type(error).__name__
             outcome.error_offset = self.reader.pos
         except _Stop as stop:

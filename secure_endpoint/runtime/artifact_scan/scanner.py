@@ -184,6 +184,9 @@ class Scanner:
             self._dispatch(path, reader, depth)
         except ScanLimitError as error:
             self.add(Finding(path, "limit", str(error)))
+        except (Truncated, OSError, EOFError, RecursionError, zipfile.BadZipFile) as error:
+            # a stream that breaks off (a corrupt compressed member, a short zip entry)
+            self.add(Finding(path, "archive", f"an unreadable member ({error}): refused"))
 
     def _dispatch(self, path: str, reader: Reader, depth: int) -> None:
         head = reader.peek(HEAD_BYTES)
@@ -291,7 +294,13 @@ class Scanner:
                 return
             try:
                 archive = zipfile.ZipFile(spool)
-            except (zipfile.BadZipFile, OSError, ValueError) as error:
+            except (
+                zipfile.BadZipFile,
+                OSError,
+                ValueError,
+                NotImplementedError,
+                EOFError,
+            ) as error:
                 self.add(Finding(path, "archive", f"not a readable zip ({error}): refused"))
                 return
             with archive:

@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+import lzma
+import tarfile
+import zipfile
+import zlib
 from typing import Protocol
 
 SKIP_CHUNK = 1024 * 1024
 READ_AHEAD = 64 * 1024
+
+
+_STREAM_ERRORS = (
+    OSError, EOFError, zlib.error, lzma.LZMAError, zipfile.BadZipFile, tarfile.TarError
+)  # fmt: skip
 
 
 class Readable(Protocol):
@@ -33,7 +42,11 @@ class Reader:
             size = min(size, self._left)
         if size <= 0:
             return b""
-        data = self._stream.read(size)
+        try:
+            data = self._stream.read(size)
+        except _STREAM_ERRORS as error:
+            # a zip entry, a tar member or a decompressor whose data breaks off or is corrupt
+            raise Truncated(f"the data is corrupt ({type(error).__name__}: {error})") from None
         if self._left is not None:
             self._left -= len(data)
         return data
