@@ -637,3 +637,44 @@ def test_a_corrupt_compressed_joblib_is_refused_as_unreadable(tmp_path):
     (finding,) = scan({"model.joblib": bytes(data)}).findings
     assert (finding.member, finding.kind) == ("model.joblib!gzip", "pickle-corrupt")
     assert "corrupt" in finding.reason or "malformed" in finding.reason
+
+
+def test_the_scan_stops_when_the_caller_is_out_of_time_even_inside_a_long_pickle():
+    from secure_endpoint.runtime.artifact_scan import Scanner, ScanTimeout
+    from secure_endpoint.runtime.artifact_scan.streams import Reader
+
+    calls = []
+
+    def out_of_time() -> bool:
+        calls.append(1)
+        return len(calls) > 3
+
+    long_pickle = pickle.dumps(list(range(300_000)), protocol=4)  # far more than 65,536 opcodes
+    data = tar_gz({"model.pt": zip_bytes({"model/data.pkl": long_pickle})})
+    with pytest.raises(ScanTimeout, match="ran out of time after 2 members"):
+        scan_archive(io.BytesIO(data), out_of_time=out_of_time)
+    assert len(calls) == 4  # the member, the spooled zip, its entry, then inside the walk
+    scanner = Scanner(out_of_time=lambda: False)
+    scanner.scan_member("model.pkl", Reader(io.BytesIO(long_pickle)))
+    assert scanner.report.clean
+
+
+@pytest.mark.parametrize(
+    ("module", "name"),
+    [
+        ("numpy.lib._datasource", "open"),
+        ("sklearn.datasets", "fetch_openml"),
+        ("scipy.sparse", "load_npz"),
+        ("xgboost.tracker", "RabitTracker"),
+        ("xgboost.dask", "DaskXGBClassifier"),
+        ("numpy._core", "_ufunc_reconstruct"),
+    ],
+)
+def test_functions_of_allowed_packages_that_reach_files_or_the_network_are_denied(module, name):
+    verdict = Policy().verdict(module, name)
+    assert (verdict.allowed, verdict.denied) == (False, True)
+
+
+def test_a_windows_path_is_refused():
+    (finding,) = scan({"models\\..\\..\\x.pkl": b"x"}).findings
+    assert "backslash" in finding.reason

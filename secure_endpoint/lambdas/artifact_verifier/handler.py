@@ -152,7 +152,7 @@ def verify_artifact(
         data["SignedBy"] = signature.key_id
     if policy is not None:
         chunks = verify.within(artifacts.chunks(ref, attributes), time_left_ms, RESERVE_MS)
-        report = scan.scan_chunks(chunks, policy)
+        report = scan.scan_chunks(chunks, policy, lambda: time_left_ms() < RESERVE_MS)
         _write(scan.metric_document(url, report, function_name, _now_ms()))
         logger.info(json.dumps({"scan": report.as_dict()}))
         scan.check(url, sha256, report)

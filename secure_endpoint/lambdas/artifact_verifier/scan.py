@@ -10,7 +10,7 @@ environment, no clock.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from secure_endpoint.runtime.artifact_scan import Policy, Report, Scanner
@@ -58,9 +58,16 @@ class ChunkStream:
         return data
 
 
-def scan_chunks(chunks: Iterable[bytes], policy: Policy, tmp_dir: str | None = None) -> Report:
-    """Scan the archive whose bytes ``chunks`` are, as a stream."""
-    scanner = Scanner(policy, tmp_dir=tmp_dir)
+def scan_chunks(
+    chunks: Iterable[bytes],
+    policy: Policy,
+    out_of_time: Callable[[], bool] | None = None,
+    tmp_dir: str | None = None,
+) -> Report:
+    """Scan the archive whose bytes ``chunks`` are, as a stream; ``ScanTimeout`` (which fails
+    the deployment) once ``out_of_time()`` says so, even between two chunks (a long pickle, a
+    spooled zip)."""
+    scanner = Scanner(policy, tmp_dir=tmp_dir, out_of_time=out_of_time)
     scanner.scan_archive(ChunkStream(chunks))
     return scanner.report
 

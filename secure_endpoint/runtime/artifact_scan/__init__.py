@@ -7,7 +7,7 @@ bombs). Standard library only: the artifact verifier Lambda and the ``scan-artif
 share it. See docs/model-integrity.md for what it sees and what it cannot.
 """
 
-from secure_endpoint.runtime.artifact_scan.findings import Finding, Limits, Report
+from secure_endpoint.runtime.artifact_scan.findings import Finding, Limits, Report, ScanTimeout
 from secure_endpoint.runtime.artifact_scan.policy import DEFAULT_ALLOWED, Policy, check_entry
 from secure_endpoint.runtime.artifact_scan.scanner import Scanner, scan_archive, scan_path
 
@@ -17,6 +17,7 @@ __all__ = [
     "Limits",
     "Policy",
     "Report",
+    "ScanTimeout",
     "Scanner",
     "check_entry",
     "scan_archive",

@@ -11,6 +11,10 @@ class ScanLimitError(Exception):
     """The archive is over a limit of the scan (``Limits``): refused, not scanned further."""
 
 
+class ScanTimeout(Exception):
+    """The scan's caller ran out of time: the whole scan stops (no verdict, not a finding)."""
+
+
 @dataclass(frozen=True)
 class Finding:
     """One reason to refuse an artifact.

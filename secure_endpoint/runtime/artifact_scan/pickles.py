@@ -139,8 +139,10 @@ class Walker:
         limits: Limits,
         sink: Sink,
         nested: Nested,
+        tick: Callable[[], None] = lambda: None,
     ) -> None:
         self.reader = reader
+        self.tick = tick
         self.member = member
         self.policy = policy
         self.limits = limits
@@ -207,6 +209,8 @@ class Walker:
             if op is None:
                 raise Malformed(f"unknown opcode byte {code!r} at offset {pos}")
             outcome.opcodes += 1
+            if not outcome.opcodes & 0xFFFF:
+                self.tick()  # ScanTimeout, raised through: the whole scan stops
             if outcome.opcodes > self.limits.max_pickle_ops:
                 self._finding("limit", f"more than {self.limits.max_pickle_ops} opcodes", pos)
                 raise _Stop("opcode limit")
@@ -447,7 +451,13 @@ class Walker:
         itemsize, has_object = _dtype_size(dtype)
         if has_object:
             inner = Walker(
-                self.reader, self.member, self.policy, self.limits, self.sink, self.nested
+                self.reader,
+                self.member,
+                self.policy,
+                self.limits,
+                self.sink,
+                self.nested,
+                self.tick,
             )
             outcome = inner.walk()
             self.found += inner.found

@@ -145,7 +145,12 @@ DENIED_PATTERNS = (
     "torch.load", "torch.hub*", "torch.jit*", "torch.serialization*", "torch.utils*",
     "torch.storage._load_from_bytes", "torch._C*", "torch.ops*", "torch._dynamo*",
     "torch.package*", "torch.classes*",
+    "numpy.lib._datasource*", "numpy.DataSource", "numpy._pytesttester*",
     "sklearn.externals*", "sklearn.utils._testing*", "sklearn.utils._show_versions*",
+    "sklearn.datasets*",
+    "scipy.sparse.load_npz", "scipy.sparse.save_npz", "scipy.sparse._matrix_io*",
+    "xgboost.dask*", "xgboost.spark*", "xgboost.collective*", "xgboost.federated*",
+    "lightgbm.dask*",
     "joblib.load", "joblib.numpy_pickle.load", "joblib.numpy_pickle_compat*",
     "xgboost.compat*", "xgboost.testing*", "xgboost.tracker*",
 )  # fmt: skip

@@ -15,12 +15,18 @@ import re
 import tarfile
 import tempfile
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
 from secure_endpoint.runtime.artifact_scan import decompress
-from secure_endpoint.runtime.artifact_scan.findings import Finding, Limits, Report, ScanLimitError
+from secure_endpoint.runtime.artifact_scan.findings import (
+    Finding,
+    Limits,
+    Report,
+    ScanLimitError,
+    ScanTimeout,
+)
 from secure_endpoint.runtime.artifact_scan.pickles import Walker, looks_like_pickle
 from secure_endpoint.runtime.artifact_scan.policy import Policy
 from secure_endpoint.runtime.artifact_scan.streams import Readable, Reader, Truncated
@@ -52,12 +58,22 @@ class Scanner:
         policy: Policy | None = None,
         limits: Limits | None = None,
         tmp_dir: str | None = None,
+        out_of_time: Callable[[], bool] | None = None,
     ) -> None:
         self.policy = policy or Policy()
+        self._out_of_time = out_of_time
         self.limits = limits or Limits()
         self.tmp_dir = tmp_dir
         self.report = Report()
         self._total = 0
+
+    def tick(self) -> None:
+        """``ScanTimeout`` when the caller's time is up (checked between chunks and opcodes)."""
+        if self._out_of_time is not None and self._out_of_time():
+            raise ScanTimeout(
+                f"the scan ran out of time after {self.report.members} members: the artifact is "
+                "too large (or its pickles too long) to scan within the function's timeout"
+            )
 
     def add(self, finding: Finding) -> None:
         self.report.findings.append(finding)
@@ -104,7 +120,10 @@ class Scanner:
     def _member_allowed(self, member: tarfile.TarInfo, path: str) -> bool:
         """Refuse (with a finding) names and links that escape the model directory, devices."""
         name = member.name
-        if name.startswith("/") or re.match(r"^[A-Za-z]:", name) or "\\" in name:
+        if "\\" in name:
+            self.add(Finding(path, "archive", "a path with a backslash: a Windows path, refused"))
+            return False
+        if name.startswith("/") or re.match(r"^[A-Za-z]:", name):
             self.add(
                 Finding(
                     path,
@@ -177,6 +196,7 @@ class Scanner:
     # -- one member -------------------------------------------------------------------------
     def scan_member(self, path: str, reader: Reader, depth: int = 0) -> None:
         """Whatever ``path`` is, scanned by its first bytes, then by its name."""
+        self.tick()
         if depth > self.limits.max_depth:
             self.add(Finding(path, "limit", f"nested more than {self.limits.max_depth} deep"))
             return
@@ -246,7 +266,9 @@ class Scanner:
         pickle (its name, or it walked past its first opcodes)."""
         first = True
         while True:
-            walker = Walker(reader, path, self.policy, self.limits, self.add, self._nested(depth))
+            walker = Walker(
+                reader, path, self.policy, self.limits, self.add, self._nested(depth), self.tick
+            )
             outcome = walker.walk()
             self.report.pickles += 1
             if outcome.error is not None:
@@ -272,7 +294,9 @@ class Scanner:
         """A member that may be a protocol 0/1 pickle (text-like): it counts as one if it walks
         to its STOP; if not, only denied imports are kept (text files start like this too)."""
         held: list[Finding] = []
-        walker = Walker(reader, path, self.policy, self.limits, held.append, self._nested(depth))
+        walker = Walker(
+            reader, path, self.policy, self.limits, held.append, self._nested(depth), self.tick
+        )
         outcome = walker.walk()
         if outcome.stopped:
             self.report.pickles += 1
@@ -288,7 +312,7 @@ class Scanner:
     def _scan_zip(self, path: str, reader: Reader, depth: int) -> None:
         limits = self.limits
         with tempfile.TemporaryFile(dir=self.tmp_dir) as spool:
-            size = _spool(reader, spool, limits.max_member_bytes)
+            size = _spool(reader, spool, limits.max_member_bytes, self.tick)
             if size is None:
                 self.add(Finding(path, "limit", f"a zip over {limits.max_member_bytes} bytes"))
                 return
@@ -376,6 +400,7 @@ class Scanner:
         tail = b""
         offset = 0  # of ``tail`` in the member
         while chunk := reader.read(_SEARCH_CHUNK):
+            self.tick()
             window = tail + chunk
             for pattern, kind in _CONFIG_PATTERNS:
                 for match in pattern.finditer(window):
@@ -455,9 +480,11 @@ def scan_archive(
     policy: Policy | None = None,
     limits: Limits | None = None,
     tmp_dir: str | None = None,
+    out_of_time: Callable[[], bool] | None = None,
 ) -> Report:
-    """Scan a ``model.tar.gz`` stream; the report of every member."""
-    scanner = Scanner(policy, limits, tmp_dir)
+    """Scan a ``model.tar.gz`` stream; the report of every member. ``ScanTimeout`` once
+    ``out_of_time()`` says so."""
+    scanner = Scanner(policy, limits, tmp_dir, out_of_time)
     scanner.scan_archive(stream)
     return scanner.report
 
@@ -500,9 +527,10 @@ def _members(tar: tarfile.TarFile) -> Iterator[tarfile.TarInfo]:
         yield member
 
 
-def _spool(reader: Reader, spool: IO[bytes], cap: int) -> int | None:
+def _spool(reader: Reader, spool: IO[bytes], cap: int, tick: Callable[[], None]) -> int | None:
     size = 0
     while chunk := reader.read(1024 * 1024):
+        tick()
         size += len(chunk)
         if size > cap:
             return None

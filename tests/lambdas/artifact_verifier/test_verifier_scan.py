@@ -181,3 +181,24 @@ def test_the_reason_stays_within_what_cloudformation_takes(s3, responses):
     assert len(reason) <= 1000
     assert "50 finding(s)" in reason
     assert json.dumps(responses.sent[-1][1])  # serializable
+
+
+class RunningOut(Context):
+    """Plenty of time for the first ``calls`` questions, then less than the reserve."""
+
+    def __init__(self, calls: int) -> None:
+        super().__init__()
+        self.calls = calls
+
+    def get_remaining_time_in_millis(self) -> int:
+        self.calls -= 1
+        return 600_000 if self.calls >= 0 else handler.RESERVE_MS - 1
+
+
+def test_a_scan_that_runs_out_of_time_between_chunks_fails_promptly(s3, responses):
+    s3.put_object(Bucket=BUCKET, Key=KEY, Body=CLEAN)
+    # one chunk for the digest, one for the scan: then the scan's own check of the time
+    handler.handler(scanned(hashlib.sha256(CLEAN).hexdigest()), RunningOut(calls=2))
+    ((_, sent),) = responses.sent
+    assert sent["Status"] == "FAILED"
+    assert "the scan ran out of time after 1 members" in sent["Reason"]
