@@ -4,6 +4,9 @@ rules and metric; nag and cfn-lint clean. Synthesized once."""
 
 import hashlib
 import json
+import os
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
@@ -540,6 +543,33 @@ def test_the_function_ships_the_scanner(monkeypatch, tmp_path):
     names = zipfile.ZipFile(archive).namelist()
     assert "artifact_verifier/scan.py" in names
     assert "secure_endpoint/runtime/artifact_scan/scanner.py" in names
+    # The bundle alone imports its handler and scans, without the CDK or this checkout.
+    task = tmp_path / "task"
+    zipfile.ZipFile(archive).extractall(task)
+    code = (
+        "import io, sys, tarfile\n"
+        "from artifact_verifier import handler, scan\n"
+        "import secure_endpoint\n"
+        "data = b'cos\\nsystem\\n(tR.'\n"
+        "buffer = io.BytesIO()\n"
+        "with tarfile.open(fileobj=buffer, mode='w:gz') as tar:\n"
+        "    info = tarfile.TarInfo('model.pkl'); info.size = len(data)\n"
+        "    tar.addfile(info, io.BytesIO(data))\n"
+        "report = scan.scan_chunks([buffer.getvalue()], scan.policy_of({'Scan': 'true'}))\n"
+        "print(secure_endpoint.__file__)\n"
+        "print(report.findings[0].global_name)\n"
+        "assert not {'aws_cdk', 'jsii'} & {m.split('.')[0] for m in sys.modules}\n"
+    )
+    done = subprocess.run(  # noqa: S603 - this interpreter, fixed code
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=task,
+        env={**os.environ, "PYTHONPATH": str(task)},
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [str(task / "secure_endpoint" / "__init__.py"), "os.system"]
 
 
 def test_the_unsafe_artifact_metric_names_the_function(plain):
