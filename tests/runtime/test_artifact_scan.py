@@ -678,3 +678,33 @@ def test_functions_of_allowed_packages_that_reach_files_or_the_network_are_denie
 def test_a_windows_path_is_refused():
     (finding,) = scan({"models\\..\\..\\x.pkl": b"x"}).findings
     assert "backslash" in finding.reason
+
+
+def test_the_memo_numbers_memoize_like_pickle_when_put_and_memoize_are_mixed():
+    payload = (
+        b"\x80\x04" + op_short_unicode("numpy") + b"q\x05"  # BINPUT 5: one key
+        + op_short_unicode("posix") + b"\x94"  # MEMOIZE: pickle stores it at 1 (one key so far)
+        + b"h\x01" + op_short_unicode("system") + b"\x93" + b")R."
+    )  # fmt: skip
+    assert only(scan({"model.pkl": payload})).global_name == "posix.system"
+    # the same numbering, harmless, as pickle itself resolves it
+    harmless = payload.replace(b"\x05posix", b"\x08builtins").replace(b"\x06system", b"\x03set")
+    assert pickle.loads(harmless) == set()  # noqa: S301 - crafted here, builds an empty set
+
+
+def test_a_memoized_string_past_the_memo_budget_is_refused_not_resolved(monkeypatch):
+    from secure_endpoint.runtime.artifact_scan import pickles
+
+    monkeypatch.setattr(pickles, "MAX_MEMO_TEXT", 8)
+    payload = (
+        b"\x80\x04" + op_short_unicode("sklearn") + b"\x94" + op_short_unicode("tree") + b"\x94"
+        + b"h\x00h\x01" + b"\x93)R."
+    )  # fmt: skip
+    finding = only(scan({"model.pkl": payload}))
+    assert "not a string known before loading" in finding.reason
+
+
+def test_a_pickle_of_many_small_objects_is_clean():
+    objects = [(i, float(i), f"feature_{i % 100}") for i in range(100_000)]
+    report = scan({"model.pkl": pickle.dumps(objects, protocol=4)})
+    assert report.findings == []

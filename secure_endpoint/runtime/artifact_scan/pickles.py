@@ -36,9 +36,14 @@ MAX_INLINE = 8 * 2**20
 """Bytes and strings up to this size are held as values; larger ones are streamed past."""
 MAX_LINE = 64 * 1024
 MAX_STACK = 1_000_000
-MAX_MEMO = 5_000_000
-"""Memo entries: a pickle of millions of Python objects has as many. Each holds a small value
-or ``UNKNOWN`` (``_kept``), so memory stays at about 100 bytes an entry."""
+MAX_MEMO = 8_000_000
+"""Memo entries: a pickle of millions of Python objects has as many. Only values a later
+``GET`` may need known are held (``_kept``), strings up to ``MAX_MEMO_TEXT`` bytes in all; the
+keys of the others are a set of ints. About 250 MB for 3 million objects (measured), so the
+limit stays within the verifier's 2 GB."""
+MAX_MEMO_TEXT = 128 * 2**20
+"""Bytes of memoized strings held; later ones are ``UNKNOWN`` (a ``STACK_GLOBAL`` of one is
+refused, never resolved wrongly)."""
 MAX_ITEMS = 100_000
 """Items kept per container (more are dropped: only small structures are read)."""
 MAX_RETAINED = 2_000_000
@@ -179,7 +184,7 @@ class Walker:
     def _run(self, outcome: Outcome) -> None:
         stack: list[Any] = []
         metastack: list[list[Any]] = []
-        memo: dict[int, Any] = {}
+        memo = _Memo()
         reader = self.reader
 
         def pop() -> Any:
@@ -216,7 +221,11 @@ class Walker:
                 raise _Stop("opcode limit")
             if len(stack) > MAX_STACK or len(memo) > MAX_MEMO:
                 self._finding(
-                    "limit", "the pickle's stack or memo grows past the scan's limit", pos, op.name
+                    "limit",
+                    f"the pickle's stack or memo grows past the scan's limit ({MAX_STACK} "
+                    f"values, {MAX_MEMO} memo entries)",
+                    pos,
+                    op.name,
                 )
                 raise _Stop("stack limit")
             arg = self._argument(op, pos)
@@ -289,13 +298,11 @@ class Walker:
                 items = pop_mark()
                 self._set_items(top(), items)
             elif name in ("PUT", "BINPUT", "LONG_BINPUT"):
-                memo[int(arg)] = _kept(top())
+                memo.put(int(arg), top())
             elif name == "MEMOIZE":
-                memo[len(memo)] = _kept(top())
+                memo.put(len(memo), top())  # as pickle does: the number of keys stored
             elif name in ("GET", "BINGET", "LONG_BINGET"):
-                if int(arg) not in memo:
-                    raise Malformed(f"{name} of memo key {arg}, never stored")
-                stack.append(memo[int(arg)])
+                stack.append(memo.get(int(arg), name))
             elif name == "GLOBAL":
                 module, _, attr = str(arg).partition(" ")
                 stack.append(self._import(module, attr, pos, name))
@@ -519,15 +526,80 @@ class _Remaining:
         return self._reader.read(size)
 
 
+class _Memo:
+    """The pickle's memo: the values a ``GET`` may need known (``_kept``), and the keys of the
+    others (a bitmap below ``_BITMAP_KEYS``, a set above). Its size is the number of distinct
+    keys, as pickle's memo's is (``MEMOIZE`` stores at that index, so the two must agree
+    exactly, or a name could be resolved to the wrong string)."""
+
+    def __init__(self) -> None:
+        self._known: dict[int, Any] = {}
+        self._bits = bytearray()
+        self._high: set[int] = set()
+        self._unknown = 0
+        self._text = 0
+        self._strings: dict[str, str] = {}
+
+    def __len__(self) -> int:
+        return len(self._known) + self._unknown
+
+    def _is_unknown(self, key: int) -> bool:
+        if key < _BITMAP_KEYS:
+            return key >> 3 < len(self._bits) and bool(self._bits[key >> 3] & (1 << (key & 7)))
+        return key in self._high
+
+    def _mark_unknown(self, key: int, unknown: bool) -> None:
+        if unknown == self._is_unknown(key):
+            return
+        self._unknown += 1 if unknown else -1
+        if key >= _BITMAP_KEYS:
+            (self._high.add if unknown else self._high.discard)(key)
+            return
+        if key >> 3 >= len(self._bits):
+            self._bits.extend(bytes(max((key >> 3) + 1 - len(self._bits), len(self._bits))))
+        self._bits[key >> 3] ^= 1 << (key & 7)
+
+    def put(self, key: int, value: Any) -> None:
+        kept = _kept(value)
+        if isinstance(kept, str):
+            held = self._strings.get(kept)
+            if held is not None:
+                kept = held  # one copy of a string memoized many times (feature names)
+            elif self._text + len(kept) > MAX_MEMO_TEXT:
+                kept = UNKNOWN
+            else:
+                self._text += len(kept)
+                self._strings[kept] = kept
+        if kept is UNKNOWN:
+            self._known.pop(key, None)
+            self._mark_unknown(key, True)
+        else:
+            self._mark_unknown(key, False)
+            self._known[key] = kept
+
+    def get(self, key: int, opcode: str) -> Any:
+        if key in self._known:
+            return self._known[key]
+        if self._is_unknown(key):
+            return UNKNOWN
+        raise Malformed(f"{opcode} of memo key {key}, never stored")
+
+
+_BITMAP_KEYS = 2**26
+"""Memo keys below this are marked in a bitmap (at most 8 MB): pickles number them from 0."""
+
+
 def _kept(value: Any) -> Any:
-    """What the memo keeps of ``value``: what a later ``GET`` may need to be known (names,
-    numbers, globals, small tuples like an array's shape, a numpy dtype), else ``UNKNOWN``."""
-    if value is None or isinstance(value, bool | int | float | Global):
+    """What the memo keeps of ``value``: what a later ``GET`` may need to be known (names for
+    ``STACK_GLOBAL``, globals, small int tuples like an array's shape, a numpy dtype), else
+    ``UNKNOWN``."""
+    if value is None or isinstance(value, bool | int | Global):
         return value
     if isinstance(value, str):
-        return value if len(value) <= 1024 else UNKNOWN
+        return value if len(value) <= 256 else UNKNOWN
     if isinstance(value, tuple):
-        return value if len(value) <= 64 and all(_kept(v) is v for v in value) else UNKNOWN
+        small = len(value) <= 16
+        return value if small and all(isinstance(v, int | Global) for v in value) else UNKNOWN
     if (
         isinstance(value, Obj)
         and isinstance(value.func, Global)
