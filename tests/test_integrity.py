@@ -4,6 +4,10 @@ rules and metric. Synthesized once; nag and cfn-lint: test_compliance_matrix.py.
 
 import hashlib
 import json
+import os
+import subprocess
+import sys
+import zipfile
 from pathlib import Path
 
 import boto3
@@ -13,12 +17,12 @@ from artifact_verifier import tamper
 from aws_cdk import App, Duration, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_kms as kms
-from aws_cdk.assertions import Match, Template
+from aws_cdk.assertions import Annotations, Match, Template
 from configurations import once
 from moto import mock_aws
 
 from secure_endpoint.constructs import integrity
-from secure_endpoint.constructs.bundling import RUNTIME
+from secure_endpoint.constructs.bundling import RUNTIME, PipLocalBundling
 from secure_endpoint.constructs.hosting import ModelHosting
 from secure_endpoint.constructs.images import ContainerImage
 from secure_endpoint.constructs.integrity import ArtifactVerification
@@ -77,8 +81,10 @@ def configuration():
         model_signing_key=signing_key,
         artifact_check_interval=Duration.minutes(30),
         artifact_bucket_events=True,
+        allowed_pickle_globals=["mycompany.models.*", "mycompany.features.Scaler"],
     )
-    return app, plain, with_key, signing_key
+    no_scan = build(app, "NoScan", artifact_scan=False)
+    return app, plain, with_key, signing_key, no_scan
 
 
 @pytest.fixture(scope="module")
@@ -95,6 +101,12 @@ def plain(app):
 @pytest.fixture(scope="module")
 def with_key(app):
     stack, hosting = app[2]
+    return stack, hosting, Template.from_stack(stack)
+
+
+@pytest.fixture(scope="module")
+def no_scan(app):
+    stack, hosting = app[4]
     return stack, hosting, Template.from_stack(stack)
 
 
@@ -465,3 +477,140 @@ def test_the_metric_is_the_one_the_function_publishes(plain):
         tamper.DIMENSION: {"Ref": logical_id(stack, verification.function)}
     }
     assert integrity.TAMPER_CHECK_MODE == tamper.MODE
+
+
+def test_the_check_scans_the_archive_by_default(plain):
+    stack, hosting, template = plain
+    template.has_resource_properties(
+        integrity.RESOURCE_TYPE,
+        {"ModelDataUrl": MODEL_URL, "Scan": "true", "AllowedPickleGlobals": Match.absent()},
+    )
+    assert hosting.artifact_verification.scans is True
+    assert (
+        Annotations.from_stack(stack).find_warning("*", Match.string_like_regexp("not scanned"))
+        == []
+    )
+
+
+def test_allowed_pickle_globals_reach_the_check(with_key):
+    _, _, template = with_key
+    template.has_resource_properties(
+        integrity.RESOURCE_TYPE,
+        {
+            "Scan": "true",
+            "AllowedPickleGlobals": ["mycompany.models.*", "mycompany.features.Scaler"],
+        },
+    )
+
+
+def test_turning_the_scan_off_is_warned_of(no_scan):
+    stack, hosting, template = no_scan
+    template.has_resource_properties(integrity.RESOURCE_TYPE, {"Scan": "false"})
+    warnings = Annotations.from_stack(stack).find_warning(
+        f"/{stack.node.path}/{hosting.node.id}/ArtifactVerification",
+        Match.string_like_regexp(r"The model artifact is not scanned \(artifact scan=False\)"),
+    )
+    assert len(warnings) == 1
+
+
+def test_the_function_has_the_tmp_space_to_spool_zips(plain):
+    stack, hosting, template = plain
+    function_id = logical_id(stack, hosting.artifact_verification.function)
+    function = template.find_resources("AWS::Lambda::Function")[function_id]["Properties"]
+    assert function["EphemeralStorage"] == {"Size": 10240}
+
+
+def test_the_function_ships_the_scanner(monkeypatch, tmp_path):
+    calls = []
+    real = integrity.lambda_code
+
+    def recording(package, cache_dir, **options):
+        calls.append((package, options))
+        return real(package, cache_dir, **options)
+
+    monkeypatch.setattr(integrity, "lambda_code", recording)
+    build(App(context={"aws:cdk:bundling-stacks": []}), "Shipped")
+    assert (integrity.VERIFIER_PACKAGE, {"include_runtime": True}) in calls
+    archive = PipLocalBundling(
+        integrity.VERIFIER_PACKAGE, tmp_path, include_runtime=True
+    )._archive()
+    names = zipfile.ZipFile(archive).namelist()
+    assert "artifact_verifier/scan.py" in names
+    assert "secure_endpoint/runtime/artifact_scan/scanner.py" in names
+    # The bundle alone imports its handler and scans, without the CDK or this checkout.
+    task = tmp_path / "task"
+    zipfile.ZipFile(archive).extractall(task)
+    code = (
+        "import io, sys, tarfile\n"
+        "from artifact_verifier import handler, scan\n"
+        "import secure_endpoint\n"
+        "data = b'cos\\nsystem\\n(tR.'\n"
+        "buffer = io.BytesIO()\n"
+        "with tarfile.open(fileobj=buffer, mode='w:gz') as tar:\n"
+        "    info = tarfile.TarInfo('model.pkl'); info.size = len(data)\n"
+        "    tar.addfile(info, io.BytesIO(data))\n"
+        "report = scan.scan_chunks([buffer.getvalue()], scan.policy_of({'Scan': 'true'}))\n"
+        "print(secure_endpoint.__file__)\n"
+        "print(report.findings[0].global_name)\n"
+        "assert not {'aws_cdk', 'jsii'} & {m.split('.')[0] for m in sys.modules}\n"
+    )
+    done = subprocess.run(  # noqa: S603 - this interpreter, fixed code
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=task,
+        env={**os.environ, "PYTHONPATH": str(task)},
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [str(task / "secure_endpoint" / "__init__.py"), "os.system"]
+
+
+def test_the_unsafe_artifact_metric_names_the_function(plain):
+    stack, hosting, _ = plain
+    metric = hosting.artifact_verification.metric_unsafe_artifact()
+    assert (metric.namespace, metric.metric_name, metric.statistic) == (
+        "SecureEndpoint/Integrity",
+        "ArtifactUnsafe",
+        "Maximum",
+    )
+    assert stack.resolve(metric.dimensions["FunctionName"]) == {
+        "Ref": logical_id(stack, hosting.artifact_verification.function)
+    }
+
+
+@pytest.mark.parametrize(
+    ("props", "message"),
+    [
+        ({"artifact_scan": "yes"}, r"artifact_scan must be True or False, got 'yes'"),
+        ({"allowed_pickle_globals": "numpy.*"}, r"allowed_pickle_globals must be a list"),
+        ({"allowed_pickle_globals": ["os"]}, r"allowed_pickle_globals\[0\] must be 'module.name'"),
+        ({"allowed_pickle_globals": ["os.system"]}, r"never allows .*posix|never allows .*os"),
+        (
+            {"artifact_scan": False, "allowed_pickle_globals": ["a.b"]},
+            r"applies to artifact_scan, which is False",
+        ),
+    ],
+)
+def test_bad_scan_props_fail_fast(props, message):
+    with pytest.raises(ValueError, match=message):
+        build(App(context={"aws:cdk:bundling-stacks": []}), "Bad", **props)
+
+
+def test_secure_endpoint_passes_the_scan_options_to_the_check():
+    from endpoint_builder import synth_endpoint
+
+    from secure_endpoint import ApiClient, ArtifactOptions
+
+    options = ArtifactOptions(scan=False)
+    _, stack, endpoint = synth_endpoint(
+        "NoScanEndpoint", clients=[ApiClient("partner")], anomaly_monitor=False, artifact=options
+    )
+    Template.from_stack(stack).has_resource_properties(integrity.RESOURCE_TYPE, {"Scan": "false"})
+    assert endpoint.hosting.artifact_verification.scans is False
+    warnings = Annotations.from_stack(stack).find_warning(
+        "*", Match.string_like_regexp(r"The model artifact is not scanned")
+    )
+    assert len(warnings) == 1
+    allowed = ArtifactOptions(allowed_pickle_globals=["mycompany.*"])
+    assert allowed.allowed_pickle_globals == ("mycompany.*",)

@@ -18,6 +18,10 @@ a usage, input, configuration or credential error, and log one JSON audit line t
 ``smoke`` checks that a deployed stack answers 200, 401, 403, 400 and 429 where each is due
 (``secure_endpoint.cli.smoke``): exit 0 when no check failed, 1 when one did, 2 when it could not
 start, having sent nothing.
+
+``scan-artifact`` scans a model archive for what would run code when loaded (the deploy-time
+check's scan, ``secure_endpoint.runtime.artifact_scan``): exit 0 when clean, 1 with findings, 2 on
+a usage error or an unreadable file.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from secure_endpoint.cli.failures import EXIT_HTTP_ERROR, EXIT_OK, EXIT_USAGE, F
 from secure_endpoint.cli.inspect_capture import add_inspect_capture_command
 from secure_endpoint.cli.invoke import add_invoke_command
 from secure_endpoint.cli.respond import add_response_commands
+from secure_endpoint.cli.scan_command import add_scan_command
 from secure_endpoint.cli.smoke_command import add_smoke_command
 
 __all__ = ["EXIT_HTTP_ERROR", "EXIT_OK", "EXIT_USAGE", "main"]
@@ -49,7 +54,8 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="secure-endpoint",
         description="Call a deployed SecureEndpoint as one of its API clients, replay its "
-        "access logs through the anomaly detector, build a baseline of the model's inputs, and "
+        "access logs through the anomaly detector, build a baseline of the model's inputs and "
+        "compare captured traffic with it, scan model artifacts before they are deployed, and "
         "respond to incidents.",
         epilog="exit status: 0 on success (invoke: a 2xx answer; response commands: also when "
         "it was done already), 1 on another HTTP status, a network failure or an AWS refusal, "
@@ -62,6 +68,7 @@ def _parser() -> argparse.ArgumentParser:
     add_inspect_capture_command(commands)
     add_response_commands(commands)
     add_smoke_command(commands)
+    add_scan_command(commands)
     return parser
 
 

@@ -673,3 +673,28 @@ def resource(prop: str, value: object, attribute: str, example: str) -> None:
     interfaces are protocols that ``isinstance`` cannot check), like ``key_arn`` of ``IKey``."""
     if isinstance(value, str | bytes | int | float | Mapping) or not hasattr(value, attribute):
         raise ValueError(f"{prop} must be {example}, got {value!r:.120}")
+
+
+def pickle_globals(prop: str, values: object) -> tuple[str, ...]:
+    """Allowlist entries for the artifact scan: ``module.name`` or a glob under a module
+    (``mypackage.*``), none on the deny list (which no entry can lift)."""
+    from secure_endpoint.runtime.artifact_scan import policy
+
+    entries = sequence(prop, values, "['mypackage.models.Churn', 'mypackage.*']")
+    for index, entry in enumerate(entries):
+        try:
+            policy.check_entry(entry)
+        except ValueError:
+            raise ValueError(
+                f"{prop}[{index}] must be 'module.name' or a glob under a module like "
+                f"'mypackage.*', got {entry!r}"
+            ) from None
+        assert isinstance(entry, str)
+        module, _, name = entry.rpartition(".")
+        denied = policy.denial(module, name)
+        if denied is not None and "*" not in entry:
+            raise ValueError(
+                f"{prop}[{index}] is {entry!r}, which the scan never allows ({denied}); "
+                "a model that needs it cannot be loaded safely"
+            )
+    return tuple(str(entry) for entry in entries)

@@ -313,6 +313,8 @@ class SecureEndpoint(Construct):
             model_signing_algorithm=artifact.signing_algorithm,
             artifact_check_interval=artifact.check_interval,
             artifact_bucket_events=artifact.bucket_events,
+            artifact_scan=artifact.scan,
+            allowed_pickle_globals=artifact.allowed_pickle_globals,
         )
         if self.network is not None and model_signature is not None:
             # The signature is checked when the check runs: the endpoint must be there.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -100,6 +101,10 @@ class ModelHosting(Construct):
         Default: - 1 hour
     :param artifact_bucket_events: the artifact's bucket sends events to EventBridge: also
         re-check on the object's writes and deletes. Default: - false
+    :param artifact_scan: scan the artifact for what would run code when loaded before the
+        model exists (``ArtifactVerification``). Default: - true
+    :param allowed_pickle_globals: imports the scan allows beyond its allowlist.
+        Default: - none
     :param bundling_cache_dir: where bundled Lambda code is cached.
         Default: - ``$SECURE_ENDPOINT_CACHE_DIR``, else the per-user cache
         (``bundling.resolve_cache_dir``)
@@ -133,6 +138,8 @@ class ModelHosting(Construct):
         model_signing_algorithm: str | None = None,
         artifact_check_interval: Duration | None = None,
         artifact_bucket_events: bool = False,
+        artifact_scan: bool = True,
+        allowed_pickle_globals: Sequence[str] = (),
         bundling_cache_dir: Path | None = None,
         reserved_concurrency: bool = False,
     ) -> None:
@@ -216,6 +223,8 @@ class ModelHosting(Construct):
             model_signing_algorithm=model_signing_algorithm,
             artifact_check_interval=artifact_check_interval,
             artifact_bucket_events=artifact_bucket_events,
+            artifact_scan=artifact_scan,
+            allowed_pickle_globals=allowed_pickle_globals,
             bundling_cache_dir=bundling_cache_dir,
             reserved_concurrency=reserved_concurrency,
         )

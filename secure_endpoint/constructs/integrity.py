@@ -4,17 +4,20 @@ A CloudFormation custom resource backed by a small hardened Lambda (``lambdas/ar
 reads the one artifact object and compares its SHA-256 with the digest the stack expects, then
 verifies an optional KMS signature of that digest; the SageMaker model depends on it, so an
 artifact that differs (or is not signed by the key named) fails the deployment before it can
-become a model. After the deploy, the same function re-reads the artifact on a schedule (and,
-when the bucket sends them, on its object events) and publishes ``ArtifactDigestMismatch``.
+become a model. Then it scans the archive for what would run code when the model is loaded
+(``secure_endpoint.runtime.artifact_scan``). After the deploy, the same function re-reads the
+artifact on a schedule (and, when the bucket sends them, on its object events) and publishes
+``ArtifactDigestMismatch``.
 """
 
 from __future__ import annotations
 
 import urllib.parse
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from aws_cdk import CustomResource, Duration, Stack
+from aws_cdk import Annotations, CustomResource, Duration, Size, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_events as events
@@ -45,6 +48,20 @@ from moto, on a 2-vCPU x86 host with SHA extensions), so the network bounds the 
 MAX_STREAMED_BYTES = STREAM_MB_PER_SECOND * 10**6 * (TIMEOUT.to_seconds() - 20)
 """About 70 GB: artifacts larger than this (without a full-object SHA-256 stored by S3) cannot be
 verified within the timeout, and fail the deployment with a message saying so."""
+EPHEMERAL_STORAGE = Size.mebibytes(10_240)
+"""Lambda's maximum ``/tmp``: the scan spools each zip inside the archive (a PyTorch ``.pt``, a
+Keras ``.keras``, an ``.npz``) there, one at a time, so a zip member of up to about 10 GB is
+scanned. Paid for only while the function runs."""
+SCAN_MB_PER_SECOND = 60
+"""A conservative rate of the scan of array-heavy models (a second read from S3, gunzip, tar;
+arrays and tensors are read past, not parsed): ``benchmarks/artifact_scan.py`` measured 140-280
+MB/s from memory on a loaded 2-vCPU host, so S3's stream (80-100 MB/s) is the bound. A pickle of
+millions of small Python objects is walked at about 0.4-0.7 M opcodes a second: the scan's
+limit of 50 M opcodes a pickle is one to two minutes."""
+MAX_SCANNED_BYTES = SCAN_MB_PER_SECOND * 10**6 * (TIMEOUT.to_seconds() - 20) // 2
+"""About 26 GB of array-heavy archive with the digest streamed first (half the timeout each): a
+2 GB archive takes under a minute for each read. A larger one fails the deployment with a
+message saying it ran out of time."""
 RESERVED_CONCURRENCY = 2
 """A deploy's check never waits behind a scheduled one (two reads of the artifact at most)."""
 
@@ -53,6 +70,8 @@ DEFAULT_SIGNING_ALGORITHM = "ECDSA_SHA_256"
 signature of about 72 bytes (96 characters of base64) that fits a context value."""
 DEFAULT_CHECK_INTERVAL = Duration.hours(1)
 """How often the artifact is re-hashed after the deploy."""
+UNSAFE_ARTIFACT_METRIC = "ArtifactUnsafe"
+"""1 when the deploy-time scan refused the artifact (lambdas/artifact_verifier/scan.py)."""
 # The tamper check's event mode and metric (lambdas/artifact_verifier/tamper.py).
 TAMPER_CHECK_MODE = "tamper-check"
 METRICS_NAMESPACE = "SecureEndpoint/Integrity"
@@ -108,6 +127,14 @@ class ArtifactVerification(Construct):
         ``EventBridgeConfiguration`` is on; this construct cannot turn it on for a bucket it does
         not own): re-check within about a minute of the object being written or deleted.
         Default: - false; the schedule alone
+    :param artifact_scan: after the digest (and signature) pass, stream the archive once more
+        and fail the deployment if loading the model would run code the allowlist does not
+        allow: pickle imports (scikit-learn/joblib, PyTorch, NumPy object arrays), Keras Lambda
+        layers and custom objects, paths out of the model directory, tar or zip bombs
+        (docs/model-integrity.md). False is a warned opt-out. Default: - true
+    :param allowed_pickle_globals: ``module.name`` entries (or globs like ``'mypackage.*'``)
+        the scan allows beyond its built-in allowlist; its deny list wins over them.
+        Default: - none
     :param log_retention: how long the function's logs are kept. Default: - one year
     :param bundling_cache_dir: where bundled Lambda code is cached.
         Default: - ``$SECURE_ENDPOINT_CACHE_DIR``, else the per-user cache
@@ -136,6 +163,8 @@ class ArtifactVerification(Construct):
         model_signing_algorithm: str | None = None,
         artifact_check_interval: Duration | None = None,
         artifact_bucket_events: bool = False,
+        artifact_scan: bool = True,
+        allowed_pickle_globals: Sequence[str] = (),
         log_retention: logs.RetentionDays = logs.RetentionDays.ONE_YEAR,
         bundling_cache_dir: Path | None = None,
         reserved_concurrency: bool = False,
@@ -155,7 +184,23 @@ class ArtifactVerification(Construct):
             raise ValueError(
                 f"artifact_bucket_events must be True or False, got {artifact_bucket_events!r}"
             )
+        check.boolean("artifact_scan", artifact_scan)
+        allowed = check.pickle_globals("allowed_pickle_globals", allowed_pickle_globals)
+        if allowed and not artifact_scan:
+            raise ValueError(
+                f"allowed_pickle_globals ({list(allowed)!r:.100}) applies to artifact_scan, "
+                "which is False"
+            )
+        if not artifact_scan:
+            Annotations.of(self).add_warning_v2(
+                "secure-endpoint:artifact-scan-off",
+                "The model artifact is not scanned (artifact scan=False): a model.tar.gz with "
+                "the right digest whose pickles import os.system, or whose Keras model holds "
+                "a Lambda layer, is deployed and runs that code when the container loads it.",
+            )
         stack = Stack.of(self)
+        self.scans = artifact_scan
+        """Whether the deploy-time check scans the archive."""
         self.check_interval = interval
         """How often the artifact is re-hashed after the deploy."""
 
@@ -205,7 +250,9 @@ class ArtifactVerification(Construct):
             self,
             "Function",
             package=VERIFIER_PACKAGE,
-            code=lambda_code(VERIFIER_PACKAGE, resolve_cache_dir(bundling_cache_dir)),
+            code=lambda_code(
+                VERIFIER_PACKAGE, resolve_cache_dir(bundling_cache_dir), include_runtime=True
+            ),
             description="Fails the deploy, or alerts later, unless the model artifact is unchanged",
             role=role,
             key=key,
@@ -214,6 +261,7 @@ class ArtifactVerification(Construct):
             reserved_concurrent_executions=RESERVED_CONCURRENCY if reserved_concurrency else None,
             memory_size=MEMORY_MB,
             timeout=TIMEOUT,
+            ephemeral_storage_size=EPHEMERAL_STORAGE,
             environment={},
             # CloudFormation invokes the function asynchronously and waits for one response;
             # a retry would only answer a request already answered or given up. A failed
@@ -233,7 +281,13 @@ class ArtifactVerification(Construct):
         )
         build.depend_on_grants(self.function, role)
 
-        properties = {"ModelDataUrl": model_data_url, "Sha256": model_sha256}
+        properties: dict[str, Any] = {
+            "ModelDataUrl": model_data_url,
+            "Sha256": model_sha256,
+            "Scan": "true" if artifact_scan else "false",
+        }
+        if allowed:
+            properties["AllowedPickleGlobals"] = list(allowed)
         if model_signing_key is not None and model_signature is not None:
             properties |= {
                 "Signature": model_signature,
@@ -312,6 +366,21 @@ class ArtifactVerification(Construct):
             options,
             statistic=cloudwatch.Stats.MAXIMUM,
             period=self.check_interval,
+        )
+
+    def metric_unsafe_artifact(self, **options: Any) -> cloudwatch.Metric:
+        """``ArtifactUnsafe``: 1 when a deploy-time scan refused the artifact (the deployment
+        failed), 0 when it was clean.
+
+        :param options: ``cloudwatch.MetricOptions`` fields. Default: - Maximum per 5 minutes
+        """
+        return metrics.metric(
+            METRICS_NAMESPACE,
+            UNSAFE_ARTIFACT_METRIC,
+            {"FunctionName": self.function.function_name},
+            options,
+            statistic=cloudwatch.Stats.MAXIMUM,
+            period=Duration.minutes(5),
         )
 
 

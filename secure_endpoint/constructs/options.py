@@ -221,6 +221,15 @@ class ArtifactOptions:
     :param bucket_events: the artifact's bucket sends events to EventBridge (turn it on for
         the bucket): also re-check within a minute of the object being written or deleted.
         Default: - false; the schedule alone
+    :param scan: after its digest (and signature) pass, scan ``model.tar.gz`` for what would run
+        code when the model is loaded (pickle imports outside the allowlist, Keras Lambda
+        layers, paths out of the model directory) and fail the deployment on a finding
+        (docs/model-integrity.md). Turning it off is a warned opt-out. Default: - true
+    :param allowed_pickle_globals: further imports a model's pickles may make (and Keras
+        custom objects it may hold), ``module.name`` or a glob like ``'mypackage.*'``; the deny
+        list (``os``, ``subprocess``, ``builtins.eval``, ...) wins over every entry.
+        Default: - none beyond the built-in allowlist (scikit-learn, NumPy, SciPy sparse,
+        XGBoost, LightGBM, joblib, PyTorch tensors and ``torch.nn`` modules)
     """
 
     data_key: kms.IKey | None = None
@@ -229,6 +238,8 @@ class ArtifactOptions:
     signing_algorithm: str | None = None
     check_interval: Duration | None = None
     bucket_events: bool = False
+    scan: bool = True
+    allowed_pickle_globals: Sequence[str] = ()
 
     def __post_init__(self) -> None:
         for prop, key in (
@@ -264,3 +275,13 @@ class ArtifactOptions:
             if not math.isnan(seconds):
                 check.check_interval("artifact.check_interval", seconds)
         check.boolean("artifact.bucket_events", self.bucket_events)
+        check.boolean("artifact.scan", self.scan)
+        allowed = check.pickle_globals(
+            "artifact.allowed_pickle_globals", self.allowed_pickle_globals
+        )
+        object.__setattr__(self, "allowed_pickle_globals", allowed)
+        if allowed and not self.scan:
+            raise ValueError(
+                f"artifact.allowed_pickle_globals ({list(allowed)!r:.100}) applies to "
+                "artifact.scan, which is False"
+            )

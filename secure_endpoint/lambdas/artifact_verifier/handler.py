@@ -13,6 +13,12 @@ Two events reach this function:
   CloudFormation (``ResponseURL``); the function stops reading with ``RESERVE_MS`` left, so even
   an artifact too large for its timeout fails the stack promptly instead of leaving it waiting
   an hour. Returned data: ``Sha256``, ``Size``, ``VersionId``, ``Source`` (and ``SignedBy``).
+- **The scan** (``Scan`` ``"true"``, with ``AllowedPickleGlobals``): after the digest and the
+  signature pass, the object (that version, that ETag) is streamed once more through
+  ``secure_endpoint.runtime.artifact_scan`` (``scan.py``); an import outside the allowlist, a
+  Keras Lambda layer, a path out of the model directory or a bomb fails the deployment, the
+  reason naming the member and the global. ``ArtifactUnsafe`` (0 or 1) is published. Zips
+  inside the archive are spooled to ``/tmp``.
 - **The tamper check's** (``Mode: tamper-check``, from the schedule or from the bucket's object
   events; ``ModelDataUrl``, ``Sha256``, ``Time``, ``Trigger``). The object is read the same way
   and ``ArtifactDigestMismatch`` (0 or 1) is published as one embedded-metric log line; an
@@ -35,7 +41,7 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError
 
-from artifact_verifier import tamper, verify
+from artifact_verifier import scan, tamper, verify
 from artifact_verifier.adapters import (
     ArtifactStore,
     CloudFormationResponder,
@@ -43,6 +49,7 @@ from artifact_verifier.adapters import (
     ObjectRef,
     SignatureVerifier,
 )
+from secure_endpoint.runtime.artifact_scan import Policy
 
 RESERVE_MS = 20_000
 """Time kept back from the read for the response to CloudFormation."""
@@ -88,6 +95,8 @@ def _answer_cloudformation(event: dict[str, Any], context: Any) -> None:
                 store(),
                 context.get_remaining_time_in_millis,
                 verify.expected_signature(properties),
+                scan.policy_of(properties),
+                context.function_name,
             )
             seen = tamper.Observation(
                 url, data["Sha256"], data["Sha256"], data["Size"], data["VersionId"], data["Source"]
@@ -119,9 +128,11 @@ def verify_artifact(
     artifacts: ArtifactStore,
     time_left_ms: Callable[[], int],
     signature: verify.ExpectedSignature | None = None,
+    policy: Policy | None = None,
+    function_name: str = "",
 ) -> dict[str, Any]:
-    """Check the object at ``url`` against ``expected`` (and ``signature``); the data returned
-    to CloudFormation."""
+    """Check the object at ``url`` against ``expected`` (and ``signature``), then scan it with
+    ``policy`` (when given); the data returned to CloudFormation."""
     sha256 = verify.expected_sha256(expected)
     ref = ObjectRef.from_url(url)
     attributes = artifacts.attributes(ref)
@@ -139,6 +150,13 @@ def verify_artifact(
         )
         verify.check_signature(url, sha256, valid, signature.key_id, signature.algorithm)
         data["SignedBy"] = signature.key_id
+    if policy is not None:
+        chunks = verify.within(artifacts.chunks(ref, attributes), time_left_ms, RESERVE_MS)
+        report = scan.scan_chunks(chunks, policy, lambda: time_left_ms() < RESERVE_MS)
+        _write(scan.metric_document(url, report, function_name, _now_ms()))
+        logger.info(json.dumps({"scan": report.as_dict()}))
+        scan.check(url, sha256, report)
+        data["Scan"] = f"clean: {report.members} members, {report.pickles} pickles"
     return data
 
 
@@ -185,7 +203,10 @@ def _digest(
 
 def _emit(observation: tamper.Observation, function_name: str, at_ms: int) -> None:
     """One embedded-metric-format line on stdout, which CloudWatch Logs turns into the metric."""
-    document = tamper.metric_document(observation, function_name, at_ms)
+    _write(tamper.metric_document(observation, function_name, at_ms))
+
+
+def _write(document: dict[str, Any]) -> None:
     sys.stdout.write(json.dumps(document) + "\n")
     sys.stdout.flush()
 
