@@ -12,6 +12,8 @@ from template_checks import cfn_lint
 
 from secure_endpoint import ApiClient, MonitorOptions, compliance
 
+pytestmark = pytest.mark.synth
+
 HANDLER = "api_key_responder.handler.handler"
 CLIENTS = [ApiClient("partner-a"), ApiClient("partner-b")]
 

@@ -11,6 +11,8 @@ from aws_cdk.assertions import Template
 import app as sample_app
 from secure_endpoint import compliance
 
+pytestmark = pytest.mark.synth
+
 
 def synth_app(tmp_path, **context):
     """Synthesize as `cdk synth` would: context values arrive as strings."""
@@ -52,6 +54,21 @@ def test_the_defaults_synthesize_one_stack_without_feeds_or_geo(default_template
     rules = web_acl_rules(default_templates["SecureEndpointSample"])
     assert "BlockedIpSets" not in rules
     assert "GeoRestriction" not in rules
+
+
+@pytest.mark.smoke
+def test_the_default_sample_app_synthesizes_clean_under_every_pack(tmp_path):
+    """The one synth `make test-fast` runs: the sample app as `cdk synth` builds it, defaults."""
+    app = App(context={"aws:cdk:bundling-stacks": []}, outdir=str(tmp_path))
+    stack = sample_app.build(app)
+    app.synth()
+    assert compliance.findings(app) == []
+    template = Template.from_stack(stack)
+    template.resource_count_is("AWS::SageMaker::Endpoint", 1)
+    template.resource_count_is("AWS::WAFv2::WebACL", 1)
+    template.has_resource_properties(
+        "AWS::ApiGateway::Method", {"HttpMethod": "POST", "AuthorizationType": "COGNITO_USER_POOLS"}
+    )
 
 
 def test_context_strings_as_the_cli_passes_them_reach_the_web_acl(tmp_path):

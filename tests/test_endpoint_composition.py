@@ -19,6 +19,8 @@ from template_checks import cfn_lint
 
 from secure_endpoint import compliance, manifest
 
+pytestmark = pytest.mark.synth
+
 EXAMPLE = Path(__file__).parents[1] / "examples" / "multi_stack" / "app.py"
 
 

@@ -17,6 +17,8 @@ from secure_endpoint.constructs.keys import EncryptionKey
 from secure_endpoint.constructs.network import IsolatedNetwork
 from secure_endpoint.constructs.options import DataCaptureOptions
 
+pytestmark = pytest.mark.synth
+
 CDK_CONTEXT = json.loads((Path(__file__).parent.parent / "cdk.json").read_text())["context"]
 LINT_REGIONS = ["us-east-1", "eu-west-1", "ap-northeast-1", "cn-north-1"]
 MODEL_URL = "s3://model-artifacts-bucket/models/churn/model.tar.gz"

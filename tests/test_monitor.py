@@ -17,6 +17,8 @@ from template_checks import cfn_lint
 from secure_endpoint import ApiClient, MonitorOptions, compliance
 from secure_endpoint.constructs import bundling
 
+pytestmark = pytest.mark.synth
+
 HANDLER = "anomaly_monitor.handler.handler"
 FITTER_HANDLER = "anomaly_model_fitter.handler.handler"
 

@@ -14,6 +14,8 @@ from secure_endpoint import compliance
 from secure_endpoint.constructs.keys import EncryptionKey
 from secure_endpoint.constructs.network import IsolatedNetwork
 
+pytestmark = pytest.mark.synth
+
 CDK_CONTEXT = json.loads((Path(__file__).parent.parent / "cdk.json").read_text())["context"]
 LINT_REGIONS = ["us-east-1", "eu-west-1", "ap-northeast-1", "cn-north-1"]
 
