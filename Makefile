@@ -16,7 +16,7 @@ help:
 	@echo "make demo   set up, then synth + cdk-nag + cfn-lint, the security loop locally, a report"
 	@echo "make test   set up, then ruff, mypy and the test suite (what CI runs)"
 	@echo "make test-fast  lint, mypy and the tests without CDK synths (one smoke synth kept)"
-	@echo "make bench  benchmarks (synth time, detection, monitor speed, bundle sizes)"
+	@echo "make bench  benchmarks (synth time, detection, monitor speed, baseline build, bundle sizes)"
 	@echo "make deploy CDK_ARGS='-c model_data_url=s3://... -c model_sha256=...'  real AWS"
 	@echo "make smoke  call the deployed API: 200, 401, 403, 400 and 429 where each is due"
 
@@ -72,6 +72,7 @@ bench: setup
 	$(PY) benchmarks/synth.py
 	$(PY) benchmarks/detection.py
 	$(PY) benchmarks/monitor_perf.py
+	$(PY) benchmarks/baseline_build.py
 	$(PY) benchmarks/bundles.py
 
 # Real AWS. deploy refuses (deploying nothing) without credentials, a region, your model or a

@@ -13,6 +13,10 @@ Let the anomaly monitor block addresses and disable blocking clients' API keys:
 Require the model's signature (README, "Model integrity"):
 
     cdk deploy ... -c model_signature=<base64> -c model_signing_key_arn=arn:aws:kms:...
+
+Refuse rows unlike the training data at the gateway (README, "Input constraints"):
+
+    cdk deploy ... -c input_baseline=baseline/   # statistics.json + constraints.json
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from secure_endpoint import (
     ArtifactOptions,
     DataCaptureOptions,
     HostingOptions,
+    InputConstraints,
     MonitorOptions,
     SecureEndpoint,
     WafOptions,
@@ -144,6 +149,10 @@ def build(app: App) -> SampleStack:
             framework=_context(app, "framework", "sklearn"),
             framework_version=_context(app, "framework_version", "1.2-1"),
             **capacity,
+        )
+    if _context(app, "input_baseline"):
+        settings["input_constraints"] = InputConstraints.from_baseline(
+            _context(app, "input_baseline")
         )
     region = _context(app, "region") or os.environ.get("CDK_DEFAULT_REGION")
     account = _context(app, "account") or os.environ.get("CDK_DEFAULT_ACCOUNT")

@@ -11,6 +11,8 @@ lines in memory):
 - ``insights.pairs_query``: the first time each (client, address) pair was seen;
 - ``MALFORMED_QUERY``: the lines the other queries skip (not JSON, or without
   ``requestTimeEpoch`` or ``status``), as the monitor counts them.
+- ``insights.UNPARSEABLE_QUERY``: the lines without a ``requestId`` (not JSON, or JSON of
+  another format).
 
 ``emulate`` is written from the query text's meaning, independently of ``features.aggregate``:
 ``tests/runtime/anomaly/test_anomaly_insights.py`` proves the two give the same aggregates. As
@@ -34,7 +36,7 @@ from typing import Any, Literal
 
 import orjson
 
-from secure_endpoint.runtime.anomaly.insights import ROW_LIMIT
+from secure_endpoint.runtime.anomaly.insights import ROW_LIMIT, UNPARSEABLE_QUERY
 
 Kind = Literal["client", "address", "pairs"]
 Reader = Callable[[int, int], Iterable[bytes | str]]
@@ -152,7 +154,10 @@ def _emulate(
         if not _complete(r) or _has_client(r) != (kind == "client"):
             continue
         principal = r["clientId"] if kind == "client" else r["sourceIp"]
-        f = _request_fields(r, window_seconds) | {"sourceIp": r["sourceIp"], "path": r.get("path")}
+        f = _request_fields(r, window_seconds) | {
+            "sourceIp": r["sourceIp"],
+            "route": r.get("resourcePath"),
+        }
         groups[(principal, f["windowStart"])].append(f)
     rows = []
     for (principal, start), fs in sorted(groups.items()):
@@ -165,7 +170,7 @@ def _emulate(
             "seconds": len({f["second"] for f in fs}),
             "tens": len({f["tenSeconds"] for f in fs}),
             "addresses": len({f["sourceIp"] for f in fs}),
-            "paths": len({f["path"] for f in fs if f["path"] is not None}),
+            "paths": len({f["route"] for f in fs if f["route"] is not None}),
         }
         for name, field in _SUMS:
             row[name] = sum(f[field] for f in fs)
@@ -176,6 +181,11 @@ def _emulate(
 def malformed(lines: Iterable[bytes | str]) -> int:
     """How many lines ``MALFORMED_QUERY`` counts."""
     return sum(1 for text in lines if (r := _record(text)) is None or not _complete(r))
+
+
+def unparseable(lines: Iterable[bytes | str]) -> int:
+    """How many lines ``UNPARSEABLE_QUERY`` counts: no ``requestId`` field discovered."""
+    return sum(1 for text in lines if (r := _record(text)) is None or "requestId" not in r)
 
 
 class LocalInsights:
@@ -208,6 +218,8 @@ class LocalInsights:
         self.queries += 1
         if query == MALFORMED_QUERY:
             return [{"malformed": str(malformed(self._read(start, end)))}]
+        if query == UNPARSEABLE_QUERY:
+            return [{"unparseable": str(unparseable(self._read(start, end)))}]
         span = _RANGE.search(query)
         if span is None:
             raise ValueError(f"the local Logs Insights answers only the monitor's queries: {query}")

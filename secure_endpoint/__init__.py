@@ -14,6 +14,13 @@ if TYPE_CHECKING:
     from secure_endpoint.constructs.blocklist_store import BlockListTable
     from secure_endpoint.constructs.edge import WafOptions
     from secure_endpoint.constructs.endpoint import SecureEndpoint
+    from secure_endpoint.constructs.identity import MachineUserPool
+    from secure_endpoint.constructs.input_constraints import (
+        FeatureConstraint,
+        FeatureOverride,
+        InputConstraints,
+        InputFormat,
+    )
     from secure_endpoint.constructs.keys import EncryptionKey
     from secure_endpoint.constructs.monitor import AnomalyMonitor, MonitorOptions
     from secure_endpoint.constructs.network import IsolatedNetwork
@@ -54,9 +61,14 @@ __all__ = [
     "DataCaptureOptions",
     "EmergencyContact",
     "EncryptionKey",
+    "FeatureConstraint",
+    "FeatureOverride",
     "FeedFormat",
     "HostingOptions",
+    "InputConstraints",
+    "InputFormat",
     "IsolatedNetwork",
+    "MachineUserPool",
     "MonitorOptions",
     "SecureEndpoint",
     "ShieldAdvancedEdge",
@@ -71,6 +83,11 @@ _HOMES = {
     "SecureEndpoint": "secure_endpoint.constructs.endpoint",
     "EncryptionKey": "secure_endpoint.constructs.keys",
     "IsolatedNetwork": "secure_endpoint.constructs.network",
+    "MachineUserPool": "secure_endpoint.constructs.identity",
+    "InputConstraints": "secure_endpoint.constructs.input_constraints",
+    "InputFormat": "secure_endpoint.constructs.input_constraints",
+    "FeatureOverride": "secure_endpoint.constructs.input_constraints",
+    "FeatureConstraint": "secure_endpoint.constructs.input_constraints",
     "AnomalyMonitor": "secure_endpoint.constructs.monitor",
     "MonitorOptions": "secure_endpoint.constructs.monitor",
     "ApiKeyResponder": "secure_endpoint.constructs.api_key_responder",

@@ -266,7 +266,12 @@ def test_gateway_errors_are_small_json_bodies(template, response_type, status):
     props = response["Properties"]
     assert props["StatusCode"] == status
     body = json.loads(props["ResponseTemplates"]["application/json"])
-    assert set(body) == {"error", "message", "requestId"}
+    assert body["requestId"] == "$context.requestId"
+    if response_type == "BAD_REQUEST_BODY":  # what the request model refused, for the caller
+        assert set(body) == {"error", "message", "requestId", "detail"}
+        assert body["detail"] == "$context.error.validationErrorString"
+    else:
+        assert set(body) == {"error", "message", "requestId"}
     assert props["ResponseParameters"]["gatewayresponse.header.Cache-Control"] == "'no-store'"
 
 
@@ -298,9 +303,9 @@ def test_the_stage_logs_json_in_the_pinned_format_to_an_encrypted_log_group(temp
     access = props["AccessLogSetting"]
     assert json.loads(access["Format"]) == ACCESS_LOG_FIELDS
     assert list(json.loads(access["Format"])) == [
-        "requestId", "requestTimeEpoch", "sourceIp", "clientId", "apiKeyId", "userAgent",
-        "httpMethod", "resourcePath", "path", "status", "responseLength", "responseLatency",
-        "integrationLatency", "errorType", "wafResponseCode", "tlsVersion",
+        "requestId", "requestTimeEpoch", "sourceIp", "clientId", "apiKeyId", "httpMethod",
+        "resourcePath", "status", "responseLength", "responseLatency", "integrationLatency",
+        "errorType", "wafResponseCode", "tlsVersion",
     ]  # fmt: skip
     template.has_resource_properties(
         "AWS::ApiGateway::Stage",

@@ -1,16 +1,16 @@
 """``MonitorOptions(disable_api_keys=True)`` through SecureEndpoint: the request topic only the
 monitor may publish to, the responder outside the VPC subscribed with a filter and a dead-letter
-queue, its role held to the clients' API keys; nag and cfn-lint clean."""
+queue, its role held to the clients' API keys. Nag and cfn-lint: test_compliance_matrix.py."""
 
 import json
 
 import pytest
 from api_key_responder.config import Config
 from aws_cdk.assertions import Annotations, Match, Template
+from configurations import once
 from endpoint_builder import as_built, synth_endpoint
-from template_checks import cfn_lint
 
-from secure_endpoint import ApiClient, MonitorOptions, compliance
+from secure_endpoint import ApiClient, MonitorOptions
 
 pytestmark = pytest.mark.synth
 
@@ -27,9 +27,14 @@ def synth(**props):
     return synth_endpoint("Responding", **(defaults | props))
 
 
+def configuration():
+    """The configuration of this module (and a row of the compliance matrix)."""
+    return as_built(*synth())
+
+
 @pytest.fixture(scope="module")
 def built():
-    return as_built(*synth())
+    return once(configuration)
 
 
 @pytest.fixture(scope="module")
@@ -50,14 +55,6 @@ def function(template):
         "AWS::Lambda::Function", {"Properties": {"Handler": HANDLER}}
     ).values()
     return function["Properties"]
-
-
-def test_no_nag_finding_under_the_five_packs_with_the_option_on(built):
-    assert compliance.findings(built["app"]) == []
-
-
-def test_cfn_lint_reports_nothing(template):
-    assert cfn_lint(template, "us-east-1", "eu-west-1") == []
 
 
 def test_the_option_is_warned_at_synth_as_a_strong_action(built):

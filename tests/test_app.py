@@ -1,4 +1,6 @@
-"""The sample app reads its settings from context, as `cdk synth -c name=value` passes them."""
+"""The sample app reads its settings from context, as `cdk synth -c name=value` passes them.
+
+The app with its defaults and with each switch on are rows of test_compliance_matrix.py."""
 
 import json
 import re
@@ -7,9 +9,9 @@ from pathlib import Path
 import pytest
 from aws_cdk import App
 from aws_cdk.assertions import Template
+from configurations import once
 
 import app as sample_app
-from secure_endpoint import compliance
 
 pytestmark = pytest.mark.synth
 
@@ -22,6 +24,23 @@ def synth_app(tmp_path, **context):
     return {
         path.name.removesuffix(".template.json"): json.loads(path.read_text())
         for path in tmp_path.glob("*.template.json")
+    }
+
+
+def configuration(switch=None):
+    """The sample app, synthesized, with one switch of ``EVERY_SWITCH`` on (or its defaults)."""
+    app = App(context={"aws:cdk:bundling-stacks": [], **(EVERY_SWITCH[switch] if switch else {})})
+    stack = sample_app.build(app)
+    app.synth()
+    return app, stack
+
+
+def templates_of(built):
+    """The templates of a built ``configuration``, by file name as `cdk synth` writes them."""
+    app, _ = built
+    return {
+        stack.template_file.removesuffix(".template.json"): stack.template
+        for stack in app.synth().stacks
     }
 
 
@@ -45,30 +64,16 @@ def web_acl_rules(template):
 
 
 @pytest.fixture(scope="module")
-def default_templates(tmp_path_factory):
-    return synth_app(tmp_path_factory.mktemp("default"))
+def default_templates():
+    return templates_of(once(configuration))
 
 
+@pytest.mark.smoke  # the one synth `make test-fast` keeps: the sample app, defaults
 def test_the_defaults_synthesize_one_stack_without_feeds_or_geo(default_templates):
     assert list(default_templates) == ["SecureEndpointSample"]
     rules = web_acl_rules(default_templates["SecureEndpointSample"])
     assert "BlockedIpSets" not in rules
     assert "GeoRestriction" not in rules
-
-
-@pytest.mark.smoke
-def test_the_default_sample_app_synthesizes_clean_under_every_pack(tmp_path):
-    """The one synth `make test-fast` runs: the sample app as `cdk synth` builds it, defaults."""
-    app = App(context={"aws:cdk:bundling-stacks": []}, outdir=str(tmp_path))
-    stack = sample_app.build(app)
-    app.synth()
-    assert compliance.findings(app) == []
-    template = Template.from_stack(stack)
-    template.resource_count_is("AWS::SageMaker::Endpoint", 1)
-    template.resource_count_is("AWS::WAFv2::WebACL", 1)
-    template.has_resource_properties(
-        "AWS::ApiGateway::Method", {"HttpMethod": "POST", "AuthorizationType": "COGNITO_USER_POOLS"}
-    )
 
 
 def test_context_strings_as_the_cli_passes_them_reach_the_web_acl(tmp_path):
@@ -96,8 +101,8 @@ def test_an_unknown_feed_name_is_a_clear_error(tmp_path):
         synth_app(tmp_path, threat_intel_feeds='["nope"]')
 
 
-def test_shield_advanced_adds_a_us_east_1_stack_and_a_cloudfront_front(tmp_path):
-    templates = synth_app(tmp_path, shield_advanced="true")
+def test_shield_advanced_adds_a_us_east_1_stack_and_a_cloudfront_front():
+    templates = templates_of(once(configuration, "shield_advanced"))
     assert set(templates) == {"SecureEndpointSample", "SecureEndpointSample-edge"}
     resources = templates["SecureEndpointSample"]["Resources"].values()
     types = {r["Type"] for r in resources}
@@ -107,8 +112,8 @@ def test_shield_advanced_adds_a_us_east_1_stack_and_a_cloudfront_front(tmp_path)
     assert acl["Properties"]["Scope"] == "CLOUDFRONT"
 
 
-def test_auto_block_from_context_lets_the_monitor_block(tmp_path):
-    template = synth_app(tmp_path, auto_block="true")["SecureEndpointSample"]
+def test_auto_block_from_context_lets_the_monitor_block():
+    template = templates_of(once(configuration, "auto_block"))["SecureEndpointSample"]
     assert monitor_settings(template)["auto_block"] is True
 
 
@@ -117,8 +122,8 @@ def test_the_monitor_alerts_only_by_default(default_templates):
     assert monitor_settings(template)["auto_block"] is False
 
 
-def test_disable_api_keys_with_auto_block_adds_the_responder(tmp_path):
-    templates = synth_app(tmp_path, auto_block="true", disable_api_keys="true")
+def test_disable_api_keys_with_auto_block_adds_the_responder():
+    templates = templates_of(once(configuration, "disable_api_keys"))
     resources = templates["SecureEndpointSample"]["Resources"].values()
     handlers = {
         r["Properties"]["Handler"] for r in resources if r["Type"] == "AWS::Lambda::Function"
@@ -151,7 +156,7 @@ def test_a_model_signature_from_context_is_checked_with_the_key_named(tmp_path):
     assert any(p and p["source"] == ["aws.s3"] for p in patterns)
 
 
-def test_smoke_client_adds_a_client_that_may_not_invoke(tmp_path, default_templates):
+def test_smoke_client_adds_a_client_that_may_not_invoke(default_templates):
     def app_clients(template):
         return {
             r["Properties"]["ClientName"]: r["Properties"]["AllowedOAuthScopes"]
@@ -159,7 +164,7 @@ def test_smoke_client_adds_a_client_that_may_not_invoke(tmp_path, default_templa
             if r["Type"] == "AWS::Cognito::UserPoolClient"
         }
 
-    templates = synth_app(tmp_path, smoke_client="true")
+    templates = templates_of(once(configuration, "smoke_client"))
 
     (partner,) = app_clients(default_templates["SecureEndpointSample"]).values()
     clients = app_clients(templates["SecureEndpointSample"])
@@ -173,7 +178,7 @@ def test_smoke_client_adds_a_client_that_may_not_invoke(tmp_path, default_templa
 
 _KEY_ARN = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 # Each of the sample app's switches turned on, once each, with what it needs beside it.
-_EVERY_SWITCH = {
+EVERY_SWITCH = {
     "smoke_client": {"smoke_client": "true"},
     "data_capture": {"data_capture": "true"},
     "cloud_watch_role": {"cloud_watch_role": "true"},
@@ -194,17 +199,27 @@ _EVERY_SWITCH = {
 def test_every_switch_of_the_sample_app_is_synthesized_below():
     source = (Path(sample_app.__file__)).read_text()
     switches = set(re.findall(r'_context\(app, "(\w+)", (?:False|True)\)', source))
-    assert switches == set(_EVERY_SWITCH) - {"model_signature", "threat_intel_feeds"}
+    assert switches == set(EVERY_SWITCH) - {"model_signature", "threat_intel_feeds"}
 
 
-@pytest.mark.parametrize("switch", sorted(_EVERY_SWITCH))
-def test_the_sample_app_is_nag_clean_with_each_switch_on(tmp_path, switch):
-    # cdk synth runs every pack (app.main); an unacknowledged finding fails the deploy.
-    app = App(context={"aws:cdk:bundling-stacks": [], **_EVERY_SWITCH[switch]},
-              outdir=str(tmp_path))  # fmt: skip
-    stack = sample_app.build(app)
-    app.synth()
-    assert compliance.findings(app) == []
-    if switch == "cloud_watch_role":
-        (account,) = Template.from_stack(stack).find_resources("AWS::ApiGateway::Account").values()
-        assert "CloudWatchRoleArn" in account["Properties"]
+def test_the_cloud_watch_role_switch_gives_api_gateway_the_accounts_role():
+    _, stack = once(configuration, "cloud_watch_role")
+    (account,) = Template.from_stack(stack).find_resources("AWS::ApiGateway::Account").values()
+    assert "CloudWatchRoleArn" in account["Properties"]
+
+
+def test_an_input_baseline_from_context_becomes_the_request_model(tmp_path):
+    from baseline_files import write_baseline
+
+    baseline = write_baseline(tmp_path / "baseline")
+    template = synth_app(tmp_path / "out", input_baseline=str(baseline))["SecureEndpointSample"]
+    schemas = [
+        r["Properties"]["Schema"]
+        for r in template["Resources"].values()
+        if r["Type"] == "AWS::ApiGateway::Model"
+    ]
+    (request,) = [s for s in schemas if s.get("title") == "InferenceRequest"]
+    assert [f["title"] for f in request["items"]["items"]] == [
+        "tenure_months", "monthly_charges", "balance_delta", "support_calls", "region_eu",
+        "region_us",
+    ]  # fmt: skip

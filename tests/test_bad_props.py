@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aws_cdk import App, Duration, Stack, Token
+from aws_cdk import App, Duration, RemovalPolicy, Stack, Token
+from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_certificatemanager as acm
 from aws_cdk import aws_cloudfront as cloudfront
 from aws_cdk import aws_cognito as cognito
@@ -33,7 +34,9 @@ from secure_endpoint import (
     CustomDomain,
     DataCaptureOptions,
     EmergencyContact,
+    FeatureConstraint,
     HostingOptions,
+    InputConstraints,
     MonitorOptions,
     SecureEndpoint,
     ShieldOptions,
@@ -253,6 +256,22 @@ CASES = [
          "path-parameter"),
     case("request_schema", r"an apigw.JsonSchema or None, got \{'type': 'object'\}",
          lambda s: {"request_schema": {"type": "object"}}, "schema-a-dict"),
+    case("input_constraints", r"an InputConstraints \(InputConstraints.from_baseline\(directory\)\) "
+         r"or None, got 'baseline/'", lambda s: {"input_constraints": "baseline/"},
+         "input-constraints-a-path"),
+    case("input_constraints", r"request_schema and input_constraints both give the request model",
+         lambda s: {"request_schema": apigw.JsonSchema(type=apigw.JsonSchemaType.ARRAY),
+                    "input_constraints": InputConstraints(
+                        features=(FeatureConstraint("a", "Fractional", 0, 1),))},
+         "input-constraints-and-schema"),
+    case("drift_baseline", r"drift_baseline needs data_capture=DataCaptureOptions",
+         lambda s: {"drift_baseline": "baseline/"}, "drift-without-capture"),
+    case("drift_baseline", r"must be a baseline directory holding manifest.json.*missing",
+         lambda s: {"drift_baseline": "/nonexistent/baseline", "data_capture":
+                    DataCaptureOptions()}, "drift-baseline-missing"),
+    case("drift_baseline", r"a directory path \(a str or Path\), got 5",
+         lambda s: {"drift_baseline": 5, "data_capture": DataCaptureOptions()},
+         "drift-baseline-an-int"),
     case("custom_domain", r"a CustomDomain or None, got 'api.example.com'",
          lambda s: {"custom_domain": "api.example.com"}, "custom-domain-a-string"),
     case("custom_domain.domain_name", r"fully qualified domain name.*got 'API'",
@@ -295,6 +314,10 @@ CASES = [
          "cloud-watch-role"),
     case("reserved_concurrency", r"True or False, got 1", lambda s: {"reserved_concurrency": 1},
          "reserved-concurrency"),
+    case("removal_policy", r"one of RemovalPolicy.RETAIN, RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE, RemovalPolicy.DESTROY, got 'destroy'",
+         lambda s: {"removal_policy": "destroy"}, "removal-policy-a-string"),
+    case("removal_policy", r"got <RemovalPolicy.SNAPSHOT: 'SNAPSHOT'> \(KMS keys, S3 buckets, log groups and user pools cannot be snapshotted\)",
+         lambda s: {"removal_policy": RemovalPolicy.SNAPSHOT}, "removal-policy-snapshot"),
     # waf=WafOptions, web_acl.
     case("waf.denied_cidrs", r"CIDR blocks like .*got '10.0.0.1/8'",
          lambda s: {"waf": WafOptions(denied_cidrs=["10.0.0.1/8"])}, "denied-cidr"),

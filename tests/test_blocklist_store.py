@@ -1,4 +1,5 @@
-"""The auto-block table: its properties, its grants, nag and cfn-lint, synthesized once."""
+"""The auto-block table: its properties, its grants, its acknowledgements, synthesized once.
+Nag and cfn-lint: test_compliance_matrix.py."""
 
 import json
 
@@ -7,9 +8,8 @@ from aws_cdk import App, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk.assertions import Match, Template
-from template_checks import cfn_lint
+from configurations import once
 
-from secure_endpoint import compliance
 from secure_endpoint.constructs._iam import ManagedPolicyRole
 from secure_endpoint.constructs.blocklist_store import (
     PARTITION_KEY,
@@ -29,8 +29,8 @@ def lambda_role(stack, construct_id):
     )
 
 
-@pytest.fixture(scope="module")
-def built():
+def configuration():
+    """The configuration of this module (and a row of the compliance matrix)."""
     app = App()
     stack = Stack(app, "AutoBlock")
     key = EncryptionKey(stack, "Key").key
@@ -48,6 +48,11 @@ def built():
         "reader": reader,
         "template": Template.from_stack(stack),
     }
+
+
+@pytest.fixture(scope="module")
+def built():
+    return once(configuration)
 
 
 @pytest.fixture(scope="module")
@@ -159,10 +164,6 @@ def test_no_grant_uses_a_wildcard(built, template):
             assert "*" not in json.dumps(statement["Resource"])
 
 
-def test_nag_finds_nothing(built):
-    assert compliance.findings(built["app"]) == []
-
-
 def test_only_the_backup_plan_rules_are_acknowledged_and_only_on_the_table(built):
     acknowledged = {
         (construct.node.path, rule)
@@ -175,7 +176,3 @@ def test_only_the_backup_plan_rules_are_acknowledged_and_only_on_the_table(built
         ("AutoBlock/BlockList/Table", "Annotation::HIPAA.Security-DynamoDBInBackupPlan"),
         ("AutoBlock/BlockList/Table", "Annotation::NIST.800.53.R5-DynamoDBInBackupPlan"),
     }
-
-
-def test_the_template_passes_cfn_lint(template):
-    assert cfn_lint(template, "us-east-1") == []

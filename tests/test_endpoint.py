@@ -1,4 +1,5 @@
-"""The composed SecureEndpoint: wiring, invariants over every resource, nag and cfn-lint."""
+"""The composed SecureEndpoint: wiring and invariants over every resource. Nag and cfn-lint:
+test_compliance_matrix.py (the variants built here are rows of it)."""
 
 import json
 import re
@@ -8,8 +9,9 @@ from aws_cdk import App, Duration, Environment, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_kms as kms
 from aws_cdk.assertions import Capture, Match, Template
+from configurations import once
 from endpoint_builder import DIGEST, SKLEARN, synth_endpoint
-from template_checks import assert_rotation_invocations_are_scoped, cfn_lint
+from template_checks import assert_rotation_invocations_are_scoped
 
 from secure_endpoint import (
     ApiClient,
@@ -19,7 +21,6 @@ from secure_endpoint import (
     MonitorOptions,
     SecureEndpoint,
     WafOptions,
-    compliance,
     manifest,
 )
 
@@ -33,10 +34,15 @@ def synth(env=None, **props):
     return synth_endpoint("Secured", env, **(defaults | props))
 
 
-@pytest.fixture(scope="module")
-def built():
+def configuration():
+    """The configuration of this module (and a row of the compliance matrix)."""
     app, stack, endpoint = synth()
     return app, Template.from_stack(stack), endpoint
+
+
+@pytest.fixture(scope="module")
+def built():
+    return once(configuration)
 
 
 @pytest.fixture(scope="module")
@@ -44,22 +50,14 @@ def template(built):
     return built[1]
 
 
-def test_no_nag_finding_under_any_of_the_five_packs(built):
-    assert compliance.findings(built[0]) == []
+def with_data_capture():
+    """A row of the compliance matrix: capture on, at 20 percent."""
+    return synth(data_capture=DataCaptureOptions(sampling_percentage=20))
 
 
-def test_no_nag_finding_with_data_capture():
-    app, _, _ = synth(data_capture=DataCaptureOptions(sampling_percentage=20))
-    assert compliance.findings(app) == []
-
-
-def test_no_nag_finding_in_a_stack_with_a_concrete_region_and_account():
-    app, _, _ = synth(env=Environment(account="123456789012", region="eu-west-1"))
-    assert compliance.findings(app) == []
-
-
-def test_cfn_lint_reports_nothing(template):
-    assert cfn_lint(template, "us-east-1", "eu-west-1") == []
+def in_a_concrete_environment():
+    """A row of the compliance matrix: a stack with a concrete account and region."""
+    return synth(env=Environment(account="123456789012", region="eu-west-1"))
 
 
 def test_every_log_group_is_encrypted_and_retained(template):
@@ -370,16 +368,20 @@ def test_waf_lists_and_overrides_reach_the_web_acl():
     )
 
 
-def test_threat_intel_feeds_are_blocked_by_the_web_acl_and_stay_nag_clean():
+def with_threat_intel_feeds():
+    """Two feeds blocked by the web ACL (and a row of the compliance matrix)."""
     from secure_endpoint import SPAMHAUS_DROP, TOR_EXIT_NODES
 
-    app, stack, endpoint = synth(waf=WafOptions(threat_intel_feeds=[SPAMHAUS_DROP, TOR_EXIT_NODES]))
+    return synth(waf=WafOptions(threat_intel_feeds=[SPAMHAUS_DROP, TOR_EXIT_NODES]))
+
+
+def test_threat_intel_feeds_are_blocked_by_the_web_acl():
+    _, stack, endpoint = once(with_threat_intel_feeds)
     template = Template.from_stack(stack)
     statements = rule(template, "BlockedIpSets")["Statement"]["OrStatement"]["Statements"]
     arns = [s["IPSetReferenceStatement"]["Arn"] for s in statements]
     assert arns == [stack.resolve(s.attr_arn) for s in endpoint.threat_intel.ip_sets]
     assert len(arns) == 4
-    assert compliance.findings(app) == []
 
 
 def test_the_rotation_role_may_encrypt_messages_for_its_dead_letter_queue(built):
@@ -483,7 +485,8 @@ def test_a_model_data_key_lets_the_artifact_check_decrypt_with_it():
     assert all(s["Action"] == "kms:Decrypt" for s in statements)
 
 
-def test_a_signed_model_gets_a_kms_endpoint_the_check_waits_for():
+def signed_model():
+    """A model signed with an RSA key (and a row of the compliance matrix)."""
     app = App(context={"aws:cdk:bundling-stacks": []})
     stack = Stack(app, "Signed")
     signing_key = kms.Key(
@@ -495,6 +498,11 @@ def test_a_signed_model_gets_a_kms_endpoint_the_check_waits_for():
         artifact=ArtifactOptions(signature="A" * 512, signing_key=signing_key,
                                  signing_algorithm="RSASSA_PSS_SHA_256", bucket_events=True),
     )  # fmt: skip
+    return app, stack, endpoint
+
+
+def test_a_signed_model_gets_a_kms_endpoint_the_check_waits_for():
+    _, stack, endpoint = once(signed_model)
     template = Template.from_stack(stack)
     assert endpoint.network is not None
     kms_endpoint = endpoint.network.interface_endpoints["kms"]
@@ -508,7 +516,6 @@ def test_a_signed_model_gets_a_kms_endpoint_the_check_waits_for():
     ]
     assert stack.get_logical_id(kms_endpoint.node.default_child) in check["DependsOn"]
     assert check["Properties"]["SigningAlgorithm"] == "RSASSA_PSS_SHA_256"
-    assert compliance.findings(app) == []
 
 
 def _reservations(template):
@@ -529,12 +536,17 @@ def test_no_function_reserves_concurrency_by_default(template):
     assert set(reservations.values()) == {None}
 
 
-def test_reserved_concurrency_reserves_each_function_and_says_the_quota_it_needs():
-    app, stack, _ = synth(
+def with_reserved_concurrency():
+    """Every function reserving concurrency (and a row of the compliance matrix)."""
+    return synth(
         reserved_concurrency=True,
         auto_block=True,
         monitor_options=MonitorOptions(disable_api_keys=True),
     )
+
+
+def test_reserved_concurrency_reserves_each_function_and_says_the_quota_it_needs():
+    app, stack, _ = once(with_reserved_concurrency)
     template = Template.from_stack(stack)
     reservations = {k: v for k, v in _reservations(template).items() if v is not None}
     assert reservations == {
@@ -550,7 +562,6 @@ def test_reserved_concurrency_reserves_each_function_and_says_the_quota_it_needs
         if a.entry.type == "aws:cdk:info"
     ]
     assert any("reserves 7 concurrent executions" in i and "at least 107" in i for i in infos)
-    assert compliance.findings(app) == []
 
 
 def _depends_on(resources, name):

@@ -1,4 +1,5 @@
-"""ModelHosting in an IsolatedNetwork, with and without data capture, synthesized once."""
+"""ModelHosting in an IsolatedNetwork, with and without data capture, synthesized once.
+Nag and cfn-lint: test_compliance_matrix.py."""
 
 import json
 from pathlib import Path
@@ -8,9 +9,8 @@ from aws_cdk import App, Duration, Environment, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk.assertions import Capture, Match, Template
-from cfnlint.api import lint
+from configurations import once
 
-from secure_endpoint import compliance
 from secure_endpoint.constructs.hosting import ModelHosting
 from secure_endpoint.constructs.images import ContainerImage
 from secure_endpoint.constructs.keys import EncryptionKey
@@ -20,7 +20,6 @@ from secure_endpoint.constructs.options import DataCaptureOptions
 pytestmark = pytest.mark.synth
 
 CDK_CONTEXT = json.loads((Path(__file__).parent.parent / "cdk.json").read_text())["context"]
-LINT_REGIONS = ["us-east-1", "eu-west-1", "ap-northeast-1", "cn-north-1"]
 MODEL_URL = "s3://model-artifacts-bucket/models/churn/model.tar.gz"
 SHA256 = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
 IMAGE_URI = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/churn@sha256:" + "ab" * 32
@@ -81,9 +80,8 @@ class Built:
         return self.role_policy()[1]["PolicyDocument"]["Statement"]
 
 
-@pytest.fixture(scope="module")
-def app():
-    """One app, two stacks: without and with data capture. Nag runs over both."""
+def configuration():
+    """One app, two stacks: without and with data capture (a row of the compliance matrix)."""
     app = App(context=CDK_CONTEXT)
     plain = build(app, "Hosting", target_invocations_per_instance=120)
     captured = build(
@@ -92,6 +90,11 @@ def app():
         data_capture=DataCaptureOptions(sampling_percentage=25, expiration_days=30),
     )
     return app, Built(app, *plain), Built(app, *captured)
+
+
+@pytest.fixture(scope="module")
+def app():
+    return once(configuration)
 
 
 @pytest.fixture(scope="module")
@@ -173,11 +176,17 @@ def test_the_security_group_admits_nothing_and_lets_out_https_only(plain):
     plain.template.resource_count_is("AWS::EC2::SecurityGroupIngress", 0)
 
 
-def test_with_the_s3_prefix_list_the_security_group_lets_out_to_s3_only():
-    stack = Stack(App(), "PrefixList")
+def with_the_s3_prefix_list():
+    """The S3 prefix list given (and a row of the compliance matrix)."""
+    app = App()
+    stack = Stack(app, "PrefixList")
     props = valid_props(stack)
     s3 = ec2.PrefixList.from_prefix_list_id(stack, "S3", "pl-6ea54007")
-    hosting = ModelHosting(stack, "Hosting", s3_prefix_list=s3, **props)
+    return app, stack, ModelHosting(stack, "Hosting", s3_prefix_list=s3, **props)
+
+
+def test_with_the_s3_prefix_list_the_security_group_lets_out_to_s3_only():
+    _, stack, hosting = once(with_the_s3_prefix_list)
     template = Template.from_stack(stack)
     group_id = stack.resolve(stack.get_logical_id(hosting.security_group.node.default_child))
     group = template.find_resources("AWS::EC2::SecurityGroup")[group_id]
@@ -196,7 +205,6 @@ def test_with_the_s3_prefix_list_the_security_group_lets_out_to_s3_only():
             "ToPort": 443,
         }
     ]
-    assert compliance.findings(stack) == []
 
 
 # The execution role
@@ -617,19 +625,6 @@ def test_a_regional_stack_with_a_brought_image_names_it_directly():
     )
     assert "Mappings" not in template.to_json()
     del hosting
-
-
-# Compliance
-
-
-def test_no_nag_finding_is_left_with_or_without_capture(app):
-    assert compliance.findings(app[0]) == []
-
-
-@pytest.mark.parametrize("variant", ["plain", "captured"])
-def test_cfn_lint_finds_nothing(app, variant):
-    built = app[1] if variant == "plain" else app[2]
-    assert lint(json.dumps(built.template.to_json()), regions=LINT_REGIONS) == []
 
 
 # Invalid props

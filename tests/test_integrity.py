@@ -1,6 +1,6 @@
 """ArtifactVerification as ModelHosting creates it: the custom resource the model waits for, its
 function and a role held to the one artifact object, the signature check, the tamper check's
-rules and metric; nag and cfn-lint clean. Synthesized once."""
+rules and metric. Synthesized once; nag and cfn-lint: test_compliance_matrix.py."""
 
 import hashlib
 import json
@@ -14,10 +14,9 @@ from aws_cdk import App, Duration, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_kms as kms
 from aws_cdk.assertions import Match, Template
-from cfnlint.api import lint
+from configurations import once
 from moto import mock_aws
 
-from secure_endpoint import compliance
 from secure_endpoint.constructs import integrity
 from secure_endpoint.constructs.bundling import RUNTIME
 from secure_endpoint.constructs.hosting import ModelHosting
@@ -59,8 +58,8 @@ def build(app, stack_id, **props):
     return stack, hosting
 
 
-@pytest.fixture(scope="module")
-def app():
+def configuration():
+    """The configuration of this module (and a row of the compliance matrix)."""
     app = App(context=CDK_CONTEXT)
     plain = build(app, "Plain")
     artifact_key_stack = Stack(app, "ArtifactKey")
@@ -82,6 +81,11 @@ def app():
         artifact_bucket_events=True,
     )
     return app, plain, with_key, signing_key
+
+
+@pytest.fixture(scope="module")
+def app():
+    return once(configuration)
 
 
 @pytest.fixture(scope="module")
@@ -463,13 +467,3 @@ def test_the_metric_is_the_one_the_function_publishes(plain):
         tamper.DIMENSION: {"Ref": logical_id(stack, verification.function)}
     }
     assert integrity.TAMPER_CHECK_MODE == tamper.MODE
-
-
-def test_no_nag_finding_is_left(app):
-    assert compliance.findings(app[0]) == []
-
-
-@pytest.mark.parametrize("variant", ["plain", "with_key"])
-def test_cfn_lint_finds_nothing(request, variant):
-    _, _, template = request.getfixturevalue(variant)
-    assert lint(json.dumps(template.to_json()), regions=["us-east-1", "eu-west-1"]) == []

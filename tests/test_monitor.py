@@ -1,5 +1,6 @@
 """The anomaly monitor construct: the hardened function in the VPC, its state bucket, grants,
-schedule, alarms and dashboard widgets (through SecureEndpoint), nag and cfn-lint."""
+schedule, alarms and dashboard widgets (through SecureEndpoint). Nag and cfn-lint:
+test_compliance_matrix.py."""
 
 import fnmatch
 import json
@@ -10,11 +11,11 @@ from anomaly_monitor import adapters
 from anomaly_monitor.config import Config
 from aws_cdk import Duration
 from aws_cdk.assertions import Match, Template
+from configurations import once
 from endpoint_builder import as_built, synth_endpoint
 from state_access import PREFIXES, S3_ACCESS
-from template_checks import cfn_lint
 
-from secure_endpoint import ApiClient, MonitorOptions, compliance
+from secure_endpoint import ApiClient, MonitorOptions
 from secure_endpoint.constructs import bundling
 
 pytestmark = pytest.mark.synth
@@ -33,9 +34,14 @@ def synth(**props):
     return synth_endpoint("Monitored", **(defaults | props))
 
 
+def configuration():
+    """The configuration of this module (and a row of the compliance matrix)."""
+    return as_built(*synth())
+
+
 @pytest.fixture(scope="module")
 def built():
-    return as_built(*synth())
+    return once(configuration)
 
 
 @pytest.fixture(scope="module")
@@ -57,14 +63,6 @@ def fitter(template):
         "AWS::Lambda::Function", {"Properties": {"Handler": FITTER_HANDLER}}
     ).values()
     return fitter
-
-
-def test_no_nag_finding_with_auto_block(built):
-    assert compliance.findings(built["app"]) == []
-
-
-def test_cfn_lint_reports_nothing(template):
-    assert cfn_lint(template, "us-east-1") == []
 
 
 def test_the_function_is_hardened_and_runs_in_the_isolated_subnets(function, built):
@@ -192,6 +190,31 @@ def test_alarms_watch_its_anomaly_metric_errors_and_dead_letters(template):
         "AWS::CloudWatch::AnomalyDetector",
         {"MetricName": "AnomalousPrincipals", "Namespace": "SecureEndpoint/Anomaly"},
     )
+
+
+def test_an_unparseable_access_log_line_alarms_at_once(template):
+    alarms = template.find_resources("AWS::CloudWatch::Alarm")
+    (alarm,) = [
+        a["Properties"]
+        for a in alarms.values()
+        if a["Properties"].get("MetricName") == "UnparseableLogLines"
+    ]
+    assert alarm["Namespace"] == "SecureEndpoint/Anomaly"
+    assert alarm["Dimensions"] == [{"Name": "service", "Value": "anomaly-monitor"}]
+    assert (alarm["Statistic"], alarm["Period"]) == ("Sum", 300)  # the monitor's schedule
+    assert alarm["ComparisonOperator"] == "GreaterThanThreshold"
+    assert (alarm["Threshold"], alarm["EvaluationPeriods"]) == (0, 1)
+    assert alarm["TreatMissingData"] == "notBreaching"
+    assert alarm["AlarmDescription"].endswith("#unparseable-log-lines")
+    assert "cannot parse" in alarm["AlarmDescription"]
+    # to the alert topic, as every other alarm
+    (anomalous,) = [
+        a["Properties"]
+        for a in alarms.values()
+        if a["Properties"]["AlarmDescription"].endswith("#anomaly-monitor")
+    ]
+    assert alarm["AlarmActions"] == alarm["OKActions"] == anomalous["AlarmActions"]
+    assert len(alarm["AlarmActions"]) == 1
 
 
 def test_the_dashboard_shows_top_anomalous_clients_and_blocked_addresses(template, built):

@@ -1,16 +1,16 @@
-"""The threat intelligence construct: IP sets, the scheduled function, its grants, nag, cfn-lint."""
+"""The threat intelligence construct: IP sets, the scheduled function, its grants. Nag and
+cfn-lint: test_compliance_matrix.py."""
 
 import pytest
 from aws_cdk import App, Duration, Environment, Stack
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from aws_cdk.assertions import Capture, Match, Template
-from template_checks import cfn_lint
+from configurations import once
 from threat_intel_feed import feeds as function_feeds
 from threat_intel_feed import handler as feed_function
 from threat_intel_feed.config import Config
 
-from secure_endpoint import compliance
 from secure_endpoint.constructs.keys import EncryptionKey
 from secure_endpoint.constructs.threat_intel import (
     METRICS_NAMESPACE,
@@ -36,10 +36,20 @@ def synth(env=None, **props):
     return app, stack, intel
 
 
-@pytest.fixture(scope="module")
-def built():
+def configuration():
+    """The configuration of this module (and a row of the compliance matrix)."""
     app, stack, intel = synth(protected_cidrs=["203.0.113.0/24", "2001:db8::/32"])
     return {"app": app, "stack": stack, "intel": intel, "template": Template.from_stack(stack)}
+
+
+def in_a_concrete_environment():
+    """A row of the compliance matrix: a stack with a concrete account and region."""
+    return synth(env=Environment(account="123456789012", region="eu-west-1"))
+
+
+@pytest.fixture(scope="module")
+def built():
+    return once(configuration)
 
 
 @pytest.fixture(scope="module")
@@ -326,19 +336,6 @@ def test_a_feed_metric_names_a_feed_of_the_construct(built):
         ValueError, match=r"feed must be one of \['spamhaus-drop', 'tor-exit-nodes'\]"
     ):
         built["intel"].metric_added_addresses("spamhaus-edrop")
-
-
-def test_no_nag_finding_under_any_of_the_five_packs(built):
-    assert compliance.findings(built["app"]) == []
-
-
-def test_no_nag_finding_in_a_stack_with_a_concrete_region_and_account():
-    app, _, _ = synth(env=Environment(account="123456789012", region="eu-west-1"))
-    assert compliance.findings(app) == []
-
-
-def test_cfn_lint_reports_nothing(template):
-    assert cfn_lint(template, "us-east-1", "eu-west-1") == []
 
 
 def test_a_brought_key_is_used_not_recreated():

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import App, Duration, Environment, RemovalPolicy, Stack
+from aws_cdk import App, Environment, Stack
 from aws_cdk import aws_cognito as cognito
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_kms as kms
@@ -30,6 +30,7 @@ from secure_endpoint import (
     EncryptionKey,
     HostingOptions,
     IsolatedNetwork,
+    MachineUserPool,
     SecureEndpoint,
     compliance,
 )
@@ -52,32 +53,9 @@ class SharedStack(Stack):
         self.key: kms.IKey = EncryptionKey(self, "Key", for_other_stacks=True).key
         # Isolated subnets with flow logs; the endpoints add the VPC endpoints they need.
         self.vpc: ec2.IVpc = IsolatedNetwork(self, "Network", key=self.key).vpc
-        self.user_pool = cognito.UserPool(
-            self,
-            "Machines",
-            self_sign_up_enabled=False,
-            sign_in_aliases=cognito.SignInAliases(username=True),
-            account_recovery=cognito.AccountRecovery.NONE,
-            mfa=cognito.Mfa.REQUIRED,
-            mfa_second_factor=cognito.MfaSecondFactor(otp=True, sms=False),
-            password_policy=cognito.PasswordPolicy(
-                min_length=16,
-                require_digits=True,
-                require_lowercase=True,
-                require_uppercase=True,
-                require_symbols=True,
-                temp_password_validity=Duration.days(1),
-            ),
-            feature_plan=cognito.FeaturePlan.ESSENTIALS,
-            deletion_protection=True,
-            removal_policy=RemovalPolicy.RETAIN,
-        )
-        compliance.acknowledge(
-            self.user_pool,
-            "Threat protection scores interactive user sign-ins; this pool holds machine "
-            "clients only (client-credentials app clients, no users), so it has nothing to score.",
-            "AwsSolutions-COG8",
-        )
+        # No users, no sign-up, MFA and deletion protection: the pool SecureEndpoint would
+        # create, here shared by the endpoints of other stacks.
+        self.user_pool = MachineUserPool(self, "Machines")
         self.domain = self.user_pool.add_domain(
             "Domain", cognito_domain=cognito.CognitoDomainOptions(domain_prefix=DOMAIN_PREFIX)
         )

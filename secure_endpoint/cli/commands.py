@@ -11,6 +11,10 @@ auto-block list, see ``secure_endpoint.runtime.blocklist``), ``revoke-client`` a
 ``rotate-client``. They exit 0 when done or when it already was, 1 when AWS refuses or fails, 2 on
 a usage, input, configuration or credential error, and log one JSON audit line to stderr.
 
+``baseline`` profiles training data into a data-quality baseline directory (Model Monitor's
+``statistics.json`` and ``constraints.json``, ``reference.json``, a digest manifest; see
+``secure_endpoint.runtime.baseline``): exit 0 when written, 2 on a usage or input error.
+
 ``smoke`` checks that a deployed stack answers 200, 401, 403, 400 and 429 where each is due
 (``secure_endpoint.cli.smoke``): exit 0 when no check failed, 1 when one did, 2 when it could not
 start, having sent nothing.
@@ -21,8 +25,10 @@ from __future__ import annotations
 import argparse
 import sys
 
+from secure_endpoint.cli.baseline import add_baseline_command
 from secure_endpoint.cli.detect import add_detect_command
 from secure_endpoint.cli.failures import EXIT_HTTP_ERROR, EXIT_OK, EXIT_USAGE, Failure
+from secure_endpoint.cli.inspect_capture import add_inspect_capture_command
 from secure_endpoint.cli.invoke import add_invoke_command
 from secure_endpoint.cli.respond import add_response_commands
 from secure_endpoint.cli.smoke_command import add_smoke_command
@@ -43,7 +49,8 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="secure-endpoint",
         description="Call a deployed SecureEndpoint as one of its API clients, replay its "
-        "access logs through the anomaly detector, and respond to incidents.",
+        "access logs through the anomaly detector, build a baseline of the model's inputs, and "
+        "respond to incidents.",
         epilog="exit status: 0 on success (invoke: a 2xx answer; response commands: also when "
         "it was done already), 1 on another HTTP status, a network failure or an AWS refusal, "
         "2 on a usage, input, configuration or credential error",
@@ -51,6 +58,8 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_invoke_command(commands)
     add_detect_command(commands)
+    add_baseline_command(commands)
+    add_inspect_capture_command(commands)
     add_response_commands(commands)
     add_smoke_command(commands)
     return parser

@@ -25,7 +25,9 @@ def add_detect_command(commands: Any) -> None:
         "Each input is a file, plain or gzip (recognized by its first bytes, as CloudWatch "
         "Logs exports are), or - for standard input. Requests are de-duplicated by request id "
         "across every input (overlapping exports), the baseline read first. Lines that are not "
-        "JSON, JSON lines of the wrong shape and duplicates are counted on stderr and skipped. "
+        "JSON, JSON lines of the wrong shape and duplicates are counted on stderr and skipped; "
+        "skipped lines also raise a warning there (their requests are invisible to detection) "
+        "and are counted in --summary. "
         "Needs the monitor extra: pip install 'secure-endpoint[monitor]'.",
         epilog=_DETECT_EXIT,
     )
@@ -54,6 +56,13 @@ def add_detect_command(commands: Any) -> None:
     detect.add_argument("--model-sha256", help="the digest recorded for --model (required with it)")
     detect.add_argument(
         "--save-model", type=Path, help="store the fitted model here, its digest in <path>.sha256"
+    )
+    detect.add_argument(
+        "--summary",
+        type=Path,
+        metavar="FILE",
+        help="also write the run's counts as one JSON object here: records, lines skipped "
+        "(unparseable, wrong shape, duplicates) per input and in all, windows, anomalous",
     )
     detect.add_argument(
         "--jobs", type=int, help="processes for large inputs (default: 2, or 1 on one core)"

@@ -161,14 +161,14 @@ def _block(args: argparse.Namespace) -> int:
         entry = (result.blocked or result.extended or result.unchanged)[0]
         until = when(entry.expires_at)
         if result.blocked:
-            print(f"blocked {network} until {until} ({args.ttl})")
-            operation.result("blocked", expiresAt=entry.expires_at, reason=args.reason)
+            said = f"blocked {network} until {until} ({args.ttl})"
+            operation.done("blocked", said, expiresAt=entry.expires_at, reason=args.reason)
         elif result.extended:
-            print(f"{network} was already blocked; now blocked until {until}")
-            operation.result("extended", expiresAt=entry.expires_at)
+            said = f"{network} was already blocked; now blocked until {until}"
+            operation.done("extended", said, expiresAt=entry.expires_at)
         else:
-            print(f"{network} is already blocked until {until}; nothing changed")
-            operation.result("already-blocked", expiresAt=entry.expires_at)
+            said = f"{network} is already blocked until {until}; nothing changed"
+            operation.done("already-blocked", said, expiresAt=entry.expires_at)
         if result.repaired:
             print(f"{network} was recorded but missing from the WAF IP set; added it")
     return EXIT_OK
@@ -184,11 +184,9 @@ def _unblock(args: argparse.Namespace) -> int:
     with _Operation(args, "unblock", network) as operation:
         result = operation.block_list().unblock([network])
         if result.unblocked:
-            print(f"unblocked {network}")
-            operation.result("unblocked")
+            operation.done("unblocked", f"unblocked {network}")
         else:
-            print(f"{network} was not blocked; nothing changed")
-            operation.result("not-blocked")
+            operation.done("not-blocked", f"{network} was not blocked; nothing changed")
     return EXIT_OK
 
 
@@ -317,6 +315,11 @@ class _Operation:
             self.result("failed", error=str(failure))
         if failure is not error:
             raise failure from None
+
+    def done(self, result: str, said: str, **detail: Any) -> None:
+        """Tell the operator what happened (stdout) and write the audit line."""
+        print(said)
+        self.result(result, **detail)
 
     def result(self, result: str, **detail: Any) -> None:
         """Write the audit line: who did what to which target, and how it ended."""

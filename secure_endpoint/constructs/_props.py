@@ -20,8 +20,10 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_wafv2 as wafv2
 
 from secure_endpoint.constructs import _validation as check
+from secure_endpoint.constructs import removal
 from secure_endpoint.constructs.alarms import check_emails
 from secure_endpoint.constructs.edge import DEFAULT_RATE_WINDOW_SEC, WafOptions
+from secure_endpoint.constructs.input_constraints import InputConstraints
 from secure_endpoint.constructs.monitor import MonitorOptions
 from secure_endpoint.constructs.options import (
     ApiClient,
@@ -73,9 +75,29 @@ def check_props(props: dict[str, Any]) -> CheckedProps:
     _resources(p)
     check.api_path("path", p["path"])
     _optional("request_schema", p["request_schema"], apigw.JsonSchema, "an apigw.JsonSchema")
+    _optional(
+        "input_constraints",
+        p["input_constraints"],
+        InputConstraints,
+        "an InputConstraints (InputConstraints.from_baseline(directory))",
+    )
+    if p["input_constraints"] is not None and p["request_schema"] is not None:
+        raise ValueError(
+            "request_schema and input_constraints both give the request model: pass one "
+            "(input_constraints compiles its schema from the baseline)"
+        )
     check.enum_member("tls_policy", p["tls_policy"], TlsPolicy)
     _optional("custom_domain", p["custom_domain"], CustomDomain, "a CustomDomain")
     _optional("data_capture", p["data_capture"], DataCaptureOptions, "a DataCaptureOptions")
+    if p["drift_baseline"] is not None:
+        if p["data_capture"] is None:
+            raise ValueError(
+                "drift_baseline needs data_capture=DataCaptureOptions(...): the drift monitor "
+                "reads the captured requests"
+            )
+        from secure_endpoint.constructs.drift_monitor import check_baseline
+
+        check_baseline(p["drift_baseline"])
     if p["access_token_validity"] is not None:
         _whole(
             "access_token_validity",
@@ -105,6 +127,7 @@ def check_props(props: dict[str, Any]) -> CheckedProps:
     warnings += _stage_below_plans(rate, burst, clients)
     check.boolean("cloud_watch_role", p["cloud_watch_role"])
     check.boolean("reserved_concurrency", p["reserved_concurrency"])
+    removal.check("removal_policy", p["removal_policy"])
 
     web_acl, waf, shield = p["web_acl"], p["waf"], p["shield"]
     _optional("web_acl", web_acl, wafv2.CfnWebACL, "a wafv2.CfnWebACL of scope REGIONAL")

@@ -34,6 +34,9 @@ class InvocableEndpoint(Protocol):
         ...
 
 
+JSON, CSV = "application/json", "text/csv"
+"""The body types the inference method may take (one of them, ``request_content_type``)."""
+
 DEFAULT_REQUEST_SCHEMA = apigw.JsonSchema(
     schema=apigw.JsonSchemaVersion.DRAFT4,
     title="InferenceRequest",
@@ -85,7 +88,7 @@ _GATEWAY_ERRORS: tuple[tuple[apigw.ResponseType, str, str, str], ...] = (
         apigw.ResponseType.UNSUPPORTED_MEDIA_TYPE,
         "415",
         "unsupported_media_type",
-        "Send Content-Type: application/json.",
+        "Send Content-Type: {content_type}.",
     ),
     (apigw.ResponseType.REQUEST_TOO_LARGE, "413", "too_large", "The request body is too large."),
     (apigw.ResponseType.THROTTLED, "429", "throttled", "Rate limit exceeded; retry later."),
@@ -128,10 +131,18 @@ INFERENCE_ID_REQUEST_TEMPLATE = (
 )
 
 
-def error_body(code: str, message: str) -> str:
-    """The JSON error body of every non-2xx response: no internals, the request id for support."""
+def error_body(code: str, message: str, detail: str | None = None) -> str:
+    """The JSON error body of every non-2xx response: no internals, the request id for support,
+    and a ``detail`` where one helps the caller fix the request."""
     body = {"error": code, "message": message, "requestId": "$context.requestId"}
+    if detail is not None:
+        body["detail"] = detail
     return json.dumps(body, separators=(",", ":"))
+
+
+# What the request model refused, in API Gateway's words (e.g. "numeric instance is greater
+# than the required maximum (maximum: 12, found: 40)"): only the caller's own request is in it.
+VALIDATION_DETAIL = "$context.error.validationErrorString"
 
 
 class InferenceApi(Construct):
@@ -150,6 +161,10 @@ class InferenceApi(Construct):
     :param stage_name: Default: - 'prod'
     :param request_schema: JSON Schema (draft 4) of the request body.
         Default: - 1-1000 rows of 1-10000 numbers (``DEFAULT_REQUEST_SCHEMA``)
+    :param request_content_type: the one body type the method takes: 'application/json' (checked
+        against ``request_schema``) or 'text/csv' (passed to the model as it is: API Gateway has
+        no schema for it; the WAF checks it, see ``InputFormat.CSV``).
+        Default: - 'application/json'
     :param throttling_rate_limit: stage-wide steady requests per second, over all clients.
         Default: - 100
     :param throttling_burst_limit: stage-wide burst. Default: - 200
@@ -176,6 +191,7 @@ class InferenceApi(Construct):
         path: str = "/v1/predict",
         stage_name: str = "prod",
         request_schema: apigw.JsonSchema | None = None,
+        request_content_type: str = JSON,
         throttling_rate_limit: float = 100.0,
         throttling_burst_limit: int = 200,
         tls_policy: TlsPolicy = TlsPolicy.TLS13_1_2,
@@ -186,6 +202,13 @@ class InferenceApi(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         segments = check.api_path("path", path)
+        if request_content_type not in (JSON, CSV):
+            raise ValueError(
+                f"request_content_type must be {JSON!r} or {CSV!r}, got {request_content_type!r}"
+            )
+        if request_content_type == CSV and request_schema is not None:
+            raise ValueError("request_schema applies to JSON bodies; a text/csv body has none")
+        self.request_content_type = request_content_type
         check.number_range("throttling_rate_limit", throttling_rate_limit, 1, check.MAX_RATE_LIMIT)
         check.int_range("throttling_burst_limit", throttling_burst_limit, 1, check.MAX_BURST_LIMIT)
         if throttling_burst_limit < throttling_rate_limit:
@@ -258,7 +281,10 @@ class InferenceApi(Construct):
         )
         self.invoke_scope = invoke_scope
         self.method = self._add_predict_method(
-            segments, endpoint, request_schema or DEFAULT_REQUEST_SCHEMA, timeout
+            segments,
+            endpoint,
+            None if request_content_type == CSV else request_schema or DEFAULT_REQUEST_SCHEMA,
+            timeout,
         )
         self.domain = self._add_custom_domain(custom_domain, tls_policy) if custom_domain else None
 
@@ -326,9 +352,10 @@ class InferenceApi(Construct):
         self,
         segments: Sequence[str],
         endpoint: InvocableEndpoint,
-        schema: apigw.JsonSchema,
+        schema: apigw.JsonSchema | None,
         timeout: Duration,
     ) -> apigw.Method:
+        body_type = self.request_content_type
         role = ManagedPolicyRole(
             self,
             "IntegrationRole",
@@ -350,8 +377,14 @@ class InferenceApi(Construct):
                 },
             ),
         )
-        request_model = self.rest_api.add_model(
-            "RequestModel", content_type="application/json", schema=schema
+        request_models = (
+            {
+                JSON: self.rest_api.add_model(
+                    "RequestModel", content_type="application/json", schema=schema
+                )
+            }
+            if schema is not None
+            else None
         )
         validator = self.rest_api.add_request_validator(
             "Validator", validate_request_body=True, validate_request_parameters=True
@@ -366,11 +399,11 @@ class InferenceApi(Construct):
                 timeout=timeout,
                 passthrough_behavior=apigw.PassthroughBehavior.NEVER,
                 request_parameters={
-                    "integration.request.header.Content-Type": "'application/json'",
+                    "integration.request.header.Content-Type": f"'{body_type}'",
                     "integration.request.header.Accept": "'application/json'",
                 },
                 # The inference id attributes every captured payload to an OAuth client.
-                request_templates={"application/json": INFERENCE_ID_REQUEST_TEMPLATE},
+                request_templates={body_type: INFERENCE_ID_REQUEST_TEMPLATE},
                 integration_responses=[
                     apigw.IntegrationResponse(
                         status_code="200",
@@ -409,7 +442,7 @@ class InferenceApi(Construct):
             authorization_scopes=[self.invoke_scope],
             api_key_required=True,
             request_validator=validator,
-            request_models={"application/json": request_model},
+            request_models=request_models,
             request_parameters={"method.request.header.Content-Type": True},
             method_responses=[
                 apigw.MethodResponse(
@@ -432,7 +465,15 @@ class InferenceApi(Construct):
                 type=response_type,
                 status_code=status,
                 response_headers=_SECURITY_HEADERS,
-                templates={"application/json": error_body(code, message)},
+                templates={
+                    "application/json": error_body(
+                        code,
+                        message.format(content_type=self.request_content_type),
+                        VALIDATION_DETAIL
+                        if response_type.response_type == "BAD_REQUEST_BODY"
+                        else None,
+                    )
+                },
             )
 
     def _add_custom_domain(self, domain: CustomDomain, tls_policy: TlsPolicy) -> apigw.DomainName:

@@ -33,6 +33,7 @@ from secure_endpoint.constructs.waf_rules import (
     AUTO_BLOCK_RULE,
     BLOCKED_IP_SETS_RULE,
     BODY_SIZE_RULE,
+    CSV_BODY_RULE,
     DEFAULT_MAX_BODY_BYTES,
     DEFAULT_RATE_LIMIT_PER_API_KEY,
     DEFAULT_RATE_LIMIT_PER_IP,
@@ -48,11 +49,13 @@ from secure_endpoint.constructs.waf_rules import (
     RuleBuilder,
     api_key_rate_rule,
     body_size_rule,
+    csv_body_rule,
     geo_rule,
     ip_set_rule,
     managed_rule,
     origin_secret_rule,
     rate_rule,
+    response_body_keys,
     visibility,
     waf_error_body,
     waf_response_bodies,
@@ -65,6 +68,7 @@ __all__ = [
     "AUTO_BLOCK_RULE",
     "BLOCKED_IP_SETS_RULE",
     "BODY_SIZE_RULE",
+    "CSV_BODY_RULE",
     "DEFAULT_MANAGED_RULE_GROUPS",
     "DEFAULT_MAX_BODY_BYTES",
     "DEFAULT_RATE_LIMIT_PER_API_KEY",
@@ -192,6 +196,9 @@ class WebAclProtection(Construct):
         stage then answers only requests that carry it (see above). The secret's rotation
         rewrites the rule's two accepted values (``ORIGIN_SECRET_RULE``).
         Default: - the stage is reached directly
+    :param csv_forbidden_characters: a regular expression (PCRE, as WAF reads it): a
+        ``text/csv`` body holding a match is blocked with 400 ``invalid_body`` (the CSV input
+        constraints). Default: - CSV bodies are not inspected
     :param web_acl: a web ACL of your own (REGIONAL) to associate with the stage instead. Nothing
         else is created: no rules, no IP sets, no log group, no logging configuration; it must
         then not be combined with the rule, list or logging props.
@@ -219,6 +226,7 @@ class WebAclProtection(Construct):
         blocked_countries: Sequence[str] = (),
         allowed_countries: Sequence[str] = (),
         origin_secret: secretsmanager.ISecret | None = None,
+        csv_forbidden_characters: str | None = None,
         web_acl: wafv2.CfnWebACL | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -280,6 +288,13 @@ class WebAclProtection(Construct):
                 countries=[*blocked_countries, *allowed_countries],
                 origin_secret=origin_secret,
             )
+            if csv_forbidden_characters is not None:
+                Annotations.of(self).add_warning_v2(
+                    "secure-endpoint:csv-body-unchecked",
+                    "The input constraints take text/csv bodies, which only the WAF can check, "
+                    "and web_acl is your own: add a rule blocking a text/csv body that matches "
+                    f"{csv_forbidden_characters} with 400, or bodies reach the model unchecked.",
+                )
             self.web_acl = web_acl
         else:
             if behind_cloudfront:
@@ -366,6 +381,13 @@ class WebAclProtection(Construct):
                     Band.BODY_SIZE: [
                         functools.partial(body_size_rule, BODY_SIZE_RULE, max_bytes=max_body_bytes)
                     ],
+                    Band.BODY_SHAPE: [
+                        functools.partial(
+                            csv_body_rule, CSV_BODY_RULE, forbidden=csv_forbidden_characters
+                        )
+                    ]
+                    if csv_forbidden_characters is not None
+                    else [],
                     Band.MANAGED: [
                         functools.partial(managed_rule, name, overrides=overrides.get(name, {}))
                         for name in groups
@@ -385,7 +407,11 @@ class WebAclProtection(Construct):
                 ),
                 visibility_config=visibility(Names.unique_id(self)),
                 rules=rules,
-                custom_response_bodies=waf_response_bodies(max_body_bytes),
+                custom_response_bodies={
+                    body_key: body
+                    for body_key, body in waf_response_bodies(max_body_bytes).items()
+                    if body_key in response_body_keys(rules)
+                },
                 association_config=wafv2.CfnWebACL.AssociationConfigProperty(
                     request_body={
                         "API_GATEWAY": _RequestBodyConfig(

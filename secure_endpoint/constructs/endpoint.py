@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from aws_cdk import Annotations, CfnOutput, Duration, Stack, Token
+from aws_cdk import Annotations, CfnOutput, Duration, RemovalPolicy, Stack, Token
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
@@ -23,14 +23,15 @@ from constructs import Construct
 
 from secure_endpoint import manifest
 from secure_endpoint.constructs import _building as build
-from secure_endpoint.constructs import keys, vpc_endpoints
+from secure_endpoint.constructs import keys, removal, vpc_endpoints
 from secure_endpoint.constructs._props import check_props
 
 if TYPE_CHECKING:  # the opt-in parts are imported when used: a synth without them is faster
+    from secure_endpoint.constructs.drift_monitor import DriftMonitor
     from secure_endpoint.constructs.shield import ShieldAdvancedEdge, ShieldOptions
     from secure_endpoint.constructs.threat_intel import ThreatIntelFeeds
 from secure_endpoint.constructs.alarms import DEFAULT_RUNBOOK_URL, EndpointAlarms
-from secure_endpoint.constructs.api import InferenceApi
+from secure_endpoint.constructs.api import CSV, JSON, InferenceApi
 from secure_endpoint.constructs.blocklist_store import BlockListTable
 from secure_endpoint.constructs.bundling import resolve_cache_dir
 from secure_endpoint.constructs.credentials import ClientCredentials
@@ -41,9 +42,14 @@ from secure_endpoint.constructs.edge import (
     WafOptions,
     WebAclProtection,
 )
-from secure_endpoint.constructs.hosting import ModelHosting
+from secure_endpoint.constructs.hosting import CAPTURE_PREFIX, ModelHosting
 from secure_endpoint.constructs.identity import OAuthIdentity
 from secure_endpoint.constructs.images import ContainerImage
+from secure_endpoint.constructs.input_constraints import (
+    CSV_FORBIDDEN_CHARACTERS,
+    InputConstraints,
+    InputFormat,
+)
 from secure_endpoint.constructs.keys import EncryptionKey, allow_logs_to_use
 from secure_endpoint.constructs.monitor import INTERFACE_ENDPOINTS, AnomalyMonitor, MonitorOptions
 from secure_endpoint.constructs.network import IsolatedNetwork
@@ -103,9 +109,15 @@ class SecureEndpoint(Construct):
     :param user_pool_domain: the domain of a brought pool. Default: - a new Cognito domain
     :param path: the inference path. Default: - '/v1/predict'
     :param request_schema: JSON Schema of the request body. Default: - rows of numbers
+    :param input_constraints: the request model compiled from a training baseline
+        (``InputConstraints.from_baseline(directory)``): row width, types and ranges per
+        feature; instead of ``request_schema``. Default: - ``request_schema``
     :param tls_policy: Default: - ``TlsPolicy.TLS13_1_2``
     :param custom_domain: serve on a custom domain (optionally with mutual TLS) and disable the
         execute-api endpoint. Default: - the execute-api endpoint
+    :param drift_baseline: a baseline directory (``secure-endpoint baseline`` writes it): an
+        hourly function compares the captured inputs with it, with alarms on drifting features
+        and constraint violations. Needs ``data_capture``. Default: - no drift checks
     :param data_capture: capture requests and responses, attributed to clients.
         Default: - off
     :param access_token_validity: whole minutes from 5 minutes to 1 day. Default: - 15 minutes
@@ -149,6 +161,13 @@ class SecureEndpoint(Construct):
         the account's concurrency unreserved, so the Region's quota must be at least 100 plus every
         reservation (an info message gives the sum); new accounts may start at 10. Default: - false;
         the functions share the account's unreserved pool
+    :param removal_policy: what happens to the stateful resources created here (the KMS key, the
+        S3 buckets of captured data, monitor state and access logs, the log groups, the block
+        list table, the user pool) when they leave the stack: ``RETAIN``,
+        ``RETAIN_ON_UPDATE_OR_DELETE`` or ``DESTROY`` (for test stacks: a synth warning names
+        what will be deleted; deletion protection is turned off; a bucket still holding objects
+        fails the deletion until emptied). Client and origin secrets are always deleted.
+        Default: - ``RemovalPolicy.RETAIN``
     """
 
     def __init__(
@@ -170,9 +189,11 @@ class SecureEndpoint(Construct):
         user_pool_domain: cognito.IUserPoolDomain | None = None,
         path: str = "/v1/predict",
         request_schema: apigw.JsonSchema | None = None,
+        input_constraints: InputConstraints | None = None,
         tls_policy: TlsPolicy = TlsPolicy.TLS13_1_2,
         custom_domain: CustomDomain | None = None,
         data_capture: DataCaptureOptions | None = None,
+        drift_baseline: str | Path | None = None,
         access_token_validity: Duration | None = None,
         rotation_interval: Duration | None = None,
         log_retention: logs.RetentionDays = logs.RetentionDays.ONE_YEAR,
@@ -190,6 +211,7 @@ class SecureEndpoint(Construct):
         monitor_options: MonitorOptions | None = None,
         bundling_cache_dir: Path | None = None,
         reserved_concurrency: bool = False,
+        removal_policy: RemovalPolicy = RemovalPolicy.RETAIN,
     ) -> None:
         # Every prop is checked before anything is built: a bad one fails fast, by its name.
         props = check_props(
@@ -305,6 +327,9 @@ class SecureEndpoint(Construct):
             user_pool_domain=user_pool_domain,
             access_token_validity=access_token_validity,
         )
+        csv_body = (
+            input_constraints is not None and input_constraints.input_format is InputFormat.CSV
+        )
         self.api = InferenceApi(
             self,
             "Api",
@@ -313,7 +338,12 @@ class SecureEndpoint(Construct):
             invoke_scope=self.identity.invoke_scope,
             key=self.key,
             path=path,
-            request_schema=request_schema,
+            request_schema=(
+                input_constraints.request_schema()
+                if input_constraints is not None and not csv_body
+                else request_schema
+            ),
+            request_content_type=CSV if csv_body else JSON,
             throttling_rate_limit=throttling_rate_limit,
             throttling_burst_limit=throttling_burst_limit,
             tls_policy=tls_policy,
@@ -373,6 +403,7 @@ class SecureEndpoint(Construct):
             managed_rule_overrides=waf.rule_overrides,
             max_body_bytes=waf.max_body_bytes,
             origin_secret=origin_secret,
+            csv_forbidden_characters=CSV_FORBIDDEN_CHARACTERS if csv_body else None,
             web_acl=web_acl,
         )
         self.shield: ShieldAdvancedEdge | None = None
@@ -463,7 +494,22 @@ class SecureEndpoint(Construct):
                 "The anomaly monitor finds more anomalous clients or addresses than usual",
                 "anomaly-monitor",
             )
+            self.alarms.add_threshold_alarm(
+                "UnparseableLogLines",
+                self.monitor.metric_unparseable_log_lines(),
+                threshold=0,
+                description=(
+                    "Access-log lines the anomaly monitor cannot parse (not JSON, or without "
+                    "the pinned fields): requests invisible to it"
+                ),
+                runbook_section="unparseable-log-lines",
+            )
             self.alarms.dashboard.add_widgets(*self.monitor.widgets())
+        self.drift: DriftMonitor | None = None
+        if drift_baseline is not None:
+            self._add_drift_monitor(
+                drift_baseline, subnets, log_retention, cache_dir, reserved_concurrency
+            )
         self._grant_secret_rotations_the_key()
         self._watch_functions()
         if reserved_concurrency:
@@ -471,6 +517,67 @@ class SecureEndpoint(Construct):
         if self.network is not None:
             self.network.order_after_endpoints(self)
         self._add_outputs()
+        if removal_policy is not RemovalPolicy.RETAIN:  # RETAIN is what every resource has
+            self._apply_removal_policy(removal_policy)
+
+    def _apply_removal_policy(self, policy: RemovalPolicy) -> None:
+        scopes: list[Construct] = [self]
+        # The CloudFront web ACL's key and log group live in the us-east-1 stack, not under self.
+        edge = self.shield.edge_web_acl if self.shield is not None else None
+        if edge is not None and not edge.node.path.startswith(f"{self.node.path}/"):
+            scopes.append(edge)
+        changed = removal.apply(scopes, policy)
+        if policy is RemovalPolicy.DESTROY:
+            Annotations.of(self).add_warning_v2(
+                "secure-endpoint:removal-policy-destroy", removal.destroy_warning(changed)
+            )
+
+    def _add_drift_monitor(
+        self,
+        baseline: str | Path,
+        subnets: ec2.SubnetSelection,
+        log_retention: logs.RetentionDays,
+        cache_dir: Path,
+        reserved_concurrency: bool,
+    ) -> None:
+        from secure_endpoint.constructs.drift_monitor import DriftMonitor
+
+        bucket = self.hosting.capture_bucket
+        assert bucket is not None  # checked with the props: drift needs data_capture
+        self.drift = DriftMonitor(
+            self,
+            "DriftMonitor",
+            capture_bucket=bucket,
+            capture_prefix=f"{CAPTURE_PREFIX}/{self.hosting.endpoint_name}/",
+            baseline=baseline,
+            key=self.key,
+            vpc=self.vpc,
+            vpc_subnets=subnets,
+            log_retention=log_retention,
+            bundling_cache_dir=cache_dir,
+            reserved_concurrency=reserved_concurrency,
+        )
+        self.alarms.add_threshold_alarm(
+            "InputDrift",
+            self.drift.metric_drifting_features(),
+            threshold=0,
+            description=(
+                "Captured inputs drifted from the training baseline: at least one feature's "
+                "distribution moved beyond the baseline's threshold in the last hour"
+            ),
+            runbook_section="input-drift",
+        )
+        self.alarms.add_threshold_alarm(
+            "InputConstraintViolations",
+            self.drift.metric_constraint_violations(),
+            threshold=0,
+            description=(
+                "Captured inputs broke the baseline's constraints (drift, completeness, type or "
+                "row width) in the last hour"
+            ),
+            runbook_section="input-drift",
+        )
+        self.alarms.dashboard.add_widgets(*self.drift.widgets())
 
     def _watch_artifact(self) -> None:
         verification = self.hosting.artifact_verification
@@ -508,6 +615,8 @@ class SecureEndpoint(Construct):
                 watched.append(
                     ("ApiKeyResponder", self.monitor.responder.function, "the API key responder")
                 )
+        if self.drift is not None:
+            watched.append(("DriftMonitor", self.drift.function, "the drift monitor"))
         if self.shield is not None:
             watched.append(
                 ("OriginSecretRotation", self.shield.rotation.function, "origin secret rotation")

@@ -101,34 +101,7 @@ class OAuthIdentity(Construct):
         return [f"{self.resource_server_identifier}/{n}" for n in names]
 
     def _create_user_pool(self) -> cognito.UserPool:
-        pool = cognito.UserPool(
-            self,
-            "UserPool",
-            self_sign_up_enabled=False,
-            sign_in_aliases=cognito.SignInAliases(username=True),
-            account_recovery=cognito.AccountRecovery.NONE,
-            mfa=cognito.Mfa.REQUIRED,
-            mfa_second_factor=cognito.MfaSecondFactor(otp=True, sms=False),
-            password_policy=cognito.PasswordPolicy(
-                min_length=16,
-                require_digits=True,
-                require_lowercase=True,
-                require_uppercase=True,
-                require_symbols=True,
-                temp_password_validity=Duration.days(1),
-            ),
-            feature_plan=cognito.FeaturePlan.ESSENTIALS,
-            deletion_protection=True,
-            removal_policy=RemovalPolicy.RETAIN,
-        )
-        compliance.acknowledge(
-            pool,
-            "Threat protection scores interactive user sign-ins; this pool has no users (self "
-            "sign-up off, client-credentials app clients only), so there is nothing for it to "
-            "score and the Plus plan it needs would only add cost.",
-            "AwsSolutions-COG8",
-        )
-        return pool
+        return MachineUserPool(self, "UserPool")
 
     def _domain_prefix(self) -> str:
         """A Cognito domain prefix unique to this construct (Cognito prefixes are global)."""
@@ -173,6 +146,45 @@ class OAuthIdentity(Construct):
 
     def _scope(self, name: str) -> cognito.ResourceServerScope:
         return cognito.ResourceServerScope(scope_name=name, scope_description=f"{name} the model")
+
+
+class MachineUserPool(cognito.UserPool):
+    """A user pool for machine clients only, hardened as ``SecureEndpoint`` creates its own.
+
+    No self sign-up and no account recovery; MFA (OTP) and a 16-character password policy in
+    case a user is ever added; deletion protection, retained on stack deletion. Build it in a
+    shared stack to give several endpoints one pool (``user_pool=``, with its domain as
+    ``user_pool_domain=``): examples/multi_stack does.
+    """
+
+    def __init__(self, scope: Construct, construct_id: str) -> None:
+        super().__init__(
+            scope,
+            construct_id,
+            self_sign_up_enabled=False,
+            sign_in_aliases=cognito.SignInAliases(username=True),
+            account_recovery=cognito.AccountRecovery.NONE,
+            mfa=cognito.Mfa.REQUIRED,
+            mfa_second_factor=cognito.MfaSecondFactor(otp=True, sms=False),
+            password_policy=cognito.PasswordPolicy(
+                min_length=16,
+                require_digits=True,
+                require_lowercase=True,
+                require_uppercase=True,
+                require_symbols=True,
+                temp_password_validity=Duration.days(1),
+            ),
+            feature_plan=cognito.FeaturePlan.ESSENTIALS,
+            deletion_protection=True,
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        compliance.acknowledge(
+            self,
+            "Threat protection scores interactive user sign-ins; this pool has no users (self "
+            "sign-up off, client-credentials app clients only), so there is nothing for it to "
+            "score and the Plus plan it needs would only add cost.",
+            "AwsSolutions-COG8",
+        )
 
 
 def _base_url(scope: Construct, domain: cognito.IUserPoolDomain) -> str:

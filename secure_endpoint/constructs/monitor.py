@@ -361,6 +361,14 @@ class AnomalyMonitor(Construct):
         """
         return self._metric("AnomalyScore", cloudwatch.Stats.MAXIMUM, options, client=client)
 
+    def metric_unparseable_log_lines(self, **options: Any) -> cloudwatch.Metric:
+        """Access-log lines of the scored windows with no pinned field (not JSON, or another
+        format), summed per period: requests the monitor cannot see.
+
+        :param options: ``cloudwatch.MetricOptions`` fields. Default: - Sum per the schedule
+        """
+        return self._metric("UnparseableLogLines", cloudwatch.Stats.SUM, options)
+
     def metric_active_blocks(self, **options: Any) -> cloudwatch.Metric:
         """Addresses on the auto-block list at the end of a run.
 

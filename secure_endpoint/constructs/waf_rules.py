@@ -12,6 +12,8 @@ band   purpose                                                          rules
        (threat intelligence), countries                                 geo
 20-29  how much: per source address, per API key                        per IP, per API key
 30     how large: the body size                                         body size
+31     what shape: a text/csv body's characters (with CSV input          CSV body
+       constraints)
 40-59  what: AWS managed rule groups, in the order given                up to 20
 ====== ================================================================ =======================
 
@@ -52,6 +54,7 @@ GEO_RULE = "GeoRestriction"
 RATE_LIMIT_PER_IP_RULE = "RateLimitPerIp"
 RATE_LIMIT_PER_API_KEY_RULE = "RateLimitPerApiKey"
 BODY_SIZE_RULE = "BodySizeLimit"
+CSV_BODY_RULE = "CsvBodyCharacters"
 #: The header CloudFront appends the viewer's address to; the last entry is the one it added.
 FORWARDED_FOR_HEADER = "X-Forwarded-For"
 # The rule of the Common Rule Set that blocks bodies over 8 KB with a bare 403; the body size rule
@@ -59,10 +62,11 @@ FORWARDED_FOR_HEADER = "X-Forwarded-For"
 CRS = "AWSManagedRulesCommonRuleSet"
 CRS_BODY_SIZE_RULE = "SizeRestrictions_BODY"
 
-#: The custom response body keys: 403, 429 and 413.
+#: The custom response body keys: 403, 429, 413 and 400.
 FORBIDDEN = "forbidden"
 THROTTLED = "throttled"
 TOO_LARGE = "too_large"
+INVALID_BODY = "invalid_body"
 _JSON = "APPLICATION_JSON"
 
 Rule = wafv2.CfnWebACL.RuleProperty
@@ -76,6 +80,7 @@ class Band(enum.Enum):
     DENY = (10, 19)
     RATE = (20, 29)
     BODY_SIZE = (30, 30)
+    BODY_SHAPE = (31, 31)
     MANAGED = (40, 59)
 
     @property
@@ -98,12 +103,15 @@ def waf_error_body(code: str, message: str) -> str:
 def waf_response_bodies(
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
 ) -> dict[str, wafv2.CfnWebACL.CustomResponseBodyProperty]:
-    """The JSON bodies of the web ACL's own answers (403, 429, 413), by response body key."""
+    """The JSON bodies of the web ACL's own answers (403, 429, 413, 400), by response body key."""
     bodies = {
         FORBIDDEN: waf_error_body(FORBIDDEN, "The request was blocked."),
         THROTTLED: waf_error_body(THROTTLED, "Rate limit exceeded; retry later."),
         TOO_LARGE: waf_error_body(
             TOO_LARGE, f"The request body is larger than {max_body_bytes} bytes."
+        ),
+        INVALID_BODY: waf_error_body(
+            INVALID_BODY, "The request body does not match the input schema."
         ),
     }
     return {
@@ -359,6 +367,46 @@ def body_size_rule(name: str, priority: int, *, max_bytes: int) -> Rule:
             )
         ),
         action=block(413, TOO_LARGE),
+        visibility_config=visibility(name),
+    )
+
+
+def csv_body_rule(name: str, priority: int, *, forbidden: str) -> Rule:
+    """Block, with 400 ``invalid_body``, a ``text/csv`` request whose body holds a character
+    that the regular expression ``forbidden`` matches (the part WAF inspects: the first
+    ``max_body_bytes``, larger bodies being blocked by the body size rule before)."""
+    content_type = wafv2.CfnWebACL.StatementProperty(
+        byte_match_statement=wafv2.CfnWebACL.ByteMatchStatementProperty(
+            field_to_match=wafv2.CfnWebACL.FieldToMatchProperty(
+                single_header={"Name": "content-type"}
+            ),
+            positional_constraint="STARTS_WITH",
+            search_string="text/csv",
+            text_transformations=[
+                wafv2.CfnWebACL.TextTransformationProperty(priority=0, type="LOWERCASE")
+            ],
+        )
+    )
+    bad_character = wafv2.CfnWebACL.StatementProperty(
+        regex_match_statement=wafv2.CfnWebACL.RegexMatchStatementProperty(
+            field_to_match=wafv2.CfnWebACL.FieldToMatchProperty(
+                body=wafv2.CfnWebACL.BodyProperty(oversize_handling="CONTINUE")
+            ),
+            regex_string=forbidden,
+            text_transformations=[
+                wafv2.CfnWebACL.TextTransformationProperty(priority=0, type="NONE")
+            ],
+        )
+    )
+    return Rule(
+        name=name,
+        priority=priority,
+        statement=wafv2.CfnWebACL.StatementProperty(
+            and_statement=wafv2.CfnWebACL.AndStatementProperty(
+                statements=[content_type, bad_character]
+            )
+        ),
+        action=block(400, INVALID_BODY),
         visibility_config=visibility(name),
     )
 

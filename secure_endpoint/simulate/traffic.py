@@ -3,8 +3,10 @@
 Writes ``baseline.jsonl`` (clean history to fit on), ``access.jsonl`` (the evaluated period, with
 attacks and a legitimate surge) and ``truth.json`` (which principal did what, and when). Every line
 has exactly the pinned keys of ``secure_endpoint.constructs.access_log.ACCESS_LOG_FIELDS``, every
-value a
-string, ``-`` where API Gateway has none. Deterministic given the seed.
+value a string, ``-`` where API Gateway has none. Deterministic given the seed. Requests still
+carry a user agent and a raw path in the model (they decide nothing the log shows, and drawing
+them keeps the seeded traffic what it was), but the pinned format holds neither: a client writes
+them, so they stay in the WAF logs.
 
     python -m secure_endpoint.simulate.traffic --out .cache/traffic [--hours 24]
         [--baseline-hours 24]
@@ -985,17 +987,15 @@ def _lines(
     dash = '"-"'
     client = np.where(identified & (columns["client"] >= 0), columns["client"], -1)
     key = np.where(identified & (columns["key"] >= 0), columns["key"], -1)
-    methods, resources, paths = zip(*ROUTES, strict=True)
+    methods, resources, _paths = zip(*ROUTES, strict=True)
     by_name: dict[str, Any] = {
         "requestId": _request_ids(rng, n),
         "requestTimeEpoch": [f'"{v}"' for v in columns["t"].tolist()],
         "sourceIp": _quoted(tables.ips)[columns["ip"]],
         "clientId": np.append(_quoted(tables.clients), dash)[client],
         "apiKeyId": np.append(_quoted(tables.keys), dash)[key],
-        "userAgent": _quoted(tables.agents)[columns["agent"]],
         "httpMethod": _quoted(list(methods))[columns["route"]],
         "resourcePath": _quoted(list(resources))[columns["route"]],
-        "path": _quoted([f"/{STAGE}{p}" for p in paths])[columns["route"]],
         "status": [f'"{v}"' for v in status.tolist()],
         "responseLength": [f'"{v}"' for v in length.tolist()],
         "responseLatency": [f'"{v}"' for v in latency.tolist()],

@@ -12,7 +12,7 @@ import pytest
 from anomaly_monitor.history import MALFORMED_QUERY as MONITOR_MALFORMED_QUERY
 
 from demo.local_insights import MALFORMED_QUERY, LocalInsights
-from secure_endpoint.runtime.anomaly.insights import pairs_query, principal_query
+from secure_endpoint.runtime.anomaly.insights import UNPARSEABLE_QUERY, pairs_query, principal_query
 
 T = 1_772_409_600_000  # ms, on a window boundary
 
@@ -23,7 +23,7 @@ def line(t_ms: int, source: str = "192.0.2.1", client: str = "-", status: str = 
             "requestTimeEpoch": str(t_ms),
             "sourceIp": source,
             "clientId": client,
-            "path": "/prod/v1/predict",
+            "resourcePath": "/v1/predict",
             "status": status,
             "responseLength": "-",
             "responseLatency": "3",
@@ -46,6 +46,20 @@ def test_it_counts_malformed_lines_with_the_monitors_own_query() -> None:
 
     assert MALFORMED_QUERY == MONITOR_MALFORMED_QUERY
     assert insights(MALFORMED_QUERY, 0, 2**40) == [{"malformed": "2"}]
+
+
+def test_it_counts_lines_without_the_pinned_request_id_as_unparseable() -> None:
+    lines = [
+        json.dumps({"requestId": "r1"} | json.loads(line(T + 1_000))),
+        json.dumps({"requestId": "r2", "status": "200"}),  # malformed, but a record of the format
+        '{"requestId":"r3","userAgent":"curl "x"","status":"200"}',  # an unescaped quote
+        json.dumps({"status": "200"}),  # JSON of another format
+        "not json",
+    ]
+    insights = LocalInsights(lambda start, end: lines)
+
+    assert insights(UNPARSEABLE_QUERY, 0, 2**40) == [{"unparseable": "3"}]
+    assert insights(MALFORMED_QUERY, 0, 2**40) == [{"malformed": "4"}]
 
 
 def test_it_answers_a_principal_query_per_window() -> None:

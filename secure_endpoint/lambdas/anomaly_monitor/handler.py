@@ -141,6 +141,15 @@ def run(now: float, settings: Settings, aws: Adapters) -> dict[str, Any]:
     past, history_note = _history(aws.store, pointer, settings.window_seconds)
     rows = _read(aws.query, windows, settings.window_seconds)
     malformed = _malformed(aws.query, windows)
+    # lines of the scored windows with no pinned field: each counted once, by the run scoring it
+    unparseable = insights.count_of(
+        aws.query(insights.UNPARSEABLE_QUERY, windows.scored_from, windows.end), "unparseable"
+    )
+    if unparseable:
+        logger.warning(
+            "access-log lines that are no access-log record",
+            extra={"unparseable": unparseable, "from": windows.scored_from, "to": windows.end},
+        )
     current = state.extend(
         past,
         rows["client"],
@@ -194,7 +203,15 @@ def run(now: float, settings: Settings, aws: Adapters) -> dict[str, Any]:
         )
 
     _save(aws.store, current, windows.end)
-    _emit(summary, settings, malformed, len(blocked), len(refused), len(deferred), len(active))
+    _emit(
+        summary,
+        settings,
+        (malformed, unparseable),
+        len(blocked),
+        len(refused),
+        len(deferred),
+        len(active),
+    )
     if released is not None:
         metrics.add_metric(name="BlocksExpired", unit=MetricUnit.Count, value=len(released.expired))
     cold = detections.trained_on == "rules only"
@@ -215,6 +232,7 @@ def run(now: float, settings: Settings, aws: Adapters) -> dict[str, Any]:
         "notes": notes,
         "windows": summary.windows,
         "malformedLines": malformed,
+        "unparseableLines": unparseable,
         "anomalous": [f.as_dict() for f in anomalous],
         "alerted": alerted,
         "blocked": blocked,
@@ -258,8 +276,9 @@ def _read(
 
 
 def _malformed(query: Callable[[str, int, int], Any], windows: state.Plan) -> int:
-    rows = query(state.MALFORMED_QUERY, windows.read_from, windows.end)
-    return sum(int(float(row.get("malformed", 0) or 0)) for row in rows)
+    return insights.count_of(
+        query(state.MALFORMED_QUERY, windows.read_from, windows.end), "malformed"
+    )
 
 
 def _history(
@@ -359,7 +378,7 @@ def _save(store: StateStore, current: state.History, window_end: int) -> dict[st
 def _emit(
     summary: act.Summary,
     settings: Settings,
-    malformed: int,
+    skipped: tuple[int, int],
     blocked: int,
     refused: int,
     deferred: int,
@@ -371,7 +390,8 @@ def _emit(
         ("AnomalousClients", summary.anomalous_clients),
         ("AnomalousAddresses", summary.anomalous_addresses),
         ("WindowsScored", summary.windows),
-        ("MalformedLines", malformed),
+        ("MalformedLines", skipped[0]),
+        ("UnparseableLogLines", skipped[1]),
         ("Blocked", blocked),
         ("BlockRefused", refused),
         ("BlockDeferred", deferred),

@@ -7,7 +7,10 @@ limits an operator can read:
 
 - ``rejected-flood``: an address sends at least ``rejected_per_second`` rejected (4xx) requests
   per second without a client id (floods, credential stuffing);
-- ``path-scan``: at least ``scan_paths`` distinct paths, mostly rejected;
+- ``path-scan``: at least ``scan_paths`` requests for paths the API has no route for (404: the
+  access log holds the matched route, never the client's path, which is the WAF logs' to keep),
+  mostly rejected, from an address never seen with a client id (a client's own address retrying
+  a wrong URL is not blocked for it);
 - ``address-spread``: a client known for at least ``spread_known_seconds`` seen from at least
   ``spread_new_addresses`` addresses new for it in one window (a stolen secret used from many
   places; a client's own pool of egress addresses is not new once seen);
@@ -55,7 +58,7 @@ _SHOWN_AS: dict[str, tuple[str, str]] = {
     "log_requests": ("requests", "expm1"),
     "log_requests_per_active_second": ("requests per active second", "exp"),
     "log_addresses": ("addresses", "exp"),
-    "log_paths": ("paths", "exp"),
+    "log_paths": ("routes", "exp"),
     "log_mean_bytes": ("mean response bytes", "expm1"),
     "log_mean_latency": ("mean latency ms", "expm1"),
     "log_history_rate": ("usual requests per window", "expm1"),
@@ -133,9 +136,14 @@ def hard_rules(
     n = column("requests")
     rejected = column("status_4xx")
     window = aggregates.window_seconds
+    window_end_ms = (aggregates.window_start + window) * 1000.0
+    known = aggregates.first_authenticated_ms[aggregates.principal] < window_end_ms
     rules = {
         "rejected-flood": ~is_client & (rejected >= config.rejected_per_second * window),
-        "path-scan": (column("paths") >= config.scan_paths)
+        # requests for no route (404) from an address that never authenticated
+        "path-scan": ~is_client
+        & ~known
+        & (column("status_404") >= config.scan_paths)
         & (rejected >= config.scan_rejected_share * n),
     }
     # a stolen secret: addresses new for a client that has been known for a while
@@ -147,8 +155,6 @@ def hard_rules(
     )
     # probing: an address never seen with a client id, quiet for a day, all of it rejected
     _, earlier = trailing_sum(aggregates, n, DAY_SECONDS)
-    window_end_ms = (aggregates.window_start + window) * 1000.0
-    known = aggregates.first_authenticated_ms[aggregates.principal] < window_end_ms
     rules["unknown-address"] = (
         ~is_client & ~known & (earlier == 0) & (rejected >= n) & config.flag_unknown_addresses
     )
@@ -298,7 +304,8 @@ def _reasons(
             detail = f"{column('status_4xx')[i]:.0f} rejected requests without a client id"
         elif name == "path-scan":
             detail = (
-                f"{column('paths')[i]:.0f} distinct paths, {column('status_4xx')[i]:.0f} rejected"
+                f"{column('status_404')[i]:.0f} requests for no route, "
+                f"{column('status_4xx')[i]:.0f} rejected"
             )
         elif name == "address-spread":
             detail = (

@@ -469,7 +469,7 @@ def _merge(
 
 
 _RECORD_COLUMNS = (
-    "time_ms", "status", "client", "address", "path", "response_length", "response_latency",
+    "time_ms", "status", "client", "address", "route", "response_length", "response_latency",
 )  # fmt: skip
 
 
@@ -542,6 +542,11 @@ def run(args: Any, stdin: IO[bytes] | None = None, stdout: IO[bytes] | None = No
     _refuse_output_among_inputs(args.output, [*baseline, *logs])
     if args.save_model is not None and not args.save_model.parent.is_dir():
         raise UsageError(f"cannot write {args.save_model}: no such directory")
+    summary_path = getattr(args, "summary", None)
+    if summary_path is not None:
+        _refuse_output_among_inputs(str(summary_path), [*baseline, *logs])
+        if not summary_path.parent.is_dir():
+            raise UsageError(f"cannot write --summary {summary_path}: no such directory")
     out, created = _open_output(args.output, stdout)
     try:
         return _run(args, logs, baseline, config, jobs, out, stdin)
@@ -580,6 +585,16 @@ def _run(
         if label in summary:
             names = ", ".join(name_of(source) for source in sources)
             _note(f"{names}: {summary[label].describe()}")
+    total = sum(summary.values(), InputSummary())
+    summary_path: Path | None = getattr(args, "summary", None)
+    if total.lines_malformed:
+        _note(
+            f"warning: {total.lines_malformed:,} lines are no access-log record "
+            f"({total.unparseable:,} not JSON, {total.wrong_shape:,} of the wrong shape): "
+            "the requests in them are invisible to detection. A value written unescaped into "
+            "the log (a quote, a backslash) breaks a line; see the runbook, "
+            "unparseable-log-lines"
+        )
     _note(_model_note(detections))
     if args.save_model is not None and detections.model is not None:
         data = dumps(detections.model)
@@ -596,12 +611,37 @@ def _run(
         raise UsageError(f"cannot write {args.output}: {error.strerror or error}") from None
     decisions = detections.decisions
     principals = len(np.unique(detections.aggregates.principal))
+    anomalous, blocks = int(decisions.anomalous.sum()), decisions.action.count("block")
     _note(
         f"wrote {written:,} windows of {principals:,} principals to {args.output}: "
-        f"{int(decisions.anomalous.sum()):,} anomalous, "
-        f"{decisions.action.count('block'):,} with action block"
+        f"{anomalous:,} anomalous, {blocks:,} with action block; "
+        f"{total.lines_malformed:,} lines skipped as no access-log record"
     )
+    if summary_path is not None:
+        counts = {
+            "inputs": {label: _counted(part) for label, part in summary.items()},
+            **_counted(total),
+            "windows": written,
+            "principals": principals,
+            "anomalous": anomalous,
+            "block": blocks,
+            "trainedOn": detections.trained_on,
+        }
+        try:
+            summary_path.write_bytes(orjson.dumps(counts) + b"\n")
+        except OSError as error:
+            raise UsageError(f"cannot write --summary {summary_path}: {error.strerror}") from None
     return EXIT_OK
+
+
+def _counted(part: InputSummary) -> dict[str, int]:
+    return {
+        "records": part.records,
+        "unparseable": part.unparseable,
+        "wrongShape": part.wrong_shape,
+        "linesMalformed": part.lines_malformed,
+        "duplicates": part.duplicates,
+    }
 
 
 def _refuse_output_among_inputs(output: str, sources: list[Source]) -> None:

@@ -38,7 +38,7 @@ AGGREGATES = (
     "status_5xx",
     "addresses",  # distinct source addresses
     "new_addresses",  # source addresses seen for the first time for this principal
-    "paths",  # distinct paths
+    "paths",  # distinct routes (resourcePath; "-", a path with no route, is one of them)
     "bytes_sum",  # responseLength
     "bytes_squares",
     "answered",  # requests answered below 400 (the ones whose latency is the client's doing)
@@ -225,9 +225,9 @@ def aggregate(records: Records, window_seconds: int = WINDOW_SECONDS) -> WindowA
         principal_address = group[starts][pair_row] // n_windows * size + pairs % size
         first = _run_starts(np.argsort(principal_address, kind="stable"), principal_address)
         put["new_addresses"][:] = np.bincount(pair_row[first], minlength=rows)
-        path_size = max(len(records.paths), 1)
-        path_pairs = _distinct(row * path_size + records.path[order])
-        put["paths"][:] = np.bincount(path_pairs // path_size, minlength=rows)
+        route_size = max(len(records.routes), 1)
+        route_pairs = _distinct(row * route_size + records.route[order])
+        put["paths"][:] = np.bincount(route_pairs // route_size, minlength=rows)
         answered = status < 400
         put["answered"][:] = np.add.reduceat(answered, starts, dtype=np.int64)
         for name, column in (
@@ -299,8 +299,8 @@ def features(
     slot), burstiness (requests per active second), the error classes as shares (5xx above the
     window's share over all principals, as the model's health is everyone's), distinct
     addresses, addresses new for the principal (for an address principal: 1 in its first window),
-    distinct paths, response size and the latency of answered requests (log mean and coefficient
-    of variation),
+    distinct routes (``resourcePath``), response size and the latency of answered requests (log
+    mean and coefficient of variation),
     whether the principal is a client, and, for an address, whether it was already seen with a
     client id (a legitimate client's expired token) by the end of the window.
 

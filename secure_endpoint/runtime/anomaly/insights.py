@@ -8,6 +8,11 @@ window (its cost grows with the number of clients, not of requests):
 - ``pairs_query(...)``: when each (client, source address) pair was first seen, from which come
   the addresses new for a client in each window and when an address was first seen with a client.
 
+and ``UNPARSEABLE_QUERY`` counts the lines in a range that are no access-log record (no
+``requestId``, which API Gateway writes in every line of the pinned format): Logs Insights
+discovers no field in a line that is not JSON, so such a line is invisible to the three queries
+above, and the count is how the monitor says so (its ``UnparseableLogLines`` metric).
+
 Windows are computed from ``requestTimeEpoch`` (as the local path does), never from the ingestion
 time ``@timestamp``; each query keeps only the requests of its time range by that field, so a
 range can be queried with some slack around it and cut at window boundaries without splitting a
@@ -78,7 +83,7 @@ _STATS: dict[str, str] = {
     "status_4xx": "sum(is4xx)",
     "status_5xx": "sum(is5xx)",
     "addresses": "count_distinct(sourceIp)",
-    "paths": "count_distinct(path)",
+    "paths": "count_distinct(resourcePath)",
     "bytes_sum": "sum(bytes)",
     "bytes_squares": "sum(bytesSquared)",
     "answered": "sum(isAnswered)",
@@ -127,6 +132,16 @@ def pairs_query(start_ms: int, end_ms: int) -> str:
             f"limit {ROW_LIMIT}",
         ]
     )
+
+
+UNPARSEABLE_QUERY = "filter not ispresent(requestId)\n| stats count(*) as unparseable"
+"""Lines of the access-log group (by ``@timestamp``, the only field a line that is not JSON has)
+without the pinned ``requestId``: not JSON, or JSON of another format; ``count_of`` reads it."""
+
+
+def count_of(rows: Iterable[Row], name: str) -> int:
+    """The ``stats count(*) as <name>`` of a query's rows (no row: nothing matched, 0)."""
+    return sum(int(float(row.get(name) or 0)) for row in rows)
 
 
 def collect(

@@ -4,13 +4,14 @@ numbers.
 A line is well formed when it is a JSON object whose ``requestTimeEpoch`` (milliseconds),
 ``status`` (100-599), ``responseLength`` and ``responseLatency`` (``-`` for none) are non-negative
 integers, written as strings (API Gateway's way) or as numbers, and whose ``sourceIp``,
-``clientId`` (``-`` for none) and ``path`` are strings, and whose ``requestId``, when present, is a
-string or ``null``. Any other line, and a line without a source address, is counted as malformed
-and skipped: it never raises. Malformed lines come in two kinds, counted apart: *unparseable*
-(not JSON, not UTF-8) and *wrong shape* (JSON, but not an object with those fields and values).
-Blank lines are skipped without being counted. The other fields of the format are not read
-(nothing the monitor uses is in them: ``integrationLatency`` adds nothing to ``responseLatency``,
-and gateway logs carry no request size or input digest).
+``clientId`` (``-`` for none) and ``resourcePath`` (the route template the request matched, ``-``
+for none) are strings, and whose ``requestId``, when present, is a string or ``null``. Any other
+line, and a line without a source address, is counted as malformed and skipped: it never raises.
+Malformed lines come in two kinds, counted apart: *unparseable* (not JSON, not UTF-8) and *wrong
+shape* (JSON, but not an object with those fields and values). Blank lines are skipped without
+being counted. The other fields of the format are not read (nothing the monitor uses is in them:
+``integrationLatency`` adds nothing to ``responseLatency``, and gateway logs carry no request size
+or input digest).
 
 A reader made with ``deduplicate=True`` keeps the first record of each request id and counts the
 others as duplicates (overlapping exports of one log group hold the same requests): a record
@@ -48,7 +49,7 @@ FIELDS = (
     "status",
     "sourceIp",
     "clientId",
-    "path",
+    "resourcePath",
     "responseLength",
     "responseLatency",
 )
@@ -70,7 +71,7 @@ CHUNK_LINES = 8192
 
 _AS_TUPLE = attrgetter(*FIELDS)
 _COLUMN_GETTERS = tuple(attrgetter(name) for name in (*FIELDS, REQUEST_ID))
-_T, _STATUS, _IP, _CLIENT, _PATH, _LENGTH, _LATENCY, _ID = range(len(FIELDS) + 1)
+_T, _STATUS, _IP, _CLIENT, _ROUTE, _LENGTH, _LATENCY, _ID = range(len(FIELDS) + 1)
 _NUMBERS = (_LENGTH, _LATENCY)
 _UNDASH: Callable[[Any, Any], Any] = {NONE: 0}.get  # "-" -> 0, anything else unchanged
 _NO_CLIENT = -1
@@ -81,7 +82,7 @@ _COLUMNS = (
     "status",
     "client",
     "address",
-    "path",
+    "route",
     "response_length",
     "response_latency",
 )
@@ -92,7 +93,8 @@ _Columns = tuple[npt.NDArray[np.int64], ...]
 class Records:
     """Well-formed requests as columns, in the order read.
 
-    ``client``, ``address`` and ``path`` index ``clients``, ``addresses`` and ``paths``;
+    ``client``, ``address`` and ``route`` index ``clients``, ``addresses`` and ``routes`` (the
+    ``resourcePath`` of each request);
     ``client`` is -1 for a request that carried no client id (its principal is its address).
     A length or latency of ``-`` is 0.
     """
@@ -101,12 +103,12 @@ class Records:
     status: npt.NDArray[np.int64]
     client: npt.NDArray[np.int64]
     address: npt.NDArray[np.int64]
-    path: npt.NDArray[np.int64]
+    route: npt.NDArray[np.int64]
     response_length: npt.NDArray[np.int64]
     response_latency: npt.NDArray[np.int64]
     clients: tuple[str, ...]
     addresses: tuple[str, ...]
-    paths: tuple[str, ...]
+    routes: tuple[str, ...]
     malformed: int
 
     def __len__(self) -> int:
@@ -159,7 +161,7 @@ class RecordReader:
         self._chunk_lines = chunk_lines
         self._clients = _Index({NONE: _NO_CLIENT, "": _NO_CLIENT})
         self._addresses = _Index({NONE: _INVALID, "": _INVALID})
-        self._paths = _Index({})
+        self._routes = _Index({})
         self._parts: list[_Columns] = []
         self._seen: set[str | None] | None = set() if deduplicate else None
         self._ids: list[list[str | None]] | None = [] if keep_ids else None
@@ -216,18 +218,18 @@ class RecordReader:
             columns = [np.concatenate(column) for column in zip(*self._parts, strict=True)]
         else:
             columns = [np.zeros(0, np.int64) for _ in FIELDS]
-        time_ms, status, client, address, path, length, latency = columns
+        time_ms, status, client, address, route, length, latency = columns
         return Records(
             time_ms=time_ms,
             status=status,
             client=client,
             address=address,
-            path=path,
+            route=route,
             response_length=length,
             response_latency=latency,
             clients=self._clients.names(),
             addresses=self._addresses.names(),
-            paths=self._paths.names(),
+            routes=self._routes.names(),
             malformed=self.malformed,
         )
 
@@ -246,18 +248,18 @@ class RecordReader:
         time_ms = np.fromiter(map(int, columns[_T]), np.int64, n)
         status = _few_numbers(columns[_STATUS], n)
         numbers = [_few_numbers(columns[i], n) for i in _NUMBERS]
-        uniques = [dict.fromkeys(columns[i]) for i in (_CLIENT, _IP, _PATH)]  # may raise
-        indexes = (self._clients, self._addresses, self._paths)
+        uniques = [dict.fromkeys(columns[i]) for i in (_CLIENT, _IP, _ROUTE)]  # may raise
+        indexes = (self._clients, self._addresses, self._routes)
         for index, distinct in zip(indexes, uniques, strict=True):
             index.add(distinct)
         client = self._clients.encode(columns[_CLIENT])
         address = self._addresses.encode(columns[_IP])
-        path = self._paths.encode(columns[_PATH])
+        route = self._routes.encode(columns[_ROUTE])
         ok = (time_ms >= 0) & (time_ms < MAX_EPOCH_MS) & (status >= 100) & (status <= 599)
         for number in numbers:
             ok &= (number >= 0) & (number < MAX_NUMBER)
-        ok &= (client != _INVALID) & (address >= 0) & (path >= 0)
-        part = (time_ms, status, client, address, path, *numbers)
+        ok &= (client != _INVALID) & (address >= 0) & (route >= 0)
+        part = (time_ms, status, client, address, route, *numbers)
         ids: list[Any] = columns[_ID]
         self.wrong_shape += n - int(np.count_nonzero(ok))
         if self._seen is not None:
@@ -338,7 +340,7 @@ def _well_formed(row: _Row) -> bool:
         0 <= time_ms < MAX_EPOCH_MS
         and 100 <= status <= 599
         and all(0 <= number < MAX_NUMBER for number in numbers)
-        and all(type(row[i]) is str for i in (_IP, _CLIENT, _PATH))
+        and all(type(row[i]) is str for i in (_IP, _CLIENT, _ROUTE))
     )
 
 
@@ -356,14 +358,16 @@ def merge_records(parts: Sequence[Records]) -> Records:
     for part in parts:
         remaps = [
             np.array([table.setdefault(name, len(table)) for name in names] or [0], np.int64)
-            for table, names in zip(tables, (part.clients, part.addresses, part.paths), strict=True)
+            for table, names in zip(
+                tables, (part.clients, part.addresses, part.routes), strict=True
+            )
         ]
         client = np.where(part.client >= 0, remaps[0][np.maximum(part.client, 0)], _NO_CLIENT)
         columns["client"].append(client)
         columns["address"].append(remaps[1][part.address])
-        columns["path"].append(remaps[2][part.path])
+        columns["route"].append(remaps[2][part.route])
         for name in _COLUMNS:
-            if name not in ("client", "address", "path"):
+            if name not in ("client", "address", "route"):
                 columns[name].append(getattr(part, name))
     merged = {
         name: np.concatenate(values) if values else np.zeros(0, np.int64)
@@ -373,7 +377,7 @@ def merge_records(parts: Sequence[Records]) -> Records:
         **merged,
         clients=tuple(tables[0]),
         addresses=tuple(tables[1]),
-        paths=tuple(tables[2]),
+        routes=tuple(tables[2]),
         malformed=sum(part.malformed for part in parts),
     )
 

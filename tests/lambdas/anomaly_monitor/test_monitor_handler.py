@@ -45,7 +45,7 @@ def access_line(t_ms: int, source: str, client: str = "-", status: int = 200) ->
             "sourceIp": source,
             "clientId": client,
             "httpMethod": "POST",
-            "path": "/prod/v1/predict",
+            "resourcePath": "/v1/predict",
             "status": str(status),
             "responseLength": "120",
             "responseLatency": "25",
@@ -194,7 +194,13 @@ def env(aws: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> Environment:
         steady(START, END)
         + flood(scored, ATTACKER)
         + flood(scored, INSIDER)
-        + [(scored * 1000 + 5, "not json at all"), (scored * 1000 + 6, '{"status": "200"}')]
+        + [
+            # a line broken by an unescaped quote (as a User-Agent in the format once made it)
+            (scored * 1000 + 5, '{"requestId":"r-ua","userAgent":"curl "x"","status":"200"}'),
+            (scored * 1000 + 6, '{"status": "200"}'),  # no pinned field: another format
+            # a record of the format without a status: skipped, but not unparseable
+            (scored * 1000 + 7, f'{{"requestId": "r-7", "requestTimeEpoch": "{scored * 1000}"}}'),
+        ]
     )
     return environment
 
@@ -219,7 +225,8 @@ def test_a_run_reads_the_logs_scores_alerts_and_blocks(
     assert result["modelSha256"] == env.store.model_pointer()["sha256"]  # type: ignore[index]
     assert result["readFrom"] == END - WINDOW
     assert result["scoredFrom"] == END - WINDOW
-    assert result["malformedLines"] == 2
+    assert result["malformedLines"] == 3
+    assert result["unparseableLines"] == 2
     assert result["blocked"] == [f"{ATTACKER}/32"]
     assert result["refused"] == [f"{INSIDER}/32"]
     assert env.addresses(4) == {f"{ATTACKER}/32"}
@@ -238,7 +245,12 @@ def test_a_run_reads_the_logs_scores_alerts_and_blocks(
     run_metrics = next(d for d in documents if "AnomalousPrincipals" in d)
     assert run_metrics["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "SecureEndpoint/Anomaly"
     assert value(run_metrics["AnomalousPrincipals"]) == 2
-    assert value(run_metrics["MalformedLines"]) == 2
+    assert value(run_metrics["MalformedLines"]) == 3
+    assert value(run_metrics["UnparseableLogLines"]) == 2
+    assert run_metrics["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [["service"]]
+    assert "UnparseableLogLines" in {
+        m["Name"] for m in run_metrics["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+    }
     assert value(run_metrics["Blocked"]) == 1
     per_client = {d["Client"]: value(d["AnomalyScore"]) for d in documents if "Client" in d}
     assert set(per_client) == set(CLIENTS)

@@ -13,7 +13,6 @@ import orjson
 from secure_endpoint.constructs.access_log import ACCESS_LOG_FIELDS
 
 START = 1_772_409_600  # 2026-03-02T00:00:00Z, on a window boundary
-PREDICT = "/prod/v1/predict"
 _REQUESTS = itertools.count()
 
 
@@ -27,7 +26,6 @@ def record(**values: Any) -> dict[str, str]:
         "sourceIp": "198.51.100.7",
         "httpMethod": "POST",
         "resourcePath": "/v1/predict",
-        "path": PREDICT,
         "status": "200",
         "responseLength": "120",
         "responseLatency": "25",

@@ -36,12 +36,31 @@ def test_an_address_flooding_without_a_token_hits_rejected_flood() -> None:
     assert rows_hit(agg, "rejected-flood") == {("192.0.2.66", START)}
 
 
-def test_many_rejected_paths_hit_path_scan() -> None:
+def test_many_requests_for_no_route_hit_path_scan() -> None:
+    # the access log holds the matched route only: every path without one is "-", and a 404
     scan = [
-        line(requestTimeEpoch=T + i, sourceIp="192.0.2.5", path=f"/p{i}", status=404)
+        line(requestTimeEpoch=T + i, sourceIp="192.0.2.5", resourcePath="-", status=404)
         for i in range(12)
     ]
     assert rows_hit(aggregates(scan), "path-scan") == {("192.0.2.5", START)}
+
+
+def test_path_scan_needs_scan_paths_requests_for_no_route() -> None:
+    scan = [
+        line(requestTimeEpoch=T + i, sourceIp="192.0.2.5", resourcePath="-", status=404)
+        for i in range(9)
+    ]
+    assert rows_hit(aggregates(scan), "path-scan") == set()
+
+
+def test_an_address_seen_with_a_client_id_is_not_a_path_scan() -> None:
+    # a client's own address retrying a wrong URL (no route: no authorizer, no client id)
+    own = [line(requestTimeEpoch=T, clientId="c", sourceIp="192.0.2.5")]
+    retries = [
+        line(requestTimeEpoch=T + 1000 + i, sourceIp="192.0.2.5", resourcePath="-", status=404)
+        for i in range(12)
+    ]
+    assert rows_hit(aggregates(own + retries), "path-scan") == set()
 
 
 def test_new_addresses_of_a_known_client_hit_address_spread() -> None:

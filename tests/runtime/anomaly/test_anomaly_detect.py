@@ -89,6 +89,9 @@ def test_the_cli_writes_one_object_per_window_and_counts_malformed_lines(
     assert f"{logs['access']}: " in err
     assert "1 unparseable lines, 2 of the wrong shape, 0 duplicates skipped" in err
     assert "fitted on the baseline" in err
+    assert "warning: 3 lines are no access-log record (1 not JSON, 2 of the wrong shape)" in err
+    assert "invisible to detection" in err
+    assert err.rstrip().endswith("3 lines skipped as no access-log record")
     rows = [json.loads(text) for text in out.read_text().splitlines()]
     assert rows
     for row in rows:
@@ -194,3 +197,53 @@ def test_lines_between_reads_exactly_the_lines_of_the_range(
                 file.seek(ends[first])
                 read = list(replay._lines_between(file, ends[last] - ends[first]))
             assert read == lines[first:last], (read_bytes, first, last)
+
+
+def test_the_summary_counts_the_lines_skipped_per_input_and_in_all(
+    logs: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out, summary = tmp_path / "detections.jsonl", tmp_path / "summary.json"
+    broken = tmp_path / "broken.jsonl"
+    # lines as a format with an unescaped User-Agent made them: not JSON, or a forged field
+    broken.write_bytes(
+        logs["access"].read_bytes()
+        + b'{"requestId":"r-1","userAgent":"curl "x"","status":"200"}\n'
+        + b'{"requestId":"r-2","userAgent":"a\\","status":"200"}\n'
+    )
+
+    code = run("--logs", str(broken), "--baseline", str(logs["baseline"]),
+               "--output", str(out), "--summary", str(summary))  # fmt: skip
+
+    assert code == 0
+    counts = json.loads(summary.read_text())
+    assert counts["inputs"]["logs"]["unparseable"] == 3
+    assert counts["inputs"]["logs"]["wrongShape"] == 2
+    assert counts["inputs"]["baseline"]["linesMalformed"] == 0
+    assert (counts["unparseable"], counts["wrongShape"], counts["linesMalformed"]) == (3, 2, 5)
+    assert counts["records"] == sum(part["records"] for part in counts["inputs"].values())
+    assert counts["windows"] == len(out.read_text().splitlines())
+    assert counts["trainedOn"] == "baseline"
+    assert "warning: 5 lines are no access-log record (3 not JSON" in capsys.readouterr().err
+
+
+def test_clean_logs_raise_no_warning(
+    logs: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    summary = tmp_path / "summary.json"
+
+    code = run("--logs", str(logs["baseline"]), "--output", str(tmp_path / "d.jsonl"),
+               "--summary", str(summary))  # fmt: skip
+
+    assert code == 0
+    assert "warning" not in capsys.readouterr().err
+    assert json.loads(summary.read_text())["linesMalformed"] == 0
+
+
+def test_a_summary_in_a_missing_directory_is_refused_before_reading(
+    logs: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = run("--logs", str(logs["access"]), "--output", str(tmp_path / "d.jsonl"),
+               "--summary", str(tmp_path / "nowhere" / "s.json"))  # fmt: skip
+
+    assert code == 2
+    assert "cannot write --summary" in capsys.readouterr().err

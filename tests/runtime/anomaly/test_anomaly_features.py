@@ -22,9 +22,15 @@ def test_aggregates_one_row_per_principal_and_window() -> None:
             line(requestTimeEpoch=at(1), clientId="a", sourceIp="192.0.2.1", responseLength=100),
             line(requestTimeEpoch=at(1.5), clientId="a", sourceIp="192.0.2.2", status=429),
             line(requestTimeEpoch=at(12), clientId="a", sourceIp="192.0.2.1", status=503),
-            line(requestTimeEpoch=at(301), clientId="a", sourceIp="192.0.2.3", path="/x"),
+            line(requestTimeEpoch=at(301), clientId="a", sourceIp="192.0.2.3", resourcePath="/x"),
             line(requestTimeEpoch=at(2), clientId="-", sourceIp="192.0.2.9", status=401),
-            line(requestTimeEpoch=at(3), clientId="-", sourceIp="192.0.2.9", status=404, path="/y"),
+            line(
+                requestTimeEpoch=at(3),
+                clientId="-",
+                sourceIp="192.0.2.9",
+                status=404,
+                resourcePath="-",
+            ),
         ]
     )
 

@@ -56,7 +56,7 @@ def test_the_reason_names_every_cause_with_its_count() -> None:
     assert reason is not None
     assert reason.startswith("--logs x holds no access-log record: 2 lines are not JSON")
     assert "3 lines are JSON but not access-log records" in reason
-    assert "requestTimeEpoch, status, sourceIp, clientId, path" in reason
+    assert "requestTimeEpoch, status, sourceIp, clientId, resourcePath" in reason
     assert "4 records repeat request ids read before" in reason
     assert nothing_read("--logs x", InputSummary()) == "--logs x holds no line: nothing to score"
 

@@ -16,6 +16,7 @@ import pytest
 from anomaly_traffic import START, line, traffic
 
 from demo.local_insights import LocalInsights, emulate
+from secure_endpoint.constructs.access_log import ACCESS_LOG_FIELDS
 from secure_endpoint.runtime.anomaly import insights
 from secure_endpoint.runtime.anomaly.features import AGGREGATES, aggregate, features
 from secure_endpoint.runtime.anomaly.insights import (
@@ -37,7 +38,7 @@ def _lines(hours: float = 3, clients: int = 6) -> list[bytes]:
         t = START * 1000 + 7_000_000 + i * 9_000
         lines.append(line(requestTimeEpoch=t, clientId="pool", sourceIp=f"192.0.2.{i % 7}"))
     lines.append(line(requestTimeEpoch=START * 1000 + 7_500_000, sourceIp="192.0.2.3", status=401))
-    lines.append(line(requestTimeEpoch=START * 1000 + 60_000, path="/scan", status=404))
+    lines.append(line(requestTimeEpoch=START * 1000 + 60_000, resourcePath="-", status=404))
     return lines
 
 
@@ -110,3 +111,25 @@ def test_collect_refuses_a_range_off_the_window_grid() -> None:
 def test_result_rows_become_dicts() -> None:
     fields = [{"field": "principal", "value": "a"}, {"field": "requests", "value": "3"}]
     assert result_row(fields) == {"principal": "a", "requests": "3"}
+
+
+def test_the_unparseable_query_counts_lines_without_the_pinned_request_id() -> None:
+    # Logs Insights discovers no field in a line that is not JSON: it has no requestId
+    assert insights.UNPARSEABLE_QUERY == (
+        "filter not ispresent(requestId)\n| stats count(*) as unparseable"
+    )
+    assert "requestId" in ACCESS_LOG_FIELDS
+
+
+@pytest.mark.parametrize(
+    ("rows", "count"),
+    [
+        ([{"unparseable": "3"}], 3),
+        ([{"unparseable": "12.0"}], 12),  # numbers as Logs Insights may print them
+        ([{"unparseable": ""}], 0),
+        ([{}], 0),
+        ([], 0),  # nothing matched: no row
+    ],
+)
+def test_count_of_reads_the_count_row(rows: list[dict[str, str]], count: int) -> None:
+    assert insights.count_of(rows, "unparseable") == count

@@ -30,7 +30,7 @@ def test_reads_a_request_with_a_client_id_as_that_client() -> None:
     assert records.malformed == 0
     assert records.clients[records.client[0]] == "abc"
     assert records.addresses[records.address[0]] == "198.51.100.7"
-    assert records.paths[records.path[0]] == "/prod/v1/predict"
+    assert records.routes[records.route[0]] == "/v1/predict"
     assert records.time_ms.tolist() == [START * 1000]
     assert records.status.tolist() == [201]
     assert records.response_length.tolist() == [77]
@@ -78,7 +78,7 @@ def test_numbers_written_as_json_numbers_are_read_too() -> None:
         line(sourceIp=""),
         orjson.dumps(record() | {"sourceIp": 7}),
         orjson.dumps(record() | {"clientId": ["a"]}),
-        orjson.dumps(record() | {"path": None}),
+        orjson.dumps(record() | {"resourcePath": None}),
         b'{"requestTimeEpoch": NaN}',
     ],
 )
@@ -130,7 +130,7 @@ _values = st.one_of(
     st.lists(st.integers(), max_size=2),
 )
 _fields = st.sampled_from(
-    ["requestTimeEpoch", "status", "sourceIp", "clientId", "path", "responseLength",
+    ["requestTimeEpoch", "status", "sourceIp", "clientId", "resourcePath", "responseLength",
      "responseLatency", "requestId"]
 )  # fmt: skip
 
@@ -189,9 +189,13 @@ _TRICKY = [
     b'{"status": "404"}',  # fields missing
     # a repeated key: the last one counts (an injected one first is overridden, and after, wins)
     json.dumps(record()).encode().replace(b'"status"', b'"status": "abc", "status"', 1),
-    json.dumps(record()).encode().replace(b'"path"', b'"status": "abc", "path"', 1),
-    json.dumps(record()).encode().replace(b'"path": "', b'"path": "\\ud800', 1),  # lone surrogate
-    json.dumps(record()).encode().replace(b'"path": "', b'"path": "\xff', 1),  # not UTF-8
+    json.dumps(record()).encode().replace(b'"resourcePath"', b'"status": "abc", "resourcePath"', 1),
+    json.dumps(record())
+    .encode()
+    .replace(b'"resourcePath": "', b'"resourcePath": "\\ud800', 1),  # lone surrogate
+    json.dumps(record())
+    .encode()
+    .replace(b'"resourcePath": "', b'"resourcePath": "\xff', 1),  # not UTF-8
     b"\xef\xbb\xbf" + json.dumps(record()).encode(),  # a byte-order mark
     json.dumps(record()).encode() + b" x",  # trailing garbage
     json.dumps(record()).encode() + b"  \t",  # trailing whitespace
@@ -223,7 +227,12 @@ def test_each_line_is_read_as_orjson_reads_it_under_the_documented_rules(
     [
         (b"not json", "unparseable"),
         (b"{", "unparseable"),
-        (json.dumps(record()).encode().replace(b'"path": "', b'"path": "\xff', 1), "unparseable"),
+        (
+            json.dumps(record())
+            .encode()
+            .replace(b'"resourcePath": "', b'"resourcePath": "\xff', 1),
+            "unparseable",
+        ),
         (b"[]", "wrong_shape"),
         (b"null", "wrong_shape"),
         (b'"a string"', "wrong_shape"),

@@ -1,0 +1,124 @@
+"""``secure-endpoint inspect-capture``: SageMaker data capture in, drift findings out."""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+from secure_endpoint.cli.failures import Failure
+
+EXIT_NOTHING_READ = 3
+_EXIT = (
+    "exit status: 0 when the findings were written (none is a result too); 2 on a usage error, "
+    "an unreadable baseline or an unwritable --output; 3 when the capture holds no record that "
+    "could be read"
+)
+
+
+def add_inspect_capture_command(commands: Any) -> None:
+    inspect = commands.add_parser(
+        "inspect-capture",
+        help="compare captured inputs with the training baseline: drift findings as JSON lines",
+        description="Read SageMaker data capture (a directory of <endpoint>/<variant>/yyyy/mm/"
+        "dd/hh/*.jsonl files, plain or gzip, or - for lines on stdin), compare each window of "
+        "captured inputs with the baseline (secure-endpoint baseline writes it) and write one "
+        "finding per drift episode. Unreadable lines are counted on stderr and skipped. Needs "
+        "the baseline extra: pip install 'secure-endpoint[baseline]'.",
+        epilog=_EXIT,
+    )
+    inspect.add_argument("--capture", required=True, help="capture directory, or - for stdin")
+    inspect.add_argument("--baseline", required=True, type=Path, help="the baseline directory")
+    inspect.add_argument("--output", required=True, help="findings (JSON lines), - for stdout")
+    inspect.add_argument(
+        "--reports",
+        type=Path,
+        help="also write each window's constraint_violations.json under this directory",
+    )
+    inspect.add_argument(
+        "--window-minutes", type=int, default=60, help="drift window length (default: 60)"
+    )
+    inspect.add_argument(
+        "--signing-key-file",
+        type=Path,
+        help="HMAC key the baseline was signed with (or SECURE_ENDPOINT_BASELINE_KEY)",
+    )
+    inspect.set_defaults(run=_inspect)
+
+
+def _inspect(args: argparse.Namespace) -> int:
+    try:
+        from secure_endpoint.runtime.baseline import store
+        from secure_endpoint.runtime.capture import drift, records
+    except ModuleNotFoundError as error:
+        raise Failure(
+            f"inspect-capture needs the baseline extra ({error.name} is missing): "
+            "pip install 'secure-endpoint[baseline]'"
+        ) from None
+    if not 5 <= args.window_minutes <= 1440:
+        raise Failure(f"--window-minutes must be from 5 to 1440, got {args.window_minutes}")
+    try:
+        key = store.read_key(args.signing_key_file, os.environ)
+        reference = drift.Reference.from_baseline(store.load_baseline(args.baseline, key=key))
+    except ValueError as error:
+        raise Failure(f"--baseline {args.baseline}: {error}") from None
+    if not reference.features:
+        raise Failure(f"--baseline {args.baseline}: no numeric feature to measure drift on")
+    output = _open_output(args.output)
+    counts = records.Counts()
+    try:
+        reports = drift.windows(
+            records.read_lines(_lines(args.capture), counts),
+            reference,
+            seconds=args.window_minutes * 60,
+        )
+        findings = list(drift.episodes(reports))
+        for finding in findings:
+            output.write(json.dumps(finding) + "\n")
+    finally:
+        if output is not sys.stdout:
+            output.close()
+    if args.reports is not None:
+        for report in reports:
+            found = report.violations(reference)
+            if found:
+                folder = args.reports / drift.iso(report.start)[:13]
+                folder.mkdir(parents=True, exist_ok=True)
+                document = {"violations": found}
+                (folder / "constraint_violations.json").write_text(json.dumps(document, indent=2))
+    print(json.dumps(drift.summary(counts, reports) | {"findings": len(findings)}), file=sys.stderr)
+    if counts.records == 0:
+        print(f"inspect-capture: no capture record could be read from {args.capture}",
+              file=sys.stderr)  # fmt: skip
+        return EXIT_NOTHING_READ
+    return 0
+
+
+def _open_output(name: str) -> IO[str]:
+    if name == "-":
+        return sys.stdout
+    try:
+        return open(name, "w", encoding="utf-8")
+    except OSError as error:
+        raise Failure(f"--output {name}: {error.strerror}") from None
+
+
+def _lines(source: str) -> Iterator[bytes]:
+    """Every line of the capture files under ``source`` (sorted paths), or of stdin."""
+    if source == "-":
+        yield from sys.stdin.buffer
+        return
+    root = Path(source)
+    if not root.is_dir():
+        raise Failure(f"--capture {source}: not a directory")
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        with path.open("rb") as raw:
+            gzipped = raw.read(2) == b"\x1f\x8b"
+        opener = gzip.open if gzipped else open
+        with opener(path, "rb") as handle:
+            yield from handle

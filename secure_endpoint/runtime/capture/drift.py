@@ -1,0 +1,458 @@
+"""Drift of captured inputs from the training baseline, per time window, in bounded memory.
+
+Each window (an hour by default) keeps, per feature, a KLL sketch of the values it saw, its
+missing and out-of-type counts, and per client a row count and a sum: memory grows with the
+number of features and clients, never with the number of rows. A finished window is compared with
+the baseline:
+
+- ``linf``: the largest gap between the baseline's and the window's cumulative distributions
+  (the distance Model Monitor's ``baseline_drift_check`` uses), on the union of both sketches'
+  percentiles;
+- ``psi``: the population stability index over the baseline's deciles;
+- a feature drifts when ``linf`` exceeds both the baseline's ``comparison_threshold`` (Model
+  Monitor's "Simple" rule) and the two-sample Kolmogorov-Smirnov critical value at
+  ``ALPHA`` for the window's row count (Model Monitor's "Robust" idea): a small window's noise
+  is not called drift;
+- completeness below the baseline's, values of the wrong type, rows of the wrong width.
+
+Drift of one client and drift of the world look alike in the totals. Each drifting feature's
+evidence names the clients whose own mean moved most (in baseline standard deviations) with their
+share of the window's rows, and how many clients moved: one client moving alone is a broken or
+unusual client; most clients moving together is the world.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from secure_endpoint.runtime.baseline.formats import DEFAULT_DRIFT_THRESHOLD, violation
+from secure_endpoint.runtime.baseline.kll import KllSketch
+from secure_endpoint.runtime.baseline.store import Baseline
+from secure_endpoint.runtime.capture.records import Capture, Counts
+
+WINDOW_SECONDS = 3600
+ALPHA = 0.001
+"""The false-drift rate per feature and window the KS critical value allows."""
+_KS_C = math.sqrt(-math.log(ALPHA / 2) / 2)
+_PSI_FLOOR = 1e-4
+_COMPLETENESS_SLACK = 0.02
+_TYPE_SHARE = 0.01
+_FLUSH_ROWS = 20_000
+_PERCENTILES = np.linspace(0, 1, 101)
+_DECILES = np.linspace(0.1, 0.9, 9)
+_MOVED_STD = 0.25
+_MOVED_T = 4.0
+MIN_ROWS = 30
+"""A window with fewer rows is reported, not judged."""
+
+
+@dataclass(frozen=True)
+class FeatureReference:
+    name: str
+    position: int
+    integral: bool
+    sketch: KllSketch
+    mean: float
+    std_dev: float
+    completeness: float
+
+
+@dataclass(frozen=True)
+class Reference:
+    """What a window is compared with, from a verified baseline."""
+
+    features: tuple[FeatureReference, ...]
+    threshold: float
+
+    @classmethod
+    def from_baseline(cls, baseline: Baseline) -> Reference:
+        by_name = {f["name"]: f for f in baseline.reference["features"]}
+        features = []
+        for name in baseline.feature_names:
+            entry = by_name[name]
+            if entry["inferred_type"] not in ("Integral", "Fractional"):
+                continue  # string features: categorical checks are the payload inspector's
+            features.append(
+                FeatureReference(
+                    name=name,
+                    position=int(entry["position"]),
+                    integral=entry["inferred_type"] == "Integral",
+                    sketch=baseline.sketch(name),
+                    mean=float(entry["mean"]),
+                    std_dev=float(entry["std_dev"] or 0.0),
+                    completeness=float(entry["completeness"]),
+                )
+            )
+        config = baseline.constraints.get("monitoring_config", {})
+        threshold = config.get("distribution_constraints", {}).get(
+            "comparison_threshold", DEFAULT_DRIFT_THRESHOLD
+        )
+        return cls(tuple(features), float(threshold))
+
+    @property
+    def width(self) -> int:
+        return 1 + max(f.position for f in self.features) if self.features else 0
+
+
+@dataclass(frozen=True)
+class FeatureDrift:
+    name: str
+    linf: float
+    psi: float
+    critical: float
+    drifted: bool
+    completeness: float
+    wrong_type: int
+    out_of_range: int
+    clients: list[dict[str, Any]]
+    clients_moved: int
+
+
+@dataclass(frozen=True)
+class WindowReport:
+    """One window, compared with the baseline."""
+
+    start: float
+    end: float
+    rows: int
+    records: int
+    clients: int
+    wrong_width: dict[str, int]
+    features: tuple[FeatureDrift, ...]
+    output_mean: float | None
+    judged: bool
+
+    @property
+    def drifted(self) -> list[FeatureDrift]:
+        return [f for f in self.features if f.drifted]
+
+    def violations(self, reference: Reference) -> list[dict[str, str]]:
+        """This window's findings as ``constraint_violations.json`` entries."""
+        found = [
+            violation(
+                f.name,
+                "baseline_drift_check",
+                f"Baseline drift distance: {f.linf:.4f} exceeds threshold: "
+                f"{max(reference.threshold, f.critical):.4f}",
+            )
+            for f in self.drifted
+        ]
+        by_name = {r.name: r for r in reference.features}
+        for f in self.features:
+            if not self.judged:
+                break
+            expected = by_name[f.name].completeness
+            if f.completeness < expected - _COMPLETENESS_SLACK:
+                found.append(
+                    violation(
+                        f.name,
+                        "completeness_check",
+                        f"Data completeness {f.completeness:.4f} is below the baseline's "
+                        f"{expected:.4f}",
+                    )
+                )
+            if f.wrong_type > _TYPE_SHARE * self.rows:
+                found.append(
+                    violation(
+                        f.name,
+                        "data_type_check",
+                        f"{f.wrong_type} of {self.rows} values are not of the baseline's type",
+                    )
+                )
+        for kind, count in self.wrong_width.items():
+            found.append(
+                violation(
+                    "*",
+                    "missing_column_check" if kind == "short" else "extra_column_check",
+                    f"{count} records had rows {'shorter' if kind == 'short' else 'longer'} "
+                    f"than the baseline's {reference.width} features",
+                )
+            )
+        return found
+
+
+@dataclass
+class _Client:
+    rows: int = 0
+    sums: npt.NDArray[np.float64] | None = None
+    present: npt.NDArray[np.int64] | None = None
+
+
+class Window:
+    """The captures of one window (see the module); ``add`` them, then ``report``."""
+
+    def __init__(self, reference: Reference, start: float, end: float) -> None:
+        self.reference, self.start, self.end = reference, start, end
+        self.rows = 0
+        self.records = 0
+        self.width = reference.width
+        self.outputs = KllSketch()
+        count = len(reference.features)
+        self._sketches = [KllSketch(seed=i) for i in range(count)]
+        self._missing = np.zeros(count, dtype=np.int64)
+        self._wrong_type = np.zeros(count, dtype=np.int64)
+        self._out_of_range = np.zeros(count, dtype=np.int64)
+        self._wrong_width: dict[str, int] = defaultdict(int)
+        self._clients: dict[str, _Client] = {}
+        self._buffer: list[list[Any]] = []
+        self._owners: list[str] = []
+        self._scores: list[float] = []
+        self._positions = np.array([f.position for f in reference.features], dtype=np.intp)
+        self._low = np.array([f.sketch.min for f in reference.features])
+        self._high = np.array([f.sketch.max for f in reference.features])
+        self._integral = np.array([f.integral for f in reference.features])
+
+    def add(self, capture: Capture) -> None:
+        self.records += 1
+        width = self.width
+        good = [row for row in capture.rows if len(row) == width]
+        if len(good) != len(capture.rows):
+            short = any(len(row) < width for row in capture.rows)
+            self._wrong_width["short" if short else "long"] += 1
+        self._buffer.extend(good)
+        self._owners.extend([capture.client_id] * len(good))
+        self._scores.extend(capture.outputs)
+        if len(self._buffer) >= _FLUSH_ROWS:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._scores:
+            self.outputs.update(np.asarray(self._scores, dtype=np.float64))
+            self._scores = []
+        if not self._buffer:
+            return
+        values, wrong = _matrix(self._buffer, self._positions)
+        owners = self._owners
+        self._buffer, self._owners = [], []
+        missing = np.isnan(values) & ~wrong
+        self.rows += values.shape[0]
+        self._missing += missing.sum(axis=0)
+        fractional = self._integral & np.isfinite(values) & (values != np.round(values))
+        self._wrong_type += (wrong | fractional).sum(axis=0)
+        with np.errstate(invalid="ignore"):
+            self._out_of_range += ((values < self._low) | (values > self._high)).sum(axis=0)
+        for column, sketch in enumerate(self._sketches):
+            present = values[:, column]
+            present = present[np.isfinite(present)]
+            if present.size:
+                sketch.update(present)
+        self._per_client(values, owners)
+
+    def _per_client(self, values: npt.NDArray[np.float64], owners: list[str]) -> None:
+        names, index = np.unique(np.asarray(owners), return_inverse=True)
+        finite = np.isfinite(values)
+        filled = np.where(finite, values, 0.0)
+        width = values.shape[1]
+        sums = np.zeros((len(names), width))
+        present = np.zeros((len(names), width), dtype=np.int64)
+        np.add.at(sums, index, filled)
+        np.add.at(present, index, finite.astype(np.int64))
+        counts = np.bincount(index, minlength=len(names))
+        for i, name in enumerate(names.tolist()):
+            client = self._clients.setdefault(str(name), _Client())
+            client.rows += int(counts[i])
+            client.sums = sums[i] if client.sums is None else client.sums + sums[i]
+            client.present = present[i] if client.present is None else client.present + present[i]
+
+    def report(self) -> WindowReport:
+        self._flush()
+        judged = self.rows >= MIN_ROWS
+        features = []
+        for column, ref in enumerate(self.reference.features):
+            window = self._sketches[column]
+            present = self.rows - int(self._missing[column]) - int(self._wrong_type[column])
+            completeness = (
+                (self.rows - int(self._missing[column])) / self.rows if self.rows else 1.0
+            )
+            linf, psi = distances(ref.sketch, window) if window.n else (0.0, 0.0)
+            critical = ks_critical(ref.sketch.n, window.n)
+            clients, moved = self._attribution(column, ref)
+            features.append(
+                FeatureDrift(
+                    name=ref.name,
+                    linf=linf,
+                    psi=psi,
+                    critical=critical,
+                    drifted=judged
+                    and present > 0
+                    and linf > max(self.reference.threshold, critical),
+                    completeness=completeness,
+                    wrong_type=int(self._wrong_type[column]),
+                    out_of_range=int(self._out_of_range[column]),
+                    clients=clients,
+                    clients_moved=moved,
+                )
+            )
+        return WindowReport(
+            start=self.start,
+            end=self.end,
+            rows=self.rows,
+            records=self.records,
+            clients=len(self._clients),
+            wrong_width=dict(self._wrong_width),
+            features=tuple(features),
+            output_mean=_mean(self.outputs),
+            judged=judged,
+        )
+
+    def _attribution(self, column: int, ref: FeatureReference) -> tuple[list[dict[str, Any]], int]:
+        """The clients whose mean of this feature moved most (in baseline standard deviations,
+        weighted by their share of rows), and how many clients moved."""
+        scale = ref.std_dev or 1.0
+        shifts = []
+        for name, client in self._clients.items():
+            if client.present is None or client.sums is None or not client.present[column]:
+                continue
+            present = int(client.present[column])
+            mean = float(client.sums[column] / present)
+            share = client.rows / self.rows if self.rows else 0.0
+            shift = (mean - ref.mean) / scale
+            shifts.append((name, shift, share, abs(shift) * math.sqrt(present)))
+        # moved: a shift that matters (a quarter of a std) and that its row count makes certain
+        moved = sum(1 for _, z, _, t in shifts if abs(z) > _MOVED_STD and t > _MOVED_T)
+        top = sorted(shifts, key=lambda s: abs(s[1]) * s[2], reverse=True)[:3]
+        named = [
+            {"client_id": n, "shift_std": round(z, 3), "row_share": round(share, 4)}
+            for n, z, share, _ in top
+        ]
+        return named, moved
+
+
+def _matrix(
+    rows: list[list[Any]], positions: npt.NDArray[np.intp]
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.bool_]]:
+    """The numeric features of ``rows`` as floats (NaN where missing or not a number) and where
+    a value was of the wrong type (a string, a list, a boolean...)."""
+    try:
+        values = np.array(rows, dtype=np.float64)[:, positions]
+        return values, np.zeros(values.shape, dtype=bool)
+    except (TypeError, ValueError):
+        pass
+    values = np.full((len(rows), len(positions)), np.nan)
+    wrong = np.zeros(values.shape, dtype=bool)
+    for i, row in enumerate(rows):
+        for j, position in enumerate(positions.tolist()):
+            cell = row[position]
+            if cell is None:
+                continue
+            if type(cell) in (int, float):
+                values[i, j] = cell
+            else:
+                wrong[i, j] = True
+    return values, wrong
+
+
+def distances(reference: KllSketch, window: KllSketch) -> tuple[float, float]:
+    """(L-infinity distance of the two CDFs, PSI over the reference's deciles)."""
+    points = np.union1d(reference.quantiles(_PERCENTILES), window.quantiles(_PERCENTILES))
+    linf = float(np.max(np.abs(reference.cdf(points) - window.cdf(points))))
+    edges = np.unique(reference.quantiles(_DECILES))
+    expected = np.diff(np.concatenate(([0.0], reference.cdf(edges), [1.0])))
+    actual = np.diff(np.concatenate(([0.0], window.cdf(edges), [1.0])))
+    expected = np.maximum(expected, _PSI_FLOOR)
+    actual = np.maximum(actual, _PSI_FLOOR)
+    psi = float(np.sum((actual - expected) * np.log(actual / expected)))
+    return linf, psi
+
+
+def ks_critical(n: int, m: int) -> float:
+    """The two-sample Kolmogorov-Smirnov distance that samples of ``n`` and ``m`` exceed with
+    probability ``ALPHA`` when they come from one distribution."""
+    if not n or not m:
+        return math.inf
+    return _KS_C * math.sqrt((n + m) / (n * m))
+
+
+def _mean(sketch: KllSketch) -> float | None:
+    if not sketch.n:
+        return None
+    return float(np.mean(sketch.quantiles(np.linspace(0.005, 0.995, 100))))
+
+
+def windows(
+    captures: Iterable[Capture], reference: Reference, seconds: int = WINDOW_SECONDS
+) -> list[WindowReport]:
+    """Every window the captures fall in (in any order), compared with the baseline."""
+    open_windows: dict[int, Window] = {}
+    for capture in captures:
+        slot = int(capture.time // seconds)
+        window = open_windows.get(slot)
+        if window is None:
+            window = Window(reference, slot * seconds, (slot + 1) * seconds)
+            open_windows[slot] = window
+        window.add(capture)
+    return [open_windows[slot].report() for slot in sorted(open_windows)]
+
+
+def iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def episodes(reports: Sequence[WindowReport]) -> Iterator[dict[str, Any]]:
+    """Drift findings: consecutive drifting windows merged into one episode each, as lines of
+    ``{"client_id": "*", "kind": "drift", "features", "first_seen", "score", ...}``."""
+    current: list[WindowReport] = []
+    for report in [*reports, None]:
+        adjacent = (
+            report is not None
+            and report.drifted
+            and (not current or math.isclose(report.start, current[-1].end))
+        )
+        if adjacent:
+            assert report is not None
+            current.append(report)
+            continue
+        if current:
+            yield _episode(current)
+            current = []
+        if report is not None and report.drifted:
+            current.append(report)
+
+
+def _episode(reports: Sequence[WindowReport]) -> dict[str, Any]:
+    worst: dict[str, FeatureDrift] = {}
+    for report in reports:
+        for feature in report.drifted:
+            if feature.name not in worst or feature.linf > worst[feature.name].linf:
+                worst[feature.name] = feature
+    ranked = sorted(worst.values(), key=lambda f: f.linf, reverse=True)
+    return {
+        "client_id": "*",
+        "kind": "drift",
+        "features": [f.name for f in ranked],
+        "first_seen": iso(reports[0].start),
+        "last_seen": iso(reports[-1].end),
+        "windows": len(reports),
+        "score": round(ranked[0].linf, 4),
+        "rows": sum(r.rows for r in reports),
+        "evidence": {
+            f.name: {
+                "linf": round(f.linf, 4),
+                "psi": round(f.psi, 4),
+                "threshold": round(f.critical, 4),
+                "clients_moved": f.clients_moved,
+                "top_clients": f.clients,
+            }
+            for f in ranked
+        },
+    }
+
+
+def summary(counts: Counts, reports: Sequence[WindowReport]) -> dict[str, Any]:
+    """What a run read and found, for the command's stderr and the function's log."""
+    return {
+        "lines": counts.lines,
+        "records": counts.records,
+        "rows": counts.rows,
+        "skipped": dict(counts.skipped),
+        "windows": len(reports),
+        "drifting_windows": sum(1 for r in reports if r.drifted),
+    }

@@ -1,0 +1,267 @@
+"""Drift of captured traffic from a real baseline (built by ``secure-endpoint baseline``), on
+capture lines in SageMaker's documented format, with look-alikes that must stay quiet."""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from secure_endpoint.cli import main
+from secure_endpoint.runtime.baseline.store import load_baseline
+from secure_endpoint.runtime.capture.drift import Reference, episodes, ks_critical, windows
+from secure_endpoint.runtime.capture.records import Counts, parse_line, read_lines
+
+NAMES = ["income", "age", "visits", "score"]
+START = datetime(2026, 12, 1, tzinfo=UTC).timestamp()
+
+
+def population(rng: np.random.Generator, n: int, *, income_shift: float = 0.0) -> np.ndarray:
+    latent = rng.normal(size=n)
+    income = np.exp(10 + 0.5 * latent + rng.normal(0, 0.3, n)) + income_shift
+    age = np.clip(40 + 10 * latent + rng.normal(0, 5, n), 18, 90).round()
+    visits = rng.poisson(3, n).astype(float)
+    score = rng.uniform(0, 1, n)
+    return np.column_stack([income, age, visits, score])
+
+
+@pytest.fixture(scope="module")
+def baseline(tmp_path_factory: pytest.TempPathFactory) -> Reference:
+    folder = tmp_path_factory.mktemp("drift")
+    data = population(np.random.default_rng(1), 20_000)
+    lines = [",".join(NAMES)] + [f"{r[0]:.2f},{int(r[1])},{int(r[2])},{r[3]:.4f}" for r in data]
+    (folder / "train.csv").write_text("\n".join(lines) + "\n")
+    assert main(["baseline", "--training", str(folder / "train.csv"), "--output",
+                 str(folder / "baseline")]) == 0  # fmt: skip
+    return Reference.from_baseline(load_baseline(folder / "baseline"))
+
+
+def line(client: str, n: int, rows: np.ndarray, *, at: float, encoding: str = "JSON") -> str:
+    body = [[round(float(r[0]), 2), int(r[1]), int(r[2]), round(float(r[3]), 4)] for r in rows]
+    if encoding == "CSV":
+        data = "\n".join(",".join(str(v) for v in row) for row in body)
+        kind = "text/csv"
+    else:
+        data, kind = json.dumps({"instances": body}), "application/json"
+    if encoding == "BASE64":
+        data = base64.b64encode(data.encode()).decode()
+    return json.dumps(
+        {
+            "captureData": {
+                "endpointInput": {
+                    "observedContentType": kind,
+                    "mode": "INPUT",
+                    "data": data,
+                    "encoding": encoding,
+                },
+                "endpointOutput": {
+                    "observedContentType": "application/json",
+                    "mode": "OUTPUT",
+                    "data": json.dumps({"predictions": [0.25] * len(body)}),
+                    "encoding": "JSON",
+                },
+            },
+            "eventMetadata": {
+                "eventId": f"e-{client}-{n}",
+                "inferenceId": f"{client}:req-{n}",
+                "inferenceTime": datetime.fromtimestamp(at, UTC).isoformat().replace("+00:00", "Z"),
+            },
+            "eventVersion": "0",
+        }
+    )
+
+
+def traffic(
+    hours: int,
+    *,
+    seed: int = 7,
+    drift_hours: range = range(0),
+    shifted_client: str | None = None,
+    per_hour: int = 400,
+) -> list[str]:
+    """Five clients, each request 1-8 rows; in ``drift_hours`` every client's incomes rise by
+    half a training std (the world moves); ``shifted_client`` always sends richer rows."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for hour in range(hours):
+        for n in range(per_hour):
+            client = f"client{n % 5}"
+            shift = 12_000.0 if hour in drift_hours else 0.0
+            if client == shifted_client:
+                shift += 60_000.0
+            rows = population(rng, int(rng.integers(1, 9)), income_shift=shift)
+            at = START + hour * 3600 + n * 3600 / per_hour
+            out.append(line(client, hour * per_hour + n, rows, at=at))
+    return out
+
+
+def run(reference: Reference, lines: list[str]) -> tuple[Counts, list[Any]]:
+    counts = Counts()
+    return counts, windows(read_lines(lines, counts), reference)
+
+
+def test_traffic_like_training_raises_no_drift(baseline):
+    counts, reports = run(baseline, traffic(6))
+    assert counts.unreadable == 0
+    assert len(reports) == 6
+    assert all(r.judged for r in reports)
+    assert [f.name for r in reports for f in r.drifted] == []
+    assert list(episodes(reports)) == []
+
+
+def test_a_moving_world_is_one_episode_naming_the_feature(baseline):
+    _, reports = run(baseline, traffic(8, drift_hours=range(3, 6)))
+    assert [bool(r.drifted) for r in reports] == [False] * 3 + [True] * 3 + [False] * 2
+    (episode,) = episodes(reports)
+    assert episode["kind"] == "drift"
+    assert episode["client_id"] == "*"
+    assert episode["features"] == ["income"]
+    assert episode["first_seen"] == "2026-12-01T03:00:00Z"
+    assert episode["windows"] == 3
+    assert episode["score"] > 0.1
+    assert episode["evidence"]["income"]["clients_moved"] == 5  # every client moved: the world
+
+
+def test_one_client_moving_alone_is_named_as_such(baseline):
+    _, reports = run(baseline, traffic(3, shifted_client="client2"))
+    drifting = [f for r in reports for f in r.drifted]
+    assert {f.name for f in drifting} == {"income"}
+    for feature in drifting:
+        assert feature.clients_moved == 1
+        assert feature.clients[0]["client_id"] == "client2"
+        assert feature.clients[0]["row_share"] == pytest.approx(0.2, abs=0.05)
+
+
+def test_a_small_window_is_not_called_drift_by_noise(baseline):
+    # 40 requests in an hour: the KS critical value is far above the 0.1 threshold
+    _, reports = run(baseline, traffic(2, per_hour=12, seed=3))
+    assert all(not r.drifted for r in reports)
+    assert ks_critical(20_000, 60) > 0.2
+
+
+def test_encodings_give_the_same_rows(baseline):
+    rows = population(np.random.default_rng(5), 3)
+    parsed = [parse_line(line("c", 1, rows, at=START, encoding=e)).rows
+              for e in ("JSON", "CSV", "BASE64")]  # fmt: skip
+    assert parsed[0] == parsed[1] == parsed[2]
+    capture = parse_line(line("c", 1, rows, at=START))
+    assert (capture.client_id, capture.request_id, capture.time) == ("c", "req-1", START)
+    assert capture.outputs == [0.25, 0.25, 0.25]
+
+
+def test_malformed_lines_are_counted_by_reason_and_skipped(baseline):
+    good = traffic(1, per_hour=100)
+    bad_base64 = json.loads(good[0])
+    bad_base64["captureData"]["endpointInput"].update(encoding="BASE64", data="@@not base64@@")
+    no_rows = json.loads(good[1])
+    no_rows["captureData"]["endpointInput"]["data"] = json.dumps({"instances": []})
+    no_time = {"captureData": {}, "eventMetadata": {"inferenceTime": "yesterday"}}
+    broken = ['{"captureData": ', "[1, 2]", json.dumps(bad_base64), json.dumps(no_rows)]
+    lines = [*good[2:], *broken, json.dumps(no_time)]
+    counts, reports = run(baseline, lines)
+    assert counts.records == 98
+    assert dict(counts.skipped) == {"not-json": 1, "not-a-capture": 1, "bad-base64": 1,
+                                    "no-rows": 1, "no-time": 1}  # fmt: skip
+    assert sum(r.records for r in reports) == 98
+
+
+def test_wrong_types_and_widths_become_model_monitor_violations(baseline):
+    lines = traffic(1, per_hour=200)
+    for n in range(20):  # strings where numbers belong, and short rows
+        event = json.loads(lines[n])
+        rows = json.loads(event["captureData"]["endpointInput"]["data"])["instances"]
+        rows[0][1] = "forty"
+        if n % 2:
+            rows.append([1.0, 2])
+        event["captureData"]["endpointInput"]["data"] = json.dumps({"instances": rows})
+        lines[n] = json.dumps(event)
+    _, (report,) = run(baseline, lines)
+    found = report.violations(baseline)
+    checks = {(v["feature_name"], v["constraint_check_type"]) for v in found}
+    assert ("age", "data_type_check") in checks
+    assert ("*", "missing_column_check") in checks
+    for entry in found:
+        assert set(entry) == {"feature_name", "constraint_check_type", "description"}
+
+
+def test_memory_does_not_grow_with_rows(baseline):
+    from secure_endpoint.runtime.capture.drift import Window
+
+    window = Window(baseline, START, START + 3600)
+    rng = np.random.default_rng(11)
+    sizes = []
+    for n in range(60):
+        for capture in read_lines([line("c", n, population(rng, 500), at=START)], Counts()):
+            window.add(capture)
+        window.report()  # flushes
+        sizes.append(sum(s.retained for s in window._sketches))
+    assert window.rows == 30_000
+    # the sketches keep a small, slowly (logarithmically) growing share of what they saw
+    assert sizes[-1] < 0.2 * 4 * window.rows
+    assert max(sizes[30:]) <= 1.3 * max(sizes[:30])
+    assert len(window._buffer) == 0
+
+
+def test_inspect_capture_writes_findings_and_violations(baseline, tmp_path):
+    capture_dir = tmp_path / "capture" / "endpoint" / "AllTraffic" / "2026" / "12" / "01"
+    lines = traffic(6, drift_hours=range(2, 4))
+    for hour in range(6):
+        folder = capture_dir / f"{hour:02d}"
+        folder.mkdir(parents=True)
+        (folder / "part.jsonl").write_text("\n".join(lines[hour * 400 : (hour + 1) * 400]) + "\n")
+    (capture_dir / "00" / "broken.jsonl").write_text("not json\n")
+    baseline_dir = _baseline_dir(tmp_path)
+    out = tmp_path / "findings.jsonl"
+    code = main(["inspect-capture", "--capture", str(tmp_path / "capture"),
+                 "--baseline", str(baseline_dir), "--output", str(out),
+                 "--reports", str(tmp_path / "reports")])  # fmt: skip
+    assert code == 0
+    (finding,) = [json.loads(x) for x in out.read_text().splitlines()]
+    assert finding["features"] == ["income"]
+    assert finding["first_seen"] == "2026-12-01T02:00:00Z"
+    violations = json.loads((tmp_path / "reports" / "2026-12-01T02" / "constraint_violations.json")
+                            .read_text())  # fmt: skip
+    assert {v["constraint_check_type"] for v in violations["violations"]} == {
+        "baseline_drift_check"
+    }
+
+
+def _baseline_dir(tmp_path: Path) -> Path:
+    data = population(np.random.default_rng(1), 20_000)
+    lines = [",".join(NAMES)] + [f"{r[0]:.2f},{int(r[1])},{int(r[2])},{r[3]:.4f}" for r in data]
+    (tmp_path / "train.csv").write_text("\n".join(lines) + "\n")
+    assert main(["baseline", "--training", str(tmp_path / "train.csv"), "--output",
+                 str(tmp_path / "baseline")]) == 0  # fmt: skip
+    return tmp_path / "baseline"
+
+
+def test_the_reading_does_not_depend_on_orjson(baseline, monkeypatch):
+    from secure_endpoint.runtime.capture import records
+
+    lines = traffic(2, drift_hours=range(1, 2), per_hour=150)
+    lines.append('{"captureData": NaN}')
+    with_orjson = run(baseline, lines)
+    monkeypatch.setattr(records, "_orjson_loads", None)
+    without = run(baseline, lines)
+    assert with_orjson[0] == without[0]
+    assert [r.features for r in with_orjson[1]] == [r.features for r in without[1]]
+
+
+def test_inspect_capture_refuses_garbage_and_a_tampered_baseline(tmp_path, capsys):
+    baseline_dir = _baseline_dir(tmp_path)
+    garbage = tmp_path / "garbage"
+    garbage.mkdir()
+    (garbage / "x.jsonl").write_text("not json\n{}\n")
+    out = str(tmp_path / "f.jsonl")
+    args = ["inspect-capture", "--capture", str(garbage), "--baseline", str(baseline_dir)]
+    assert main([*args, "--output", out]) == 3
+    assert "no capture record could be read" in capsys.readouterr().err
+    statistics = baseline_dir / "statistics.json"
+    statistics.write_bytes(statistics.read_bytes().replace(b'"mean"', b'"mean" ', 1))
+    assert main([*args, "--output", out]) == 2
+    assert "--baseline" in capsys.readouterr().err
