@@ -15,7 +15,7 @@ export CDK_DISABLE_CLI_TELEMETRY := true
 help:
 	@echo "make demo   set up, then synth + cdk-nag + cfn-lint, the security loop locally, a report"
 	@echo "make test   set up, then ruff, mypy and the test suite (what CI runs)"
-	@echo "make test-fast  the same without the tests marked slow (the wheel build)"
+	@echo "make test-fast  lint, mypy and the tests without CDK synths (one smoke synth kept)"
 	@echo "make bench  benchmarks (synth time, detection, monitor speed, baseline build, bundle sizes)"
 	@echo "make deploy CDK_ARGS='-c model_data_url=s3://... -c model_sha256=...'  real AWS"
 	@echo "make smoke  call the deployed API: 200, 401, 403, 400 and 429 where each is due"
@@ -59,9 +59,10 @@ typecheck: setup
 unit: setup
 	$(VENV)/bin/pytest
 
-# The tests marked `slow` (pyproject: building and installing the wheel) left out.
+# The edit loop's subset: the tests marked `slow` (the wheel build) and `synth` (CDK constructs)
+# left out, but for the one `smoke` synth of the sample app; `make test` runs them all.
 unit-fast: setup
-	$(VENV)/bin/pytest -m "not slow"
+	$(VENV)/bin/pytest -m "not slow and (not synth or smoke)"
 
 test: lint typecheck unit
 

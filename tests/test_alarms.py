@@ -10,6 +10,8 @@ from test_endpoint import synth
 from secure_endpoint import SPAMHAUS_DROP, WafOptions
 from secure_endpoint.constructs.alarms import EndpointAlarms
 
+pytestmark = pytest.mark.synth
+
 BAND_ALARMS = {
     "ApiRequests": ("AWS/ApiGateway", "Count", "Sum", "LessThanLowerOrGreaterThanUpperThreshold"),
     "Api4xx": ("AWS/ApiGateway", "4XXError", "Sum", "GreaterThanUpperThreshold"),

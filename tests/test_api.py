@@ -17,6 +17,8 @@ from secure_endpoint.constructs.identity import OAuthIdentity
 from secure_endpoint.constructs.keys import EncryptionKey
 from secure_endpoint.constructs.options import ApiClient, CustomDomain, TlsPolicy
 
+pytestmark = pytest.mark.synth
+
 CLIENTS = [
     ApiClient("partner-a", rate_limit=50, burst_limit=100, quota_per_day=100_000),
     ApiClient("partner-b", rate_limit=5, quota_per_day=1_000, scopes=("invoke", "explain")),

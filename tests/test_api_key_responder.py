@@ -22,6 +22,8 @@ from secure_endpoint import ApiClient, MonitorOptions
 from secure_endpoint.constructs import bundling
 from secure_endpoint.constructs.api_key_responder import ApiKeyResponder
 
+pytestmark = pytest.mark.synth
+
 HANDLER = "api_key_responder.handler.handler"
 CLIENTS = [ApiClient("partner-a"), ApiClient("partner-b")]
 

@@ -13,6 +13,8 @@ from configurations import once
 
 import app as sample_app
 
+pytestmark = pytest.mark.synth
+
 
 def synth_app(tmp_path, **context):
     """Synthesize as `cdk synth` would: context values arrive as strings."""
@@ -66,6 +68,7 @@ def default_templates():
     return templates_of(once(configuration))
 
 
+@pytest.mark.smoke  # the one synth `make test-fast` keeps: the sample app, defaults
 def test_the_defaults_synthesize_one_stack_without_feeds_or_geo(default_templates):
     assert list(default_templates) == ["SecureEndpointSample"]
     rules = web_acl_rules(default_templates["SecureEndpointSample"])

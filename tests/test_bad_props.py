@@ -44,6 +44,8 @@ from secure_endpoint import (
 )
 from secure_endpoint.constructs._props import check_props
 
+pytestmark = pytest.mark.synth
+
 CLIENTS = [ApiClient("partner-a", rate_limit=50, burst_limit=100)]
 BASE: dict[str, Any] = {
     "model_data_url": "s3://models/churn/model.tar.gz",

@@ -20,6 +20,8 @@ from secure_endpoint.constructs.blocklist_store import (
 )
 from secure_endpoint.constructs.keys import EncryptionKey
 
+pytestmark = pytest.mark.synth
+
 
 def lambda_role(stack, construct_id):
     return ManagedPolicyRole(

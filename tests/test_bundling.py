@@ -25,6 +25,8 @@ from secure_endpoint.constructs.bundling import (
     tree_hash,
 )
 
+pytestmark = pytest.mark.synth
+
 PACKAGE = "client_secret_rotation"
 BYTECODE_PYTHON = bundling.bytecode_python()
 if BYTECODE_PYTHON is None:  # nothing to compile the anomaly monitor's bytecode, or to check it

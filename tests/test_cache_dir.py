@@ -15,6 +15,8 @@ from secure_endpoint.cli import invoke
 from secure_endpoint.constructs import bundling
 from secure_endpoint.constructs.bundling import CACHE_DIR_ENV, resolve_cache_dir
 
+pytestmark = pytest.mark.synth
+
 linux_only = pytest.mark.skipif(sys.platform != "linux", reason="XDG directories are Linux's")
 
 

@@ -33,6 +33,8 @@ from test_app import EVERY_SWITCH
 
 from secure_endpoint import ApiClient, SecureEndpoint, compliance
 
+pytestmark = pytest.mark.synth
+
 LINT = "cfn-lint"
 ANY_REGION = ("us-east-1", "eu-west-1")
 CLI_REGION = ("us-east-1",)  # where `make cfn-lint` checks the sample app's templates

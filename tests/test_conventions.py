@@ -15,6 +15,8 @@ import secure_endpoint.constructs
 from secure_endpoint import SPAMHAUS_DROP, ApiClient, MonitorOptions, ShieldOptions, WafOptions
 from secure_endpoint.constructs._metrics import METRIC_OPTIONS
 
+pytestmark = pytest.mark.synth
+
 CLIENT = ApiClient(name="partner-a", rate_limit=10, burst_limit=20, quota_per_day=1000)
 
 

@@ -15,6 +15,8 @@ from endpoint_builder import synth_endpoint
 
 from secure_endpoint import ApiClient, DataCaptureOptions
 
+pytestmark = pytest.mark.synth
+
 
 def configuration() -> dict[str, Any]:
     """An endpoint with data capture and the drift monitor (a compliance matrix row)."""

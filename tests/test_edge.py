@@ -25,6 +25,8 @@ from secure_endpoint.constructs.edge import (
 )
 from secure_endpoint.constructs.keys import EncryptionKey
 
+pytestmark = pytest.mark.synth
+
 
 def mock_api(stack):
     """A minimal REST API: one mock-integration method, so that it has a stage."""

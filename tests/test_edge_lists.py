@@ -31,6 +31,8 @@ from secure_endpoint.constructs.edge import (
 )
 from secure_endpoint.constructs.keys import EncryptionKey
 
+pytestmark = pytest.mark.synth
+
 ALLOWED = [ipaddress.ip_network("203.0.113.0/24"), ipaddress.ip_network("2001:db8::/32")]
 DENIED = [
     ipaddress.ip_network("198.51.100.0/24"),

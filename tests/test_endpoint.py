@@ -24,6 +24,8 @@ from secure_endpoint import (
     manifest,
 )
 
+pytestmark = pytest.mark.synth
+
 CLIENTS = [ApiClient("partner-a", rate_limit=50, burst_limit=100, quota_per_day=100_000)]
 
 

@@ -20,6 +20,8 @@ from configurations import once
 
 from secure_endpoint import manifest
 
+pytestmark = pytest.mark.synth
+
 EXAMPLE = Path(__file__).parents[1] / "examples" / "multi_stack" / "app.py"
 
 

@@ -15,6 +15,8 @@ from secure_endpoint import HostingOptions, WafOptions
 from secure_endpoint.constructs.edge import ORIGIN_SECRET_RULE, SOURCE_ADDRESS_RULE_GROUPS
 from secure_endpoint.constructs.shield import EmergencyContact, ShieldOptions
 
+pytestmark = pytest.mark.synth
+
 # A region and no account, as `cdk synth -c region=eu-west-1` gives offline (no AZ lookups).
 ENV = Environment(region="eu-west-1")
 

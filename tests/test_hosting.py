@@ -17,6 +17,8 @@ from secure_endpoint.constructs.keys import EncryptionKey
 from secure_endpoint.constructs.network import IsolatedNetwork
 from secure_endpoint.constructs.options import DataCaptureOptions
 
+pytestmark = pytest.mark.synth
+
 CDK_CONTEXT = json.loads((Path(__file__).parent.parent / "cdk.json").read_text())["context"]
 MODEL_URL = "s3://model-artifacts-bucket/models/churn/model.tar.gz"
 SHA256 = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"

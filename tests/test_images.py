@@ -12,6 +12,8 @@ from sagemaker.core import image_uris
 from secure_endpoint.constructs import images
 from secure_endpoint.constructs.images import ContainerImage
 
+pytestmark = pytest.mark.synth
+
 URI = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/team/model@sha256:" + "ab" * 32
 # Regions of every partition the SDK serves, including the special cases of retrieve.
 REGIONS = ["us-east-1", "eu-west-1", "ap-southeast-2", "il-central-1", "cn-north-1"]

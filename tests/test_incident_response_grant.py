@@ -18,6 +18,8 @@ from test_cli_response import STACK, Deployed, aws, run  # noqa: F401 (the fixtu
 
 from secure_endpoint import ApiClient
 
+pytestmark = pytest.mark.synth
+
 # Calls that need no IAM permission, and the HTTP-verb actions of API Gateway's management API.
 NO_PERMISSION = {("sts", "GetCallerIdentity")}
 API_GATEWAY = {"GetApiKey": "apigateway:GET", "UpdateApiKey": "apigateway:PATCH"}

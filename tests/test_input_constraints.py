@@ -25,6 +25,8 @@ from secure_endpoint.constructs.input_constraints import BaselineError, FeatureC
 from secure_endpoint.constructs.keys import EncryptionKey
 from secure_endpoint.constructs.options import ApiClient
 
+pytestmark = pytest.mark.synth
+
 
 @pytest.fixture(scope="module")
 def baseline(tmp_path_factory: pytest.TempPathFactory) -> Path:

@@ -29,6 +29,8 @@ from secure_endpoint.constructs.integrity import ArtifactVerification
 from secure_endpoint.constructs.keys import EncryptionKey
 from secure_endpoint.constructs.network import IsolatedNetwork
 
+pytestmark = pytest.mark.synth
+
 CDK_CONTEXT = json.loads((Path(__file__).parent.parent / "cdk.json").read_text())["context"]
 BUCKET = "model-artifacts-bucket"
 OBJECT = "models/churn/model.tar.gz"

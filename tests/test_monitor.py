@@ -18,6 +18,8 @@ from state_access import PREFIXES, S3_ACCESS
 from secure_endpoint import ApiClient, MonitorOptions
 from secure_endpoint.constructs import bundling
 
+pytestmark = pytest.mark.synth
+
 HANDLER = "anomaly_monitor.handler.handler"
 FITTER_HANDLER = "anomaly_model_fitter.handler.handler"
 

@@ -14,6 +14,8 @@ from configurations import once
 from secure_endpoint.constructs.keys import EncryptionKey
 from secure_endpoint.constructs.network import IsolatedNetwork
 
+pytestmark = pytest.mark.synth
+
 CDK_CONTEXT = json.loads((Path(__file__).parent.parent / "cdk.json").read_text())["context"]
 
 

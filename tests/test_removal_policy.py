@@ -18,6 +18,8 @@ from endpoint_builder import synth_endpoint
 from secure_endpoint import ApiClient, DataCaptureOptions, ShieldOptions
 from secure_endpoint.constructs import removal
 
+pytestmark = pytest.mark.synth
+
 # What CloudFormation gets for each policy: (DeletionPolicy, UpdateReplacePolicy).
 RETAINED = ("Retain", "Retain")
 DELETED = ("Delete", "Delete")

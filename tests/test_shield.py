@@ -43,6 +43,8 @@ from secure_endpoint.constructs.shield import (
     create_origin_secret,
 )
 
+pytestmark = pytest.mark.synth
+
 ACCOUNT = "111122223333"
 CONTACTS = [
     EmergencyContact("oncall@example.com", "+12025550100", "Primary on-call, 24/7"),

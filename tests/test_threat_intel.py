@@ -23,6 +23,8 @@ from secure_endpoint.constructs.threat_intel import (
     ThreatIntelFeeds,
 )
 
+pytestmark = pytest.mark.synth
+
 FEEDS = [SPAMHAUS_DROP, TOR_EXIT_NODES]
 
 

@@ -178,7 +178,9 @@ def bytecode_python(version: str = BYTECODE_PYTHON_VERSION) -> str | None:
     ):
         candidates.extend(str(path) for path in sorted(home.glob(pattern), reverse=True))
     for candidate in candidates:
-        if candidate and _cache_tag(candidate) == _tag(version):
+        # this interpreter's tag is known without starting another one
+        tag = sys.implementation.cache_tag if candidate == sys.executable else None
+        if candidate and (tag or _cache_tag(candidate)) == _tag(version):
             return candidate
     return None
 

@@ -262,6 +262,7 @@ class _FrameworkSpec:
 class _FrameworkImage(ContainerImage):
     def __init__(self, spec: _FrameworkSpec) -> None:
         self._spec = spec
+        self._mapped: list[tuple[Stack, CfnMapping]] = []  # bind and grant_pull map it once
 
     def bind(self, scope: IConstruct) -> str:
         stack = Stack.of(scope)
@@ -289,15 +290,27 @@ class _FrameworkImage(ContainerImage):
         return _grant_pull(grantee, arn)
 
     def _mapping(self, stack: Stack) -> CfnMapping:
+        # Each call to the CDK is a round trip to its node process: the mapping is filled in one
+        # call where it is new, and this image's values are added only once per stack.
+        for mapped_stack, mapped in self._mapped:
+            if mapped_stack is stack:
+                return mapped
         holder = stack.node.try_find_child(_MAPPINGS_SCOPE)
         if not isinstance(holder, Construct):
             holder = Construct(stack, _MAPPINGS_SCOPE)
         mapping_id = f"{self._spec.framework}-{self._spec.version}"
+        variant = self._spec.variant
         mapping = holder.node.try_find_child(mapping_id)
-        if not isinstance(mapping, CfnMapping):
-            mapping = CfnMapping(holder, mapping_id)
-        for region, uri in self._spec.uris.items():
-            mapping.set_value(region, self._spec.variant, uri)
+        if isinstance(mapping, CfnMapping):  # another flavour of this framework version
+            for region, uri in self._spec.uris.items():
+                mapping.set_value(region, variant, uri)
+        else:
+            mapping = CfnMapping(
+                holder,
+                mapping_id,
+                mapping={region: {variant: uri} for region, uri in self._spec.uris.items()},
+            )
+        self._mapped.append((stack, mapping))
         return mapping
 
 

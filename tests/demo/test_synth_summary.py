@@ -28,6 +28,8 @@ from demo.synth_summary import (
     unused_acknowledgements,
 )
 
+pytestmark = pytest.mark.synth
+
 STACK = "SecureEndpointSample"
 
 
