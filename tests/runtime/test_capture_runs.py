@@ -125,13 +125,14 @@ def test_the_s3_store_lists_variants_and_streams_lines(baseline):  # noqa: F811
     s3 = boto3.client("s3", region_name="us-east-1")
     s3.create_bucket(Bucket="capture")
     body = "\n".join(requests(30, T0)) + "\n"
+    hour = datetime.now(UTC)  # moto stores objects now: write them in this hour's folder
     for variant in ("AllTraffic", "Shadow"):
-        s3.put_object(Bucket="capture", Key=f"{ENDPOINT}{variant}/2026/12/01/10/x.jsonl",
+        s3.put_object(Bucket="capture", Key=f"{ENDPOINT}{variant}/{hour:%Y/%m/%d/%H}/x.jsonl",
                       Body=body.encode())  # fmt: skip
     store = S3CaptureStore(s3, "capture")
     assert store.variants(ENDPOINT) == [f"{ENDPOINT}AllTraffic/", f"{ENDPOINT}Shadow/"]
-    now = datetime.now(UTC).timestamp()
-    result = run(store, ENDPOINT, baseline, Cursor(now - 3600), now + 60, lookback_hours=24 * 400)
+    now = hour.timestamp()
+    result = run(store, ENDPOINT, baseline, Cursor(now - 3600), now + 60)
     assert result.objects == 2
     assert result.counts.records == 60
     assert json.loads(result.cursor.to_json())["keys"]
