@@ -60,9 +60,10 @@ unit: setup
 	$(VENV)/bin/pytest
 
 # The edit loop's subset: the tests marked `slow` (the wheel build) and `synth` (CDK constructs)
-# left out, but for the one `smoke` synth of the sample app; `make test` runs them all.
+# left out, but for the one `smoke` synth of the sample app, on two workers (pytest-xdist);
+# `make test` runs them all.
 unit-fast: setup
-	$(VENV)/bin/pytest -m "not slow and (not synth or smoke)"
+	$(VENV)/bin/pytest -n 2 -m "not slow and (not synth or smoke)"
 
 test: lint typecheck unit
 
