@@ -4,7 +4,9 @@
    (``demo.synth_summary``);
 2. the security loop: the anomaly monitor's real code against moto, in this process
    (``demo.loop``);
-3. the report, ``demo-report/report.md`` and its plots (``demo.report``).
+3. the model-aware layer on simulated data capture: baseline, the gateway's request model,
+   drift (``demo.model_inputs``);
+4. the report, ``demo-report/report.md`` and its plots (``demo.report``).
 
 Exit status: 0 when every step ran, 2 for a bad environment or a failed check (``DemoError``:
 the message says what to do).
@@ -20,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from demo import loop, plots
+from demo import loop, model_inputs, plots
 from demo.console import INDENT, DemoError, Say, require
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,6 +34,7 @@ class Options:
     cdk_out: Path = ROOT / "cdk.out"  # the usual place: the report stays small
     skip_synth: bool = False
     loop: loop.LoopOptions = field(default_factory=loop.LoopOptions)
+    capture_hours: float = model_inputs.HOURS  # the simulated data capture of step 3
 
 
 @dataclass(frozen=True)
@@ -44,12 +47,14 @@ class Outcome:
 
 def run(options: Options, say: Say = print) -> Outcome:
     """Every step; ``say`` prints a line."""
-    require((*loop.NEEDS, *plots.NEEDS))  # before the slow first step, not after it
+    require(
+        (*loop.NEEDS, *plots.NEEDS, *model_inputs.NEEDS)
+    )  # before the slow first step, not after it
     started = time.perf_counter()
     say("secure-endpoint demo: the whole security loop, locally (no AWS account needed)")
     summary, note = _step_one(options, say)
 
-    say("[2/3] The security loop against a local AWS emulator (moto, in this process)")
+    say("[2/4] The security loop against a local AWS emulator (moto, in this process)")
     step = time.perf_counter()
     with loop.scratch() as work:
         result = loop.run(options.loop, Path(work), say)
@@ -57,11 +62,21 @@ def run(options: Options, say: Say = print) -> Outcome:
         say(f"{INDENT}{line}")
     say(f"{INDENT}done in {time.perf_counter() - step:.1f} s")
 
+    say("[3/4] The model-aware layer: a training baseline, input constraints, drift")
+    step = time.perf_counter()
+    with loop.scratch() as work:
+        inputs = model_inputs.run(
+            Path(work), lambda line: say(f"{INDENT}{line}"), hours=options.capture_hours
+        )
+    for line in inputs.console_lines():
+        say(f"{INDENT}{line}")
+    say(f"{INDENT}done in {time.perf_counter() - step:.1f} s")
+
     from demo import report
 
-    say("[3/3] The report and its plots")
+    say("[4/4] The report and its plots")
     step = time.perf_counter()
-    files = report.write(options.out, result, summary, synth_note=note)
+    files = report.write(options.out, result, summary, synth_note=note, model_inputs=inputs)
     shown = ", ".join(path.name for path in files[1:])
     say(f"{INDENT}{_relative(files[0])} with {shown}; done in {time.perf_counter() - step:.1f} s")
     seconds = time.perf_counter() - started
@@ -74,11 +89,11 @@ def run(options: Options, say: Say = print) -> Outcome:
 def _step_one(options: Options, say: Say) -> tuple[Any, str]:
     if options.skip_synth:
         note = "skipped (--skip-synth)"
-        say(f"[1/3] Synth summary: {note}")
+        say(f"[1/4] Synth summary: {note}")
         return None, note
     from demo import synth_summary  # imports the CDK: only when this step runs
 
-    say("[1/3] Synthesize the sample app with all five cdk-nag packs and cfn-lint")
+    say("[1/4] Synthesize the sample app with all five cdk-nag packs and cfn-lint")
     step = time.perf_counter()
     summary = synth_summary.run(
         options.out, cdk_out=options.cdk_out, say=lambda line: say(f"{INDENT}{line}")
@@ -109,6 +124,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     options = Options(
         out=args.out,
         skip_synth=args.skip_synth,
+        capture_hours=model_inputs.QUICK_HOURS if args.quick else model_inputs.HOURS,
         loop=loop.LoopOptions(
             hours=base.hours,
             baseline_hours=base.baseline_hours,

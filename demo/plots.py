@@ -35,6 +35,11 @@ LEGIT_COLOR = "#2ca02c"
 FILES = ("traffic.png", "scores.png", "blocks.png", "detection.png")
 
 
+def figure(width: float, height: float, **grid: Any) -> tuple[Any, Any]:
+    """A figure and its axes for another step's plot (the report's size and resolution)."""
+    return _figure(width, height, **grid)
+
+
 def _figure(width: float, height: float, **grid: Any) -> tuple[Any, Any]:
     require(NEEDS)
     from matplotlib.figure import Figure

@@ -16,6 +16,7 @@ from demo.loop import LOG_GROUP, REGION, STATE_BUCKET, LoopResult
 
 if TYPE_CHECKING:
     from benchmarks.detection import Evaluation
+    from demo.model_inputs import ModelInputsResult
 
 MONITOR = "monitor (in the loop)"
 THRESHOLD = "static threshold (WAF Security Automations style)"
@@ -44,15 +45,21 @@ def write(
     summary: Summary | None,
     *,
     synth_note: str = "",
+    model_inputs: ModelInputsResult | None = None,
 ) -> list[Path]:
     """``out/report.md``, the plots and the monitor's output; returns the files written."""
     out.mkdir(parents=True, exist_ok=True)
     scored = evaluations(result)
     images = plots.write_all(result, scored, out)
+    if model_inputs is not None:
+        from demo import model_inputs as step
+
+        step.plot(model_inputs, out / "drift.png")
+        images.append(out / "drift.png")
     output = out / "monitor-output.jsonl"
     output.write_text("".join(run.output for run in result.all_runs()), encoding="utf-8")
     report = out / "report.md"
-    report.write_text(markdown(result, scored, summary, synth_note), encoding="utf-8")
+    report.write_text(markdown(result, scored, summary, synth_note, model_inputs), encoding="utf-8")
     return [report, *images, output]
 
 
@@ -61,14 +68,18 @@ def markdown(
     scored: dict[str, Evaluation],
     summary: Summary | None,
     synth_note: str = "",
+    model_inputs: ModelInputsResult | None = None,
 ) -> str:
+    from demo import model_inputs as step
+
     when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     parts = [
         "# secure-endpoint: the demo report",
         "",
         f"Written by `make demo` on {when}, offline: no AWS account was used. Step 1 synthesizes "
         "the sample app; step 2 runs the anomaly monitor's real code against a local AWS emulator "
-        "(moto) fed with simulated traffic; step 3 wrote this report.",
+        "(moto) fed with simulated traffic; step 3 runs the model-aware layer on simulated data "
+        "capture; step 4 wrote this report.",
         "",
         "## 1. The sample app, synthesized and checked",
         "",
@@ -76,6 +87,7 @@ def markdown(
         "",
         *_loop_section(result),
         *_detection_section(result, scored),
+        *(step.markdown(model_inputs) if model_inputs is not None else []),
         *_limits(result),
         "## Deploy it",
         "",

@@ -11,6 +11,7 @@ import pytest
 from demo.__main__ import Options, Outcome
 from demo.__main__ import run as run_demo
 from demo.loop import QUICK, RunRecord
+from demo.model_inputs import QUICK_HOURS
 from demo.plots import FILES
 from demo.report import MONITOR, THRESHOLD, evaluations, markdown
 
@@ -22,7 +23,12 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     before = dict(os.environ)
     lines: list[str] = []
     outcome = run_demo(
-        Options(out=tmp_path_factory.mktemp("demo-report"), skip_synth=True, loop=QUICK),
+        Options(
+            out=tmp_path_factory.mktemp("demo-report"),
+            skip_synth=True,
+            loop=QUICK,
+            capture_hours=QUICK_HOURS,
+        ),
         say=lines.append,
     )
     return {"outcome": outcome, "lines": lines, "environ_before": before, "after": dict(os.environ)}
@@ -176,7 +182,7 @@ def test_the_console_says_each_step_and_ends_with_the_report_and_the_deploy_comm
     lines: list[str] = demo["lines"]
     steps = [line for line in lines if line.startswith("[")]
 
-    assert [s[:5] for s in steps] == ["[1/3]", "[2/3]", "[3/3]"]
+    assert [s[:5] for s in steps] == ["[1/4]", "[2/4]", "[3/4]", "[4/4]"]
     assert any("Logs Insights is emulated locally" in line for line in lines)
     assert any(line.strip().startswith("blocked: ") for line in lines)
     assert lines[-2] == f"Report: {outcome.files[0]}   (the demo took {outcome.seconds:.0f} s)"
@@ -192,3 +198,13 @@ def test_the_fake_credentials_do_not_outlive_the_loop(demo: dict[str, Any]) -> N
 
 def test_the_fast_variant_stays_fast(outcome: Outcome) -> None:
     assert outcome.seconds < 60
+
+
+def test_the_model_aware_step_refuses_bad_rows_and_reports_drift(outcome: Outcome) -> None:
+    report = outcome.files[0].read_text()
+    assert "## The model-aware layer: input constraints and drift" in report
+    assert "| a training row | passed to the model |" in report
+    assert "| a row one value short | 400 invalid_body | 0: minItems" in report
+    assert '| "NaN" as a string | 400 invalid_body |' in report
+    assert any(path.name == "drift.png" for path in outcome.files)
+    assert (outcome.files[0].parent / "drift.png").stat().st_size > 10_000
