@@ -12,9 +12,11 @@ import ast
 import json
 import posixpath
 import re
+import struct
 import tarfile
 import tempfile
 import zipfile
+import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -48,6 +50,22 @@ _CONFIG_PATTERNS = (
 _SEARCH_CHUNK = 1024 * 1024
 _SEARCH_OVERLAP = 512
 SAVED_MODEL_NAMES = frozenset({"saved_model.pb", "keras_metadata.pb", "saved_model.pbtxt"})
+
+# What a corrupt zip makes the standard library raise, whether reading its directory or an
+# entry: a damaged extra field gives IndexError or struct.error, a damaged name
+# UnicodeDecodeError. Each is a finding (the archive is refused), never a crash.
+_ZIP_ERRORS = (
+    zipfile.BadZipFile,
+    OSError,
+    EOFError,
+    ValueError,
+    NotImplementedError,
+    IndexError,
+    KeyError,
+    OverflowError,
+    struct.error,
+    zlib.error,
+)
 
 
 class Scanner:
@@ -318,17 +336,12 @@ class Scanner:
                 return
             try:
                 archive = zipfile.ZipFile(spool)
-            except (
-                zipfile.BadZipFile,
-                OSError,
-                ValueError,
-                NotImplementedError,
-                EOFError,
-            ) as error:
-                self.add(Finding(path, "archive", f"not a readable zip ({error}): refused"))
+            except _ZIP_ERRORS as error:
+                self.add(Finding(path, "archive", f"not a readable zip ({error!r}): refused"))
                 return
             with archive:
-                entries = [info for info in archive.infolist() if not info.is_dir()]
+                # not is_dir(): it fails on an empty name, which a damaged directory can hold
+                entries = [i for i in archive.infolist() if not i.filename.endswith("/")]
                 if len(entries) > limits.max_members:
                     self.add(Finding(path, "limit", f"a zip of {len(entries)} entries"))
                     return
@@ -344,10 +357,11 @@ class Scanner:
                     try:
                         with archive.open(info) as entry:
                             self.scan_member(inner, Reader(entry), depth + 1)
-                    except (zipfile.BadZipFile, NotImplementedError, RuntimeError,
-                            OSError, EOFError) as error:  # fmt: skip
+                    except (*_ZIP_ERRORS, RuntimeError) as error:
                         self.add(
-                            Finding(inner, "archive", f"an unreadable zip entry ({error}): refused")
+                            Finding(
+                                inner, "archive", f"an unreadable zip entry ({error!r}): refused"
+                            )
                         )
 
     def _zip_entry_sizes(self, path: str, info: zipfile.ZipInfo) -> bool:
