@@ -11,9 +11,13 @@ that names its owner.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from aws_cdk import Annotations, Aws, CfnResource, Duration, Names, Stack
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
@@ -264,6 +268,85 @@ def hardened_function(
             "NIST.800.53.R5-LambdaConcurrency",
         )
     return function
+
+
+@dataclass(frozen=True)
+class ScheduledFunction:
+    """What ``scheduled_function_in_vpc`` builds."""
+
+    log_group: logs.LogGroup
+    dead_letter_queue: sqs.Queue
+    role: ManagedPolicyRole
+    security_group: ec2.SecurityGroup
+    function: lambda_.Function
+    rule: events.Rule
+
+
+def scheduled_function_in_vpc(
+    scope: Construct,
+    *,
+    name: str,
+    key: kms.IKey,
+    vpc: ec2.IVpc,
+    vpc_subnets: ec2.SubnetSelection,
+    log_retention: logs.RetentionDays,
+    schedule: Duration,
+    **function: Any,
+) -> ScheduledFunction:
+    """A hardened function in ``vpc_subnets`` run every ``schedule``, under ``scope``: its log
+    group (``Logs``), dead-letter queue (``DeadLetters``), role (``Role``, VPC access), a security
+    group with no inbound and HTTPS out only (``SecurityGroup``: the subnets have no internet
+    route, so what it reaches is S3 through the gateway endpoint), the function (``Function``:
+    one retry, runs older than the schedule dropped, the next one does their work) and its
+    schedule (``Schedule``: two retries, then the dead-letter queue).
+
+    :param name: what it is, as descriptions and reasons name it ('drift monitor').
+    :param function: the rest of ``hardened_function``'s properties (package, code,
+        description, runtime, memory_size, timeout, environment, ...).
+    """
+    log_group = logs.LogGroup(scope, "Logs", encryption_key=key, retention=log_retention)
+    queue = dead_letter_queue(scope, "DeadLetters", key=key, owner=f"the {name}")
+    role = lambda_role(scope, "Role", description=f"Runs the secure-endpoint {name}", in_vpc=True)
+    group = ec2.SecurityGroup(
+        scope,
+        "SecurityGroup",
+        vpc=vpc,
+        description=f"{name[0].upper()}{name[1:]}: no inbound; HTTPS out to the S3 gateway "
+        "endpoint",
+        allow_all_outbound=False,
+    )
+    # S3's gateway endpoint is addressed by the service's public ranges; the subnets have no
+    # internet route, so S3 (through the gateway endpoint) is all this reaches.
+    group.add_egress_rule(
+        ec2.Peer.any_ipv4(), ec2.Port.tcp(443), "HTTPS to the S3 gateway endpoint"
+    )
+    max_age = Duration.seconds(schedule.to_seconds())
+    made = hardened_function(
+        scope,
+        "Function",
+        role=role,
+        key=key,
+        log_group=log_group,
+        dead_letter_queue=queue,
+        vpc=vpc,
+        vpc_subnets=vpc_subnets,
+        security_groups=[group],
+        retry_attempts=1,
+        max_event_age=max_age,
+        **function,
+    )
+    rule = events.Rule(
+        scope,
+        "Schedule",
+        description=f"Runs the secure-endpoint {name}",
+        schedule=events.Schedule.rate(schedule),
+        targets=[
+            targets.LambdaFunction(
+                made, dead_letter_queue=queue, retry_attempts=2, max_event_age=max_age
+            )
+        ],
+    )
+    return ScheduledFunction(log_group, queue, role, group, made, rule)
 
 
 def note_reservations(scope: Construct) -> int:

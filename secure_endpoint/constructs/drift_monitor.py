@@ -19,8 +19,6 @@ from typing import Any
 from aws_cdk import Duration, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_ec2 as ec2
-from aws_cdk import aws_events as events
-from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
@@ -78,46 +76,23 @@ class DriftMonitor(Construct):
             code=lambda_.Code.from_asset(str(folder)),
             description="The training baseline the drift monitor compares captured inputs with",
         )
-        self.log_group = logs.LogGroup(self, "Logs", encryption_key=key, retention=log_retention)
-        self.dead_letter_queue = build.dead_letter_queue(
-            self, "DeadLetters", key=key, owner="the drift monitor"
-        )
-        self.role = build.lambda_role(
-            self, "Role", description="Runs the secure-endpoint drift monitor", in_vpc=True
-        )
-        self.security_group = ec2.SecurityGroup(
+        scheduled = build.scheduled_function_in_vpc(
             self,
-            "SecurityGroup",
+            name="drift monitor",
+            key=key,
             vpc=vpc,
-            description="Drift monitor: no inbound; HTTPS out to the S3 gateway endpoint",
-            allow_all_outbound=False,
-        )
-        # S3's gateway endpoint is addressed by the service's public ranges; the subnets have
-        # no internet route, so S3 (through the gateway endpoint) is all this reaches.
-        self.security_group.add_egress_rule(
-            ec2.Peer.any_ipv4(), ec2.Port.tcp(443), "HTTPS to the S3 gateway endpoint"
-        )
-        self.function = build.hardened_function(
-            self,
-            "Function",
+            vpc_subnets=vpc_subnets,
+            log_retention=log_retention,
+            schedule=SCHEDULE,
             package=PACKAGE,
             code=lambda_code(PACKAGE, resolve_cache_dir(bundling_cache_dir), include_runtime=True),
             description="Compares the newly captured inputs with the training baseline",
             runtime=runtime(PACKAGE),
-            role=self.role,
-            key=key,
-            log_group=self.log_group,
-            dead_letter_queue=self.dead_letter_queue,
             reserved_concurrent_executions=1 if reserved_concurrency else None,
             memory_size=MEMORY_MB,
             timeout=TIMEOUT,
-            vpc=vpc,
-            vpc_subnets=vpc_subnets,
-            security_groups=[self.security_group],
+            # A failed run leaves the state: a retry or the next run reads the same objects.
             layers=[self.baseline_layer],
-            # A failed run leaves the cursor: a retry or the next run reads the same objects.
-            retry_attempts=1,
-            max_event_age=Duration.seconds(SCHEDULE.to_seconds()),
             environment={
                 "CAPTURE_BUCKET": capture_bucket.bucket_name,
                 "ENDPOINT_PREFIX": capture_prefix,
@@ -126,20 +101,12 @@ class DriftMonitor(Construct):
                 "POWERTOOLS_SERVICE_NAME": self.service_name,
             },
         )
-        self.rule = events.Rule(
-            self,
-            "Schedule",
-            description="Runs the secure-endpoint drift monitor",
-            schedule=events.Schedule.rate(SCHEDULE),
-            targets=[
-                targets.LambdaFunction(
-                    self.function,
-                    dead_letter_queue=self.dead_letter_queue,
-                    retry_attempts=2,
-                    max_event_age=Duration.hours(1),
-                )
-            ],
-        )
+        self.log_group = scheduled.log_group
+        self.dead_letter_queue = scheduled.dead_letter_queue
+        self.role = scheduled.role
+        self.security_group = scheduled.security_group
+        self.function = scheduled.function
+        self.rule = scheduled.rule
         build.allow_rule_dead_letters(key)
         build.allow_dead_letter_sends(key, self.role)
         build.acknowledge_invoke_config(self.function)

@@ -504,33 +504,16 @@ class AnomalyMonitor(Construct):
         bundling_cache_dir: Path | None,
         reserved_concurrency: bool,
     ) -> lambda_.Function:
-        """The model fitter: built like the monitor, in its subnets, run hourly."""
-        scope = Construct(self, "ModelFitter")
-        self.fitter_log_group = logs.LogGroup(
-            scope, "Logs", encryption_key=key, retention=log_retention
-        )
-        self.fitter_dead_letter_queue = build.dead_letter_queue(
-            scope, "DeadLetters", key=key, owner="the anomaly model fitter"
-        )
-        self.fitter_role = build.lambda_role(
-            scope, "Role", description="Runs the secure-endpoint anomaly model fitter", in_vpc=True
-        )
-        self.fitter_security_group = ec2.SecurityGroup(
-            scope,
-            "SecurityGroup",
+        """The model fitter: built like the monitor, in its subnets, run hourly. A run is
+        idempotent (the model is content-addressed, the pointer names it last)."""
+        fitter = build.scheduled_function_in_vpc(
+            Construct(self, "ModelFitter"),
+            name="anomaly model fitter",
+            key=key,
             vpc=vpc,
-            description="Anomaly model fitter: no inbound; HTTPS out to the S3 gateway endpoint",
-            allow_all_outbound=False,
-        )
-        # S3's gateway endpoint is addressed by the service's public ranges; the subnets have
-        # no internet route, so S3 (through the gateway endpoint) is all this reaches.
-        self.fitter_security_group.add_egress_rule(
-            ec2.Peer.any_ipv4(), ec2.Port.tcp(443), "HTTPS to the S3 gateway endpoint"
-        )
-        max_age = Duration.seconds(FITTER_SCHEDULE.to_seconds())
-        function = build.hardened_function(
-            scope,
-            "Function",
+            vpc_subnets=vpc_subnets,
+            log_retention=log_retention,
+            schedule=FITTER_SCHEDULE,
             package=FITTER_PACKAGE,
             code=lambda_code(
                 FITTER_PACKAGE,
@@ -541,41 +524,21 @@ class AnomalyMonitor(Construct):
             ),
             description="Fits the anomaly monitor's Isolation Forests on its committed history",
             runtime=runtime(FITTER_PACKAGE),
-            role=self.fitter_role,
-            key=key,
-            log_group=self.fitter_log_group,
-            dead_letter_queue=self.fitter_dead_letter_queue,
             reserved_concurrent_executions=1 if reserved_concurrency else None,
             memory_size=FITTER_MEMORY_MB,
             timeout=FITTER_TIMEOUT,
-            vpc=vpc,
-            vpc_subnets=vpc_subnets,
-            security_groups=[self.fitter_security_group],
-            # One retry: a run is idempotent (the model is content-addressed, the pointer names
-            # it last); a run older than the schedule is dropped, the next one does its work.
-            retry_attempts=1,
-            max_event_age=max_age,
             environment={
                 "STATE_BUCKET": self.state_bucket.bucket_name,
                 "MONITOR_SETTINGS": settings,
                 "POWERTOOLS_SERVICE_NAME": self.fitter_service_name,
             },
         )
-        self.fitter_rule = events.Rule(
-            scope,
-            "Schedule",
-            description="Runs the secure-endpoint anomaly model fitter",
-            schedule=events.Schedule.rate(FITTER_SCHEDULE),
-            targets=[
-                targets.LambdaFunction(
-                    function,
-                    dead_letter_queue=self.fitter_dead_letter_queue,
-                    retry_attempts=2,
-                    max_event_age=max_age,
-                )
-            ],
-        )
-        return function
+        self.fitter_log_group = fitter.log_group
+        self.fitter_dead_letter_queue = fitter.dead_letter_queue
+        self.fitter_role = fitter.role
+        self.fitter_security_group = fitter.security_group
+        self.fitter_rule = fitter.rule
+        return fitter.function
 
     def _grant_fitter(self, key: kms.IKey) -> None:
         """The fitter reads the monitor's committed pointer and history and the model; it
