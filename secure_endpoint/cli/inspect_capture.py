@@ -32,7 +32,13 @@ def add_inspect_capture_command(commands: Any) -> None:
         "the baseline extra: pip install 'secure-endpoint[baseline]'.",
         epilog=_EXIT,
     )
-    inspect.add_argument("--capture", required=True, help="capture directory, or - for stdin")
+    inspect.add_argument(
+        "--capture",
+        required=True,
+        help="capture directory, s3://bucket/prefix (the endpoint's capture prefix), or - for "
+        "stdin",
+    )
+    inspect.add_argument("--profile", help="AWS profile for s3:// (default: the credential chain)")
     inspect.add_argument("--baseline", required=True, type=Path, help="the baseline directory")
     inspect.add_argument("--output", required=True, help="findings (JSON lines), - for stdout")
     inspect.add_argument(
@@ -84,7 +90,7 @@ def _inspect(args: argparse.Namespace) -> int:
     counts = records.Counts()
     try:
         reports = drift.windows(
-            records.read_lines(_lines(args.capture), counts),
+            records.read_lines(_lines(args.capture, args.profile), counts),
             reference,
             seconds=args.window_minutes * 60,
         )
@@ -123,10 +129,14 @@ def _open_output(name: str) -> IO[str]:
         raise Failure(f"--output {name}: {error.strerror}") from None
 
 
-def _lines(source: str) -> Iterator[bytes]:
-    """Every line of the capture files under ``source`` (sorted paths), or of stdin."""
+def _lines(source: str, profile: str | None = None) -> Iterator[bytes]:
+    """Every line of the capture files under ``source`` (sorted paths; a directory or an
+    ``s3://bucket/prefix``), or of stdin."""
     if source == "-":
         yield from sys.stdin.buffer
+        return
+    if source.startswith("s3://"):
+        yield from _s3_lines(source, profile)
         return
     root = Path(source)
     if not root.is_dir():
@@ -137,3 +147,19 @@ def _lines(source: str) -> Iterator[bytes]:
         opener = gzip.open if gzipped else open
         with opener(path, "rb") as handle:
             yield from handle
+
+
+def _s3_lines(url: str, profile: str | None) -> Iterator[bytes]:
+    import boto3
+
+    from secure_endpoint.cli.failures import aws_errors
+    from secure_endpoint.runtime.capture.s3 import S3CaptureStore
+
+    bucket, _, prefix = url.removeprefix("s3://").partition("/")
+    if not bucket:
+        raise Failure(f"--capture {url}: name a bucket, like s3://bucket/capture/endpoint/")
+    with aws_errors(f"cannot read {url}"):
+        client = boto3.Session(profile_name=profile).client("s3")
+        store = S3CaptureStore(client, bucket)
+        for item in sorted(store.objects(prefix), key=lambda o: o.key):
+            yield from store.lines(item.key)

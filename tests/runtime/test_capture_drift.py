@@ -276,3 +276,27 @@ def test_judged_client_by_client_the_world_moving_is_one_episode(baseline):
     assert evidence["direction"] == "up"
     assert evidence["clients_moved"] >= 5  # the six interactive clients, not the others
     assert evidence["clients_judged"] in (7, 8)  # the batch client judged in its hours only
+
+
+def test_inspect_capture_reads_the_capture_from_s3(tmp_path, monkeypatch):
+    import boto3
+    from moto import mock_aws
+
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    baseline_dir = _baseline_dir(tmp_path)
+    lines = traffic(4, drift_hours=range(2, 4))
+    out = tmp_path / "findings.jsonl"
+    with mock_aws():
+        s3 = boto3.client("s3", region_name="us-east-1")
+        s3.create_bucket(Bucket="capture")
+        for hour in range(4):
+            body = "\n".join(lines[hour * 400 : (hour + 1) * 400]) + "\n"
+            key = f"capture/ep/AllTraffic/2026/12/01/{hour:02d}/part.jsonl"
+            s3.put_object(Bucket="capture", Key=key, Body=body.encode())
+        code = main(["inspect-capture", "--capture", "s3://capture/capture/ep/",
+                     "--baseline", str(baseline_dir), "--output", str(out),
+                     "--reference-hours", "0"])  # fmt: skip
+    assert code == 0
+    (finding,) = [json.loads(x) for x in out.read_text().splitlines()]
+    assert finding["features"] == ["income"]
+    assert finding["first_seen"] == "2026-12-01T02:00:00Z"
