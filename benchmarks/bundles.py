@@ -34,10 +34,11 @@ BUNDLES = {  # the options the constructs bundle each function with
         "also": ("anomaly_monitor",),
     },
     "api_key_responder": {"include_runtime": True},
-    "artifact_verifier": {},
+    "artifact_verifier": {"include_runtime": True},
     "client_secret_rotation": {"include_runtime": True},
     "origin_secret_rotation": {"include_runtime": True},
     "threat_intel_feed": {"include_runtime": True},
+    "drift_monitor": {"include_runtime": True},
 }
 IMPORTS = {  # label: (the bundle, the module a cold start imports)
     "monitor (anomaly_monitor.handler)": ("anomaly_monitor", "anomaly_monitor.handler"),
