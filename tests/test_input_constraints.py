@@ -189,12 +189,19 @@ def test_string_features_take_their_domain(tmp_path):
     assert errors(schema, [[1, 20.0, "gold"]])
 
 
-def test_the_schema_renders_into_the_endpoint_template(baseline):
+@pytest.fixture(scope="module")
+def json_endpoint(baseline: Path) -> tuple[InputConstraints, Template]:
+    """One endpoint under JSON input constraints, for the tests of its template."""
     constraints = InputConstraints.from_baseline(baseline)
     _, stack, _ = synth_endpoint(
         "Constrained", clients=[ApiClient(name="a")], input_constraints=constraints
     )
-    models = Template.from_stack(stack).find_resources("AWS::ApiGateway::Model")
+    return constraints, Template.from_stack(stack)
+
+
+def test_the_schema_renders_into_the_endpoint_template(json_endpoint):
+    constraints, template = json_endpoint
+    models = template.find_resources("AWS::ApiGateway::Model")
     schemas = [m["Properties"]["Schema"] for m in models.values()]
     assert constraints.json_schema() in schemas
 
@@ -352,12 +359,8 @@ def test_the_waf_answers_a_refused_csv_body_in_the_api_s_error_shape(csv_endpoin
     }
 
 
-def test_a_json_endpoint_has_no_csv_rule_and_no_unused_body(baseline):
-    constraints = InputConstraints.from_baseline(baseline)
-    _, stack, _ = synth_endpoint(
-        "JsonConstrained", clients=[ApiClient(name="a")], input_constraints=constraints
-    )
-    (acl,) = Template.from_stack(stack).find_resources("AWS::WAFv2::WebACL").values()
+def test_a_json_endpoint_has_no_csv_rule_and_no_unused_body(json_endpoint):
+    (acl,) = json_endpoint[1].find_resources("AWS::WAFv2::WebACL").values()
     assert "CsvBodyCharacters" not in [r["Name"] for r in acl["Properties"]["Rules"]]
     assert set(acl["Properties"]["CustomResponseBodies"]) == {"forbidden", "throttled", "too_large"}
 

@@ -143,6 +143,8 @@ def error_body(code: str, message: str, detail: str | None = None) -> str:
 # What the request model refused, in API Gateway's words (e.g. "numeric instance is greater
 # than the required maximum (maximum: 12, found: 40)"): only the caller's own request is in it.
 VALIDATION_DETAIL = "$context.error.validationErrorString"
+# The gateway responses whose body carries a ``detail``, by response type.
+_DETAILS = {"BAD_REQUEST_BODY": VALIDATION_DETAIL}
 
 
 class InferenceApi(Construct):
@@ -469,9 +471,7 @@ class InferenceApi(Construct):
                     "application/json": error_body(
                         code,
                         message.format(content_type=self.request_content_type),
-                        VALIDATION_DETAIL
-                        if response_type.response_type == "BAD_REQUEST_BODY"
-                        else None,
+                        _DETAILS.get(response_type.response_type),
                     )
                 },
             )

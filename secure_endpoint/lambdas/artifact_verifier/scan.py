@@ -13,11 +13,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
+from artifact_verifier.tamper import emf
 from secure_endpoint.runtime.artifact_scan import Policy, Report, Scanner
 
-NAMESPACE = "SecureEndpoint/Integrity"
 METRIC = "ArtifactUnsafe"
-DIMENSION = "FunctionName"
 SCAN_PROPERTY = "Scan"
 ALLOWED_PROPERTY = "AllowedPickleGlobals"
 
@@ -85,23 +84,15 @@ def check(url: str, sha256: str, report: Report) -> None:
 
 def metric_document(url: str, report: Report, function_name: str, at_ms: int) -> dict[str, Any]:
     """``ArtifactUnsafe`` (1 when the scan refused the artifact) in embedded metric format."""
-    return {
-        "_aws": {
-            "Timestamp": at_ms,
-            "CloudWatchMetrics": [
-                {
-                    "Namespace": NAMESPACE,
-                    "Dimensions": [[DIMENSION]],
-                    "Metrics": [{"Name": METRIC, "Unit": "Count"}],
-                }
-            ],
-        },
-        DIMENSION: function_name,
-        METRIC: int(not report.clean),
-        "check": "scan",
-        "url": url,
-        "members": report.members,
-        "pickles": report.pickles,
-        "findings": [finding.as_dict() for finding in report.findings[:20]],
-        "findingCount": len(report.findings),
-    }
+    return emf(
+        METRIC,
+        int(not report.clean),
+        function_name,
+        at_ms,
+        check="scan",
+        url=url,
+        members=report.members,
+        pickles=report.pickles,
+        findings=[finding.as_dict() for finding in report.findings[:20]],
+        findingCount=len(report.findings),
+    )

@@ -85,8 +85,9 @@ def timestamp_ms(event_time: object, now_ms: int) -> int:
     return now_ms
 
 
-def metric_document(observation: Observation, function_name: str, at_ms: int) -> dict[str, Any]:
-    """``ArtifactDigestMismatch`` as an embedded-metric-format document, with what was found."""
+def emf(metric: str, value: int, function_name: str, at_ms: int, **fields: Any) -> dict[str, Any]:
+    """One count ``metric`` of the integrity namespace, per function, in embedded metric format,
+    with ``fields`` beside it for the log reader."""
     return {
         "_aws": {
             "Timestamp": at_ms,
@@ -94,18 +95,29 @@ def metric_document(observation: Observation, function_name: str, at_ms: int) ->
                 {
                     "Namespace": NAMESPACE,
                     "Dimensions": [[DIMENSION]],
-                    "Metrics": [{"Name": METRIC, "Unit": "Count"}],
+                    "Metrics": [{"Name": metric, "Unit": "Count"}],
                 }
             ],
         },
         DIMENSION: function_name,
-        METRIC: observation.mismatch,
-        "check": MODE,
-        "url": observation.url,
-        "expectedSha256": observation.expected,
-        "actualSha256": observation.actual or "",
-        "size": observation.size,
-        "versionId": observation.version_id or "",
-        "source": observation.source,
-        "message": observation.message,
+        metric: value,
+        **fields,
     }
+
+
+def metric_document(observation: Observation, function_name: str, at_ms: int) -> dict[str, Any]:
+    """``ArtifactDigestMismatch`` as an embedded-metric-format document, with what was found."""
+    return emf(
+        METRIC,
+        observation.mismatch,
+        function_name,
+        at_ms,
+        check=MODE,
+        url=observation.url,
+        expectedSha256=observation.expected,
+        actualSha256=observation.actual or "",
+        size=observation.size,
+        versionId=observation.version_id or "",
+        source=observation.source,
+        message=observation.message,
+    )
