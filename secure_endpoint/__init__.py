@@ -32,6 +32,7 @@ if TYPE_CHECKING:
         HostingOptions,
         TlsPolicy,
     )
+    from secure_endpoint.constructs.response_hardening import ResponseHardening
     from secure_endpoint.constructs.shield import (
         AutomaticMitigation,
         EmergencyContact,
@@ -70,6 +71,7 @@ __all__ = [
     "IsolatedNetwork",
     "MachineUserPool",
     "MonitorOptions",
+    "ResponseHardening",
     "SecureEndpoint",
     "ShieldAdvancedEdge",
     "ShieldOptions",
@@ -98,6 +100,7 @@ _HOMES = {
     "TlsPolicy": "secure_endpoint.constructs.options",
     "HostingOptions": "secure_endpoint.constructs.options",
     "ArtifactOptions": "secure_endpoint.constructs.options",
+    "ResponseHardening": "secure_endpoint.constructs.response_hardening",
     "WafOptions": "secure_endpoint.constructs.edge",
     "ThreatIntelFeeds": "secure_endpoint.constructs.threat_intel",
     "ShieldAdvancedEdge": "secure_endpoint.constructs.shield",
