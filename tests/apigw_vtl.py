@@ -4,14 +4,17 @@ airspeed-ext (a dev extra) is LocalStack's AWS-dialect Velocity engine. What API
 is emulated here: ``$input`` (``body``, ``path``, ``json``) over the integration's body, with
 JSON objects as Java ``Map``s and arrays as ``List``s; ``$context`` with ``requestId`` and
 ``responseOverride``; and the methods of the Java objects templates call (``Number.longValue``,
-``Map.containsKey``, ...), each with Java's meaning.
+``Map.containsKey``, ...), each with Java's meaning. While rendering, ``#set`` follows Velocity
+1.7's default (``directive.set.null.allowed=false``): a null value leaves the variable as it was.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -54,6 +57,9 @@ operators.__additional_methods__.setdefault(bool, {}).update(
     {"booleanValue": lambda self: bool(self)}
 )
 operators.__additional_methods__[JavaMap] = _MAP
+# a map literal ({}) is a java.util.Map too
+for _name in ("size", "containsKey", "isEmpty"):
+    operators.__additional_methods__[dict].setdefault(_name, _MAP[_name])
 operators.__additional_methods__[JavaList] = operators.__additional_methods__[list]
 
 
@@ -91,7 +97,11 @@ class Input:
             if step is None:
                 raise AssertionError(f"JSONPath step not emulated: {rest!r}")
             key, index = step.groups()
-            value = value[key] if key is not None else value[int(index)]
+            try:
+                value = value[key] if key is not None else value[int(index)]
+            except (KeyError, IndexError, TypeError):
+                return None  # nothing there: null
+
             rest = rest[step.end() :]
         return value
 
@@ -102,6 +112,30 @@ class Input:
     def json(self, path: str) -> str:
         """``$input.json(x)``: the value at ``x``, written as JSON."""
         return json.dumps(self._at(path), separators=(",", ":"))
+
+
+def _velocity_set(self: Any, stream: Any, namespace: Any, loader: Any) -> None:
+    """airspeed's ``#set``, but a null value changes nothing (Velocity 1.7's default)."""
+    value = self.value.calculate(namespace, loader)
+    if value is None:
+        return
+    if not self.terms:
+        namespace.set_inherited(self.root_term, value)
+        return
+    target = namespace[self.root_term]
+    for term in self.terms[:-1]:
+        target = target[term.calculate(namespace, loader)]
+    target[self.terms[-1].calculate(namespace, loader)] = value
+
+
+@contextlib.contextmanager
+def _velocity_null_set() -> Iterator[None]:
+    original = operators.Assignment.evaluate_raw
+    operators.Assignment.evaluate_raw = _velocity_set  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        operators.Assignment.evaluate_raw = original  # type: ignore[method-assign]
 
 
 @dataclass
@@ -122,5 +156,6 @@ def render_response(template: str, body: str, request_id: str = "req-1") -> Rend
         "requestId": request_id,
         "responseOverride": {"status": None, "header": {}},
     }
-    output = airspeed.Template(template).merge({"input": Input(body), "context": context})
+    with _velocity_null_set():
+        output = airspeed.Template(template).merge({"input": Input(body), "context": context})
     return Rendered(output, context["responseOverride"]["status"], context)

@@ -303,7 +303,11 @@ def test_label_only_refuses_what_is_not_a_probability_or_has_no_label(body):
         [[[0.1, 0.9]]],
         [["0.5"]],
         [0.5, "0.5"],
-        [0.5, None, 0.25],
+        [0.5, None, 0.25],  # a null after a number: not the number again
+        [[0.5, 0.5], [0.2, None]],
+        [{"probabilities": [0.1, 0.9]}, None],
+        [{"score": 0.4}, {"score": None}],
+        [{"label": "a"}, {"label": None}],
         [1e12],  # too large to round as a whole number of units
         [-1e15],
     ],
@@ -321,6 +325,11 @@ def test_a_body_that_is_not_json_fails_the_template():
     for body in ("0.5,0.25\n", "[NaN]", "{"):
         with pytest.raises(Exception, match=r"Expecting|Extra data|refuses NaN"):
             render_response(template, body)
+
+
+def test_the_harness_keeps_a_variable_a_null_is_set_to_as_velocity_does():
+    rendered = render_response("#set($x = 1)#set($x = $input.path('$.missing'))$x", "{}")
+    assert rendered.body == "1"
 
 
 def test_the_largest_numbers_it_rounds_stay_exact():

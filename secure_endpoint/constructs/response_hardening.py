@@ -148,6 +148,19 @@ class _Template:
         )
 
     # --- pieces -----------------------------------------------------------------------------
+    @staticmethod
+    def each(item: str, index: str, items: str, body: str) -> str:
+        """``body`` for each ``$<item>`` (at ``$<index>``) of the list ``$<items>``, read with
+        ``get`` after a reset: a null element is then ``$none`` (which no check takes), where
+        ``#foreach`` could leave the previous element in place."""
+        last = f"{index}Last"
+        return (
+            f"#set(${last} = ${items}.size() - 1)"
+            f"#if(${last} >= 0)#foreach(${index} in [0..${last}])"
+            f"#set(${item} = $none)#set(${item} = ${items}.get(${index})){body}"
+            "#end#end"
+        )
+
     def formatted(self, source: str) -> str:
         """Sets ``$s`` to ``$<source>`` rounded and written as JSON, or clears ``$ok``."""
         decimals = self.h.probability_decimals
@@ -186,11 +199,14 @@ class _Template:
             "#set($keep = [])#set($best = -1)"
             f"#foreach($round in [1..{k}])"
             "#set($best = -1)#set($bestValue = 0)"
-            "#foreach($e in $v)#set($j = $foreach.index)"
-            "#if(!$keep.contains($j) && ($best < 0 || $e > $bestValue))"
-            "#set($best = $j)#set($bestValue = $e)#end"
-            "#end"
-            "#if($best >= 0)#set($unused = $keep.add($best))#end"
+            + self.each(
+                "e",
+                "j",
+                "v",
+                "#if(!$keep.contains($j) && ($best < 0 || $e > $bestValue))"
+                "#set($best = $j)#set($bestValue = $e)#end",
+            )
+            + "#if($best >= 0)#set($unused = $keep.add($best))#end"
             "#end"
             # $best must be the largest one, not the k-th
             "#if($keep.size() > 0)#set($best = $keep.get(0))#end"
@@ -215,18 +231,20 @@ class _Template:
                 element = f'#if($keep.contains($j)){element}#{{else}}#set($s = "{self.zero()}")#end'
             vector = (
                 f'{keep}#set($vs = "[")'
-                "#foreach($e in $v)#set($j = $foreach.index)"
-                '#if($j > 0)#set($vs = "${vs},")#end'
-                f'{element}#set($vs = "${{vs}}${{s}}")'
-                "#end"
-                '#set($vs = "${vs}]")'
+                + self.each(
+                    "e",
+                    "j",
+                    "v",
+                    f'#if($j > 0)#set($vs = "${{vs}},")#end{element}#set($vs = "${{vs}}${{s}}")',
+                )
+                + '#set($vs = "${vs}]")'
             )
         return (
             '#set($vs = "")'
             f"#if({self.is_number('v')}){number}"
             f"#elseif({self.is_list('v')})"
-            f"#foreach($e in $v)#if(!({self.is_number('e')}))#set($ok = false)#end#end"
-            f"#if($ok){vector}#end"
+            + self.each("e", "j", "v", f"#if(!({self.is_number('e')}))#set($ok = false)#end")
+            + f"#if($ok){vector}#end"
             "#{else}#set($ok = false)#end"
         )
 
@@ -277,7 +295,7 @@ class _Template:
         # every variable set inside a loop, set first outside (airspeed scopes loops; Velocity not)
         names = ("out", "rows", "wrap", "preds", "lp", "rs", "i", "v", "vs", "s", "a", "neg", "t",
                  "m", "ip", "fp", "fs", "cut", "keep", "best", "bestValue", "j", "unused", "labs",
-                 "lsep", "lab", "labJson", "found", "fsep")  # fmt: skip
+                 "lsep", "lab", "labJson", "found", "fsep", "r", "e", "iLast", "jLast")  # fmt: skip
         setup = (
             "#set($ok = true)#set($q = '\"')#set($d = '$')#set($none = {})"
             + "".join(f'#set(${name} = "")' for name in names)
@@ -294,15 +312,18 @@ class _Template:
             f'#elseif({self.is_number("root")})#set($rows = [$root])#set($wrap = "single")'
             "#{else}#set($ok = false)#end"
         )
-        rows = (
-            "#foreach($r in $rows)#if($ok)#set($i = $foreach.index)"
+        rows = self.each(
+            "r",
+            "i",
+            "rows",
+            "#if($ok)"
             '#if($wrap == "list")#set($lp = "${d}[${i}]")'
             '#elseif($wrap == "predictions")#set($lp = "${d}.predictions[${i}]")'
             "#{else}#set($lp = $d)#end"
             f'#set($rs = "")#if({self.is_map("r")}){self.row_object()}'
-            f"#{{else}}#set($v = $r){self.value()}#set($rs = $vs)#end"
+            f"#{{else}}#set($v = $none)#set($v = $r){self.value()}#set($rs = $vs)#end"
             '#if($i > 0)#set($out = "${out},")#end#set($out = "${out}${rs}")'
-            "#end#end"
+            "#end",
         )
         emit = (
             "#if($ok)"
