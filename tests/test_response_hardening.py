@@ -239,6 +239,17 @@ def test_top_k_keeps_the_k_largest_rounded_and_zeroes_the_rest():
     }
 
 
+def test_a_full_batch_of_ten_classes_keeps_the_top_3_of_each_row():
+    """The default request schema's largest batch (1000 rows), ten classes each."""
+    probabilities = np.random.default_rng(3).dirichlet(np.ones(10), size=1000)
+    got = np.array(harden({"predictions": probabilities.tolist()}, top_k=3)["predictions"])
+    top = np.argsort(-probabilities, axis=1, kind="stable")[:, :3]
+    want = np.zeros_like(probabilities)
+    rows = np.arange(1000)[:, None]
+    want[rows, top] = np.floor(probabilities[rows, top] * 100 + 0.5) / 100
+    assert np.array_equal(got, want)
+
+
 def test_top_k_ties_go_to_the_lower_index_and_a_k_beyond_the_classes_keeps_them_all():
     assert harden([[0.3, 0.3, 0.4]], top_k=2) == [[0.3, 0.0, 0.4]]
     assert harden([[0.3, 0.7]], top_k=5) == [[0.3, 0.7]]
