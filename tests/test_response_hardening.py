@@ -319,7 +319,7 @@ def test_label_only_refuses_what_is_not_a_probability_or_has_no_label(body):
         [{"probabilities": [0.1, 0.9]}, None],
         [{"score": 0.4}, {"score": None}],
         [{"label": "a"}, {"label": None}],
-        [1e12],  # too large to round as a whole number of units
+        [1e13],  # too large to round exactly in a double at 2 decimals
         [-1e15],
     ],
     ids=repr,
@@ -344,7 +344,15 @@ def test_the_harness_keeps_a_variable_a_null_is_set_to_as_velocity_does():
 
 
 def test_the_largest_numbers_it_rounds_stay_exact():
-    assert harden([999_999_999_999.994, -123_456_789.125]) == [999_999_999_999.99, -123_456_789.13]
+    assert harden([9_999_999_999_999.4, -123_456_789.125]) == [9_999_999_999_999.4, -123_456_789.13]
+    assert refused([10_000_000_000_000])
+    rendered = render_response(
+        ResponseHardening(probability_decimals=6).response_template(), "[999999999.5, 2148]"
+    )
+    # 2148 * 10**6 is beyond a Java int: the template multiplies in floating point
+    assert rendered.body == "[999999999.500000,2148.000000]"
+    assert refused([1_000_000_000], probability_decimals=6)
+    assert harden([10**15 - 1], probability_decimals=0) == [10**15 - 1]
 
 
 def test_the_500_body_is_the_apis_internal_error():

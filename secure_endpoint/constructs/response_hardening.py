@@ -22,9 +22,16 @@ from secure_endpoint.constructs import _validation as check
 
 MAX_DECIMALS = 6
 """The most decimals a probability keeps (more would hide nothing)."""
-MAX_MAGNITUDE = 10**12
-"""Numbers at or beyond this size are not rounded but refused: rounding goes through a whole
-number of ``10**decimals`` units, which must stay within a Java ``long``."""
+EXACT_DIGITS = 15
+"""Numbers of ``10**(EXACT_DIGITS - decimals)`` or more are refused, not rounded: rounding
+counts whole ``10**-decimals`` units in a double, exact below 2**53 (about 9.007e15)."""
+
+
+def max_magnitude(decimals: int) -> int:
+    """The smallest magnitude refused at ``decimals`` decimals (1e13 at 2)."""
+    return 10 ** (EXACT_DIGITS - decimals)
+
+
 FIELDS = ("probabilities", "probability", "scores", "score")
 """The keys of a row object whose numbers are hardened (SageMaker's XGBoost and Linear Learner
 write ``score``, Hugging Face pipelines ``score``, scikit-learn scripts ``probabilities``)."""
@@ -50,8 +57,8 @@ class ResponseHardening:
     a model update that changes its output cannot silently leak raw scores.
 
     :param probability_decimals: round every probability and score to this many decimals
-        (0-6, half away from zero), or None to leave the numbers as they are.
-        Default: - 2
+        (0-6, half away from zero), or None to leave the numbers as they are. A number of
+        ``10**(15 - decimals)`` or more (1e13 at 2 decimals) is refused. Default: - 2
     :param top_k: keep only the ``top_k`` largest values of each list of class probabilities
         or scores (the others become 0; ties go to the lower index), at least 1.
         Default: - every class
@@ -167,7 +174,9 @@ class _Template:
         if decimals is None:
             return f'#set($s = "${{{source}}}")'
         scale = 10**decimals
-        root = int(MAX_MAGNITUDE**0.5)
+        # |x| < 10**(15 - d) as (|x| / 10**k) < 10**(15 - d - k), both literals Velocity ints
+        exponent = EXACT_DIGITS - decimals
+        low, high = 10 ** (exponent // 2), 10 ** (exponent - exponent // 2)
         if decimals:
             written = (
                 f"#set($ip = $m / {scale})#set($fp = $m % {scale})"
@@ -181,9 +190,10 @@ class _Template:
         return (
             f"#set($neg = false)#set($a = ${source})"
             f"#if(${source} < 0)#set($neg = true)#set($a = 0 - ${source})#end"
-            # |x| < 10**12, as (|x| / 10**6) < 10**6: integer or floating division alike
-            f"#if($a >= 0 && $a / {root} < {root})"
-            f"#set($t = $a * {scale} + 0.5)#set($m = $t.longValue()){written}"
+            # integer or floating division alike: floor(y) < n exactly when y < n
+            f"#if($a >= 0 && $a / {low} < {high})"
+            # a floating multiplication: no int overflow, whatever Velocity does with ints
+            f"#set($t = $a * {scale}.0 + 0.5)#set($m = $t.longValue()){written}"
             '#if($neg && $m > 0)#set($s = "-${s}")#end'
             '#{else}#set($ok = false)#set($s = "0")#end'
         )
