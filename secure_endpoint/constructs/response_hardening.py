@@ -29,7 +29,7 @@ counts whole ``10**-decimals`` units in a double, exact below 2**53 (about 9.007
 
 def max_magnitude(decimals: int) -> int:
     """The smallest magnitude refused at ``decimals`` decimals (1e13 at 2)."""
-    return 10 ** (EXACT_DIGITS - decimals)
+    return int(10 ** (EXACT_DIGITS - decimals))
 
 
 FIELDS = ("probabilities", "probability", "scores", "score")
