@@ -17,28 +17,13 @@ docs/response-hardening.md says why and how.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from secure_endpoint.constructs import _validation as check
+from secure_endpoint.runtime.hardening import EXACT_DIGITS, FIELDS, LABEL, LABELS, harden
 
 MAX_DECIMALS = 6
 """The most decimals a probability keeps (more would hide nothing)."""
-EXACT_DIGITS = 15
-"""Numbers of ``10**(EXACT_DIGITS - decimals)`` or more are refused, not rounded: rounding
-counts whole ``10**-decimals`` units in a double, exact below 2**53 (about 9.007e15)."""
-
-
-def max_magnitude(decimals: int) -> int:
-    """The smallest magnitude refused at ``decimals`` decimals (1e13 at 2)."""
-    return int(10 ** (EXACT_DIGITS - decimals))
-
-
-FIELDS = ("probabilities", "probability", "scores", "score")
-"""The keys of a row object whose numbers are hardened (SageMaker's XGBoost and Linear Learner
-write ``score``, Hugging Face pipelines ``score``, scikit-learn scripts ``probabilities``)."""
-LABELS = ("label", "predicted_label")
-"""The keys of a row object that hold its label, returned as the model wrote them."""
-LABEL = "label"
-"""The key of a label that ``label_only`` derives from the numbers."""
 FAILED_BODY = (
     '{"error":"internal_error","message":"Internal error; retry later.",'
     '"requestId":"$context.requestId"}'
@@ -117,6 +102,18 @@ class ResponseHardening:
     def response_template(self) -> str:
         """The integration response mapping template (VTL) that applies these settings."""
         return _Template(self).render()
+
+    def apply(self, body: Any) -> Any:
+        """What the API returns for the model's answer ``body`` (parsed JSON), as the template
+        does it (``secure_endpoint.runtime.hardening``); raises ``Refused`` where the API
+        answers 500. For local stand-ins of the API."""
+        return harden(
+            body,
+            probability_decimals=self.probability_decimals,
+            top_k=self.top_k,
+            label_only=self.label_only,
+            label_threshold=self.label_threshold,
+        )
 
 
 class _Template:
