@@ -10,7 +10,7 @@ import java.io.InputStreamReader;
 import java.io.PrintStream;
 import java.io.StringWriter;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
+import java.nio.file.Path;
 import java.nio.file.Paths;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
@@ -18,6 +18,7 @@ import java.util.Map;
 
 import com.jayway.jsonpath.JsonPath;
 import net.minidev.json.JSONValue;
+import org.apache.velocity.Template;
 import org.apache.velocity.VelocityContext;
 import org.apache.velocity.app.VelocityEngine;
 
@@ -44,10 +45,14 @@ public class RenderResponse {
     }
 
     public static void main(String[] args) throws Exception {
-        String template = new String(Files.readAllBytes(Paths.get(args[0])), StandardCharsets.UTF_8);
+        Path file = Paths.get(args[0]).toAbsolutePath();
         VelocityEngine engine = new VelocityEngine();
         engine.setProperty("runtime.log.logsystem.class", "org.apache.velocity.runtime.log.NullLogChute");
+        // the template's folder, as Velocity 1.7 and 2 name the file loader's path
+        engine.setProperty("file.resource.loader.path", file.getParent().toString());
+        engine.setProperty("resource.loader.file.path", file.getParent().toString());
         engine.init();
+        Template template = engine.getTemplate(file.getFileName().toString(), "UTF-8");  // parsed once
         BufferedReader in = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8));
         PrintStream out = new PrintStream(System.out, true, "UTF-8");
         String line;
@@ -64,7 +69,7 @@ public class RenderResponse {
             Map<String, Object> result = new LinkedHashMap<>();
             try {
                 StringWriter rendered = new StringWriter();
-                engine.evaluate(context, rendered, "response", template);
+                template.merge(context, rendered);
                 result.put("body", rendered.toString());
                 Object status = override.get("status");
                 result.put("status", status == null ? null : status.toString());
