@@ -59,6 +59,22 @@ _HOLDOUT = 10
 set was not built from)."""
 
 
+WIDEN = 0.1
+"""A value is out of range beyond the training range widened by this share of it on each side
+(a fresh row beyond the training extremes is common: about one in ``n / features`` rows), and
+never across zero or one when the training values stayed on one side of them."""
+
+
+def _widened(low: float, high: float) -> tuple[float, float]:
+    margin = WIDEN * (high - low)
+    lo, hi = low - margin, high + margin
+    if low >= 0:
+        lo = max(lo, 0.0)
+    if high <= 1 and low >= 0:
+        hi = min(hi, 1.0)
+    return lo, hi
+
+
 @dataclass(frozen=True)
 class Transform:
     """Raw rows to normal scores, and the constraints of a row (from ``reference.json``)."""
@@ -96,8 +112,8 @@ class Transform:
             positions.append(int(entry["position"]))
             knots.append(unique)
             scores.append(np.array([inverse(p) for p in middle]))
-            low.append(float(entry["min"]))
-            high.append(float(entry["max"]))
+            low.append(_widened(float(entry["min"]), float(entry["max"]))[0])
+            high.append(_widened(float(entry["min"]), float(entry["max"]))[1])
             integral.append(entry["inferred_type"] == "Integral")
         index = {position: i for i, position in enumerate(positions)}
         groups = tuple(
@@ -130,7 +146,7 @@ class Transform:
         return out
 
     def violations(self, values: Floats, wrong: npt.NDArray[np.bool_]) -> npt.NDArray[np.int64]:
-        """Per row, how many of its values no training row has: outside the training range,
+        """Per row, how many of its values no training row has: outside the (widened) range,
         fractional where training was integral, of the wrong type, or an invalid one-hot group
         (members that are not 0/1 or do not add up to 1)."""
         with np.errstate(invalid="ignore"):
