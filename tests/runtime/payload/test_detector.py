@@ -193,6 +193,7 @@ def test_rate_digits_is_a_chernoff_bound_of_the_binomial_tail():
 def test_shapiro_francia_tells_a_normal_sample_from_a_bimodal_one():
     rng = np.random.default_rng(0)
     _, normal = shapiro_francia(rng.normal(size=200))
-    _, bimodal = shapiro_francia(np.concatenate([rng.normal(0, 0.05, 100), rng.normal(3, 0.05, 100)]))
+    two_modes = np.concatenate([rng.normal(0, 0.05, 100), rng.normal(3, 0.05, 100)])
+    _, bimodal = shapiro_francia(two_modes)
     assert normal < 2.5
     assert bimodal > 6
