@@ -226,14 +226,20 @@ class PayloadDetector:
         outputs = capture.outputs if len(capture.outputs) == len(capture.rows) else None
         width = self.reference.transform.width
         pending = self._pending
-        for i, row in enumerate(capture.rows):
-            if len(row) != width:
-                pending.bad.append(len(pending.rows))
-                row = [None] * width  # a row of the wrong width: a violation
-            pending.rows.append(row)
-            pending.owners.append(slot)
-            pending.times.append(capture.time)
-            pending.answers.append(outputs[i] if outputs is not None else math.nan)
+        rows = capture.rows
+        n = len(rows)
+        if not all(len(row) == width for row in rows):
+            fixed: list[list[Any]] = []
+            for row in rows:
+                if len(row) != width:
+                    pending.bad.append(len(pending.rows) + len(fixed))
+                    row = [None] * width  # a row of the wrong width: a violation
+                fixed.append(row)
+            rows = fixed
+        pending.rows.extend(rows)
+        pending.owners.extend([slot] * n)
+        pending.times.extend([capture.time] * n)
+        pending.answers.extend(outputs if outputs is not None else [math.nan] * n)
         if len(pending.rows) >= _CHUNK_ROWS:
             self._convert()
             if self._batch_size >= self.config.batch_rows:
