@@ -350,7 +350,7 @@ class Quarantine:
         never_quarantine: Iterable[str] = (),
         max_per_run: int = DEFAULT_MAX_PER_RUN,
         alerts: Alerter | None = None,
-        clock: Clock = time.time,
+        clock: Clock | None = None,
     ) -> None:
         if isinstance(never_quarantine, str):
             raise TypeError("never_quarantine must be a collection of strings, not a string")
@@ -367,7 +367,7 @@ class Quarantine:
         self._never = frozenset(never_quarantine)
         self._max_per_run = max_per_run
         self._alerts = alerts
-        self._clock = clock
+        self._clock = clock or _wall_clock
 
     @property
     def mode(self) -> str:
@@ -791,6 +791,10 @@ class _Progress:
             repaired=tuple(self.repaired),
             alerted=tuple(self.alerted),
         )
+
+
+def _wall_clock() -> float:
+    return time.time()
 
 
 def _others(plans: Iterable[str], quarantine_plan: str) -> list[str]:
