@@ -56,7 +56,10 @@ def deploy(*, with_plan: bool = True, stack: str = STACK) -> Deployed:
         apigateway.create_usage_plan_key(
             usagePlanId=plans[name], keyId=keys[name], keyType="API_KEY"
         )
-        clients[name] = manifest.ClientEntry(f"arn:secret:{name}", keys[name], client_id)
+        secret = boto3.client("secretsmanager").create_secret(
+            Name=f"{name}-credentials", SecretString="{}"
+        )["ARN"]
+        clients[name] = manifest.ClientEntry(secret, keys[name], client_id)
     quarantine_plan = apigateway.create_usage_plan(
         name="quarantine",
         apiStages=stage,
@@ -263,3 +266,32 @@ def test_an_unknown_client_names_the_clients_there_are(
 ) -> None:
     assert run("quarantine", "nobody", "--stack", STACK) == 2
     assert "no client 'nobody'" in capsys.readouterr().err
+
+
+def test_a_client_revoked_during_a_disabling_quarantine_stays_disabled_after_release(
+    aws: Deployed, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run("quarantine", "partner-a", "--stack", STACK, "--disable-key") == 0
+    assert aws.key("partner-a")["enabled"] is False
+    capsys.readouterr()
+
+    assert run("revoke-client", "partner-a", "--stack", STACK) == 0
+    out, _ = capsys.readouterr()
+    assert "will leave its key disabled when it ends" in out
+
+    assert run("release", "partner-a", "--stack", STACK) == 0
+    assert aws.key("partner-a")["enabled"] is False
+    assert read_record(aws.key("partner-a")["description"]) is None
+
+
+def test_a_client_revoked_during_a_plan_quarantine_stays_disabled_after_release(
+    aws: Deployed, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run("quarantine", "partner-a", "--stack", STACK) == 0
+    assert run("revoke-client", "partner-a", "--stack", STACK) == 0
+    capsys.readouterr()
+
+    assert run("release", "partner-a", "--stack", STACK) == 0
+
+    assert aws.key("partner-a")["enabled"] is False
+    assert aws.plans_of("partner-a") == {aws.plans["partner-a"]}

@@ -227,6 +227,8 @@ def _blocked(args: argparse.Namespace) -> int:
 def _revoke_client(args: argparse.Namespace) -> int:
     import botocore.exceptions
 
+    from secure_endpoint.runtime.quarantine import revoked
+
     with Operation(args, "revoke-client", args.name) as operation:
         name, found = operation.client(
             args.name, {"apiKeyId": args.api_key_id, "secretArn": args.secret_id}
@@ -234,20 +236,25 @@ def _revoke_client(args: argparse.Namespace) -> int:
         key_id, secret_id = found["apiKeyId"], found["secretArn"]
         apigateway = operation.session.client("apigateway")
         try:
-            enabled = apigateway.get_api_key(apiKey=key_id)["enabled"]
+            key = apigateway.get_api_key(apiKey=key_id)
         except botocore.exceptions.ClientError as error:
             if error.response["Error"].get("Code") == "NotFoundException":
                 operation.result("failed", error="API key not found")
                 raise Failure(f"API key {key_id!r} of client {name!r} not found") from None
             raise
+        enabled = key["enabled"]
+        # A quarantine that disabled the key would enable it on release: no longer.
+        kept = revoked(str(key.get("description") or ""))
+        operations = [{"op": "replace", "path": "/enabled", "value": "false"}] if enabled else []
+        operations += [{"op": "replace", "path": "/description", "value": kept}] if kept else []
+        if operations:
+            apigateway.update_api_key(apiKey=key_id, patchOperations=operations)
         if enabled:
-            apigateway.update_api_key(
-                apiKey=key_id,
-                patchOperations=[{"op": "replace", "path": "/enabled", "value": "false"}],
-            )
             print(f"disabled the API key {key_id} of client {name}: its requests get 403")
         else:
             print(f"the API key {key_id} of client {name} was already disabled")
+        if kept:
+            print(f"the quarantine of client {name} will leave its key disabled when it ends")
         rotation = _rotate(operation.session, secret_id, name)
         operation.result(
             "revoked", apiKey=key_id, keyWasEnabled=bool(enabled), secret=secret_id, **rotation

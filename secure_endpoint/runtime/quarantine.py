@@ -14,7 +14,8 @@ mark, ``api_key_responder.messages``, is kept after it)::
       "enabled": true, "reason": "probing 0.97", "by": "monitor", "alert": "pending"}]
 
 ``from`` holds the plans to restore, ``plan`` the quarantine plan the key was moved to, ``mode``
-``plan`` or ``disable``, ``enabled`` whether the key was enabled before, ``alert`` whether an
+``plan`` or ``disable``, ``enabled`` whether the key was enabled before (and is enabled again on
+release; ``revoke-client`` clears it, see ``revoked``), ``alert`` whether an
 alert is still owed (``pending``), went (``sent``) or was never asked for (``none``). The
 description, not tags: it needs only the two actions every key update needs (``apigateway:GET``
 and ``apigateway:PATCH`` on the key), a disable and its record are one ``UpdateApiKey`` call, and
@@ -261,6 +262,16 @@ def with_record(description: str, record: QuarantineRecord) -> str:
     marker = MARKER + json.dumps(record.to_json(), separators=(",", ":")) + "]"
     at = base.find(RESPONDER_MARK)
     return base + marker if at < 0 else base[:at] + marker + base[at:]
+
+
+def revoked(description: str) -> str | None:
+    """The description a revoked key (``revoke-client``) must get so that the release of its
+    quarantine leaves it disabled; None when nothing needs to change (no quarantine, or one
+    that will not enable the key)."""
+    record = read_record(description)
+    if record is None or record.mode != DISABLE or not record.was_enabled:
+        return None
+    return with_record(description, replace(record, was_enabled=False))
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,7 @@ from secure_endpoint.runtime.quarantine import (
     apigateway_client,
     clients_from_json,
     read_record,
+    revoked,
     with_record,
     without_record,
 )
@@ -649,6 +650,24 @@ def test_the_record_is_kept_before_the_responders_mark_which_keeps_it() -> None:
     assert read_record(marked(both, "sent")) == record  # the responder's rewrite keeps it
     assert without_record(both) == responder
     assert unmarked(without_record(both)) == "secure-endpoint client a"
+
+
+def test_a_revoked_key_keeps_a_disabling_quarantine_from_enabling_it() -> None:
+    record = QuarantineRecord(START + 60, START, DISABLE, "", (), True, "r", "monitor", SENT)
+    description = with_record("client a", record)
+
+    kept = revoked(description)
+
+    assert kept is not None
+    assert read_record(kept) == QuarantineRecord(
+        START + 60, START, DISABLE, "", (), False, "r", "monitor", SENT
+    )
+    assert revoked(kept) is None  # nothing more to change
+    assert revoked("client a") is None
+    assert (
+        revoked(with_record("a", QuarantineRecord(1, 0, PLAN, "q", (), True, "r", "m", SENT)))
+        is None
+    )
 
 
 def test_a_marker_edited_by_hand_is_no_record() -> None:
