@@ -542,6 +542,7 @@ class Quarantine:
                 )
                 self._write(known, description, record)
                 description = with_record(description, record)
+                key = {**key, "description": description}
             entry = QuarantineEntry(known, record)
             (progress.extended if record.until > existing.until else progress.unchanged).append(
                 entry
@@ -613,8 +614,12 @@ class Quarantine:
             )
             return True
         current = list(self._plans_of(known) if plans is None else plans)
+        others = _others(current, record.plan)
+        if set(others) - set(record.original_plans):  # joined by hand since: restored too
+            grown = tuple(sorted(set(record.original_plans) | set(others)))
+            self._write(known, _description(key), replace(record, original_plans=_bounded(grown)))
         changed = False
-        for plan_id in _others(current, record.plan):  # leave first: see the module docstring
+        for plan_id in others:  # leave first: see the module docstring
             self._leave(plan_id, known.api_key_id)
             changed = True
         if record.plan not in current:
@@ -774,7 +779,7 @@ def quarantine_alert(
             f"secure-endpoint quarantine {known.name} --ttl 7d  # keep it there longer",
             f"secure-endpoint revoke-client {known.name}  # an attacker: cut it off",
         ],
-        "runbook": "docs/runbook.md#quarantine",
+        "runbook": "docs/quarantine.md#what-to-do-with-a-quarantined-client",
     }
     subject = f"secure-endpoint: client {known.name} quarantined until {_iso(record.until)}"
     return subject[:100], json.dumps(body, indent=1, default=str)

@@ -249,6 +249,7 @@ def test_quarantine_moves_the_key_to_the_quarantine_plan_and_records_its_plans(
     assert body["detail"] == {"kind": "probing"}
     assert body["restores"] == [gateway.plans["partner-a"]]
     assert "secure-endpoint release partner-a" in body["next"][0]
+    assert body["runbook"] == "docs/quarantine.md#what-to-do-with-a-quarantined-client"
 
 
 def test_the_key_leaves_its_plan_before_it_joins_the_quarantine_plan(gateway: Gateway) -> None:
@@ -573,6 +574,27 @@ def test_a_crash_during_release_is_finished_by_the_sweep(gateway: Gateway) -> No
     assert quarantine.release_expired().released == ("partner-a",)
     assert gateway.plans_of("partner-a") == {gateway.plans["partner-a"]}
     assert gateway.record("partner-a") is None
+
+
+def test_a_plan_the_key_joined_by_hand_during_its_quarantine_is_restored_too(
+    gateway: Gateway,
+) -> None:
+    quarantine = gateway.quarantine()
+    quarantine.quarantine([ask(ttl=DAY)])
+    other = gateway.inspect.create_usage_plan(
+        name="other-api", apiStages=[{"apiId": "otherapi", "stage": STAGE}]
+    )["id"]
+    key = gateway.clients["partner-a"].api_key_id
+    gateway.inspect.create_usage_plan_key(usagePlanId=other, keyId=key, keyType="API_KEY")
+
+    assert quarantine.reconcile()[1] == ("partner-a",)
+    assert gateway.plans_of("partner-a") == {gateway.quarantine_plan}
+    record = gateway.record("partner-a")
+    assert record is not None
+    assert set(record.original_plans) == {gateway.plans["partner-a"], other}
+
+    quarantine.release(["partner-a"])
+    assert gateway.plans_of("partner-a") == {gateway.plans["partner-a"], other}
 
 
 def test_a_new_quarantine_over_an_unreleased_expired_record_keeps_its_plans(
