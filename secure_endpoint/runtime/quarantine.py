@@ -170,6 +170,55 @@ class QuarantineRequest:
         _check_text("source", self.source, MAX_SOURCE)
 
 
+PAYLOAD_KINDS = ("extraction", "probing", "out_of_distribution", "membership")
+"""The per-client finding kinds of the payload detector (``runtime.payload.findings``)."""
+
+
+def requests_from_findings(
+    findings: Iterable[Mapping[str, Any]],
+    ttl: timedelta = DEFAULT_TTL,
+    *,
+    kinds: Iterable[str] = PAYLOAD_KINDS,
+    min_score: float = 0.0,
+    source: str = "monitor",
+) -> list[QuarantineRequest]:
+    """Quarantine requests for per-client payload findings (their JSON Lines shape:
+    ``client_id``, ``kind``, ``score``, ``evidence``, ``first_seen``, ``queries``), strongest
+    first, so that ``max_per_run`` keeps the strongest. Drift findings (``client_id`` ``"*"``),
+    other kinds and scores below ``min_score`` ask for nothing.
+
+    :raises ValueError: a kind that is not a payload finding kind.
+    """
+    wanted = set(kinds)
+    if wanted - set(PAYLOAD_KINDS):
+        raise ValueError(
+            f"kinds must be among {list(PAYLOAD_KINDS)}, got {sorted(wanted - set(PAYLOAD_KINDS))}"
+        )
+    chosen = []
+    for finding in findings:
+        client, kind, score = finding.get("client_id"), finding.get("kind"), finding.get("score")
+        if not isinstance(client, str) or not client or client == "*" or kind not in wanted:
+            continue
+        if isinstance(score, bool) or not isinstance(score, int | float) or score < min_score:
+            continue
+        chosen.append((float(score), client, str(kind), finding))
+    chosen.sort(key=lambda found: (-found[0], found[1]))
+    return [
+        QuarantineRequest(
+            client,
+            ttl,
+            f"payload finding: {kind}, score {score:.3g}"[:MAX_REASON],
+            source,
+            detail={
+                "kind": kind,
+                "score": score,
+                **{k: finding[k] for k in ("first_seen", "queries", "evidence") if k in finding},
+            },
+        )
+        for score, client, kind, finding in chosen
+    ]
+
+
 @dataclass(frozen=True)
 class QuarantineRecord:
     """What the key's description says of its quarantine."""
