@@ -38,7 +38,8 @@ Every step is ordered so that a run stopped between two steps leaves a state the
   A stop in between leaves an expired record that the next sweep finishes.
 
 Guard rails (those of the auto-block, ``secure_endpoint.runtime.blocklist``): a client on
-``never_quarantine`` (by name or Cognito client id) is refused; one ``quarantine`` call starts at
+``never_quarantine`` (by name or Cognito client id) is refused, and released by the next sweep if
+it was quarantined before it was listed; one ``quarantine`` call starts at
 most ``max_per_run`` new quarantines (extensions do not count) and defers the rest; the TTL is
 from ``MIN_TTL`` to ``MAX_TTL``. The alert cannot be lost: it is recorded as owed with the
 record, before anything is moved, and marked sent only once published; a retry that finds it
@@ -509,14 +510,16 @@ class Quarantine:
         return ReleaseResult(tuple(released), tuple(not_quarantined), lost)
 
     def release_expired(self, now: float | None = None) -> ReleaseResult:
-        """Release every known client whose quarantine has ended by ``now``."""
+        """Release every known client whose quarantine has ended by ``now``, or that is on
+        ``never_quarantine`` (put there since), as the auto-block releases an allowlisted
+        address."""
         moment = self._now() if now is None else math.floor(now)
         released: list[str] = []
         lost: dict[str, tuple[str, ...]] = {}
         for known in self._clients:
             key = self._key(known)
             record = read_record(_description(key))
-            if record is None or record.active(moment):
+            if record is None or (record.active(moment) and not self.protected(known)):
                 continue
             lost_plans = self._release_one(known, key, record, moment)
             released.append(known.name)
@@ -538,7 +541,7 @@ class Quarantine:
         for known in self._clients:
             key = self._key(known)
             record = read_record(_description(key))
-            if record is None or not record.active(moment):
+            if record is None or not record.active(moment) or self.protected(known):
                 continue
             if self._enforce(known, key, record):
                 repaired.append(known.name)

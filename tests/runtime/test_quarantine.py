@@ -300,6 +300,17 @@ def test_a_client_on_never_quarantine_is_refused_by_name_or_client_id(
     assert gateway.alerts.sent == []
 
 
+def test_a_client_listed_after_its_quarantine_is_released_by_the_sweep(gateway: Gateway) -> None:
+    gateway.quarantine().quarantine([ask("ops", DAY)])
+    assert gateway.plans_of("ops") == {gateway.quarantine_plan}
+
+    released, repaired = gateway.quarantine(never_quarantine=["ops"]).reconcile()
+
+    assert (released.released, repaired) == (("ops",), ())
+    assert gateway.plans_of("ops") == {gateway.plans["ops"]}
+    assert gateway.record("ops") is None
+
+
 def test_never_quarantine_must_be_a_list_not_a_string(gateway: Gateway) -> None:
     with pytest.raises(TypeError, match="never_quarantine must be a collection"):
         gateway.quarantine(never_quarantine="ops")
