@@ -270,6 +270,48 @@ class Interactive(Client):
 
 
 @register
+class Heavy(Client):
+    """A heavy interactive user near the daily quota: ``share`` (50 to 90%) of the usage plan's
+    daily quota a day, spread over a flatter business-hours rhythm than an interactive
+    client's (an application that serves people around the world from one key), mostly single
+    rows, its own sub-population; never more than 95% of the quota in a UTC day."""
+
+    profile = "legit:heavy"
+
+    def __init__(self, client_id: str, rng: np.random.Generator, context: Context) -> None:
+        super().__init__(client_id, rng, context)
+        self.sub = pop.SubPopulation.draw(rng)
+        self.share = float(rng.uniform(0.5, 0.9))
+        self.tz = float(rng.choice(_TIME_ZONES))
+        self.single = float(rng.uniform(0.7, 0.95))
+        self.mean_rows = float(rng.uniform(2, 6))
+        self.content_type = str(rng.choice(_CONTENT_TYPES[:2], p=[0.85, 0.15]))
+        hours = np.arange(24) + 0.5
+        self.weights = 0.3 + np.exp(-(((hours - 14.0) / 4.0) ** 2))
+        self.cap = int(0.95 * context.budget.quota_per_day)
+        self.by_day: dict[int, int] = {}
+
+    def hour(self, t0: float, context: Context) -> list[Request]:
+        local = time.gmtime(t0 + 1800 + self.tz * 3600)
+        daily = self.share * context.budget.quota_per_day
+        mean = daily * self.weights[local.tm_hour] / self.weights.sum()
+        day = int(t0 // 86_400)
+        n = min(int(self.rng.poisson(mean)), self.cap - self.by_day.get(day, 0))
+        self.by_day[day] = self.by_day.get(day, 0) + n
+        times = np.sort(t0 + self.rng.random(n) * 3600)
+        sizes = np.where(
+            self.rng.random(n) < self.single,
+            1,
+            np.minimum(1 + self.rng.geometric(1 / self.mean_rows, n), 20),
+        ).astype(np.int64)
+        return _rows_for(self.rng, self.sub, times, sizes, context, self.content_type)
+
+    def parameters(self) -> dict[str, Any]:
+        return {"quotaShare": round(self.share, 3), "utcOffset": self.tz,
+                "contentType": self.content_type}  # fmt: skip
+
+
+@register
 class Batch(Client):
     """A scheduled job: at fixed UTC hours, a run of large batches a few seconds apart, from a
     near-representative sub-population."""
@@ -331,6 +373,62 @@ class Periodic(Client):
 
     def parameters(self) -> dict[str, Any]:
         return {"periodSeconds": self.period, "rows": len(self.rows),
+                "contentType": self.content_type}  # fmt: skip
+
+
+@register
+class Jittery(Periodic):
+    """A periodic integration whose rows carry measurement noise: the same few records every
+    ``period`` seconds with a jitter of 1-5% of each non-integer feature's spread (ten times
+    the plain periodic client's or more): near duplicates of its own earlier rows."""
+
+    profile = "legit:jittery"
+
+    def __init__(self, client_id: str, rng: np.random.Generator, context: Context) -> None:
+        super().__init__(client_id, rng, context)
+        self.JITTER = float(rng.uniform(0.01, 0.05))
+
+    def parameters(self) -> dict[str, Any]:
+        return super().parameters() | {"jitter": round(self.JITTER, 4)}
+
+
+@register
+class Updating(Client):
+    """A book of accounts re-scored every few hours as they change: each pass moves two to five
+    of the fractional features of every account a little (a random walk of 2-8% of their
+    spread), so each row is a near duplicate of the account's last one, with a few features
+    changed and its answer moved a little."""
+
+    profile = "legit:updating"
+
+    def __init__(self, client_id: str, rng: np.random.Generator, context: Context) -> None:
+        super().__init__(client_id, rng, context)
+        self.book = pop.sample(rng, int(rng.integers(40, 250)), pop.SubPopulation.draw(rng))
+        fractional = [i for i, f in enumerate(pop.FEATURES) if not f.integer and f.decimals]
+        self.moving = rng.choice(fractional, int(rng.integers(2, 6)), replace=False)
+        self.step = float(rng.uniform(0.02, 0.08))
+        self.every = int(rng.choice((2, 3, 4, 6)))
+        self.offset = int(rng.integers(0, self.every))
+        self.content_type = str(rng.choice(_CONTENT_TYPES[:2]))
+
+    def hour(self, t0: float, context: Context) -> list[Request]:
+        if (int(t0 // 3600) + self.offset) % self.every:
+            return []
+        walk = self.rng.normal(0, 1, (len(self.book), len(self.moving)))
+        self.book[:, self.moving] += walk * self.step * context.train_std[self.moving]
+        lo = np.array([max(f.lo, 0.0) if f.kind == "lognormal" else f.lo for f in pop.FEATURES])
+        hi = np.array([f.hi for f in pop.FEATURES])
+        self.book = pop.round_rows(np.clip(self.book, lo, hi))
+        start = t0 + float(self.rng.uniform(0, 1800))
+        chunks = np.array_split(self.book, max(1, len(self.book) // 25))
+        return [
+            Request(start + 5.0 * i, self.content_type, chunk.copy())
+            for i, chunk in enumerate(chunks)
+        ]
+
+    def parameters(self) -> dict[str, Any]:
+        return {"accounts": len(self.book), "moving": [pop.FEATURES[i].name for i in self.moving],
+                "step": round(self.step, 3), "everyHours": self.every,
                 "contentType": self.content_type}  # fmt: skip
 
 
