@@ -1,8 +1,8 @@
 """Output hardening: the model's answer rounded, truncated or cut to labels before it leaves.
 
 The model is untouched: API Gateway rewrites the integration response with a mapping template
-(VTL) before it leaves, so every client, the capture and the model see the model's own numbers,
-and only the caller sees less. Rounding the probabilities, keeping only the top classes or
+(VTL) before it leaves, so the capture and the monitors see the model's own numbers and only
+the caller sees less. Rounding the probabilities, keeping only the top classes or
 answering with the label alone raises the queries an extraction or a decision-boundary search
 needs (Tramèr et al. 2016, "Stealing Machine Learning Models via Prediction APIs").
 
@@ -123,9 +123,10 @@ class _Template:
     (``longValue()``), lists ``List``s (``size()``, ``contains()``), objects ``Map``s
     (``containsKey()``, ``keySet()``); types are told apart by which method answers, with
     ``"$!{...}"`` (empty when it does not). No ``Math``: a number is rounded as a whole count
-    of ``10**decimals`` units (``(|x| * 10**d + 0.5).longValue()``) and written back with
-    integer ``/`` and ``%``. Every variable is set before any loop (Velocity's are global), and
-    every value read from a map is reset first (``#set`` of a null keeps the old value).
+    of ``10**-decimals`` units (``(|x| * 10**d + 0.5).longValue()``) and written back with
+    integer ``/`` and ``%``. Every variable is set before any loop (Velocity's are global,
+    airspeed's loop-scoped), and every value read from a map or a list is reset first
+    (Velocity 1.7's ``#set`` of a null keeps the old value).
     """
 
     def __init__(self, hardening: ResponseHardening) -> None:
