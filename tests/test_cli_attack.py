@@ -38,8 +38,9 @@ START = 1_772_409_600.0
 @pytest.fixture(scope="module")
 def sim(tmp_path_factory):
     out = tmp_path_factory.mktemp("sim")
-    generate(Config(out, seed=3, hours=1, clients={"legit:interactive": 4, "legit:batch": 1},
-                    drift=(), training_rows=3000, malformed_rate=0))  # fmt: skip
+    clients = {"legit:interactive": 8, "legit:batch": 1, "legit:periodic": 2}
+    generate(Config(out, seed=3, hours=2, clients=clients, drift=(), training_rows=3000,
+                    malformed_rate=0))  # fmt: skip
     return out
 
 
@@ -72,9 +73,14 @@ def test_extraction_reports_the_surrogates_agreement_against_queries(sim, tmp_pa
     captures = _attack_capture(sim, report["client_id"])
     assert sum(len(c.rows) for c in captures) == 120
     assert report["capture"].endswith("capture/secure-endpoint-sim/AllTraffic")
-    assert min(c.time for c in captures) >= START + 3600  # after the simulated hour
+    assert min(c.time for c in captures) >= START + 2 * 3600  # after the simulated hours
     assert report["requestValidation"] is True
-    assert report["firstFinding"] is None or report["firstFinding"]["queries"] <= 120
+    # inspect-capture over the capture: this client flagged, after so many of its queries
+    first = report["firstFinding"]
+    assert first["kind"] == "extraction"
+    assert 20 <= first["queries"] <= 120
+    assert first["secondsAfterStart"] == pytest.approx(first["queries"] - 1, abs=2)  # 1 a second
+    assert {f["client_id"] for f in report["findings"]} == {report["client_id"]}
 
 
 def test_a_boundary_search_reports_the_queries_it_needed_to_flip(sim, tmp_path):
@@ -115,6 +121,20 @@ def test_membership_replays_training_rows(sim, tmp_path):
     sent = np.array([row for c in _attack_capture(sim, report["client_id"]) for row in c.rows])
     replayed = (np.abs(sent[:, None, :] - training[None, :, :]).max(axis=2) == 0).any(axis=1)
     assert replayed.sum() == inner["members"]
+    # the baseline was built with a membership key made for the run: the replays are seen
+    assert (sim / "membership.key").stat().st_mode & 0o777 == 0o600
+    assert "membership" in {f["kind"] for f in report["findings"]}
+
+
+def test_a_client_quarantined_when_flagged_is_stopped_by_its_disabled_key(sim, tmp_path):
+    report = _attack(sim, tmp_path, "--kind", "extraction", "--strategy", "uniform",
+                     "--queries", "300", "--quarantine-on-finding", "disable")  # fmt: skip
+    assert report["stopped"]["reason"] == "quarantined"
+    assert report["stopped"]["status"] == 403
+    assert report["quarantined"]["mode"] == "disable"
+    # checked every 25 requests: stopped within 25 requests of the finding
+    assert report["firstFinding"]["queries"] <= report["stopped"]["afterQueries"]
+    assert report["stopped"]["afterRequests"] <= report["firstFinding"]["queries"] + 26
 
 
 def test_a_quota_stops_the_run_when_it_is_spent(sim, tmp_path):
@@ -139,7 +159,9 @@ def test_throttling_stops_the_run_when_retries_are_spent(sim, tmp_path):
     report = _attack(sim, tmp_path, "--kind", "extraction", "--queries", "20", "--rate", "50",
                      "--plan", "2,2,", "--max-retries", "0")  # fmt: skip
     assert report["stopped"]["reason"] == "throttled"
-    assert report["stopped"]["afterQueries"] == 2
+    # the burst of 2 spent (a 400 that taught a bound spends a token too), the third refused
+    assert report["stopped"]["afterRequests"] == 3
+    assert report["answers"]["429"] == 1
 
 
 def test_an_unknown_strategy_is_a_usage_error(sim, tmp_path, capsys):

@@ -36,6 +36,7 @@ import json
 import re
 import sys
 import time
+import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -519,7 +520,7 @@ def _run_local(
     knowledge = _local_knowledge(args, out, model, rng)
     plan = _plan(args.plan)
     clock = VirtualClock(_start_after(out, scenario))
-    client = f"redteam-{args.kind}-{rng.bytes(4).hex()}"
+    client = f"redteam-{args.kind}-{uuid.uuid4().hex[:8]}"  # a new client each run
     schema = None if args.no_validation else request_schema(baseline, args.body_format)
     endpoint = LocalEndpoint(
         model, out, endpoint_name=scenario.get("endpointName", "secure-endpoint-sim"),
@@ -600,8 +601,17 @@ def _start_after(out: Path, scenario: dict[str, Any]) -> float:
     return latest + 60 if latest else time.time()
 
 
+MEMBERSHIP_KEY = "membership.key"
+"""The local run's membership key (``DIR/membership.key``, 0600): made with the baseline, so
+that the inspector can recognise replayed training rows."""
+
+
 def ensure_baseline(out: Path) -> Path:
-    """``out/baseline``, built from ``out/training.csv`` when it is not there yet."""
+    """``out/baseline``, built from ``out/training.csv`` (with the membership hashes of a key
+    made for it, ``out/membership.key``) when it is not there yet."""
+    import os
+    import secrets
+
     baseline = out / "baseline"
     if (baseline / "statistics.json").is_file():
         return baseline
@@ -610,12 +620,23 @@ def ensure_baseline(out: Path) -> Path:
         raise Failure(f"--local {out}: no baseline/ and no training.csv to build it from")
     from secure_endpoint.cli.commands import main
 
+    key = out / MEMBERSHIP_KEY
+    if not key.exists():
+        descriptor = os.open(key, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(secrets.token_hex(32).encode())
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
         code = main(["baseline", "--training", str(training), "--label-column", "label",
-                     "--output", str(baseline)])  # fmt: skip
+                     "--output", str(baseline), "--membership-key-file", str(key)])  # fmt: skip
     if code != 0:
         raise Failure(f"secure-endpoint baseline failed on {training} (exit {code})")
     return baseline
+
+
+def membership_key(baseline: Path) -> Path | None:
+    """The local membership key beside ``baseline``, if there is one."""
+    key = baseline.parent / MEMBERSHIP_KEY
+    return key if key.is_file() else None
 
 
 def request_schema(baseline: Path, body_format: str) -> dict[str, Any]:
@@ -688,9 +709,11 @@ def inspect(capture: Path, baseline: Path, client: str) -> list[dict[str, Any]]:
 
     with tempfile.TemporaryDirectory() as work:
         output = Path(work) / "findings.jsonl"
+        key = membership_key(baseline)
+        keyed = ["--membership-key-file", str(key)] if key is not None else []
         with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
             code = main(["inspect-capture", "--capture", str(capture), "--baseline",
-                         str(baseline), "--output", str(output)])  # fmt: skip
+                         str(baseline), "--output", str(output), *keyed])  # fmt: skip
         if code != 0 or not output.is_file():
             raise Failure(f"inspect-capture failed on {capture} (exit {code})")
         lines = output.read_text().splitlines()
@@ -725,9 +748,12 @@ class LiveMonitor:
         except ModuleNotFoundError as error:
             raise Failure(f"--quarantine-on-finding needs the payload detector ({error.name} "
                           "is missing in this version)") from None  # fmt: skip
+        from secure_endpoint.cli.baseline import read_membership_key
         from secure_endpoint.runtime.baseline import store
 
-        reference = PayloadReference.from_baseline(store.load_baseline(baseline))
+        key = read_membership_key(membership_key(baseline))
+        reference = PayloadReference.from_baseline(store.load_baseline(baseline),
+                                                   membership_key=key)  # fmt: skip
         self.detector = PayloadDetector(reference, DetectorConfig())
         self.endpoint, self.client = endpoint, client
         self.seen: set[Path] = set()
