@@ -504,17 +504,28 @@ class Surrogate:
             self.model = None
             return
         from sklearn.ensemble import HistGradientBoostingRegressor
+        from threadpoolctl import threadpool_limits
 
-        self.model = HistGradientBoostingRegressor(
-            max_iter=100, learning_rate=0.1, max_leaf_nodes=15,
-            min_samples_leaf=min(20, max(2, len(rows) // 10)), early_stopping=False,
+        model = HistGradientBoostingRegressor(
+            max_iter=100,
+            learning_rate=0.1,
+            max_leaf_nodes=15,
+            min_samples_leaf=min(20, max(2, len(rows) // 10)),
+            early_stopping=False,
             random_state=self.seed,
-        ).fit(rows, target)  # fmt: skip
+        )
+        # One thread: OpenMP threads on a shared small machine make a fit of a thousand rows
+        # take seconds instead of a tenth of one.
+        with threadpool_limits(1):
+            self.model = model.fit(rows, target)
 
     def logit(self, rows: Floats) -> Floats:
         if self.model is None:
             return np.full(len(rows), self.constant)
-        result: Floats = np.asarray(self.model.predict(rows), dtype=np.float64)
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(1):
+            result: Floats = np.asarray(self.model.predict(rows), dtype=np.float64)
         return result
 
     def proba(self, rows: Floats) -> Floats:
