@@ -265,6 +265,140 @@ class Outcome:
 _STOPS = {400: "invalid_body", 401: "unauthorized", 403: "forbidden"}
 
 
+class Attacker:
+    """One attacking client, a request at a time (``step``), so that a caller can pace it on
+    any clock and interleave it with other clients (the demo does).
+
+    A 429 ``throttled`` is backed off (1, 2, 4 ... seconds, ``max_retries`` times in a row)
+    and the same rows sent again. With ``adapt``, a 400 whose detail names a position and the
+    bound it broke (the request model's "0/13: 0.84 is greater than the maximum of 0.77")
+    teaches the attacker that bound: the rows are clipped to what it learnt and sent again (at
+    most ``max_repairs`` times in a run), and the strategy is told the answers to the clipped
+    rows. Anything else that is not a 2xx ends the run."""
+
+    def __init__(
+        self,
+        strategy: Strategy,
+        transport: Transport,
+        *,
+        rate: float,
+        clock: Callable[[], float],
+        max_retries: int = 5,
+        adapt: bool = True,
+        max_repairs: int = 100,
+    ) -> None:
+        import numpy as np
+
+        self.strategy, self.transport, self.clock = strategy, transport, clock
+        self.gap = 1.0 / rate
+        self.max_retries, self.adapt, self.max_repairs = max_retries, adapt, max_repairs
+        self.outcome = Outcome(started=clock())
+        self.reason: str | None = None
+        self.last: Reply | None = None
+        width = strategy.knowledge.width
+        self.low, self.high = np.full(width, -np.inf), np.full(width, np.inf)
+        self._rows: Any = None
+        self._sending: Any = None
+        self._throttled = 0
+
+    @property
+    def over(self) -> bool:
+        return self.reason is not None or (self._rows is None and self.strategy.done())
+
+    def step(self) -> float | None:
+        """Send one request; the seconds to wait before the next, or None when it is over."""
+        import numpy as np
+
+        if self.over:
+            return None
+        outcome, strategy = self.outcome, self.strategy
+        if self._rows is None:
+            rows = strategy.next_queries()
+            if not len(rows):
+                return None
+            self._rows, self._sending = rows, np.clip(rows, self.low, self.high)
+        rows = self._rows
+        reply = self.transport.send(self._sending.tolist())
+        outcome.requests += 1
+        outcome.rows_sent += len(rows)
+        outcome.answers[reply.status] += 1
+        self.last = reply
+        if reply.ok:
+            assert reply.probabilities is not None
+            self._throttled = 0
+            self._rows = None
+            strategy.observe(rows, np.asarray(reply.probabilities))
+            outcome.rows_answered += len(rows)
+        outcome.timeline.append((self.clock(), reply.status, outcome.rows_answered))
+        if reply.ok:
+            return self.gap
+        if (
+            reply.status == 429
+            and reply.error != "quota_exceeded"
+            and self._throttled < self.max_retries
+        ):
+            wait = 2.0**self._throttled
+            self._throttled += 1
+            outcome.retries += 1
+            outcome.waited += wait
+            return wait
+        if self._learn(reply):
+            return self.gap
+        self.reason = _STOPS.get(reply.status, reply.error or f"http_{reply.status}")
+        if reply.status == 429:
+            self.reason = reply.error or "throttled"
+        return None
+
+    def _learn(self, reply: Reply) -> bool:
+        """Clip the pending rows to the bound a 400 names; False when there is none to learn."""
+        import numpy as np
+
+        if reply.status != 400 or not self.adapt or self.outcome.repairs >= self.max_repairs:
+            return False
+        learnt = _bound(reply.detail, self.strategy.knowledge.width)
+        if learnt is None:
+            return False
+        column, side, value = learnt
+        whole = bool(np.all(np.mod(self._sending[:, column], 1) == 0))
+        if side == "max":
+            self.high[column] = min(self.high[column], np.floor(value) if whole else value)
+        else:
+            self.low[column] = max(self.low[column], np.ceil(value) if whole else value)
+        repaired = np.clip(self._rows, self.low, self.high)
+        if np.array_equal(repaired, self._sending):
+            return False
+        self.outcome.repairs += 1
+        self._sending = repaired
+        return True
+
+    def finish(self, quarantined: bool = False) -> Outcome:
+        """The outcome, with what stopped it (``quarantined`` when the client was)."""
+        import numpy as np
+
+        outcome, reason, last, now = self.outcome, self.reason, self.last, self.clock()
+        if reason is not None and quarantined:
+            reason = "quarantined"
+        names = self.strategy.knowledge.names
+        low, high = self.low, self.high
+        outcome.learnt = {
+            names[j]: [None if np.isinf(low[j]) else float(low[j]),
+                       None if np.isinf(high[j]) else float(high[j])]
+            for j in range(len(names)) if np.isfinite(low[j]) or np.isfinite(high[j])
+        }  # fmt: skip
+        stopped = reason is not None and last is not None
+        outcome.stopped = {
+            "reason": reason or NOT_STOPPED,
+            "status": last.status if stopped and last is not None else None,
+            "error": last.error if stopped and last is not None else None,
+            "detail": last.detail if stopped and last is not None else "",
+            "afterQueries": outcome.rows_answered,
+            "afterRequests": outcome.requests,
+            "at": _iso(now),
+            "seconds": round(now - outcome.started, 1),
+        }
+        return outcome
+
+
 def execute(
     strategy: Strategy,
     transport: Transport,
@@ -280,89 +414,22 @@ def execute(
     on_finding: Callable[[dict[str, Any]], None] | None = None,
     quarantined: Callable[[], bool] = lambda: False,
 ) -> Outcome:
-    """Loop ``strategy`` through ``transport``, one request every ``1 / rate`` seconds of
-    ``clock``, until it is done or the endpoint stops it.
-
-    With ``adapt``, a 400 whose detail names a position and the bound it broke (the request
-    model's "0/13: 0.84 is greater than the maximum of 0.77") teaches the attacker that bound:
-    the rows are clipped to what it learnt and sent again (at most ``max_repairs`` times in a
-    run), and the strategy is told the answers to the clipped rows. Any other 400 stops it."""
-    import numpy as np
-
-    outcome = Outcome(started=clock())
-    gap = 1.0 / rate
-    throttled = 0
-    reason: str | None = None
-    last: Reply | None = None
-    width = strategy.knowledge.width
-    low, high = np.full(width, -np.inf), np.full(width, np.inf)
-    while reason is None and not strategy.done():
-        rows = strategy.next_queries()
-        if not len(rows):
-            break
-        sending = np.clip(rows, low, high)
-        while True:
-            reply = transport.send(sending.tolist())
-            outcome.requests += 1
-            outcome.rows_sent += len(rows)
-            outcome.answers[reply.status] += 1
-            last = reply
-            if reply.ok:
-                assert reply.probabilities is not None
-                throttled = 0
-                strategy.observe(rows, np.asarray(reply.probabilities))
-                outcome.rows_answered += len(rows)
-            outcome.timeline.append((clock(), reply.status, outcome.rows_answered))
-            if reply.ok:
-                if monitor is not None and outcome.requests % inspect_every == 0:
-                    _watch(monitor, outcome, on_finding)
-                sleep(gap)
-                break
-            if reply.status == 429 and reply.error != "quota_exceeded" and throttled < max_retries:
-                wait = 2.0**throttled
-                throttled += 1
-                outcome.retries += 1
-                outcome.waited += wait
-                sleep(wait)
-                continue
-            learnt = _bound(reply.detail, width) if reply.status == 400 and adapt else None
-            if learnt is not None and outcome.repairs < max_repairs:
-                column, side, value = learnt
-                whole = bool(np.all(np.mod(sending[:, column], 1) == 0))
-                if side == "max":
-                    high[column] = min(high[column], np.floor(value) if whole else value)
-                else:
-                    low[column] = max(low[column], np.ceil(value) if whole else value)
-                repaired = np.clip(rows, low, high)
-                if not np.array_equal(repaired, sending):
-                    outcome.repairs += 1
-                    sending = repaired
-                    sleep(gap)
-                    continue
-            reason = _STOPS.get(reply.status, reply.error or f"http_{reply.status}")
-            if reply.status == 429:
-                reason = reply.error or "throttled"
-            break
+    """Loop ``strategy`` through ``transport`` (an ``Attacker``), one request every ``1 /
+    rate`` seconds of ``clock``, until it is done or the endpoint stops it; with a
+    ``monitor``, check it every ``inspect_every`` requests and tell ``on_finding`` the
+    first finding."""
+    attacker = Attacker(strategy, transport, rate=rate, clock=clock, max_retries=max_retries,
+                        adapt=adapt, max_repairs=max_repairs)  # fmt: skip
+    outcome = attacker.outcome
+    while (wait := attacker.step()) is not None:
+        last = attacker.last
+        checking = monitor is not None and outcome.requests % inspect_every == 0
+        if checking and monitor is not None and last is not None and last.ok:
+            _watch(monitor, outcome, on_finding)
+        sleep(wait)
     if monitor is not None:
         _watch(monitor, outcome, on_finding)
-    if reason is not None and quarantined():
-        reason = "quarantined"
-    outcome.learnt = {
-        strategy.knowledge.names[j]: [None if np.isinf(low[j]) else float(low[j]),
-                                      None if np.isinf(high[j]) else float(high[j])]
-        for j in range(width) if np.isfinite(low[j]) or np.isfinite(high[j])
-    }  # fmt: skip
-    outcome.stopped = {
-        "reason": reason or NOT_STOPPED,
-        "status": None if reason is None or last is None else last.status,
-        "error": None if reason is None or last is None else last.error,
-        "detail": "" if reason is None or last is None else last.detail,
-        "afterQueries": outcome.rows_answered,
-        "afterRequests": outcome.requests,
-        "at": _iso(clock()),
-        "seconds": round(clock() - outcome.started, 1),
-    }
-    return outcome
+    return attacker.finish(quarantined())
 
 
 _BOUND = re.compile(
