@@ -15,9 +15,10 @@ included. Per call, in API Gateway's order:
    passes the API key check counts towards the quota, as in API Gateway;
 3. request validation: with a request model (``schema``: the JSON Schema that
    ``InputConstraints.json_schema()`` compiles from a baseline) a JSON body it refuses gets 400
-   ``invalid_body`` with the validator's message as ``detail``; ``jsonschema`` checks it when it
-   is installed, else a check of the subset ``InputConstraints`` emits (shape, row width and
-   count, types, ranges, allowed values). CSV bodies are not checked (API Gateway cannot).
+   ``invalid_body`` with the validator's message as ``detail``: a check of the subset
+   ``InputConstraints`` emits (shape, row width and count, types, ranges, allowed values; the
+   tests hold it to ``jsonschema``'s verdicts), or ``jsonschema`` itself (``RequestModel``).
+   CSV bodies are not checked (API Gateway cannot).
 4. the model: ``{"instances": [[...], ...]}``, ``{"inputs": ...}``, a bare list of rows, or CSV
    rows; the answer ``{"predictions": [p, ...]}`` (JSON) or one probability a line (CSV), as
    the capture simulator's endpoint answers. A row the model cannot read (wrong width, a
@@ -50,7 +51,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import numpy as np
 
@@ -62,12 +63,21 @@ from secure_endpoint.simulate.capture.layout import (
     inference_id,
     object_key,
 )
-from secure_endpoint.simulate.capture.model import TreeEnsemble
+from secure_endpoint.simulate.capture.model import Floats
 
 JSON = "application/json"
 CSV = "text/csv"
 TOKEN_PREFIX = "local."  # noqa: S105 - not a secret: the local server's token format
 """A local access token is this prefix and the client id (the server trusts its own tokens)."""
+
+
+class Model(Protocol):
+    """What answers: ``TreeEnsemble`` (``model.json``), or any model with these two."""
+
+    @property
+    def feature_names(self) -> tuple[str, ...]: ...
+
+    def predict_proba(self, rows: Floats) -> Floats: ...
 
 
 @dataclass(frozen=True)
@@ -170,17 +180,22 @@ class _Bucket:
 
 
 class RequestModel:
-    """The gateway's request validation against a JSON Schema (draft 4)."""
+    """The gateway's request validation against a JSON Schema (draft 4).
 
-    def __init__(self, schema: Mapping[str, Any]) -> None:
+    :param engine: ``builtin``, a check of the subset ``InputConstraints`` emits (fast, no
+        dependency: jsonschema is not one of this package's), or ``jsonschema`` (needs it
+        installed; a hundred times slower on a row of 35 features). Default: - builtin
+    """
+
+    def __init__(self, schema: Mapping[str, Any], engine: str = "builtin") -> None:
         self.schema = dict(schema)
-        self._validator: Any
-        try:
+        self._validator: Any = None
+        if engine == "jsonschema":
             import jsonschema
-        except ModuleNotFoundError:
-            self._validator = None
-        else:
+
             self._validator = jsonschema.Draft4Validator(self.schema)
+        elif engine != "builtin":
+            raise ValueError(f"engine must be 'builtin' or 'jsonschema', got {engine!r}")
 
     def error(self, body: Any) -> str | None:
         """Why ``body`` is refused, or None when it passes."""
@@ -190,11 +205,13 @@ class RequestModel:
                 return None
             where = "/".join(str(part) for part in found.path) or "the body"
             return f"{where}: {found.message}"
-        return _check(self.schema, body, "the body")
+        return _check(self.schema, body)
 
 
-def _check(schema: Mapping[str, Any], value: Any, where: str) -> str | None:
-    """The subset of draft 4 that ``InputConstraints.json_schema`` emits."""
+def _check(schema: Mapping[str, Any], value: Any, path: tuple[str, ...] = ()) -> str | None:
+    """The subset of draft 4 that ``InputConstraints.json_schema`` emits; the message names
+    the path as the API's detail does (``instances/0/13: ...``)."""
+    where = "/".join(path) or "the body"
     if "enum" in schema:
         return None if value in schema["enum"] else f"{where}: {value!r} is not one of the allowed"
     kinds = schema.get("type")
@@ -210,7 +227,7 @@ def _check(schema: Mapping[str, Any], value: Any, where: str) -> str | None:
         if schema.get("additionalProperties") is False and set(value) - set(properties):
             return f"{where}: additional properties are not allowed"
         for key, sub in properties.items():
-            if key in value and (found := _check(sub, value[key], f"{key}")):
+            if key in value and (found := _check(sub, value[key], (*path, key))):
                 return found
     if isinstance(value, list):
         if len(value) < schema.get("minItems", 0):
@@ -220,7 +237,7 @@ def _check(schema: Mapping[str, Any], value: Any, where: str) -> str | None:
         items = schema.get("items")
         for i, item in enumerate(value):
             sub = items[i] if isinstance(items, list) and i < len(items) else items
-            if isinstance(sub, dict) and (found := _check(sub, item, f"{where}/{i}")):
+            if isinstance(sub, dict) and (found := _check(sub, item, (*path, str(i)))):
                 return found
     if _is("number", value):
         if "minimum" in schema and value < schema["minimum"]:
@@ -292,13 +309,14 @@ class LocalEndpoint:
     :param root: the capture destination: objects go to ``root/<prefix>/<endpoint>/...``.
     :param plan: every client's usage plan. Default: - no limit
     :param schema: the request model (JSON Schema). Default: - no validation
+    :param validator: ``builtin`` or ``jsonschema`` (``RequestModel``). Default: - builtin
     :param clock: epoch seconds now. Default: - ``time.time``
     :param object_seconds: the span of one capture object. Default: - 60
     """
 
     def __init__(
         self,
-        model: TreeEnsemble,
+        model: Model,
         root: Path,
         *,
         endpoint_name: str = "secure-endpoint-local",
@@ -306,6 +324,7 @@ class LocalEndpoint:
         prefix: str = CAPTURE_PREFIX,
         plan: UsagePlan | None = None,
         schema: Mapping[str, Any] | None = None,
+        validator: str = "builtin",
         quarantine: Quarantine = Quarantine(),
         clock: Callable[[], float] = time.time,
         object_seconds: float = 60.0,
@@ -318,7 +337,7 @@ class LocalEndpoint:
         self.writer = ObjectWriter(Path(root))
         self.endpoint_name, self.variant_name, self.prefix = endpoint_name, variant_name, prefix
         self.plan = plan
-        self.request_model = RequestModel(schema) if schema is not None else None
+        self.request_model = RequestModel(schema, validator) if schema is not None else None
         self.quarantine_policy = quarantine
         self.clock = clock
         self.object_seconds = object_seconds
