@@ -13,6 +13,7 @@ import pytest
 from secure_endpoint.cli import main
 from secure_endpoint.cli.attack import (
     LocalTransport,
+    _bound,
     body,
     execute,
     parse_reply,
@@ -314,3 +315,16 @@ def test_replies_in_the_shapes_endpoints_answer_are_read():
     assert (refused.error, refused.ok) == ("quota_exceeded", False)
     assert body([[1.0, 0.5]], "rows") == b"[[1,0.5]]"
     assert body([[1.0, 0.5]], "instances") == b'{"instances":[[1,0.5]]}'
+
+
+def test_the_bound_a_400_names_is_read_from_the_local_and_the_gateways_words():
+    sent = np.array([[1.0, 40.0, 3.0], [2.0, 5.0, 3.0]])
+    local = "instances/0/1: 40.0 is greater than the maximum of 12.5"
+    assert _bound(local, sent) == (1, "max", 12.5)
+    assert _bound("0/2: -1 is less than the minimum of 0", sent) == (2, "min", 0.0)
+    gateway = "[numeric instance is greater than the required maximum (maximum: 12, found: 40)]"
+    assert _bound(gateway, sent) == (1, "max", 12.0)
+    ambiguous = "[numeric instance is less than the required minimum (minimum: 4, found: 3)]"
+    assert _bound(ambiguous, np.array([[3.0, 3.0, 9.0]])) is None  # two columns hold 3
+    assert _bound("0/7: 1 is greater than the maximum of 0", sent) is None  # no such column
+    assert _bound("instance type (string) does not match", sent) is None

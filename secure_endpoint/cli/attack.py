@@ -355,7 +355,7 @@ class Attacker:
 
         if reply.status != 400 or not self.adapt or self.outcome.repairs >= self.max_repairs:
             return False
-        learnt = _bound(reply.detail, self.strategy.knowledge.width)
+        learnt = _bound(reply.detail, self._sending)
         if learnt is None:
             return False
         column, side, value = learnt
@@ -436,21 +436,44 @@ _BOUND = re.compile(
     r"(?:^|/)(\d+): (-?[0-9.eE+-]+) is (greater|less) than the (maximum|minimum) of "
     r"(-?[0-9.eE+-]+)"
 )
+_GATEWAY_BOUND = re.compile(
+    r"(greater|less) than the required (maximum|minimum) \((?:maximum|minimum): "
+    r"(-?[0-9.eE+-]+), found: (-?[0-9.eE+-]+)\)"
+)
+"""API Gateway's words (``$context.error.validationErrorString``): "numeric instance is greater
+than the required maximum (maximum: 12, found: 40)", without the position."""
 
 
-def _bound(detail: str, width: int) -> tuple[int, str, float] | None:
-    """(column, "max" or "min", bound) of a request model's range message, else None."""
+def _bound(detail: str, sent: Any) -> tuple[int, str, float] | None:
+    """(column, "max" or "min", bound) of a request model's range message about the rows
+    ``sent``, else None. The local endpoint's message names the position; API Gateway's names
+    only the value found, so the column is the one holding it (when only one does)."""
+    import numpy as np
+
+    width = sent.shape[1]
     found = _BOUND.search(detail)
-    if found is None:
-        return None
-    column = int(found.group(1))
+    if found is not None:
+        column, side, bound = int(found.group(1)), found.group(4), found.group(5)
+    else:
+        found = _GATEWAY_BOUND.search(detail)
+        if found is None:
+            return None
+        side, bound = found.group(2), found.group(3)
+        try:
+            value = float(found.group(4))
+        except ValueError:
+            return None
+        columns = np.flatnonzero((sent == value).any(axis=0))
+        if len(columns) != 1:
+            return None
+        column = int(columns[0])
     try:
-        value = float(found.group(5))
+        limit = float(bound)
     except ValueError:
         return None
     if not 0 <= column < width:
         return None
-    return column, "max" if found.group(4) == "maximum" else "min", value
+    return column, "max" if side == "maximum" else "min", limit
 
 
 def _watch(
