@@ -79,7 +79,7 @@ def run(options: Options, say: Say = print) -> Outcome:
     say("[4/5] Payload abuse: red-team attacks on the local model, the inspector, quarantine")
     step = time.perf_counter()
     with loop.scratch() as work:
-        abuse = payload.quiet_run(
+        abuse = payload.run(
             Path(work), lambda line: say(f"{INDENT}{line}"), hours=options.payload_hours
         )
     for line in abuse.console_lines():

@@ -22,8 +22,6 @@ moment it was flagged.
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -546,9 +544,3 @@ def plot(result: PayloadResult, out: Path) -> list[Path]:
     axes.grid(alpha=0.3)
     fig.savefig(paths[1])
     return paths
-
-
-def quiet_run(work: Path, say: Say, **kwargs: Any) -> PayloadResult:
-    """``run`` with the CLI's own prints kept off the console."""
-    with contextlib.redirect_stdout(io.StringIO()):
-        return run(work, say, **kwargs)
