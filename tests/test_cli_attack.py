@@ -173,6 +173,19 @@ def test_an_unknown_strategy_is_a_usage_error(sim, tmp_path, capsys):
     )
 
 
+def test_a_model_directory_without_capture_is_attacked_from_now(sim, tmp_path):
+    bare = tmp_path / "model"
+    bare.mkdir()
+    for name in ("model.json", "training.csv"):
+        (bare / name).write_bytes((sim / name).read_bytes())
+    report = _attack(bare, tmp_path, "--kind", "ood", "--queries", "5")
+    assert report["stopped"]["reason"] == "invalid_body"
+    assert report["findings"] == []
+    assert report["firstFinding"] is None
+    assert (bare / "baseline" / "statistics.json").is_file()
+    assert not (bare / "capture").exists()  # the gateway refused all: nothing captured
+
+
 def test_a_directory_without_a_model_is_a_usage_error(tmp_path, capsys):
     assert main(["attack", "--local", str(tmp_path), "--kind", "ood"]) == 2
     assert "no model.json" in capsys.readouterr().err

@@ -797,6 +797,8 @@ def inspect(capture: Path, baseline: Path, client: str) -> list[dict[str, Any]]:
 
     from secure_endpoint.cli.commands import main
 
+    if not capture.is_dir() or not any(capture.rglob("*.jsonl")):
+        return []  # nothing reached the model
     with tempfile.TemporaryDirectory() as work:
         output = Path(work) / "findings.jsonl"
         key = membership_key(baseline)
