@@ -186,6 +186,13 @@ def test_a_model_directory_without_capture_is_attacked_from_now(sim, tmp_path):
     assert not (bare / "capture").exists()  # the gateway refused all: nothing captured
 
 
+def test_local_options_with_a_deployed_endpoint_are_a_usage_error(tmp_path, capsys):
+    code = main(["attack", "--secret-id", "x", "--kind", "ood", "--no-validation", "--plan",
+                 "1,1,1"])  # fmt: skip
+    assert code == 2
+    assert "--plan, --no-validation: only with --local" in capsys.readouterr().err
+
+
 def test_a_directory_without_a_model_is_a_usage_error(tmp_path, capsys):
     assert main(["attack", "--local", str(tmp_path), "--kind", "ood"]) == 2
     assert "no model.json" in capsys.readouterr().err

@@ -518,6 +518,14 @@ def _attack(args: argparse.Namespace) -> int:
         known = sorted(k.split(":", 1)[1] for k in strategies.STRATEGIES if
                        k.startswith(f"{args.kind}:"))  # fmt: skip
         raise Failure(f"--strategy {name!r} is not a {args.kind} strategy; known: {known}")
+    if args.secret_id is not None:
+        local_only = [flag for flag, given in (
+            ("--plan", args.plan != "10,20,10000"), ("--no-validation", args.no_validation),
+            ("--quarantine-on-finding", args.quarantine_on_finding is not None),
+            ("--no-inspect", args.no_inspect)) if given]  # fmt: skip
+        if local_only:
+            raise Failure(f"{', '.join(local_only)}: only with --local (a deployed endpoint's "
+                          "usage plan, request model and quarantine are its own)")  # fmt: skip
     rng = np.random.default_rng(args.seed)
     args.adapt = (args.on_400 or ("stop" if args.kind == "ood" else "learn")) == "learn"
     with _one_thread():
