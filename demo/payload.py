@@ -398,7 +398,7 @@ def _agreement_after(strategy: Any, queries: int) -> float | None:
     if holdout is None or judge is None:
         return None
     rows, answers = strategy.seen()
-    copy = Surrogate(0)
+    copy = Surrogate(strategy.surrogate.seed)  # as the strategy fits its own: the curve's points
     copy.fit(rows[:queries], answers[:queries])
     threshold = strategy.knowledge.threshold
     truth = np.asarray(judge(holdout)) >= threshold
@@ -515,7 +515,12 @@ def plot(result: PayloadResult, out: Path) -> list[Path]:
     fig, axes = figure(11, 4.6)
     for i, attack in enumerate(a for a in result.attacks if a.key.startswith("extraction:")):
         color = COLORS[i % len(COLORS)]
-        curve = np.asarray(attack.report.get("curve") or [[0, 0]], dtype=float)
+        points = [list(p) for p in attack.report.get("curve") or [[0, 0]]]
+        if attack.first_finding is not None and attack.agreement_at_flag is not None:
+            flagged_at = attack.first_finding["queries"]
+            points = [p for p in points if p[0] != flagged_at]
+            points.append([flagged_at, attack.agreement_at_flag])  # on the line it is drawn on
+        curve = np.asarray(sorted(points), dtype=float)
         fate = "flagged, then quarantined" if attack.first_finding else "never flagged"
         axes.plot(curve[:, 0], 100 * curve[:, 1], color=color, lw=2, marker=".",
                   label=f"{attack.key} ({fate})")  # fmt: skip
