@@ -16,6 +16,7 @@ from secure_endpoint.cli.attack import (
     _bound,
     body,
     execute,
+    oracle,
     parse_reply,
     run_remote,
 )
@@ -348,3 +349,15 @@ def test_the_bound_a_400_names_is_read_from_the_local_and_the_gateways_words():
     assert _bound(ambiguous, np.array([[3.0, 3.0, 9.0]])) is None  # two columns hold 3
     assert _bound("0/7: 1 is greater than the maximum of 0", sent) is None  # no such column
     assert _bound("instance type (string) does not match", sent) is None
+
+
+def test_the_local_endpoint_is_an_oracle_for_the_red_team_api(tmp_path, model):
+    clock = VirtualClock(START)
+    plan = UsagePlan(rate_per_second=1, burst=3, quota_per_day=None)
+    endpoint = LocalEndpoint(model, tmp_path, clock=clock, plan=plan)
+    ask = oracle(LocalTransport(endpoint, "eve", "instances"))
+    rows = pop.training_set(seed=2, n=3)[0]
+    np.testing.assert_allclose(ask(rows[:2]), model.predict_proba(rows[:2]))
+    report = strategies.run(_strategy("boundary:coordinate", 30), ask)  # the clock stands still
+    assert report["stopped"] == {"reason": "throttled", "status": 429, "detail": "",
+                                 "queries": 2}  # fmt: skip

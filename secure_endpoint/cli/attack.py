@@ -198,6 +198,24 @@ class Monitor(Protocol):
     def check(self) -> list[dict[str, Any]]: ...
 
 
+def oracle(transport: Transport) -> Callable[[Any], Any]:
+    """``transport`` as the red-team API's ``Oracle``: rows to probabilities, or
+    ``redteam.strategies.Stopped`` with the API's error code and status (no backoff: that is
+    ``Attacker``'s)."""
+    import numpy as np
+
+    from secure_endpoint.redteam.strategies import Stopped
+
+    def ask(rows: Any) -> Any:
+        reply = transport.send(np.asarray(rows, dtype=np.float64).tolist())
+        if not reply.ok:
+            raise Stopped(reply.error or f"http_{reply.status}", reply.status or None,
+                          reply.detail)  # fmt: skip
+        return np.asarray(reply.probabilities, dtype=np.float64)
+
+    return ask
+
+
 def body(rows: list[list[float]], body_format: str) -> bytes:
     """The request: whole numbers written as integers (as a client writes counts and flags;
     the request model's ``integer`` positions refuse ``62.0``)."""
