@@ -915,13 +915,13 @@ def _run_remote(
     args: argparse.Namespace, key: str, rate: float, rng: np.random.Generator
 ) -> dict[str, Any]:
     from secure_endpoint.cli.client import InferenceClient, TokenCache
-    from secure_endpoint.cli.invoke import _cache_dir, _credentials
+    from secure_endpoint.cli.invoke import read_credentials, token_cache_dir
 
     if args.knowledge is None:
         raise Failure("--secret-id needs --knowledge: natural rows of the model's features")
-    credentials = _credentials(args.secret_id, args.region, args.profile)
+    credentials = read_credentials(args.secret_id, args.region, args.profile)
     try:
-        client = InferenceClient(credentials, TokenCache(_cache_dir()),
+        client = InferenceClient(credentials, TokenCache(token_cache_dir()),
                                  allow_insecure_http=args.insecure_http_for_testing)  # fmt: skip
     except ValueError as error:
         raise Failure(str(error)) from None
