@@ -34,7 +34,8 @@ reads them back.
 Over HTTP: ``POST /oauth2/token`` (client credentials, HTTP Basic; the token names the client),
 ``POST /predict`` (a bearer token of that endpoint; 401 without), and SageMaker's own
 ``POST /endpoints/<name>/invocations`` (no gateway: the ``X-Amzn-SageMaker-Inference-Id``
-header, when sent, is captured as it is).
+header, when sent, is captured as it is; boto3's ``sagemaker-runtime`` client with
+``endpoint_url`` set to the server calls it, its SigV4 signature unchecked).
 """
 
 from __future__ import annotations
@@ -554,8 +555,7 @@ def _handler(server: LocalServer) -> type[BaseHTTPRequestHandler]:
                           "token_type": "Bearer"}  # fmt: skip
                 self._send(Answer(200, json.dumps(issued).encode()))
             elif path.startswith("/endpoints/") and path.endswith("/invocations"):
-                inference = self.headers.get("X-Amzn-SageMaker-Inference-Id")
-                self._send(server.endpoint.invoke_endpoint(body, content_type, inference))
+                self._runtime(path.split("/")[2], body, content_type)
             elif path == "/predict":
                 scheme, _, token = self.headers.get("Authorization", "").partition(" ")
                 if scheme.lower() != "bearer" or not token.startswith(TOKEN_PREFIX):
@@ -566,10 +566,33 @@ def _handler(server: LocalServer) -> type[BaseHTTPRequestHandler]:
             else:
                 self._send(_error("not_found"))
 
-        def _send(self, answer: Answer) -> None:
+        def _runtime(self, name: str, body: bytes, content_type: str) -> None:
+            """SageMaker's InvokeEndpoint, as boto3's ``sagemaker-runtime`` client reads it:
+            the answer with ``x-Amzn-Invoked-Production-Variant``; an unknown endpoint a 400
+            ``ValidationError``; what the model cannot read a 424 ``ModelError`` carrying the
+            container's 400 (API Gateway maps it to the API's 400 ``invalid_input``)."""
+            endpoint = server.endpoint
+            if name != endpoint.endpoint_name:
+                message = f"Endpoint {name} not found."
+                self._send(Answer(400, json.dumps({"message": message}).encode()),
+                           {"x-amzn-ErrorType": "ValidationError"})  # fmt: skip
+                return
+            inference = self.headers.get("X-Amzn-SageMaker-Inference-Id")
+            answer = endpoint.invoke_endpoint(body, content_type, inference)
+            if answer.ok:
+                self._send(answer, {"x-Amzn-Invoked-Production-Variant": endpoint.variant_name})
+                return
+            error = {"message": "Received client error (400) from primary with message "
+                     f"\"{answer.body.decode()}\".", "OriginalStatusCode": 400,
+                     "OriginalMessage": answer.body.decode()}  # fmt: skip
+            self._send(Answer(424, json.dumps(error).encode()), {"x-amzn-ErrorType": "ModelError"})
+
+        def _send(self, answer: Answer, headers: Mapping[str, str] | None = None) -> None:
             self.send_response(answer.status, http.HTTPStatus(answer.status).phrase)
             self.send_header("Content-Type", answer.content_type)
             self.send_header("Content-Length", str(len(answer.body)))
+            for name, value in (headers or {}).items():
+                self.send_header(name, value)
             self.end_headers()
             self.wfile.write(answer.body)
 

@@ -260,3 +260,33 @@ def test_wrong_client_credentials_get_no_token(tmp_path, model):
 
         with pytest.raises(TokenError, match="HTTP 400"):
             client.invoke(b"{}")
+
+
+def test_boto3s_sagemaker_runtime_client_invokes_the_local_endpoint(tmp_path, model, rows):
+    import boto3
+    import botocore.exceptions
+
+    endpoint = LocalEndpoint(model, tmp_path, endpoint_name="churn", clock=VirtualClock(START))
+    with LocalServer(endpoint) as server:
+        runtime = boto3.client(
+            "sagemaker-runtime", endpoint_url=server.url, region_name="eu-west-1",
+            aws_access_key_id="testing", aws_secret_access_key="testing",
+        )  # fmt: skip
+        answer = runtime.invoke_endpoint(
+            EndpointName="churn", Body=_body(rows[:2]), ContentType="application/json",
+            InferenceId="partner:42",
+        )  # fmt: skip
+        assert answer["InvokedProductionVariant"] == "AllTraffic"
+        np.testing.assert_allclose(
+            json.loads(answer["Body"].read())["predictions"], model.predict_proba(rows[:2])
+        )
+        with pytest.raises(botocore.exceptions.ClientError) as unknown:
+            runtime.invoke_endpoint(EndpointName="other", Body=b"[]")
+        assert unknown.value.response["Error"]["Code"] == "ValidationError"
+        with pytest.raises(botocore.exceptions.ClientError) as unreadable:
+            runtime.invoke_endpoint(EndpointName="churn", Body=b"[[1, 2]]",
+                                    ContentType="application/json")  # fmt: skip
+        assert unreadable.value.response["Error"]["Code"] == "ModelError"
+        assert unreadable.value.response["ResponseMetadata"]["HTTPStatusCode"] == 424
+    captures = _captures(tmp_path)[1]
+    assert [(c.client_id, c.request_id, len(c.rows)) for c in captures] == [("partner", "42", 2)]
