@@ -41,6 +41,7 @@ header, when sent, is captured as it is; boto3's ``sagemaker-runtime`` client wi
 from __future__ import annotations
 
 import base64
+import contextlib
 import http
 import json
 import math
@@ -64,7 +65,7 @@ from secure_endpoint.simulate.capture.layout import (
     inference_id,
     object_key,
 )
-from secure_endpoint.simulate.capture.model import Floats
+from secure_endpoint.simulate.capture.model import Floats, TreeEnsemble
 
 JSON = "application/json"
 CSV = "text/csv"
@@ -597,3 +598,48 @@ def _handler(server: LocalServer) -> type[BaseHTTPRequestHandler]:
             self.wfile.write(answer.body)
 
     return Handler
+
+
+def main(
+    argv: list[str] | None = None, *, ready: Callable[[LocalServer], None] | None = None
+) -> int:
+    """``python -m secure_endpoint.simulate.local_endpoint --local DIR [--port 8080]``: serve
+    ``DIR/model.json`` until interrupted (``ready``, for tests: called once serving, then the
+    server stops)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="python -m secure_endpoint.simulate.local_endpoint",
+        description="Serve the capture simulator's model on 127.0.0.1 behind the gateway's "
+        "limits, writing SageMaker data capture into DIR/capture.",
+    )
+    parser.add_argument("--local", type=Path, required=True, metavar="DIR")
+    parser.add_argument("--port", type=int, default=8080)
+    parser.add_argument("--endpoint-name", default="secure-endpoint-local")
+    parser.add_argument(
+        "--plan", default="10,20,10000", metavar="RATE,BURST,QUOTA", help="or 'none'"
+    )
+    args = parser.parse_args(argv)
+    try:
+        model = TreeEnsemble.load(args.local / "model.json")
+        plan = None
+        if args.plan != "none":
+            rate, burst, quota = args.plan.split(",")
+            plan = UsagePlan(float(rate), int(burst), int(quota) if quota else None)
+    except (OSError, ValueError, KeyError) as error:
+        parser.error(str(error))
+    endpoint = LocalEndpoint(model, args.local, endpoint_name=args.endpoint_name, plan=plan)
+    with LocalServer(endpoint, port=args.port) as server:
+        print(f"serving {args.local / 'model.json'} on {server.url} (/oauth2/token, /predict, "
+              f"/endpoints/{args.endpoint_name}/invocations); capture in "
+              f"{endpoint.capture_dir}", flush=True)  # fmt: skip
+        if ready is not None:
+            ready(server)
+        else:
+            with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C: stop, write the capture
+                threading.Event().wait()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -21,6 +21,7 @@ from secure_endpoint.simulate.local_endpoint import (
     UsagePlan,
     VirtualClock,
     _check,
+    main,
 )
 
 START = 1_772_409_600.0  # 2026-03-02T00:00:00Z
@@ -290,3 +291,23 @@ def test_boto3s_sagemaker_runtime_client_invokes_the_local_endpoint(tmp_path, mo
         assert unreadable.value.response["ResponseMetadata"]["HTTPStatusCode"] == 424
     captures = _captures(tmp_path)[1]
     assert [(c.client_id, c.request_id, len(c.rows)) for c in captures] == [("partner", "42", 2)]
+
+
+def test_the_module_serves_a_model_directory(tmp_path, model, rows, capsys):
+    import urllib.request
+
+    model.save(tmp_path / "model.json")
+    answers = []
+
+    def call(server):
+        request = urllib.request.Request(  # noqa: S310 - loopback
+            f"{server.url}/endpoints/secure-endpoint-local/invocations", data=_body(rows[:1]),
+            headers={"Content-Type": "application/json"}, method="POST",
+        )  # fmt: skip
+        with urllib.request.urlopen(request) as response:  # noqa: S310 - loopback
+            answers.append(json.loads(response.read())["predictions"])
+
+    assert main(["--local", str(tmp_path), "--port", "0"], ready=call) == 0
+    np.testing.assert_allclose(answers[0], model.predict_proba(rows[:1]))
+    assert "serving " in capsys.readouterr().out
+    assert len(_captures(tmp_path)[1]) == 1
