@@ -324,7 +324,8 @@ def volumes(clients: Mapping[str, ClientTruth], hours: float) -> list[str]:
         active = max(min(hours, (max(client.epochs) - min(client.epochs)) / 3600 + 1), 1) / 24
         group = client.profile if client.legitimate else f"attack:{client.kind}"
         groups[group].append((len(client.epochs) / active, sum(client.rows) / active))
-    lines = ["\nvolume a day while active (median over the clients of a group)",
+    lines = ["\nvolume a day while active (median over the clients of a group; truth.jsonl counts "
+             "no rows for a replay's re-sent bodies)",
              f"  {'':28} {'clients':>7} {'requests':>9} {'rows':>9}"]  # fmt: skip
     for name in sorted(groups):
         per = np.array(groups[name])
