@@ -3,10 +3,11 @@ caught or not, time and queries to detection, legitimate clients flagged per typ
 per-client volume threshold.
 
 One run simulates ``--hours`` of capture: the default legitimate clients (interactive, batch,
-periodic, replay, canary), ``--heavy`` heavy users near the daily quota, and ``--per-strategy``
-attackers of each red-team strategy (``attack:<kind>:<strategy>``, each from a random hour of
-the first half of the run at 15-60 requests an hour, inside the usage plan). Then, as
-subprocesses, ``secure-endpoint baseline`` on the run's training.csv (with
+periodic, replay, canary), ``--heavy`` heavy users near the daily quota, ``--look-alikes``
+jittery periodic integrations and updating books each (``legit:jittery``, ``legit:updating``),
+and ``--per-strategy`` attackers of each red-team strategy (``attack:<kind>:<strategy>``, each
+from a random hour of the first half of the run at 15-60 requests an hour, inside the usage
+plan). Then, as subprocesses, ``secure-endpoint baseline`` on the run's training.csv (with
 ``--membership-key-file`` when the command has it) and ``secure-endpoint inspect-capture``
 over the capture; the findings are scored against truth.jsonl and scenario.json:
 
@@ -22,8 +23,8 @@ Prints the figures and the issue's target line (every kind caught, <= 1 % of leg
 flagged, median detection within 500 queries); asserts nothing. Until inspect-capture writes
 payload findings, every attacker counts as missed.
 
-    python benchmarks/payload_detection.py [--hours 72] [--seed 7] [--heavy 4]
-        [--per-strategy 3] [--interactive 30] [--seeds 1] [--keep DIR] [--json FILE]
+    python benchmarks/payload_detection.py [--hours 72] [--seed 7] [--seeds 1] [--heavy 4]
+        [--per-strategy 3] [--interactive 30] [--look-alikes 3] [--keep DIR] [--json FILE]
 """
 
 from __future__ import annotations
@@ -268,11 +269,14 @@ def _cli(*args: str) -> subprocess.CompletedProcess[str]:
     )  # fmt: skip
 
 
-def clients_for(heavy: int, per_strategy: int, interactive: int) -> dict[str, int]:
+def clients_for(
+    heavy: int, per_strategy: int, interactive: int, look_alikes: int = 3
+) -> dict[str, int]:
     from secure_endpoint.simulate.capture.attacks import NAMES
     from secure_endpoint.simulate.capture.simulator import DEFAULT_CLIENTS
 
-    clients = {**DEFAULT_CLIENTS, "legit:interactive": interactive, "legit:heavy": heavy}
+    clients = {**DEFAULT_CLIENTS, "legit:interactive": interactive, "legit:heavy": heavy,
+               "legit:jittery": look_alikes, "legit:updating": look_alikes}  # fmt: skip
     for kind, names in NAMES.items():
         for name in names:
             clients[f"attack:{kind}:{name}"] = per_strategy
@@ -371,10 +375,12 @@ def main() -> None:
                         help="attackers of each strategy (default 3)")  # fmt: skip
     parser.add_argument("--interactive", type=int, default=30,
                         help="interactive clients (default 30, the simulator's)")  # fmt: skip
+    parser.add_argument("--look-alikes", type=int, default=3,
+                        help="jittery periodic and updating clients each (default 3)")  # fmt: skip
     parser.add_argument("--keep", type=Path, help="write the runs under here and keep them")
     parser.add_argument("--json", type=Path, help="also write the figures as JSON here")
     args = parser.parse_args()
-    clients = clients_for(args.heavy, args.per_strategy, args.interactive)
+    clients = clients_for(args.heavy, args.per_strategy, args.interactive, args.look_alikes)
     detected: list[dict[str, Detection]] = []
     by_volume: list[dict[str, Detection]] = []
     thresholds = []
