@@ -46,8 +46,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from secure_endpoint.runtime.capture.drift import _matrix
-from secure_endpoint.runtime.capture.records import UNKNOWN_CLIENT, Capture
+from secure_endpoint.runtime.capture.records import UNKNOWN_CLIENT, Capture, numeric_matrix
 from secure_endpoint.runtime.payload.findings import KINDS, Finding, Kind
 from secure_endpoint.runtime.payload.reference import PayloadReference
 
@@ -273,7 +272,7 @@ class PayloadDetector:
         if not pending.rows:
             return
         transform = self.reference.transform
-        values, wrong = _matrix(pending.rows, transform.positions)
+        values, wrong = numeric_matrix(pending.rows, transform.positions)
         wrong[pending.bad] = True
         z = transform.normal_scores(values)
         copula = self.reference.copula
