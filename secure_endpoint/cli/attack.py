@@ -72,8 +72,11 @@ def add_attack_command(commands: Any) -> None:
         "attack",
         help="run a red-team attack (extraction, boundary search, out-of-distribution, "
         "membership) against the local model or a deployed endpoint; report what stopped it",
-        description=__doc__.split("\n\n")[0] + " Needs numpy and scikit-learn: pip install "
-        "'secure-endpoint[simulate]'.",
+        description="Run a red-team strategy (secure_endpoint.redteam) as one API client against "
+        "the local model (--local: the capture simulator's output, behind an emulation of the "
+        "gateway's usage plan, request model and quarantine, on a simulated clock) or a "
+        "deployed endpoint (--secret-id), and report what stopped it, with the strategy's own "
+        "report. Needs numpy and scikit-learn: pip install 'secure-endpoint[simulate]'.",
         epilog=_EXIT,
     )
     attack.add_argument("--kind", required=True, choices=KINDS)
