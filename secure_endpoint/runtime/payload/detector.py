@@ -84,6 +84,11 @@ class DetectorConfig:
     repeat: float = 0.02
     near: float = 0.25
     boundary: float = 0.05
+    lag: int = 16
+    """Rows back beyond which a client's earlier rows are "old" (see ``walk``)."""
+    walk: float = 3.0
+    """A near duplicate is a step of a search when the client's old rows are this many times
+    farther than its nearest earlier row; otherwise a re-send of a record it keeps sending."""
     answer_step: float = 0.01
     """A near duplicate whose answer moved by less than this is a re-send, not a probe."""
     decision_threshold: float = 0.5
@@ -105,6 +110,8 @@ class DetectorConfig:
             "repeat": 0 <= self.repeat < self.near,
             "boundary": 0 < self.boundary < 0.5,
             "answer_step": 0 < self.answer_step < 1,
+            "lag": self.lag >= 1,
+            "walk": self.walk > 1,
             "decision_threshold": 0 < self.decision_threshold < 1,
             "half_life_hours": self.half_life_hours > 0,
             "batch_rows": self.batch_rows >= 1,
@@ -177,6 +184,10 @@ class PayloadDetector:
         """[client, buffer (0: the last rows, 1: a uniform reservoir), slot, feature]."""
         self.recent_answers = np.full((0, 2, c.recent), np.nan, dtype=np.float16)
         self.filled = np.zeros((0, 2), dtype=np.int64)
+        self.remembered = np.zeros(0, dtype=np.int64)
+        """Rows each client has had assessed (its sample's rows), the order of its history."""
+        self.reservoir_index = np.zeros((0, c.recent), dtype=np.int64)
+        """Each reservoir row's place in that order."""
         self.distance_ring = np.zeros((0, c.distances), dtype=np.float16)
         self.distance_count = np.zeros(0, dtype=np.int64)
         self.clock = 0.0
@@ -212,6 +223,7 @@ class PayloadDetector:
         self.first, self.last = grown(self.first), grown(self.last)
         self.flagged = grown(self.flagged)
         self.recent, self.filled = grown(self.recent), grown(self.filled)
+        self.remembered, self.reservoir_index = grown(self.remembered), grown(self.reservoir_index)
         self.recent_answers = grown(self.recent_answers, np.nan)
         self.distance_ring, self.distance_count = (
             grown(self.distance_ring),
@@ -405,6 +417,13 @@ class PayloadDetector:
             np.float64
         )
         stored = len(history) - len(zs)
+        # each row's place in the client's history (rows remembered before it)
+        seen = int(self.remembered[slot])
+        index = np.concatenate([
+            seen - int(self.filled[slot, 0]) + np.arange(int(self.filled[slot, 0])),
+            self.reservoir_index[slot, : self.filled[slot, 1]],
+            seen + np.arange(len(zs)),
+        ])  # fmt: skip
         dims = max(z.shape[1], 1)
         squares = (
             (zs * zs).sum(axis=1)[:, None]
@@ -418,15 +437,20 @@ class PayloadDetector:
         has_earlier = np.isfinite(distance).any(axis=1) if distance.size else np.zeros(0, bool)
         nearest = distance.argmin(axis=1) if distance.size else np.zeros(0, np.int64)
         d1 = np.where(has_earlier, distance[own, nearest] if distance.size else 0.0, np.inf)
+        # the nearest of the rows sent more than ``lag`` rows before: a re-sent or updated
+        # record is as near to its old copies as to its last one; a search walks away from
+        # where it started
+        old = index[None, :] < (seen + own)[:, None] - config.lag
+        d_old = np.where(old, distance, np.inf).min(axis=1) if distance.size else d1
+        walking = np.isfinite(d_old) & (d_old > config.walk * np.maximum(d1, config.repeat))
         assessed = has_earlier
         novel = assessed & (d1 > config.repeat)
         neighbour = history_answers[nearest] if distance.size else np.zeros(0)
         # a near duplicate counts when its answer moved: a re-sent record with a jitter or an
         # updated field gets the same answer, a step of a boundary search a different one
+        close = novel & (d1 < config.near)
         near = (
-            novel
-            & (d1 < config.near)
-            & (np.abs(outs - neighbour) >= config.answer_step)  # NaN compares False
+            close & walking & (np.abs(outs - neighbour) >= config.answer_step)  # NaN compares False
         )
         answered = novel & np.isfinite(outs)
         label = outs >= config.decision_threshold
@@ -436,10 +460,16 @@ class PayloadDetector:
             & np.isfinite(outs)
             & (label != (neighbour >= config.decision_threshold))
         )
-        edge = answered & (np.abs(outs - config.decision_threshold) < config.boundary)
-        # the first row or a new query, not a re-send: what the rate of violations and the joint
-        # likelihood are judged on (a client re-sending one odd row is one odd row)
-        distinct = ~assessed | novel
+        # answers at the boundary, but not those of a record re-sent with a jitter
+        edge = (
+            answered
+            & ~(close & ~walking)
+            & (np.abs(outs - config.decision_threshold) < config.boundary)
+        )
+        # the first row or a new query, not a re-send (exact, or a near copy of rows it sent
+        # long before): what violations and the joint likelihood are judged on (a client
+        # re-sending one odd row has sent one odd row)
+        distinct = ~assessed | (novel & ~(close & ~walking))
         found.distinct = distinct
         found.ood = violating[sample] & distinct
         if llr is not None:
@@ -479,13 +509,15 @@ class PayloadDetector:
         self.filled[slot, 0] = len(last)
         # a uniform reservoir of the history (Algorithm R, vectorized: a later row that draws
         # the same slot overwrites an earlier one, as one by one it would)
-        seen = int(self.total[slot, ASSESSED])  # before this batch
+        seen = int(self.remembered[slot])  # before this batch
+        self.remembered[slot] += len(rows)
         free = capacity - int(self.filled[slot, 1])
         direct = min(free, len(rows))
         if direct:
             start = int(self.filled[slot, 1])
             self.recent[slot, 1, start : start + direct] = rows[:direct]
             self.recent_answers[slot, 1, start : start + direct] = answers[:direct]
+            self.reservoir_index[slot, start : start + direct] = seen + np.arange(direct)
             self.filled[slot, 1] += direct
         if direct < len(rows):
             counts = seen + np.arange(direct, len(rows))
@@ -493,6 +525,7 @@ class PayloadDetector:
             keep = positions < capacity
             self.recent[slot, 1, positions[keep]] = rows[direct:][keep]
             self.recent_answers[slot, 1, positions[keep]] = answers[direct:][keep]
+            self.reservoir_index[slot, positions[keep]] = counts[keep]
         # the nearest-earlier distances of new queries (PRADA), a ring
         ring = self.config.distances
         finite = d1[np.isfinite(d1)].astype(np.float16)[-ring:]
@@ -796,6 +829,8 @@ class PayloadDetector:
             recent=self.recent[:size],
             recent_answers=self.recent_answers[:size],
             filled=self.filled[:size],
+            remembered=self.remembered[:size],
+            reservoir_index=self.reservoir_index[:size],
             distance_ring=self.distance_ring[:size],
             distance_count=self.distance_count[:size],
         )
@@ -813,6 +848,12 @@ class PayloadDetector:
         except (ValueError, KeyError, OSError, UnicodeDecodeError) as error:
             raise ValueError(f"payload detector state cannot be read: {error}") from None
         detector = cls(reference, config)
+        expected = set(_STATE_ARRAYS)
+        if set(arrays) != expected:
+            raise ValueError(
+                f"payload detector state holds {sorted(arrays)}, this detector keeps "
+                f"{sorted(expected)}: state of another version; start afresh"
+            )
         m, c = reference.transform.dimensions, detector.config
         shape = arrays["recent"].shape
         if (
@@ -834,6 +875,10 @@ class PayloadDetector:
         return detector
 
 
+_STATE_ARRAYS = (
+    "total", "decayed", "first", "last", "flagged", "recent", "recent_answers", "filled",
+    "remembered", "reservoir_index", "distance_ring", "distance_count",
+)  # fmt: skip
 _CHUNK_ROWS = 50_000
 LOW_SHARE = 0.01
 """The share of training rows whose LLR is below ``Copula.llr_low``."""

@@ -232,3 +232,31 @@ def test_shapiro_francia_tells_a_normal_sample_from_a_bimodal_one():
     _, bimodal = shapiro_francia(two_modes)
     assert normal < 2.5
     assert bimodal > 6
+
+
+def test_a_record_re_sent_with_a_jitter_is_not_a_boundary_search(world):
+    """An integration re-sending a record that sits at the decision boundary, with a
+    measurement jitter of a few percent: near duplicates, answers moving and flipping, all
+    around one place. A boundary search walks away from where it started; this does not."""
+    reference, training = world
+    rng = np.random.default_rng(8)
+    base = pop.sample(rng, 400, pop.SubPopulation.training())
+    p = answer(reference, base)
+    record = base[np.argmin(np.abs(p - 0.5))][None, :]  # the row nearest the boundary
+    spread = training.std(axis=0) * ~np.array([f.integer for f in pop.FEATURES])
+    resent = np.repeat(record, 300, axis=0) + rng.normal(0, 0.03, (300, record.shape[1])) * spread
+    population = [
+        c
+        for i in range(10)
+        for c in captures_of(reference, f"legit-{i}",
+                             pop.sample(rng, 100, pop.SubPopulation.draw(rng)), START, 60.0)
+    ]  # fmt: skip
+    jittery = captures_of(reference, "jittery", pop.round_rows(resent), START, 60.0)
+    walker = captures_of(reference, "walker", boundary_walks(reference, rng)[:150], START, 60.0)
+    findings = PayloadDetector(reference).run(
+        sorted(population + jittery + walker, key=lambda c: c.time)
+    )
+    flagged = {(f.client_id, f.kind) for f in findings}
+    assert ("walker", "probing") in flagged
+    legitimate = {"jittery"} | {f"legit-{i}" for i in range(10)}
+    assert not {client for client, _ in flagged} & legitimate
