@@ -8,22 +8,34 @@ under ``drift/`` (its state: cursor and client references; the ``constraint_viol
 reports; the drift findings) in the capture bucket. Drift is judged client by client, each
 against its own first day of traffic. Its run logic is ``secure_endpoint.runtime.capture.runs``;
 the handler, ``lambdas/drift_monitor``, says how a run goes.
+
+With payload monitoring (on by default) the same run scores every client on what it sends
+(``secure_endpoint.runtime.payload``: extraction, probing, out of distribution, membership),
+writes its findings beside the drift findings, alerts the endpoint's alert topic (through the
+SNS interface endpoint) and publishes ``SecureEndpoint/Payload`` metrics; the detector's
+membership key, when the baseline has keyed hashes of training rows, is a Secrets Manager
+secret the function reads at its cold start (through the Secrets Manager interface endpoint),
+never a file of the layer nor an environment variable.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from aws_cdk import Duration, Stack
+from aws_cdk import Duration, Stack, Token
 from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cognito as cognito
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_secretsmanager as secretsmanager
+from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from secure_endpoint import compliance
@@ -33,11 +45,67 @@ from secure_endpoint.constructs.bundling import lambda_code, resolve_cache_dir, 
 
 PACKAGE = "drift_monitor"
 NAMESPACE = "SecureEndpoint/Drift"
+PAYLOAD_NAMESPACE = "SecureEndpoint/Payload"
+PAYLOAD_KINDS = ("extraction", "probing", "out_of_distribution", "membership")
 STATE_PREFIX = "drift/"
 SCHEDULE = Duration.hours(1)
 MEMORY_MB = 1024
+PAYLOAD_MEMORY_MB = 2048
+"""With payload monitoring: the detector's per-client sketches (10,000 clients and 10 million
+rows an hour fit 2 GB)."""
 TIMEOUT = Duration.minutes(10)
 _BASELINE_FILES = ("manifest.json", "statistics.json", "constraints.json", "reference.json")
+
+
+@dataclass(frozen=True)
+class AutoQuarantine:
+    """Quarantine the clients the payload detector flags, automatically (the guard rails of the
+    auto-block): at most ``max_per_run`` new ones a run, the worst first, never a client on
+    ``never_quarantine``, each for ``ttl``, then released on its own. Idempotent: a client
+    already quarantined has its quarantine extended, not doubled.
+
+    :param ttl: how long, whole minutes from 1 minute to 30 days. Default: - 24 hours
+    :param never_quarantine: client names (``ApiClient.name``) never to quarantine (your own
+        integrations, QA). Default: - none
+    :param max_per_run: new quarantines a run may ask for, 1 to 20. Default: - 3
+    """
+
+    ttl: Duration = field(default_factory=lambda: Duration.hours(24))
+    never_quarantine: Sequence[str] = ()
+    max_per_run: int = 3
+
+    def settings(self, clients: Sequence[str]) -> dict[str, Any]:
+        """The checked settings, in seconds; errors name the field as users write it."""
+        if not isinstance(self.ttl, Duration) or Token.is_unresolved(self.ttl.to_string()):
+            raise ValueError(
+                f"auto_quarantine.ttl must be a literal Duration, like Duration.hours(24), "
+                f"got {self.ttl!r}"
+            )
+        seconds = self.ttl.to_seconds(integral=False)
+        if not 60 <= seconds <= 30 * 86_400 or seconds % 60:
+            raise ValueError(
+                "auto_quarantine.ttl must be whole minutes from 1 minute to 30 days, got "
+                f"{self.ttl.to_human_string()}"
+            )
+        if isinstance(self.never_quarantine, str):
+            raise ValueError(
+                "auto_quarantine.never_quarantine must be a list of client names, got the "
+                f"string {self.never_quarantine!r}"
+            )
+        unknown = sorted(set(self.never_quarantine) - set(clients))
+        if unknown:
+            raise ValueError(
+                f"auto_quarantine.never_quarantine names {unknown}, which are not clients of "
+                f"the endpoint ({sorted(clients)})"
+            )
+        count = self.max_per_run
+        if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= 20:
+            raise ValueError(f"auto_quarantine.max_per_run must be from 1 to 20, got {count!r}")
+        return {
+            "ttl_seconds": int(seconds),
+            "never": sorted(self.never_quarantine),
+            "max_per_run": count,
+        }
 
 
 class DriftMonitor(Construct):
@@ -49,6 +117,19 @@ class DriftMonitor(Construct):
         reference.json, as ``secure-endpoint baseline`` writes them.
     :param key: the KMS key of the bucket, logs, queue and environment.
     :param vpc: the VPC whose ``vpc_subnets`` the function runs in (S3 gateway endpoint).
+    :param payload_monitoring: also score each client on what it sends, and alert
+        ``alert_topic`` on findings (the VPC needs an SNS interface endpoint). Default: - true
+    :param alert_topic: where payload findings are told; needed with ``payload_monitoring``.
+        Default: - none
+    :param app_clients: the endpoint's Cognito app clients by name: alerts name a client by
+        its name. Default: - alerts name client ids
+    :param membership_key: the secret holding the key of the baseline's keyed hashes of
+        training rows (``secure-endpoint baseline`` with a membership key), read by the function
+        at its cold start (the VPC needs a Secrets Manager interface endpoint).
+        Default: - none: membership is judged without keyed hashes
+    :param quarantine_topic: where quarantine requests go (``AutoQuarantine``); with
+        ``auto_quarantine``. Default: - no automatic quarantine
+    :param auto_quarantine: the quarantine settings. Default: - none
     """
 
     def __init__(
@@ -65,9 +146,49 @@ class DriftMonitor(Construct):
         log_retention: logs.RetentionDays = logs.RetentionDays.ONE_YEAR,
         bundling_cache_dir: Path | None = None,
         reserved_concurrency: bool = False,
+        payload_monitoring: bool = True,
+        alert_topic: sns.ITopic | None = None,
+        app_clients: Mapping[str, cognito.IUserPoolClient] | None = None,
+        membership_key: secretsmanager.ISecret | None = None,
+        quarantine_topic: sns.ITopic | None = None,
+        auto_quarantine: AutoQuarantine | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         folder = check_baseline(baseline)
+        if payload_monitoring and alert_topic is None:
+            raise ValueError(
+                "payload_monitoring needs alert_topic (where findings are told), got none; "
+                "or payload_monitoring=False"
+            )
+        if not payload_monitoring and (membership_key or auto_quarantine or quarantine_topic):
+            raise ValueError(
+                "membership_key, quarantine_topic and auto_quarantine configure payload "
+                "monitoring: set payload_monitoring=True as well"
+            )
+        if (auto_quarantine is None) != (quarantine_topic is None):
+            raise ValueError("auto_quarantine and quarantine_topic go together: give both")
+        self.payload_monitoring = payload_monitoring
+        names = dict(app_clients or {})
+        quarantine = (
+            auto_quarantine.settings(sorted(names)) if auto_quarantine is not None else None
+        )
+        stack = Stack.of(self)
+        payload_environment: dict[str, str] = {}
+        if payload_monitoring:
+            assert alert_topic is not None
+            payload_environment = {
+                "PAYLOAD_MONITORING": "true",
+                "ALERT_TOPIC_ARN": alert_topic.topic_arn,
+                "CLIENT_NAMES": stack.to_json_string(
+                    {names[n].user_pool_client_id: n for n in sorted(names)}
+                ),
+            }
+            if membership_key is not None:
+                payload_environment["MEMBERSHIP_KEY_SECRET_ARN"] = membership_key.secret_arn
+            if quarantine is not None and quarantine_topic is not None:
+                quarantine["never"] = [names[n].user_pool_client_id for n in quarantine["never"]]
+                payload_environment["QUARANTINE_TOPIC_ARN"] = quarantine_topic.topic_arn
+                payload_environment["QUARANTINE"] = stack.to_json_string(quarantine)
         self.service_name = build.service_name(self, "drift-monitor")
         self.baseline_layer = lambda_.LayerVersion(
             self,
@@ -89,7 +210,7 @@ class DriftMonitor(Construct):
             description="Compares the newly captured inputs with the training baseline",
             runtime=runtime(PACKAGE),
             reserved_concurrent_executions=1 if reserved_concurrency else None,
-            memory_size=MEMORY_MB,
+            memory_size=PAYLOAD_MEMORY_MB if payload_monitoring else MEMORY_MB,
             timeout=TIMEOUT,
             # A failed run leaves the state: a retry or the next run reads the same objects.
             layers=[self.baseline_layer],
@@ -99,6 +220,7 @@ class DriftMonitor(Construct):
                 "STATE_PREFIX": STATE_PREFIX,
                 "BASELINE_DIR": "/opt",
                 "POWERTOOLS_SERVICE_NAME": self.service_name,
+                **payload_environment,
             },
         )
         self.log_group = scheduled.log_group
@@ -111,6 +233,15 @@ class DriftMonitor(Construct):
         build.allow_dead_letter_sends(key, self.role)
         build.acknowledge_invoke_config(self.function)
         self._grant(capture_bucket, capture_prefix, key)
+        self.membership_key = membership_key
+        for topic in (alert_topic, quarantine_topic):
+            if payload_monitoring and topic is not None:
+                # the role may already use the key (GenerateDataKey, Decrypt): SNS needs both
+                iam.Grant.add_to_principal(
+                    grantee=self.role, actions=["sns:Publish"], resource_arns=[topic.topic_arn]
+                )
+        if membership_key is not None:
+            membership_key.grant_read(self.role)
 
     def _grant(self, bucket: s3.IBucket, prefix: str, key: kms.IKey) -> None:
         """Read the endpoint's capture and its own state, list only their folders, write only
@@ -146,8 +277,8 @@ class DriftMonitor(Construct):
         compliance.acknowledge(
             self.role,
             "SageMaker names capture objects by endpoint, variant, hour and a random suffix, and "
-            "the monitor's reports by run time: s3:GetObject on the endpoint's capture/ prefix "
-            "and on drift/, s3:PutObject on drift/ only.",
+            "the monitor's reports, findings and alert markers by run time: s3:GetObject on the "
+            "endpoint's capture/ prefix and on drift/, s3:PutObject on drift/ only.",
             f"AwsSolutions-IAM5[Resource::<{bucket_id}.Arn>/{STATE_PREFIX}*]",
             *_capture_findings(stack, bucket_id, prefix),
         )
@@ -193,8 +324,105 @@ class DriftMonitor(Construct):
         """
         return self._metric("CapturedRows", cloudwatch.Stats.SUM, options)
 
+    def _payload_metric(
+        self, name: str, statistic: str, options: Mapping[str, Any], **dimensions: str
+    ) -> cloudwatch.Metric:
+        return metrics.metric(
+            PAYLOAD_NAMESPACE,
+            name,
+            {"service": self.service_name, **dimensions},
+            options,
+            period=SCHEDULE,
+            statistic=statistic,
+        )
+
+    def metric_payload_findings(self, kind: str, **options: Any) -> cloudwatch.Metric:
+        """``PayloadFindings``: new findings of one kind in a run (0 in a run without any).
+
+        :param kind: extraction, probing, out_of_distribution or membership.
+        :param options: ``cloudwatch.MetricOptions`` fields. Default: - Sum per hour
+        """
+        if kind not in PAYLOAD_KINDS:
+            raise ValueError(f"kind must be one of {', '.join(PAYLOAD_KINDS)}, got {kind!r}")
+        return self._payload_metric("PayloadFindings", cloudwatch.Stats.SUM, options, Kind=kind)
+
+    def metric_clients_flagged(self, **options: Any) -> cloudwatch.Metric:
+        """``ClientsFlagged``: clients with a new payload finding in a run.
+
+        :param options: ``cloudwatch.MetricOptions`` fields. Default: - Maximum per hour
+        """
+        return self._payload_metric("ClientsFlagged", cloudwatch.Stats.MAXIMUM, options)
+
+    def metric_max_payload_score(self, **options: Any) -> cloudwatch.Metric:
+        """``MaxPayloadScore``: the highest client score of any kind after a run.
+
+        :param options: ``cloudwatch.MetricOptions`` fields. Default: - Maximum per hour
+        """
+        return self._payload_metric("MaxPayloadScore", cloudwatch.Stats.MAXIMUM, options)
+
+    def metric_unknown_client_rows(self, **options: Any) -> cloudwatch.Metric:
+        """``UnknownClientRows``: captured rows without a client id (attributed to nobody).
+
+        :param options: ``cloudwatch.MetricOptions`` fields. Default: - Sum per hour
+        """
+        return self._payload_metric("UnknownClientRows", cloudwatch.Stats.SUM, options)
+
+    def payload_alarms(self) -> list[tuple[str, cloudwatch.Metric, str, str]]:
+        """One alarm per kind: (construct id, metric, description, runbook section)."""
+        if not self.payload_monitoring:
+            return []
+        described = {
+            "extraction": "queries that cover the feature space unlike real clients (a model "
+            "being copied)",
+            "probing": "chains of near-duplicate queries converging on the decision boundary "
+            "(an adversarial search)",
+            "out_of_distribution": "rows outside the training baseline at a rate no legitimate "
+            "client shows",
+            "membership": "exact or near-exact training rows (membership probing)",
+        }
+        return [
+            (
+                f"Payload{''.join(part.title() for part in kind.split('_'))}",
+                self.metric_payload_findings(kind),
+                f"Payload {kind.replace('_', ' ')}: a client sent {described[kind]} in the "
+                "last hour; the alert topic's message names it with the evidence",
+                f"payload-{kind.replace('_', '-')}",
+            )
+            for kind in PAYLOAD_KINDS
+        ]
+
     def widgets(self) -> list[cloudwatch.IWidget]:
-        """The dashboard row: drift distance and drifting features, violations, captured rows."""
+        """The dashboard rows: drift distance and drifting features, violations, captured
+        rows; with payload monitoring, the top clients by payload score and the findings by
+        kind."""
+        return self._drift_widgets() + (self._payload_widgets() if self.payload_monitoring else [])
+
+    def _payload_widgets(self) -> list[cloudwatch.IWidget]:
+        return [
+            cloudwatch.LogQueryWidget(
+                title="Top clients by payload score (drift monitor)",
+                log_group_names=[self.log_group.log_group_name],
+                query_lines=[
+                    'filter message = "payload score"',
+                    "stats max(score) as topScore, latest(kind) as worstKind by client",
+                    "sort topScore desc",
+                    "limit 20",
+                ],
+                view=cloudwatch.LogQueryVisualizationType.TABLE,
+                width=12,
+            ),
+            cloudwatch.GraphWidget(
+                title="Payload findings by kind",
+                left=[
+                    self.metric_payload_findings(kind, label=kind.replace("_", " "))
+                    for kind in PAYLOAD_KINDS
+                ],
+                right=[self.metric_max_payload_score(), self.metric_unknown_client_rows()],
+                width=12,
+            ),
+        ]
+
+    def _drift_widgets(self) -> list[cloudwatch.IWidget]:
         return [
             cloudwatch.GraphWidget(
                 title="Drift from the training baseline",

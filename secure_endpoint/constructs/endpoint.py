@@ -27,7 +27,7 @@ from secure_endpoint.constructs import keys, removal, vpc_endpoints
 from secure_endpoint.constructs._props import check_props
 
 if TYPE_CHECKING:  # the opt-in parts are imported when used: a synth without them is faster
-    from secure_endpoint.constructs.drift_monitor import DriftMonitor
+    from secure_endpoint.constructs.drift_monitor import AutoQuarantine, DriftMonitor
     from secure_endpoint.constructs.shield import ShieldAdvancedEdge, ShieldOptions
     from secure_endpoint.constructs.threat_intel import ThreatIntelFeeds
 from secure_endpoint.constructs.alarms import DEFAULT_RUNBOOK_URL, EndpointAlarms
@@ -51,7 +51,7 @@ from secure_endpoint.constructs.input_constraints import (
     InputFormat,
 )
 from secure_endpoint.constructs.keys import EncryptionKey, allow_logs_to_use
-from secure_endpoint.constructs.monitor import INTERFACE_ENDPOINTS, AnomalyMonitor, MonitorOptions
+from secure_endpoint.constructs.monitor import AnomalyMonitor, MonitorOptions
 from secure_endpoint.constructs.network import IsolatedNetwork
 from secure_endpoint.constructs.options import (
     ApiClient,
@@ -120,6 +120,17 @@ class SecureEndpoint(Construct):
         and constraint violations. Needs ``data_capture``. Default: - no drift checks
     :param data_capture: capture requests and responses, attributed to clients.
         Default: - off
+    :param payload_monitoring: with ``drift_baseline``, the drift monitor also scores every
+        client on what it sends (extraction, probing, out-of-distribution rows, membership
+        probing), with an alarm per kind, an alert naming the client and a dashboard row.
+        Adds an SNS interface endpoint to a VPC created here (a brought VPC must have one).
+        Default: - true (with ``drift_baseline``)
+    :param payload_membership_key: the Secrets Manager secret of the key the baseline's
+        membership hashes were made with; the monitor reads it at its cold start (adds a
+        Secrets Manager interface endpoint). Default: - none
+    :param auto_quarantine: quarantine the clients the payload monitor flags
+        (``AutoQuarantine``: TTL, ``never_quarantine``, at most ``max_per_run``).
+        Default: - none, alert only
     :param access_token_validity: whole minutes from 5 minutes to 1 day. Default: - 15 minutes
     :param rotation_interval: how often client secrets rotate, whole days from 1 to 365.
         Default: - 30 days
@@ -194,6 +205,9 @@ class SecureEndpoint(Construct):
         custom_domain: CustomDomain | None = None,
         data_capture: DataCaptureOptions | None = None,
         drift_baseline: str | Path | None = None,
+        payload_monitoring: bool = True,
+        payload_membership_key: secretsmanager.ISecret | None = None,
+        auto_quarantine: AutoQuarantine | None = None,
         access_token_validity: Duration | None = None,
         rotation_interval: Duration | None = None,
         log_retention: logs.RetentionDays = logs.RetentionDays.ONE_YEAR,
@@ -237,23 +251,19 @@ class SecureEndpoint(Construct):
             # its owner allows the services (docs/bring-your-own.md).
             self.key = keys.referenced(self, "BroughtKey", encryption_key)
 
+        needs = vpc_endpoints.needed(
+            anomaly_monitor=anomaly_monitor,
+            model_signature=model_signature is not None,
+            payload_alerts=drift_baseline is not None and payload_monitoring,
+            secrets=payload_membership_key is not None,
+        )
         if vpc is None:
             self.network: IsolatedNetwork | None = IsolatedNetwork(
                 self,
                 "Network",
                 key=self.key,
                 flow_log_retention=log_retention,
-                interface_endpoints=[
-                    # Nothing in the VPC calls Secrets Manager or Cognito: the rotation runs
-                    # outside it (a pool with a domain is incompatible with PrivateLink).
-                    *(INTERFACE_ENDPOINTS if anomaly_monitor else ()),
-                    # The artifact check's kms:Verify of the model signature.
-                    *(
-                        [ec2.InterfaceVpcEndpointAwsService.KMS]
-                        if model_signature is not None
-                        else []
-                    ),
-                ],
+                interface_endpoints=list(needs.interface),
             )
             self.vpc: ec2.IVpc = self.network.vpc
             subnets = self.network.isolated_subnets
@@ -270,13 +280,7 @@ class SecureEndpoint(Construct):
                 subnet_type=ec2.SubnetType.PRIVATE_ISOLATED
             )
             vpc_endpoints.check_brought_vpc(
-                self,
-                vpc,
-                subnets,
-                vpc_endpoints.needed(
-                    anomaly_monitor=anomaly_monitor, model_signature=model_signature is not None
-                ),
-                add_missing=add_vpc_endpoints,
+                self, vpc, subnets, needs, add_missing=add_vpc_endpoints
             )
 
         image = (
@@ -510,8 +514,11 @@ class SecureEndpoint(Construct):
         self.drift: DriftMonitor | None = None
         if drift_baseline is not None:
             self._add_drift_monitor(
-                drift_baseline, subnets, log_retention, cache_dir, reserved_concurrency
-            )
+                drift_baseline, subnets, log_retention, cache_dir, reserved_concurrency,
+                payload_monitoring=payload_monitoring,
+                membership_key=payload_membership_key,
+                auto_quarantine=auto_quarantine,
+            )  # fmt: skip
         self._grant_secret_rotations_the_key()
         self._watch_functions()
         if reserved_concurrency:
@@ -541,9 +548,15 @@ class SecureEndpoint(Construct):
         log_retention: logs.RetentionDays,
         cache_dir: Path,
         reserved_concurrency: bool,
+        *,
+        payload_monitoring: bool,
+        membership_key: secretsmanager.ISecret | None,
+        auto_quarantine: AutoQuarantine | None,
     ) -> None:
         from secure_endpoint.constructs.drift_monitor import DriftMonitor
 
+        if auto_quarantine is not None:  # the responder lands with runtime/quarantine.py
+            raise ValueError("auto_quarantine needs the quarantine responder, not in this build")
         bucket = self.hosting.capture_bucket
         assert bucket is not None  # checked with the props: drift needs data_capture
         self.drift = DriftMonitor(
@@ -558,7 +571,15 @@ class SecureEndpoint(Construct):
             log_retention=log_retention,
             bundling_cache_dir=cache_dir,
             reserved_concurrency=reserved_concurrency,
+            payload_monitoring=payload_monitoring,
+            alert_topic=self.alarms.topic,
+            app_clients=self.identity.app_clients,
+            membership_key=membership_key,
         )
+        for name, metric, description, section in self.drift.payload_alarms():
+            self.alarms.add_threshold_alarm(
+                name, metric, threshold=0, description=description, runbook_section=section
+            )
         self.alarms.add_threshold_alarm(
             "InputDrift",
             self.drift.metric_drifting_features(),
