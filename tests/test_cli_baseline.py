@@ -38,9 +38,12 @@ def test_writes_a_baseline_that_loads(capsys, tmp_path, training, monkeypatch):
     assert (code, err) == (0, "")
     assert out == (
         f"baseline of 200 rows x 4 features (1 fractional, 1 integral, 2 one_hot; 1 one-hot "
-        f"groups) written to {output}\n"
+        f"groups) written to {output}; no membership key: membership probing not detected\n"
     )
     baseline = store.load_baseline(output)
+    assert baseline.payload is not None
+    assert baseline.payload["membership"] is None  # no key, no hashes
+    assert baseline.payload["features"] == ["x", "n", "color_red", "color_blue"]
     assert baseline.feature_names == ["x", "n", "color_red", "color_blue"]
     assert baseline.reference["label_column"] == "label"
     distribution = baseline.constraints["monitoring_config"]["distribution_constraints"]
@@ -56,7 +59,7 @@ def test_signs_with_a_key_file_or_the_environment(capsys, tmp_path, training, mo
         "--signing-key-file", str(key),
     )  # fmt: skip
     assert code == 0
-    assert out.endswith("(signed)\n")
+    assert "(signed)" in out
     assert store.load_baseline(tmp_path / "a", key=b"s" * 40).signature_verified
     monkeypatch.setenv(store.KEY_ENV, "e" * 32)
     assert run(capsys, "--training", str(training), "--output", str(tmp_path / "b"))[0] == 0
@@ -120,3 +123,29 @@ def test_help_names_the_exit_codes(capsys):
     with pytest.raises(SystemExit):
         main(["baseline", "--help"])
     assert "exit status: 0 when the baseline was written; 2 on" in capsys.readouterr().out
+
+
+def test_membership_hashes_need_a_long_enough_key(capsys, tmp_path, training, monkeypatch):
+    monkeypatch.delenv("SECURE_ENDPOINT_MEMBERSHIP_KEY", raising=False)
+    short = tmp_path / "short"
+    short.write_bytes(b"k" * 31)
+    code, _, err = run(
+        capsys, "--training", str(training), "--output", str(tmp_path / "a"),
+        "--membership-key-file", str(short),
+    )  # fmt: skip
+    assert code == 2
+    assert f"the membership key ({short}) is 31 bytes; it must be at least 32" in err
+    monkeypatch.setenv("SECURE_ENDPOINT_MEMBERSHIP_KEY", "m" * 32)
+    code, out, _ = run(capsys, "--training", str(training), "--output", str(tmp_path / "b"))
+    assert code == 0
+    assert "membership probing not detected" not in out  # hashed: no warning
+    payload = store.load_baseline(tmp_path / "b").payload
+    assert payload is not None
+    membership = payload["membership"]
+    assert membership["rows"] == 200
+    assert membership["grids"] == 3
+    # hashes of the quantized rows, 8 bytes each, never the rows
+    import base64
+
+    assert len(base64.b64decode(membership["hashes"])) % 8 == 0
+    assert "0.5" not in membership["hashes"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from pathlib import Path
@@ -27,7 +28,9 @@ def add_baseline_command(commands: Any) -> None:
         'or {"inputs": rows}; plain or gzip) and write a baseline directory: statistics.json '
         "and constraints.json in SageMaker Model Monitor's formats, reference.json (quantiles, "
         "categorical sets, one-hot groups, integer positions, row width) and manifest.json "
-        "(SHA-256 of each file; an HMAC-SHA256 too with a signing key). Memory stays bounded "
+        "(SHA-256 of each file; an HMAC-SHA256 too with a signing key), and payload.json "
+        "(the payload inspector's joint model of the features and, with a membership key, "
+        "keyed hashes of the quantized training rows: never the rows). Memory stays bounded "
         "whatever the size of the input. Needs the baseline extra: "
         "pip install 'secure-endpoint[baseline]'.",
         epilog=_BASELINE_EXIT,
@@ -53,7 +56,37 @@ def add_baseline_command(commands: Any) -> None:
         help="sign the manifest with HMAC-SHA256 using this key (32 bytes or more); default: "
         "$SECURE_ENDPOINT_BASELINE_KEY if set, else unsigned",
     )  # fmt: skip
+    baseline.add_argument(
+        "--membership-key-file", type=Path, metavar="FILE",
+        help="hash the quantized training rows with this key (32 bytes or more) into payload.json"
+        ", for membership-probing detection; the same key must reach inspect-capture and the "
+        "drift monitor (a secret). Default: $SECURE_ENDPOINT_MEMBERSHIP_KEY if set, else no "
+        "membership hashes (membership probing is then not detected)",
+    )  # fmt: skip
     baseline.set_defaults(run=_baseline)
+
+
+def read_membership_key(path: Path | None) -> bytes | None:
+    """The membership key: the bytes of ``path`` (one trailing newline dropped), else the UTF-8
+    of ``$SECURE_ENDPOINT_MEMBERSHIP_KEY``, else None; refuses one under 32 bytes."""
+    from secure_endpoint.runtime.payload.reference import MEMBERSHIP_KEY_ENV, MIN_KEY_BYTES
+
+    if path is not None:
+        try:
+            key = path.read_bytes()
+        except OSError as error:
+            raise Failure(f"--membership-key-file {path}: {error.strerror}") from None
+        key = key[:-1] if key.endswith(b"\n") else key
+    else:
+        key = os.environ.get(MEMBERSHIP_KEY_ENV, "").encode()
+        if not key:
+            return None
+    if len(key) < MIN_KEY_BYTES:
+        raise Failure(
+            f"the membership key ({path or '$' + MEMBERSHIP_KEY_ENV}) is {len(key)} bytes; it "
+            f"must be at least {MIN_KEY_BYTES}"
+        )
+    return key
 
 
 def _baseline(args: argparse.Namespace) -> int:
@@ -70,6 +103,7 @@ def _baseline(args: argparse.Namespace) -> int:
         key = store.read_key(args.signing_key_file, os.environ)
     except ValueError as error:
         raise Failure(str(error)) from None
+    membership_key = read_membership_key(args.membership_key_file)
     names = args.feature_names.split(",") if args.feature_names is not None else None
     try:
         data = readers.open_training(
@@ -91,6 +125,11 @@ def _baseline(args: argparse.Namespace) -> int:
         file_name=data.path.name,
         label_column=data.label_column,
     )
+    from secure_endpoint.runtime.payload.reference import build_payload
+
+    reference = json.loads(files[store.REFERENCE])
+    payload = build_payload(reference, data, membership_key=membership_key)  # a second pass
+    files[store.PAYLOAD] = store.encode(payload)
     try:
         store.write_baseline(args.output, files, key=key)
     except OSError as error:
@@ -102,7 +141,8 @@ def _baseline(args: argparse.Namespace) -> int:
     print(
         f"baseline of {result.rows} rows x {len(result.names)} features ({summary}; "
         f"{len(result.one_hot_groups)} one-hot groups) written to {args.output}"
-        f"{' (signed)' if key else ''}",
+        f"{' (signed)' if key else ''}"
+        f"{'' if membership_key else '; no membership key: membership probing not detected'}",
         file=sys.stdout,
     )
     return EXIT_OK

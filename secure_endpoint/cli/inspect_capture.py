@@ -24,11 +24,14 @@ _EXIT = (
 def add_inspect_capture_command(commands: Any) -> None:
     inspect = commands.add_parser(
         "inspect-capture",
-        help="compare captured inputs with the training baseline: drift findings as JSON lines",
+        help="compare captured inputs with the training baseline: drift and per-client payload "
+        "findings as JSON lines",
         description="Read SageMaker data capture (a directory of <endpoint>/<variant>/yyyy/mm/"
         "dd/hh/*.jsonl files, plain or gzip, or - for lines on stdin), compare each window of "
         "captured inputs with the baseline (secure-endpoint baseline writes it) and write one "
-        "finding per drift episode. Unreadable lines are counted on stderr and skipped. Needs "
+        'finding per drift episode (client_id "*") and per client and kind of payload abuse '
+        "(extraction, probing, out_of_distribution, membership). Unreadable lines are counted "
+        "on stderr and skipped. Needs "
         "the baseline extra: pip install 'secure-endpoint[baseline]'.",
         epilog=_EXIT,
     )
@@ -62,6 +65,22 @@ def add_inspect_capture_command(commands: Any) -> None:
         type=Path,
         help="HMAC key the baseline was signed with (or SECURE_ENDPOINT_BASELINE_KEY)",
     )
+    inspect.add_argument(
+        "--membership-key-file",
+        type=Path,
+        help="the key the baseline's membership hashes were made with (or "
+        "SECURE_ENDPOINT_MEMBERSHIP_KEY); without it membership probing is not checked",
+    )
+    inspect.add_argument(
+        "--no-payload",
+        action="store_true",
+        help="drift findings only: skip the per-client payload inspection",
+    )
+    inspect.add_argument(
+        "--scores",
+        type=Path,
+        help="also write every client's payload evidence per kind (JSON) to this file",
+    )
     inspect.set_defaults(run=_inspect)
 
 
@@ -69,6 +88,8 @@ def _inspect(args: argparse.Namespace) -> int:
     try:
         from secure_endpoint.runtime.baseline import store
         from secure_endpoint.runtime.capture import drift, records
+        from secure_endpoint.runtime.payload.detector import PayloadDetector
+        from secure_endpoint.runtime.payload.reference import PayloadReference
     except ModuleNotFoundError as error:
         raise Failure(
             f"inspect-capture needs the baseline extra ({error.name} is missing): "
@@ -81,16 +102,30 @@ def _inspect(args: argparse.Namespace) -> int:
     reference_seconds = args.reference_hours * 3600
     try:
         key = store.read_key(args.signing_key_file, os.environ)
-        reference = drift.Reference.from_baseline(store.load_baseline(args.baseline, key=key))
+        baseline = store.load_baseline(args.baseline, key=key)
+        reference = drift.Reference.from_baseline(baseline)
     except ValueError as error:
         raise Failure(f"--baseline {args.baseline}: {error}") from None
+    detector = None
+    if not args.no_payload:
+        from secure_endpoint.cli.baseline import read_membership_key
+
+        membership_key = read_membership_key(args.membership_key_file)
+        try:
+            payload = PayloadReference.from_baseline(baseline, membership_key=membership_key)
+        except ValueError as error:
+            raise Failure(f"--baseline {args.baseline}: {error}") from None
+        detector = PayloadDetector(payload)
     if not reference.features:
         raise Failure(f"--baseline {args.baseline}: no numeric feature to measure drift on")
     output = _open_output(args.output)
     counts = records.Counts()
+    captures: Iterator[Any] = records.read_lines(_lines(args.capture, args.profile), counts)
+    if detector is not None:
+        captures = _tap(captures, detector.add)
     try:
         reports = drift.windows(
-            records.read_lines(_lines(args.capture, args.profile), counts),
+            captures,
             reference,
             seconds=args.window_minutes * 60,
         )
@@ -99,8 +134,11 @@ def _inspect(args: argparse.Namespace) -> int:
             if reference_seconds
             else list(drift.episodes(reports))
         )
+        payload_findings = detector.flush() if detector is not None else []
         for finding in findings:
             output.write(json.dumps(finding) + "\n")
+        for payload_finding in sorted(payload_findings, key=lambda f: (f.first_seen, f.client_id)):
+            output.write(json.dumps(payload_finding.to_json()) + "\n")
     finally:
         if output is not sys.stdout:
             output.close()
@@ -112,12 +150,32 @@ def _inspect(args: argparse.Namespace) -> int:
                 folder.mkdir(parents=True, exist_ok=True)
                 document = {"violations": found}
                 (folder / "constraint_violations.json").write_text(json.dumps(document, indent=2))
-    print(json.dumps(drift.summary(counts, reports) | {"findings": len(findings)}), file=sys.stderr)
+    if detector is not None and args.scores is not None:
+        args.scores.write_text(json.dumps(detector.client_scores(), indent=1, sort_keys=True))
+    summary = drift.summary(counts, reports) | {
+        "findings": len(findings) + len(payload_findings),
+        "payload_findings": _by_kind(payload_findings),
+    }
+    print(json.dumps(summary), file=sys.stderr)
     if counts.records == 0:
         print(f"inspect-capture: no capture record could be read from {args.capture}",
               file=sys.stderr)  # fmt: skip
         return EXIT_NOTHING_READ
     return 0
+
+
+def _tap(captures: Iterator[Any], take: Any) -> Iterator[Any]:
+    """``captures``, each also handed to ``take`` (one reading feeds drift and payload)."""
+    for capture in captures:
+        take(capture)
+        yield capture
+
+
+def _by_kind(findings: list[Any]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for found in findings:
+        counts[found.kind] = counts.get(found.kind, 0) + 1
+    return counts
 
 
 def _open_output(name: str) -> IO[str]:

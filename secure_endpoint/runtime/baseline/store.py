@@ -38,7 +38,11 @@ STATISTICS = "statistics.json"
 CONSTRAINTS = "constraints.json"
 REFERENCE = "reference.json"
 MANIFEST = "manifest.json"
+PAYLOAD = "payload.json"
 FILES = (STATISTICS, CONSTRAINTS, REFERENCE)
+OPTIONAL_FILES = (PAYLOAD,)
+"""Written when built (``payload.json``: the payload detector's reference); listed in the
+manifest, and verified, when present."""
 MANIFEST_FORMAT = "secure-endpoint/baseline-manifest"
 MANIFEST_VERSION = 1
 KEY_ENV = "SECURE_ENDPOINT_BASELINE_KEY"
@@ -61,6 +65,7 @@ class Baseline:
     reference: dict[str, Any]
     manifest: dict[str, Any]
     signature_verified: bool
+    payload: dict[str, Any] | None = None
 
     @property
     def feature_names(self) -> list[str]:
@@ -179,8 +184,10 @@ def verify_baseline(files: Mapping[str, bytes], *, key: bytes | None = None) -> 
     if not isinstance(manifest, dict) or manifest.get("format") != MANIFEST_FORMAT:
         raise BaselineIntegrityError(f"{MANIFEST} is not a {MANIFEST_FORMAT} document")
     listed = manifest.get("files")
-    if not isinstance(listed, dict) or sorted(listed) != sorted(FILES):
-        raise BaselineIntegrityError(f"{MANIFEST} must list exactly {', '.join(FILES)}")
+    if not isinstance(listed, dict) or not set(FILES) <= set(listed) <= {*FILES, *OPTIONAL_FILES}:
+        raise BaselineIntegrityError(
+            f"{MANIFEST} must list {', '.join(FILES)} and optionally {', '.join(OPTIONAL_FILES)}"
+        )
     verified = False
     if key is not None:
         signature = manifest.get("signature")
@@ -194,7 +201,7 @@ def verify_baseline(files: Mapping[str, bytes], *, key: bytes | None = None) -> 
                 "was changed, or signed with another key"
             )
         verified = True
-    for name in FILES:
+    for name in sorted(listed):
         if name not in files:
             raise BaselineIntegrityError(f"the baseline lacks {name}, which {MANIFEST} lists")
         entry = listed[name]
@@ -215,7 +222,10 @@ def verify_baseline(files: Mapping[str, bytes], *, key: bytes | None = None) -> 
         raise BaselineIntegrityError(str(error)) from None
     if not isinstance(statistics, dict) or not isinstance(constraints, dict):
         raise BaselineIntegrityError("statistics.json and constraints.json must be JSON objects")
-    return Baseline(statistics, constraints, reference, manifest, verified)
+    payload = _json(PAYLOAD, files[PAYLOAD]) if PAYLOAD in listed else None
+    if payload is not None and not isinstance(payload, dict):
+        raise BaselineIntegrityError(f"{PAYLOAD} must be a JSON object")
+    return Baseline(statistics, constraints, reference, manifest, verified, payload)
 
 
 def _json(name: str, data: bytes) -> Any:
@@ -229,7 +239,7 @@ def load_baseline(directory: Path, *, key: bytes | None = None) -> Baseline:
     """Read and verify the baseline in ``directory`` (see ``verify_baseline``)."""
     directory = Path(directory)
     files: dict[str, bytes] = {}
-    for name in (MANIFEST, *FILES):
+    for name in (MANIFEST, *FILES, *OPTIONAL_FILES):
         path = directory / name
         try:
             size = path.stat().st_size

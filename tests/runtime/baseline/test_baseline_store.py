@@ -102,7 +102,7 @@ def test_the_signature_covers_the_manifest_not_its_layout(tmp_path, files):
         (b"{", "manifest.json is not JSON"),
         (
             json.dumps({"format": store.MANIFEST_FORMAT, "files": {}}).encode(),
-            "must list exactly",
+            "must list statistics.json",
         ),
     ],
 )

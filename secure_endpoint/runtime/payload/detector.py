@@ -1,0 +1,748 @@
+"""Per-client payload scoring: extraction, probing, out-of-distribution and membership probing.
+
+Each captured row is turned into a few per-row facts, vectorized over a batch of rows:
+
+- its **log likelihood ratio** under the training copula (``reference.Copula``): how plausible
+  the row is *jointly*, beyond each feature on its own;
+- whether it **violates** what every training row satisfies (range, integrality, one-hot);
+- for a sample of each client's rows in the batch: its distance to the **nearest earlier row
+  of the same client** (root mean square, in normal scores; among the client's last
+  ``recent`` rows and a uniform reservoir of its history), whether it is a **repeat** (nearer
+  than ``repeat``: a re-send, as periodic integrations and replays do), a **near duplicate**
+  (nearer than ``near``) whose answer's label differs from its neighbour's (a **flip**), and
+  whether its answer sits at the **decision boundary**; and whether it lands in a training
+  row's **membership cell** (keyed hashes).
+
+Per client these are counted twice: over its whole history (low and slow) and decayed with a
+``half_life`` (a client that turns). A count is judged against the population: the null rate
+of each signal is the median rate over the clients with enough rows (floored by what the
+training data implies), so a world that drifts moves the null with it, and a client is flagged
+only when its rate is both improbable under that null (a Chernoff bound on the binomial tail,
+in decimal digits: the finding's ``score``) and large in itself (an effect-size floor, so that
+millions of rows do not make a small difference "significant"). The joint likelihood is judged
+the same way: the client's mean LLR against the population's median client, by a one-sided
+test with the larger of the client's and the training's spread, and a margin of the clients'
+spread. For each (client, kind) the first crossing is reported once, with the row's time and
+the client's query count at that row (``first_seen``, ``queries``).
+
+PRADA's test (Juuti et al. 2019: the nearest-earlier-query distances of natural queries look
+normal, those of synthetic ones do not) is computed on each client's stored distances
+(Shapiro-Francia W' with Royston's normalization) and reported in the extraction evidence.
+
+Memory per client is bounded (two row buffers of ``recent`` rows of float16 scores, a ring of
+``distances`` distances, two rows of counters), whatever its volume; ``state_bytes`` saves it
+all as a compressed npz (no pickle) for the next run.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from secure_endpoint.runtime.capture.drift import _matrix
+from secure_endpoint.runtime.capture.records import UNKNOWN_CLIENT, Capture
+from secure_endpoint.runtime.payload.findings import KINDS, Finding, Kind
+from secure_endpoint.runtime.payload.reference import PayloadReference
+
+Floats = npt.NDArray[np.float64]
+Bools = npt.NDArray[np.bool_]
+
+UNKNOWN = "unknown"
+"""The client of lines without a ``client_id:`` inference id (SageMaker called directly)."""
+_LN10 = math.log(10)
+
+# counters, one column each
+ROWS, LLR_N, LLR_SUM, LLR_SQ, OOD, HASHED, HITS, ASSESSED, NOVEL, NEAR, ANSWERED, FLIPS, EDGE = (
+    range(13)
+)
+_COUNTERS = 13
+
+
+@dataclass(frozen=True)
+class DetectorConfig:
+    threshold: float = 8.0
+    """Decimal digits of evidence for a finding (1e-8: about one false alarm in a hundred
+    million client-checks of a client like the others)."""
+    min_rows: int = 20
+    """Rows (or assessed rows) a client needs before it is judged, and to count in the
+    population."""
+    min_events: int = 3
+    """Events (violations, hits, flips, boundary answers) a rate finding needs."""
+    population_min_clients: int = 5
+    """Below this many judged clients, the null rates are the floors alone."""
+    recent: int = 64
+    distances: int = 256
+    sample_rows: int = 256
+    """Rows per client per batch assessed against its earlier rows (the rest only counted)."""
+    hash_rows: int = 64
+    """Rows per client per batch checked against the membership hashes."""
+    repeat: float = 0.02
+    near: float = 0.25
+    boundary: float = 0.05
+    decision_threshold: float = 0.5
+    half_life_hours: float = 6.0
+    batch_rows: int = 200_000
+
+    def __post_init__(self) -> None:
+        checks = {
+            "threshold": self.threshold > 0,
+            "min_rows": self.min_rows >= 1,
+            "min_events": self.min_events >= 1,
+            "recent": self.recent >= 1,
+            "distances": self.distances >= 8,
+            "sample_rows": self.sample_rows >= 1,
+            "hash_rows": self.hash_rows >= 0,
+            "repeat": 0 <= self.repeat < self.near,
+            "boundary": 0 < self.boundary < 0.5,
+            "decision_threshold": 0 < self.decision_threshold < 1,
+            "half_life_hours": self.half_life_hours > 0,
+            "batch_rows": self.batch_rows >= 1,
+        }
+        for name, ok in checks.items():
+            if not ok:
+                raise ValueError(f"DetectorConfig.{name}: {getattr(self, name)!r} is not allowed")
+
+
+# --- evidence, in decimal digits -------------------------------------------------------------
+
+
+def rate_digits(k: Floats, n: Floats, p0: float) -> Floats:
+    """The Chernoff bound on P(Binomial(n, p0) >= k), as -log10: ``n KL(k/n || p0)``; 0 where
+    the rate is at most ``p0``."""
+    n = np.maximum(n, 1e-12)
+    q = np.clip(k / n, 1e-12, 1 - 1e-12)
+    p = min(max(p0, 1e-12), 1 - 1e-9)
+    kl = q * np.log(q / p) + (1 - q) * np.log((1 - q) / (1 - p))
+    result: Floats = np.where(q > p, n * kl / _LN10, 0.0)
+    return result
+
+
+def normal_digits(z: Floats) -> Floats:
+    """-log10 of the upper normal tail at ``z`` (0 for z <= 0)."""
+    z = np.asarray(z, dtype=np.float64)
+    small = np.minimum(np.maximum(z, 0.0), 30.0)
+    erfc = np.vectorize(math.erfc, otypes=[np.float64])
+    exact = -np.log10(np.maximum(0.5 * erfc(small / math.sqrt(2)), 1e-300))
+    large = z * z / (2 * _LN10) + np.log10(np.maximum(z, 1e-9) * math.sqrt(2 * math.pi))
+    result: Floats = np.where(z <= 0, 0.0, np.where(z < 30, exact, large))
+    return result
+
+
+def shapiro_francia(sample: Floats) -> tuple[float, float]:
+    """(W', Royston's z) of ``sample``: large z means the sample is not normal."""
+    n = len(sample)
+    if n < 5 or float(np.std(sample)) == 0.0:
+        return 1.0, 0.0
+    from statistics import NormalDist
+
+    inverse = NormalDist().inv_cdf
+    m = np.array([inverse((i - 0.375) / (n + 0.25)) for i in range(1, n + 1)])
+    x = np.sort(sample)
+    w = float(np.corrcoef(x, m)[0, 1] ** 2)
+    u, v = math.log(n), math.log(math.log(n))
+    mu, sigma = -1.2725 + 1.0521 * (v - u), 1.0308 - 0.26758 * (v + 2 / u)
+    return w, (math.log(max(1 - w, 1e-12)) - mu) / sigma
+
+
+# --- the detector -----------------------------------------------------------------------------
+
+
+class PayloadDetector:
+    """Feed captures with ``run``; state survives between runs through ``state_bytes``."""
+
+    def __init__(self, reference: PayloadReference, config: DetectorConfig | None = None) -> None:
+        self.reference = reference
+        self.config = config or DetectorConfig()
+        self.index: dict[str, int] = {}
+        self.ids: list[str] = []
+        m, c = reference.transform.dimensions, self.config
+        self.total = np.zeros((0, _COUNTERS))
+        self.decayed = np.zeros((0, _COUNTERS))
+        self.first = np.zeros(0)
+        self.last = np.zeros(0)
+        self.flagged = np.zeros((0, len(KINDS)), dtype=bool)
+        self.recent = np.zeros((0, 2, c.recent, m), dtype=np.float16)
+        """[client, buffer (0: the last rows, 1: a uniform reservoir), slot, feature]."""
+        self.recent_answers = np.full((0, 2, c.recent), np.nan, dtype=np.float16)
+        self.filled = np.zeros((0, 2), dtype=np.int64)
+        self.distance_ring = np.zeros((0, c.distances), dtype=np.float16)
+        self.distance_count = np.zeros(0, dtype=np.int64)
+        self.clock = 0.0
+        self._rng = np.random.default_rng(0)
+        self._pending = _Pending()
+        self._found: list[Finding] = []
+
+    # --- clients ----------------------------------------------------------------------------
+
+    def _client(self, name: str) -> int:
+        found = self.index.get(name)
+        if found is not None:
+            return found
+        slot = len(self.ids)
+        self.index[name] = slot
+        self.ids.append(name)
+        if slot >= len(self.first):
+            self._grow(max(16, 2 * len(self.first)))
+        return slot
+
+    def _grow(self, size: int) -> None:
+        def grown(array: npt.NDArray[Any], fill: float = 0) -> npt.NDArray[Any]:
+            out = np.full((size, *array.shape[1:]), fill, dtype=array.dtype)
+            out[: len(array)] = array
+            return out
+
+        self.total, self.decayed = grown(self.total), grown(self.decayed)
+        self.first, self.last = grown(self.first), grown(self.last)
+        self.flagged = grown(self.flagged)
+        self.recent, self.filled = grown(self.recent), grown(self.filled)
+        self.recent_answers = grown(self.recent_answers, np.nan)
+        self.distance_ring, self.distance_count = (
+            grown(self.distance_ring),
+            grown(self.distance_count),
+        )
+
+    # --- reading ----------------------------------------------------------------------------
+
+    def run(self, captures: Iterable[Capture]) -> list[Finding]:
+        """Score ``captures`` (in time order by object, as capture files are read); the findings
+        raised by them (each (client, kind) once over the detector's life)."""
+        for capture in captures:
+            self.add(capture)
+        return self.flush()
+
+    def add(self, capture: Capture) -> None:
+        """Take one capture (scored when a batch is full, or at ``flush``)."""
+        slot = self._client(capture.client_id)
+        outputs = capture.outputs if len(capture.outputs) == len(capture.rows) else None
+        width = self.reference.transform.width
+        pending = self._pending
+        for i, row in enumerate(capture.rows):
+            if len(row) != width:
+                pending.bad.append(len(pending.rows))
+                row = [None] * width  # a row of the wrong width: a violation
+            pending.rows.append(row)
+            pending.owners.append(slot)
+            pending.times.append(capture.time)
+            pending.answers.append(outputs[i] if outputs is not None else math.nan)
+        if len(pending.rows) >= self.config.batch_rows:
+            self._found += self._batch(pending)
+            self._pending = _Pending()
+
+    def flush(self) -> list[Finding]:
+        """Score what is pending; the findings raised since the last ``flush``."""
+        if self._pending.rows:
+            self._found += self._batch(self._pending)
+            self._pending = _Pending()
+        found, self._found = self._found, []
+        return found
+
+    # --- one batch --------------------------------------------------------------------------
+
+    def _batch(self, pending: _Pending) -> list[Finding]:
+        transform, config = self.reference.transform, self.config
+        rows, owners, times, answers = pending.rows, pending.owners, pending.times, pending.answers
+        values, wrong = _matrix(rows, transform.positions)
+        wrong[pending.bad] = True
+        z = transform.normal_scores(values)
+        llr = self.reference.copula.llr(z) if self.reference.copula else None
+        violating = transform.violations(values, wrong) > 0
+        owner = np.asarray(owners, dtype=np.int64)
+        when = np.asarray(times, dtype=np.float64)
+        answer = np.asarray(answers, dtype=np.float64)
+        order = np.lexsort((when, owner))
+        bounds = np.flatnonzero(np.diff(owner[order])) + 1
+        segments = np.split(order, bounds)
+
+        end = float(when.max())
+        if self.clock:
+            factor = 0.5 ** (max(end - self.clock, 0.0) / (config.half_life_hours * 3600))
+            self.decayed *= factor
+        self.clock = max(self.clock, end)
+
+        events: dict[int, _Events] = {}
+        for segment in segments:
+            slot = int(owner[segment[0]])
+            events[slot] = self._assess(slot, segment, z, llr, violating, when, answer)
+        before = self.total.copy()
+        for slot, found in events.items():
+            sums = found.sums()
+            self.total[slot] += sums
+            self.decayed[slot] += sums
+            if not self.first[slot]:
+                self.first[slot] = found.times[0]
+            self.last[slot] = max(self.last[slot], found.times[-1])
+        nulls = self._nulls()
+        findings = []
+        for slot, found in events.items():
+            findings += self._judge(slot, before[slot], found, nulls)
+        return findings
+
+    def _assess(
+        self,
+        slot: int,
+        segment: npt.NDArray[np.int64],
+        z: Floats,
+        llr: Floats | None,
+        violating: Bools,
+        when: Floats,
+        answer: Floats,
+    ) -> _Events:
+        config = self.config
+        n = len(segment)
+        found = _Events(times=when[segment], ood=violating[segment].astype(np.float64))
+        if llr is not None:
+            found.llr = llr[segment]
+        sample = (
+            segment
+            if n <= config.sample_rows
+            else segment[np.linspace(0, n - 1, config.sample_rows).astype(np.int64)]
+        )
+        found.sample_positions = (
+            np.searchsorted(segment, sample) if n > config.sample_rows else (np.arange(n))
+        )
+        zs = z[sample].astype(np.float32)
+        outs = answer[sample]
+        # earlier rows of this client: its buffers, then the sample's own earlier rows
+        kept = [self.recent[slot, b, : self.filled[slot, b]] for b in (0, 1)]
+        kept_answers = [self.recent_answers[slot, b, : self.filled[slot, b]] for b in (0, 1)]
+        history = np.concatenate([*kept, zs.astype(np.float16)]).astype(np.float32)
+        history_answers = np.concatenate([*kept_answers, outs.astype(np.float16)]).astype(
+            np.float64
+        )
+        stored = len(history) - len(zs)
+        dims = max(z.shape[1], 1)
+        squares = (
+            (zs * zs).sum(axis=1)[:, None]
+            + (history * history).sum(axis=1)[None, :]
+            - 2.0 * zs @ history.T
+        )
+        distance = np.sqrt(np.maximum(squares, 0.0) / dims)
+        own = np.arange(len(zs))
+        later = own[:, None] <= own[None, :]  # a sample row and the ones after it: not earlier
+        distance[:, stored:][later] = np.inf
+        has_earlier = np.isfinite(distance).any(axis=1) if distance.size else np.zeros(0, bool)
+        nearest = distance.argmin(axis=1) if distance.size else np.zeros(0, np.int64)
+        d1 = np.where(has_earlier, distance[own, nearest] if distance.size else 0.0, np.inf)
+        assessed = has_earlier
+        novel = assessed & (d1 > config.repeat)
+        near = novel & (d1 < config.near)
+        neighbour = history_answers[nearest] if distance.size else np.zeros(0)
+        answered = novel & np.isfinite(outs)
+        label = outs >= config.decision_threshold
+        flips = (
+            near
+            & np.isfinite(neighbour)
+            & np.isfinite(outs)
+            & (label != (neighbour >= config.decision_threshold))
+        )
+        edge = answered & (np.abs(outs - config.decision_threshold) < config.boundary)
+        found.assessed, found.novel, found.near = assessed, novel, near
+        found.answered, found.flips, found.edge = answered, flips, edge
+        # membership: a sample of the sample
+        hasher, membership = self.reference.hasher, self.reference.membership
+        if hasher is not None and membership is not None and config.hash_rows:
+            pick = (
+                np.arange(len(zs))[: config.hash_rows]
+                if len(zs) <= config.hash_rows
+                else (np.linspace(0, len(zs) - 1, config.hash_rows).astype(np.int64))
+            )
+            hashed = np.zeros(len(zs), dtype=bool)
+            hashed[pick] = True
+            hits = np.zeros(len(zs), dtype=bool)
+            hits[pick] = membership.hits(hasher.hashes(z[sample[pick]]))
+            found.hashed, found.hits = hashed, hits
+        else:
+            found.hashed = found.hits = np.zeros(len(zs), dtype=bool)
+        self._remember(slot, zs, outs, d1[novel])
+        return found
+
+    def _remember(self, slot: int, zs: npt.NDArray[np.float32], outs: Floats, d1: Floats) -> None:
+        capacity = self.config.recent
+        rows = zs.astype(np.float16)
+        answers = outs.astype(np.float16)
+        # the last rows: a ring, newest last
+        last = np.concatenate([self.recent[slot, 0, : self.filled[slot, 0]], rows])[-capacity:]
+        last_answers = np.concatenate(
+            [self.recent_answers[slot, 0, : self.filled[slot, 0]], answers]
+        )[-capacity:]
+        self.recent[slot, 0, : len(last)] = last
+        self.recent_answers[slot, 0, : len(last)] = last_answers
+        self.filled[slot, 0] = len(last)
+        # a uniform reservoir of the history (Algorithm R, seen = rows assessed so far)
+        seen = int(self.total[slot, ASSESSED])  # before this batch
+        for i in range(len(rows)):
+            count = seen + i
+            if self.filled[slot, 1] < capacity:
+                position = int(self.filled[slot, 1])
+                self.filled[slot, 1] += 1
+            else:
+                position = int(self._rng.integers(0, count + 1))
+                if position >= capacity:
+                    continue
+            self.recent[slot, 1, position] = rows[i]
+            self.recent_answers[slot, 1, position] = answers[i]
+        # the nearest-earlier distances of new queries (PRADA), a ring
+        ring = self.config.distances
+        finite = d1[np.isfinite(d1)].astype(np.float16)
+        for value in finite[-ring:]:
+            self.distance_ring[slot, self.distance_count[slot] % ring] = value
+            self.distance_count[slot] += 1
+
+    # --- judging ----------------------------------------------------------------------------
+
+    def _nulls(self) -> dict[str, float]:
+        """Each signal's population rate: the median over the clients with enough rows."""
+        config, total = self.config, self.total[: len(self.ids)]
+        nulls: dict[str, float] = {}
+
+        def median_rate(k: int, n: int) -> float:
+            judged = total[:, n] >= config.min_rows
+            if judged.sum() < config.population_min_clients:
+                return 0.0
+            return float(np.median(total[judged, k] / total[judged, n]))
+
+        nulls["ood"] = median_rate(OOD, ROWS)
+        nulls["hits"] = median_rate(HITS, HASHED)
+        nulls["flips"] = median_rate(FLIPS, ANSWERED)
+        nulls["edge"] = median_rate(EDGE, ANSWERED)
+        judged = total[:, LLR_N] >= config.min_rows
+        copula = self.reference.copula
+        if copula is not None:
+            train = copula.llr_mean
+            if judged.sum() >= config.population_min_clients:
+                means = total[judged, LLR_SUM] / total[judged, LLR_N]
+                median = float(np.median(means))
+                mad = float(np.median(np.abs(means - median))) * 1.4826
+            else:
+                median, mad = train, 0.0
+            nulls["llr"] = min(train, median)
+            # halfway from the population to what independently drawn features score
+            nulls["llr_margin"] = max(3 * mad, 0.5 * (nulls["llr"] - copula.independent_llr))
+        return nulls
+
+    def _floors(self, nulls: dict[str, float]) -> dict[str, float]:
+        membership = self.reference.membership
+        return {
+            "ood": max(nulls["ood"], 1e-3),
+            "hits": max(nulls["hits"], membership.null_rate if membership else 0.0, 1e-4),
+            "flips": max(nulls["flips"], 2e-3),
+            "edge": max(nulls["edge"], 1e-2),
+        }
+
+    def _judge(
+        self, slot: int, before: Floats, found: _Events, nulls: dict[str, float]
+    ) -> list[Finding]:
+        config, floors = self.config, self._floors(nulls)
+        findings: list[Finding] = []
+        rows_before = before[ROWS]
+
+        def rate(name: str, events: Bools, trials: Bools, k0: float, n0: float,
+                 effect: float) -> tuple[float, int] | None:  # fmt: skip
+            """The first position (in the sample) where this signal crosses, and its score."""
+            k = k0 + np.cumsum(events, dtype=np.float64)
+            n = n0 + np.cumsum(trials, dtype=np.float64)
+            p0 = floors[name]
+            digits = rate_digits(k, n, p0)
+            crossing = (
+                (digits >= config.threshold)
+                & (k >= config.min_events)
+                & (n >= config.min_rows)
+                & (k / np.maximum(n, 1) >= max(effect * p0, _MIN_RATE[name]))
+            )
+            hit = np.flatnonzero(crossing)
+            return (float(digits[-1] if len(digits) else 0), int(hit[0])) if len(hit) else None
+
+        def position_of(index_in_sample: int) -> int:
+            return int(found.sample_positions[index_in_sample])
+
+        def emit(kind: Kind, score: float, position: int, evidence: dict[str, Any]) -> None:
+            k = KINDS.index(kind)
+            if self.flagged[slot, k]:
+                return
+            if position < 0:
+                position = len(found.times) - 1
+            self.flagged[slot, k] = True
+            name = self.ids[slot]
+            findings.append(
+                Finding(
+                    client_id=UNKNOWN if name == UNKNOWN_CLIENT else name,
+                    kind=kind,
+                    first_seen=float(found.times[position]),
+                    score=score,
+                    queries=int(rows_before + position + 1),
+                    evidence=evidence,
+                )
+            )
+
+        total = self.total[slot]
+        # out of distribution: every row counts
+        crossed = rate("ood", found.ood.astype(bool), np.ones(len(found.ood), bool),
+                       before[OOD], before[ROWS], 5.0)  # fmt: skip
+        if crossed is None:
+            crossed = self._decayed_crossing(slot, OOD, ROWS, floors["ood"], "ood", 5.0)
+        if crossed is not None:
+            emit("out_of_distribution", crossed[0], crossed[1] if crossed[1] >= 0 else -1, {
+                "rows": int(total[ROWS]),
+                "violating_rows": int(total[OOD]),
+                "rate": _round(total[OOD] / max(total[ROWS], 1)),
+                "population_rate": _round(floors["ood"]),
+                "what": "rows outside the training range, fractional where training was "
+                "integral, of the wrong type or width, or with an invalid one-hot group",
+            })  # fmt: skip
+        # membership
+        crossed = rate("hits", found.hits, found.hashed, before[HITS], before[HASHED], 5.0)
+        if crossed is None:
+            crossed = self._decayed_crossing(slot, HITS, HASHED, floors["hits"], "hits", 5.0)
+        if crossed is not None:
+            position = position_of(crossed[1]) if crossed[1] >= 0 else -1
+            emit("membership", crossed[0], position, {
+                "rows_checked": int(total[HASHED]),
+                "training_cell_hits": int(total[HITS]),
+                "rate": _round(total[HITS] / max(total[HASHED], 1)),
+                "population_rate": _round(floors["hits"]),
+                "what": "rows in the same quantized cell as a training row (keyed hashes): "
+                "exact or near-exact training rows",
+            })  # fmt: skip
+        # probing: label flips between near duplicates, answers at the boundary
+        flips = rate("flips", found.flips, found.answered, before[FLIPS], before[ANSWERED], 5.0)
+        edge = rate("edge", found.edge, found.answered, before[EDGE], before[ANSWERED], 3.0)
+        if flips is None:
+            flips = self._decayed_crossing(slot, FLIPS, ANSWERED, floors["flips"], "flips", 5.0)
+        if edge is None:
+            edge = self._decayed_crossing(slot, EDGE, ANSWERED, floors["edge"], "edge", 3.0)
+        probing = [c for c in (flips, edge) if c is not None]
+        if probing:
+            first = min(probing, key=lambda c: c[1] if c[1] >= 0 else 1 << 62)
+            position = position_of(first[1]) if first[1] >= 0 else -1
+            emit("probing", max(c[0] for c in probing), position, {
+                "new_queries_answered": int(total[ANSWERED]),
+                "near_duplicates": int(total[NEAR]),
+                "label_flips": int(total[FLIPS]),
+                "flip_rate": _round(total[FLIPS] / max(total[ANSWERED], 1)),
+                "population_flip_rate": _round(floors["flips"]),
+                "boundary_answers": int(total[EDGE]),
+                "boundary_rate": _round(total[EDGE] / max(total[ANSWERED], 1)),
+                "population_boundary_rate": _round(floors["edge"]),
+                "what": "new queries close to an earlier one with the other label, and answers "
+                f"within {self.config.boundary} of the decision threshold",
+            })  # fmt: skip
+        # extraction: jointly implausible queries
+        if found.llr is not None and "llr" in nulls:
+            crossed = self._llr_crossing(slot, before, found, nulls)
+            if crossed is not None:
+                w, royston = shapiro_francia(self._distances(slot))
+                mean = total[LLR_SUM] / max(total[LLR_N], 1)
+                emit("extraction", crossed[0], crossed[1], {
+                    "rows": int(total[LLR_N]),
+                    "mean_joint_llr": _round(mean),
+                    "population_median_llr": _round(nulls["llr"]),
+                    "training_mean_llr": _round(self.reference.copula.llr_mean)
+                    if self.reference.copula else None,
+                    "margin": _round(nulls["llr_margin"]),
+                    "prada_w": _round(w),
+                    "prada_z": _round(royston),
+                    "what": "queries whose features are plausible one by one and implausible "
+                    "together (log likelihood ratio of the training copula against "
+                    "independent features), as sampling each feature's marginal makes them",
+                })  # fmt: skip
+        return findings
+
+    def _llr_crossing(
+        self, slot: int, before: Floats, found: _Events, nulls: dict[str, float]
+    ) -> tuple[float, int] | None:
+        config, copula = self.config, self.reference.copula
+        assert found.llr is not None
+        assert copula is not None
+        n = before[LLR_N] + np.arange(1, len(found.llr) + 1)
+        total = before[LLR_SUM] + np.cumsum(found.llr)
+        squares = before[LLR_SQ] + np.cumsum(found.llr**2)
+        mean = total / n
+        variance = np.maximum(squares / n - mean**2, 0.0)
+        spread = np.maximum(np.sqrt(variance), copula.llr_std)
+        shortfall = nulls["llr"] - mean
+        digits = normal_digits(shortfall / (spread / np.sqrt(n)))
+        crossing = (
+            (digits >= config.threshold)
+            & (n >= config.min_rows)
+            & (shortfall > nulls["llr_margin"])
+        )
+        hit = np.flatnonzero(crossing)
+        if len(hit):
+            return float(digits[-1]), int(hit[0])
+        # a client that turned: its decayed mean
+        decayed = self.decayed[slot]
+        if decayed[LLR_N] >= config.min_rows:
+            mean_d = decayed[LLR_SUM] / decayed[LLR_N]
+            var_d = max(decayed[LLR_SQ] / decayed[LLR_N] - mean_d**2, 0.0)
+            spread_d = max(math.sqrt(var_d), copula.llr_std)
+            short = nulls["llr"] - mean_d
+            score = float(
+                normal_digits(np.array([short / (spread_d / math.sqrt(decayed[LLR_N]))]))[0]
+            )
+            if score >= config.threshold and short > nulls["llr_margin"]:
+                return score, len(found.times) - 1
+        return None
+
+    def _decayed_crossing(
+        self, slot: int, k: int, n: int, p0: float, name: str, effect: float
+    ) -> tuple[float, int] | None:
+        """The decayed counters' verdict (a client whose recent rows differ from its past);
+        position -1: the batch's last row."""
+        config, decayed = self.config, self.decayed[slot]
+        if decayed[n] < config.min_rows or decayed[k] < config.min_events:
+            return None
+        score = float(rate_digits(np.array([decayed[k]]), np.array([decayed[n]]), p0)[0])
+        if score >= config.threshold and decayed[k] / decayed[n] >= max(
+            effect * p0, _MIN_RATE[name]
+        ):
+            return score, -1
+        return None
+
+    def _distances(self, slot: int) -> Floats:
+        count = min(int(self.distance_count[slot]), self.config.distances)
+        return self.distance_ring[slot, :count].astype(np.float64)
+
+    # --- views and state --------------------------------------------------------------------
+
+    def client_scores(self) -> dict[str, dict[str, float]]:
+        """Every client's current evidence per kind (decimal digits), for metrics and dashboards."""
+        nulls = self._nulls()
+        floors = self._floors(nulls)
+        total = self.total[: len(self.ids)]
+        scores: dict[str, dict[str, float]] = {}
+        for slot, name in enumerate(self.ids):
+            row = total[slot]
+
+            def one(k: int, n: int, floor: float, row: Floats = row) -> float:
+                return float(rate_digits(row[k : k + 1], row[n : n + 1], floor)[0])
+
+            entry = {
+                "out_of_distribution": one(OOD, ROWS, floors["ood"]),
+                "membership": one(HITS, HASHED, floors["hits"]),
+                "probing": max(
+                    one(FLIPS, ANSWERED, floors["flips"]), one(EDGE, ANSWERED, floors["edge"])
+                ),
+                "extraction": 0.0,
+            }
+            copula = self.reference.copula
+            if copula is not None and row[LLR_N] >= 1 and "llr" in nulls:
+                mean = row[LLR_SUM] / row[LLR_N]
+                spread = max(math.sqrt(max(row[LLR_SQ] / row[LLR_N] - mean**2, 0)), copula.llr_std)
+                z = (nulls["llr"] - mean) / (spread / math.sqrt(row[LLR_N]))
+                entry["extraction"] = float(normal_digits(np.array([z]))[0])
+            scores[UNKNOWN if name == UNKNOWN_CLIENT else name] = {
+                k: round(v, 2) for k, v in entry.items()
+            }
+        return scores
+
+    def state_bytes(self) -> bytes:
+        """Everything the next run needs, as a compressed npz (no object arrays)."""
+        size = len(self.ids)
+        meta = {"ids": self.ids, "clock": self.clock, "config": asdict(self.config),
+                "version": 1}  # fmt: skip
+        buffer = io.BytesIO()
+        np.savez_compressed(
+            buffer,
+            meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8),
+            total=self.total[:size],
+            decayed=self.decayed[:size],
+            first=self.first[:size],
+            last=self.last[:size],
+            flagged=self.flagged[:size],
+            recent=self.recent[:size],
+            recent_answers=self.recent_answers[:size],
+            filled=self.filled[:size],
+            distance_ring=self.distance_ring[:size],
+            distance_count=self.distance_count[:size],
+        )
+        return buffer.getvalue()
+
+    @classmethod
+    def from_state_bytes(
+        cls, reference: PayloadReference, data: bytes, config: DetectorConfig | None = None
+    ) -> PayloadDetector:
+        """A detector resumed from ``state_bytes``; refuses state of another shape."""
+        try:
+            with np.load(io.BytesIO(data), allow_pickle=False) as saved:
+                arrays = {name: saved[name] for name in saved.files}
+            meta = json.loads(bytes(arrays.pop("meta")).decode())
+        except (ValueError, KeyError, OSError, UnicodeDecodeError) as error:
+            raise ValueError(f"payload detector state cannot be read: {error}") from None
+        detector = cls(reference, config)
+        m, c = reference.transform.dimensions, detector.config
+        shape = arrays["recent"].shape
+        if shape[1:] != (2, c.recent, m) or arrays["distance_ring"].shape[1:] != (c.distances,):
+            raise ValueError(
+                f"payload detector state of shape {shape[1:]}, this detector keeps "
+                f"{(2, c.recent, m)}: a new baseline or configuration; start afresh"
+            )
+        detector.ids = list(meta["ids"])
+        detector.index = {name: i for i, name in enumerate(detector.ids)}
+        detector.clock = float(meta["clock"])
+        for name, array in arrays.items():
+            setattr(detector, name, array.copy())
+        if len(detector.ids) != len(detector.first):
+            raise ValueError("payload detector state: client ids and arrays disagree")
+        return detector
+
+
+_MIN_RATE = {"ood": 0.02, "hits": 0.02, "flips": 0.03, "edge": 0.1}
+"""The smallest rate of each signal a finding needs, whatever its significance."""
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(float(value), 4)
+
+
+@dataclass
+class _Pending:
+    rows: list[list[Any]] = field(default_factory=list)
+    owners: list[int] = field(default_factory=list)
+    times: list[float] = field(default_factory=list)
+    answers: list[float] = field(default_factory=list)
+    bad: list[int] = field(default_factory=list)
+    """Rows of the wrong width."""
+
+
+def _none() -> Bools:
+    return np.zeros(0, dtype=bool)
+
+
+@dataclass
+class _Events:
+    """One client's rows of one batch: per-row facts (all rows) and per-sample facts."""
+
+    times: Floats
+    ood: Floats
+    llr: Floats | None = None
+    sample_positions: npt.NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
+    assessed: Bools = field(default_factory=_none)
+    novel: Bools = field(default_factory=_none)
+    near: Bools = field(default_factory=_none)
+    answered: Bools = field(default_factory=_none)
+    flips: Bools = field(default_factory=_none)
+    edge: Bools = field(default_factory=_none)
+    hashed: Bools = field(default_factory=_none)
+    hits: Bools = field(default_factory=_none)
+
+    def sums(self) -> Floats:
+        out = np.zeros(_COUNTERS)
+        out[ROWS] = len(self.times)
+        out[OOD] = self.ood.sum()
+        if self.llr is not None:
+            out[LLR_N], out[LLR_SUM], out[LLR_SQ] = (
+                len(self.llr), self.llr.sum(), (self.llr**2).sum()
+            )  # fmt: skip
+        facts = {ASSESSED: self.assessed, NOVEL: self.novel, NEAR: self.near,
+                 ANSWERED: self.answered, FLIPS: self.flips, EDGE: self.edge,
+                 HASHED: self.hashed, HITS: self.hits}  # fmt: skip
+        for column, fact in facts.items():
+            out[column] = fact.sum()
+        return out

@@ -1,0 +1,199 @@
+"""The payload detector on a small world: legitimate clients of several kinds (own
+sub-populations, a periodic integration re-sending its rows with a jitter, a batch job) and one
+attacker per kind. Every attacker is found with its kind, no legitimate client is, and a run
+split in two through the saved state finds the same."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from secure_endpoint.cli.commands import main
+from secure_endpoint.runtime.baseline import store
+from secure_endpoint.runtime.capture.records import Capture
+from secure_endpoint.runtime.payload.detector import (
+    DetectorConfig,
+    PayloadDetector,
+    rate_digits,
+    shapiro_francia,
+)
+from secure_endpoint.runtime.payload.reference import PayloadReference
+from secure_endpoint.simulate.capture import population as pop
+
+KEY = b"m" * 32
+START = 1_767_225_600.0
+WEIGHTS = np.random.default_rng(5).normal(0, 1, len(pop.FEATURES))
+
+
+def answer(reference: PayloadReference, rows: np.ndarray) -> np.ndarray:
+    """A fixed model: a logistic of the rows' normal scores."""
+    z = reference.transform.normal_scores(rows[:, reference.transform.positions])
+    return 1 / (1 + np.exp(-(z @ WEIGHTS[: z.shape[1]]) / 2))
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("payload")
+    rows, labels = pop.training_set(seed=3, n=6000)
+    pop.write_training_csv(folder / "training.csv", rows, labels)
+    key_file = folder / "key"
+    key_file.write_bytes(KEY)
+    code = main(["baseline", "--training", str(folder / "training.csv"), "--label-column",
+                 "label", "--output", str(folder / "baseline"),
+                 "--membership-key-file", str(key_file)])  # fmt: skip
+    assert code == 0
+    reference = PayloadReference.from_baseline(
+        store.load_baseline(folder / "baseline"), membership_key=KEY
+    )
+    return reference, rows
+
+
+def captures_of(reference, client, rows, start, gap, per_request=1):
+    out = []
+    for i in range(0, len(rows), per_request):
+        chunk = rows[i : i + per_request]
+        probabilities = answer(reference, chunk).tolist()
+        out.append(Capture(client, f"r{i}", start + i * gap, chunk.tolist(), probabilities))
+    return out
+
+
+def traffic(world, seed=11):
+    reference, training = world
+    rng = np.random.default_rng(seed)
+    captures, truth = [], {}
+    for i in range(20):
+        sub = pop.SubPopulation.draw(rng)
+        captures += captures_of(reference, f"legit-{i}", pop.sample(rng, 300, sub), START, 60.0)
+        truth[f"legit-{i}"] = None
+    fixed = pop.sample(rng, 3, pop.SubPopulation.draw(rng))
+    jitter = 0.002 * training.std(axis=0) * (~np.array([f.integer for f in pop.FEATURES]))
+    resent = np.tile(fixed, (150, 1)) + rng.normal(0, 1, (450, fixed.shape[1])) * jitter
+    captures += captures_of(reference, "periodic", pop.round_rows(resent), START, 30.0, 3)
+    truth["periodic"] = None
+    batch = pop.sample(rng, 3000, pop.SubPopulation.training())
+    captures += captures_of(reference, "batch", batch, START + 3600, 1.0, 250)
+    truth["batch"] = None
+    # attackers
+    marginal = np.column_stack([rng.choice(training[:, j], 300) for j in range(training.shape[1])])
+    captures += captures_of(reference, "marginal", marginal, START, 60.0)
+    truth["marginal"] = "extraction"
+    impossible = pop.sample(rng, 200, pop.SubPopulation.training())
+    impossible[:, 0] = rng.uniform(200, 400, 200)  # age beyond any training row
+    captures += captures_of(reference, "impossible", impossible, START, 60.0)
+    truth["impossible"] = "out_of_distribution"
+    members = np.vstack([training[rng.choice(len(training), 150)],
+                         pop.sample(rng, 150, pop.SubPopulation.training())])  # fmt: skip
+    captures += captures_of(reference, "member", members[rng.permutation(300)], START, 60.0)
+    truth["member"] = "membership"
+    captures += captures_of(reference, "prober", boundary_walks(reference, rng), START, 20.0)
+    truth["prober"] = "probing"
+    captures.sort(key=lambda c: c.time)
+    return captures, truth
+
+
+def boundary_walks(reference, rng):
+    """Binary searches between pairs of rows with different answers, as a decision-based
+    adversarial search does: shrinking steps, the label flipping back and forth."""
+    queries = []
+    base = pop.sample(rng, 400, pop.SubPopulation.training())
+    labels = answer(reference, base) >= 0.5
+    positives, negatives = base[labels], base[~labels]
+    for k in range(12):
+        a, b = positives[k], negatives[k]
+        for _ in range(25):
+            middle = (a + b) / 2
+            queries.append(middle)
+            if answer(reference, middle[None])[0] >= 0.5:
+                a = middle
+            else:
+                b = middle
+    return np.array(queries)
+
+
+def by_client(findings):
+    return {(f.client_id, f.kind): f for f in findings}
+
+
+def test_every_attacker_is_found_with_its_kind_and_no_legitimate_client(world):
+    reference, _ = world
+    captures, truth = traffic(world)
+    findings = PayloadDetector(reference).run(captures)
+    found = by_client(findings)
+    flagged = {client for client, _ in found}
+    legitimate = {c for c, kind in truth.items() if kind is None}
+    assert flagged & legitimate == set()
+    for client, kind in truth.items():
+        if kind is not None:
+            assert (client, kind) in found, (client, kind, sorted(found))
+    ood = found[("impossible", "out_of_distribution")]
+    assert ood.evidence["violating_rows"] == 200
+    assert ood.queries <= 20  # every row violates: found after a handful
+    member = found[("member", "membership")]
+    assert 0.3 < member.evidence["rate"] < 0.7  # half of its rows were training rows
+    extraction = found[("marginal", "extraction")]
+    assert extraction.evidence["mean_joint_llr"] < extraction.evidence["population_median_llr"]
+    assert extraction.queries <= 100
+    assert found[("prober", "probing")].evidence["label_flips"] >= 10
+    for finding in findings:
+        document = finding.to_json()
+        assert set(document) == {"client_id", "kind", "first_seen", "score", "queries",
+                                 "evidence"}  # fmt: skip
+        assert document["first_seen"].endswith("Z")
+        assert document["score"] >= DetectorConfig().threshold
+
+
+def test_a_run_split_through_the_saved_state_finds_the_same(world):
+    reference, _ = world
+    captures, _ = traffic(world, seed=12)
+    whole = PayloadDetector(reference).run(captures)
+    half = len(captures) // 2
+    first = PayloadDetector(reference)
+    early = first.run(captures[:half])
+    resumed = PayloadDetector.from_state_bytes(reference, first.state_bytes())
+    late = resumed.run(captures[half:])
+    assert {(f.client_id, f.kind) for f in early + late} == {(f.client_id, f.kind) for f in whole}
+    assert resumed.total.shape[0] >= len(resumed.ids)
+    # a finding is raised once per client and kind, not again in a later run
+    again = resumed.run(captures)
+    assert not {(f.client_id, f.kind) for f in again} & {(f.client_id, f.kind) for f in whole}
+
+
+def test_state_of_another_shape_is_refused(world):
+    reference, _ = world
+    detector = PayloadDetector(reference)
+    detector.run(traffic(world)[0][:200])
+    data = detector.state_bytes()
+    with pytest.raises(ValueError, match="start afresh"):
+        PayloadDetector.from_state_bytes(reference, data, DetectorConfig(recent=32))
+    with pytest.raises(ValueError, match="cannot be read"):
+        PayloadDetector.from_state_bytes(reference, b"not an npz")
+
+
+def test_rows_of_the_wrong_width_and_missing_answers_are_counted_never_fatal(world):
+    reference, _ = world
+    detector = PayloadDetector(reference)
+    width = reference.transform.width
+    garbage = [
+        Capture("odd", f"r{i}", START + i, [[1.0] * (width + 1)], []) for i in range(40)
+    ] + [Capture("odd", "s", START + 50, [["text"] * width], [math.nan])]
+    findings = detector.run(garbage)
+    assert [(f.client_id, f.kind) for f in findings] == [("odd", "out_of_distribution")]
+    assert findings[0].evidence["violating_rows"] == 41
+
+
+def test_rate_digits_is_a_chernoff_bound_of_the_binomial_tail():
+    # P(Binomial(100, 0.01) >= 10) is about 7.6e-8; the bound is looser (smaller digits)
+    digits = rate_digits(np.array([10.0]), np.array([100.0]), 0.01)[0]
+    assert 5.0 < digits < 7.2
+    assert rate_digits(np.array([1.0]), np.array([100.0]), 0.01)[0] == 0.0
+
+
+def test_shapiro_francia_tells_a_normal_sample_from_a_bimodal_one():
+    rng = np.random.default_rng(0)
+    _, normal = shapiro_francia(rng.normal(size=200))
+    two_modes = np.concatenate([rng.normal(0, 0.05, 100), rng.normal(3, 0.05, 100)])
+    _, bimodal = shapiro_francia(two_modes)
+    assert normal < 2.5
+    assert bimodal > 6
