@@ -88,7 +88,8 @@ class DetectorConfig:
     boundary: float = 0.05
     decision_threshold: float = 0.5
     half_life_hours: float = 6.0
-    batch_rows: int = 200_000
+    batch_rows: int = 1_000_000
+    """Rows scored together (per client: its sample of them against its earlier rows)."""
 
     def __post_init__(self) -> None:
         checks = {
@@ -177,6 +178,8 @@ class PayloadDetector:
         self.clock = 0.0
         self._rng = np.random.default_rng(0)
         self._pending = _Pending()
+        self._chunks: list[_Chunk] = []
+        self._batch_size = 0
         self._found: list[Finding] = []
 
     # --- clients ----------------------------------------------------------------------------
@@ -231,31 +234,54 @@ class PayloadDetector:
             pending.owners.append(slot)
             pending.times.append(capture.time)
             pending.answers.append(outputs[i] if outputs is not None else math.nan)
-        if len(pending.rows) >= self.config.batch_rows:
-            self._found += self._batch(pending)
-            self._pending = _Pending()
+        if len(pending.rows) >= _CHUNK_ROWS:
+            self._convert()
+            if self._batch_size >= self.config.batch_rows:
+                self._found += self._batch()
 
     def flush(self) -> list[Finding]:
         """Score what is pending; the findings raised since the last ``flush``."""
-        if self._pending.rows:
-            self._found += self._batch(self._pending)
-            self._pending = _Pending()
+        self._convert()
+        if self._batch_size:
+            self._found += self._batch()
         found, self._found = self._found, []
         return found
 
-    # --- one batch --------------------------------------------------------------------------
-
-    def _batch(self, pending: _Pending) -> list[Finding]:
-        transform, config = self.reference.transform, self.config
-        rows, owners, times, answers = pending.rows, pending.owners, pending.times, pending.answers
-        values, wrong = _matrix(rows, transform.positions)
+    def _convert(self) -> None:
+        """The pending rows as arrays: normal scores, LLR and violations, per row."""
+        pending = self._pending
+        if not pending.rows:
+            return
+        transform = self.reference.transform
+        values, wrong = _matrix(pending.rows, transform.positions)
         wrong[pending.bad] = True
         z = transform.normal_scores(values)
-        llr = self.reference.copula.llr(z) if self.reference.copula else None
-        violating = transform.violations(values, wrong) > 0
-        owner = np.asarray(owners, dtype=np.int64)
-        when = np.asarray(times, dtype=np.float64)
-        answer = np.asarray(answers, dtype=np.float64)
+        copula = self.reference.copula
+        self._chunks.append(
+            _Chunk(
+                z=z.astype(np.float32),
+                llr=copula.llr(z).astype(np.float32) if copula else None,
+                violating=transform.violations(values, wrong) > 0,
+                owner=np.asarray(pending.owners, dtype=np.int64),
+                time=np.asarray(pending.times, dtype=np.float64),
+                answer=np.asarray(pending.answers, dtype=np.float64),
+            )
+        )
+        self._batch_size += len(pending.rows)
+        self._pending = _Pending()
+
+    # --- one batch --------------------------------------------------------------------------
+
+    def _batch(self) -> list[Finding]:
+        config, chunks = self.config, self._chunks
+        self._chunks, self._batch_size = [], 0
+        z = np.concatenate([c.z for c in chunks])
+        llrs = [c.llr for c in chunks if c.llr is not None]
+        llr = np.concatenate(llrs).astype(np.float64) if llrs else None
+        violating = np.concatenate([c.violating for c in chunks])
+        owner = np.concatenate([c.owner for c in chunks])
+        when = np.concatenate([c.time for c in chunks])
+        answer = np.concatenate([c.answer for c in chunks])
         order = np.lexsort((when, owner))
         bounds = np.flatnonzero(np.diff(owner[order])) + 1
         segments = np.split(order, bounds)
@@ -279,10 +305,45 @@ class PayloadDetector:
                 self.first[slot] = found.times[0]
             self.last[slot] = max(self.last[slot], found.times[-1])
         nulls = self._nulls()
+        slots = np.fromiter(events, dtype=np.int64, count=len(events))
+        suspects = self._suspects(slots, nulls)
         findings = []
-        for slot, found in events.items():
-            findings += self._judge(slot, before[slot], found, nulls)
+        for slot in slots[suspects].tolist():
+            findings += self._judge(slot, before[slot], events[slot], nulls)
         return findings
+
+    def _suspects(self, slots: npt.NDArray[np.int64], nulls: dict[str, float]) -> Bools:
+        """Which of ``slots`` any signal flags now, by its counters (the first crossing within
+        the batch is then found by ``_judge``)."""
+        config, floors = self.config, self._floors(nulls)
+        flagged = np.zeros(len(slots), dtype=bool)
+        for counters in (self.total[slots], self.decayed[slots]):
+            for name, k_column, n_column, effect in _RATE_SIGNALS:
+                events, trials = counters[:, k_column], counters[:, n_column]
+                p0 = floors[name]
+                digits = rate_digits(events, trials, p0)
+                flagged = flagged | (
+                    (digits >= config.threshold)
+                    & (events >= config.min_events)
+                    & (trials >= config.min_rows)
+                    & (events / np.maximum(trials, 1) >= max(effect * p0, _MIN_RATE[name]))
+                )
+            copula = self.reference.copula
+            if copula is not None and "llr" in nulls:
+                rows = np.maximum(counters[:, LLR_N], 1e-12)
+                mean = counters[:, LLR_SUM] / rows
+                spread = np.maximum(
+                    np.sqrt(np.maximum(counters[:, LLR_SQ] / rows - mean**2, 0)), copula.llr_std
+                )
+                shortfall = nulls["llr"] - mean
+                digits = normal_digits(shortfall / (spread / np.sqrt(rows)))
+                flagged = flagged | (
+                    (counters[:, LLR_N] >= config.min_rows)
+                    & (shortfall > nulls["llr_margin"])
+                    & (digits >= config.threshold)
+                )
+        unflagged = np.logical_not(self.flagged[slots].all(axis=1))
+        return np.logical_and(flagged, unflagged)
 
     def _assess(
         self,
@@ -348,11 +409,9 @@ class PayloadDetector:
         # membership: a sample of the sample
         hasher, membership = self.reference.hasher, self.reference.membership
         if hasher is not None and membership is not None and config.hash_rows:
-            pick = (
-                np.arange(len(zs))[: config.hash_rows]
-                if len(zs) <= config.hash_rows
-                else (np.linspace(0, len(zs) - 1, config.hash_rows).astype(np.int64))
-            )
+            # a keyed hash costs microseconds: a share of the rows, at least 8, at most hash_rows
+            count = min(len(zs), max(8, len(zs) // 4), config.hash_rows)
+            pick = np.unique(np.linspace(0, len(zs) - 1, count).round().astype(np.int64))
             hashed = np.zeros(len(zs), dtype=bool)
             hashed[pick] = True
             hits = np.zeros(len(zs), dtype=bool)
@@ -375,25 +434,29 @@ class PayloadDetector:
         self.recent[slot, 0, : len(last)] = last
         self.recent_answers[slot, 0, : len(last)] = last_answers
         self.filled[slot, 0] = len(last)
-        # a uniform reservoir of the history (Algorithm R, seen = rows assessed so far)
+        # a uniform reservoir of the history (Algorithm R, vectorized: a later row that draws
+        # the same slot overwrites an earlier one, as one by one it would)
         seen = int(self.total[slot, ASSESSED])  # before this batch
-        for i in range(len(rows)):
-            count = seen + i
-            if self.filled[slot, 1] < capacity:
-                position = int(self.filled[slot, 1])
-                self.filled[slot, 1] += 1
-            else:
-                position = int(self._rng.integers(0, count + 1))
-                if position >= capacity:
-                    continue
-            self.recent[slot, 1, position] = rows[i]
-            self.recent_answers[slot, 1, position] = answers[i]
+        free = capacity - int(self.filled[slot, 1])
+        direct = min(free, len(rows))
+        if direct:
+            start = int(self.filled[slot, 1])
+            self.recent[slot, 1, start : start + direct] = rows[:direct]
+            self.recent_answers[slot, 1, start : start + direct] = answers[:direct]
+            self.filled[slot, 1] += direct
+        if direct < len(rows):
+            counts = seen + np.arange(direct, len(rows))
+            positions = (self._rng.random(len(counts)) * (counts + 1)).astype(np.int64)
+            keep = positions < capacity
+            self.recent[slot, 1, positions[keep]] = rows[direct:][keep]
+            self.recent_answers[slot, 1, positions[keep]] = answers[direct:][keep]
         # the nearest-earlier distances of new queries (PRADA), a ring
         ring = self.config.distances
-        finite = d1[np.isfinite(d1)].astype(np.float16)
-        for value in finite[-ring:]:
-            self.distance_ring[slot, self.distance_count[slot] % ring] = value
-            self.distance_count[slot] += 1
+        finite = d1[np.isfinite(d1)].astype(np.float16)[-ring:]
+        if len(finite):
+            where = (self.distance_count[slot] + np.arange(len(finite))) % ring
+            self.distance_ring[slot, where] = finite
+            self.distance_count[slot] += len(finite)
 
     # --- judging ----------------------------------------------------------------------------
 
@@ -693,12 +756,30 @@ class PayloadDetector:
         return detector
 
 
+_CHUNK_ROWS = 50_000
+_RATE_SIGNALS = (
+    ("ood", OOD, ROWS, 5.0),
+    ("hits", HITS, HASHED, 5.0),
+    ("flips", FLIPS, ANSWERED, 5.0),
+    ("edge", EDGE, ANSWERED, 3.0),
+)
+"""(name, events column, trials column, effect: how many times the null rate a finding needs)."""
 _MIN_RATE = {"ood": 0.02, "hits": 0.02, "flips": 0.03, "edge": 0.1}
 """The smallest rate of each signal a finding needs, whatever its significance."""
 
 
 def _round(value: float | None) -> float | None:
     return None if value is None else round(float(value), 4)
+
+
+@dataclass(frozen=True)
+class _Chunk:
+    z: npt.NDArray[np.float32]
+    llr: npt.NDArray[np.float32] | None
+    violating: Bools
+    owner: npt.NDArray[np.int64]
+    time: Floats
+    answer: Floats
 
 
 @dataclass

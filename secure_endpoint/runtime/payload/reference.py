@@ -151,8 +151,9 @@ class Transform:
         (members that are not 0/1 or do not add up to 1)."""
         with np.errstate(invalid="ignore"):
             outside = (values < self.low) | (values > self.high)
-            fractional = self.integral & np.isfinite(values) & (values != np.round(values))
-        count: npt.NDArray[np.int64] = (outside | fractional | wrong).sum(axis=1)
+            whole = values[:, self.integral]
+            fractional = np.isfinite(whole) & (whole != np.round(whole))
+        count: npt.NDArray[np.int64] = (outside | wrong).sum(axis=1) + fractional.sum(axis=1)
         for group in self.groups:
             members = values[:, group]
             with np.errstate(invalid="ignore"):
@@ -177,7 +178,7 @@ class Copula:
         return -0.5 * (float(np.trace(self.precision_minus_identity)) + self.log_det)
 
     def llr(self, z: Floats) -> Floats:
-        quadratic = np.einsum("ij,jk,ik->i", z, self.precision_minus_identity, z)
+        quadratic = ((z @ self.precision_minus_identity) * z).sum(axis=1)
         result: Floats = -0.5 * (quadratic + self.log_det)
         return result
 
