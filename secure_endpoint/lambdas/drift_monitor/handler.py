@@ -232,12 +232,14 @@ class Payload:
 
 @cache
 def membership_key() -> bytes | None:
-    """The detector's membership key (its UTF-8 bytes), read once from Secrets Manager."""
+    """The detector's membership key, read once from Secrets Manager: the UTF-8 bytes of the
+    secret string, one trailing newline dropped (as ``--membership-key-file`` reads a file)."""
     arn = config().membership_key_secret_arn
     if not arn:
         return None
     client = boto3.session.Session().client("secretsmanager", config=CLIENT_CONFIG)
-    return str(client.get_secret_value(SecretId=arn)["SecretString"]).encode()
+    key = str(client.get_secret_value(SecretId=arn)["SecretString"]).encode()
+    return key[:-1] if key.endswith(b"\n") else key
 
 
 @cache
@@ -246,21 +248,16 @@ def payload() -> Payload | None:
     cfg = config()
     if not cfg.payload:
         return None
-    from secure_endpoint.runtime.payload.detector import (  # type: ignore[import-not-found,unused-ignore]
-        DetectorConfig,
-        PayloadDetector,
-    )
-    from secure_endpoint.runtime.payload.reference import (  # type: ignore[import-not-found,unused-ignore]
-        PayloadReference,
-    )
+    from secure_endpoint.runtime.payload.detector import DetectorConfig, PayloadDetector
+    from secure_endpoint.runtime.payload.reference import PayloadReference
 
     baseline = load_baseline(cfg.baseline_dir)
     ref = PayloadReference.from_baseline(baseline, membership_key=membership_key())
 
     def detector(state: bytes | None) -> pay.Detector:
         if state is None:
-            return PayloadDetector(ref, DetectorConfig())  # type: ignore[no-any-return]
-        return PayloadDetector.from_state_bytes(ref, state)  # type: ignore[no-any-return]
+            return PayloadDetector(ref, DetectorConfig())
+        return PayloadDetector.from_state_bytes(ref, state)
 
     return Payload(
         detector,

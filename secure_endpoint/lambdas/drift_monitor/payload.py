@@ -22,8 +22,11 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from secure_endpoint.runtime.capture.records import UNKNOWN_CLIENT, Capture
+from secure_endpoint.runtime.payload.detector import UNKNOWN
 
 KINDS = ("extraction", "probing", "out_of_distribution", "membership")
+NOBODY = frozenset({"", "*", UNKNOWN_CLIENT, UNKNOWN})
+"""Client ids that name no client: drift findings' ``*``, and the rows without a client id."""
 STATE_VERSION = 1
 SLOTS = ("a", "b")
 SNS_SUBJECT_LIMIT = 100
@@ -39,12 +42,18 @@ RUNBOOK = "docs/runbook.md"
 class Finding(Protocol):
     """What the detector reports (``secure_endpoint.runtime.payload.findings.Finding``)."""
 
-    client_id: str
-    kind: str
-    first_seen: float
-    score: float
-    evidence: dict[str, Any]
-    queries: int
+    @property
+    def client_id(self) -> str: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def first_seen(self) -> float: ...
+    @property
+    def score(self) -> float: ...
+    @property
+    def evidence(self) -> dict[str, Any]: ...
+    @property
+    def queries(self) -> int: ...
 
     def to_json(self) -> dict[str, Any]: ...
 
@@ -52,7 +61,7 @@ class Finding(Protocol):
 class Detector(Protocol):
     """``secure_endpoint.runtime.payload.detector.PayloadDetector``, as the run uses it."""
 
-    def run(self, captures: Iterable[Capture]) -> Sequence[Finding]: ...
+    def run(self, captures: Iterable[Capture], /) -> Sequence[Finding]: ...
 
     def state_bytes(self) -> bytes: ...
 
@@ -132,7 +141,7 @@ class Tally:
     def watch(self, captures: Iterable[Capture]) -> Iterator[Capture]:
         for capture in captures:
             self.rows += len(capture.rows)
-            if capture.client_id == UNKNOWN_CLIENT:
+            if capture.client_id in NOBODY:
                 self.unknown_rows += len(capture.rows)
             yield capture
 
@@ -187,7 +196,7 @@ def quarantines(
         return Quarantines()
     worst: dict[str, Finding] = {}
     for finding in findings:
-        if finding.client_id in ("", "*", UNKNOWN_CLIENT):
+        if finding.client_id in NOBODY:
             continue
         if finding.client_id not in worst or finding.score > worst[finding.client_id].score:
             worst[finding.client_id] = finding
@@ -253,7 +262,7 @@ def alert(
     left_out = 0
     for f in sorted(findings, key=lambda f: (-float(f.score), f.client_id, f.kind)):
         name = names.get(f.client_id, f.client_id)
-        attributable = f.client_id not in ("", "*", UNKNOWN_CLIENT)
+        attributable = f.client_id not in NOBODY
         entry = {
             "client": name,
             "clientId": f.client_id,

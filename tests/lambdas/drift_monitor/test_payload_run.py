@@ -4,10 +4,7 @@ the cursor or not at all."""
 
 from __future__ import annotations
 
-import io
 import json
-from collections.abc import Iterable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,9 +17,12 @@ from drift_monitor import payload as pay
 from drift_monitor.handler import Config, ConfigError, Payload, run
 from moto import mock_aws
 
-from secure_endpoint.runtime.baseline.store import load_baseline
+from secure_endpoint.runtime.baseline import store
 from secure_endpoint.runtime.capture.drift import Reference
-from secure_endpoint.runtime.capture.records import UNKNOWN_CLIENT, Capture
+from secure_endpoint.runtime.capture.records import UNKNOWN_CLIENT
+from secure_endpoint.runtime.payload.detector import ROWS, PayloadDetector
+from secure_endpoint.runtime.payload.findings import Finding
+from secure_endpoint.runtime.payload.reference import PayloadReference
 
 BUCKET = "capture-bucket"
 PREFIX = "capture/churn/"
@@ -30,71 +30,28 @@ REGION = "us-east-1"
 BASELINE = "b" * 64
 
 
-# --- a small detector with the payload detector's API (until the real one lands) -------------
+# --- the payload detector over the test baseline (its payload.json, no membership key) -------
 
 
-@dataclass
-class FakeFinding:
-    client_id: str
-    kind: str
-    first_seen: float
-    score: float
-    evidence: dict[str, Any]
-    queries: int
-
-    def to_json(self) -> dict[str, Any]:
-        moment = datetime.fromtimestamp(self.first_seen, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        return {"client_id": self.client_id, "kind": self.kind, "first_seen": moment,
-                "score": self.score, "evidence": self.evidence,
-                "queries": self.queries}  # fmt: skip
+@pytest.fixture(scope="module")
+def documents(tmp_path_factory: pytest.TempPathFactory) -> store.Baseline:
+    return store.load_baseline(build_baseline(tmp_path_factory.mktemp("d")))
 
 
-@dataclass
-class FakeDetector:
-    """Flags a client, once, whose rows hold an age over 150 (out of distribution); keeps per
-    client its rows, impossible rows and whether it was flagged."""
-
-    rows: dict[str, int] = field(default_factory=dict)
-    bad: dict[str, int] = field(default_factory=dict)
-    flagged: set[str] = field(default_factory=set)
-
-    def run(self, captures: Iterable[Capture]) -> list[FakeFinding]:
-        found = []
-        for capture in captures:
-            c = capture.client_id
-            self.rows[c] = self.rows.get(c, 0) + len(capture.rows)
-            self.bad[c] = self.bad.get(c, 0) + sum(float(r[1]) > 150 for r in capture.rows)
-            if self.bad[c] >= 5 and c not in self.flagged:
-                self.flagged.add(c)
-                found.append(FakeFinding(c, "out_of_distribution", capture.time,
-                                         self.bad[c] / self.rows[c],
-                                         {"impossible_rows": self.bad[c], "feature": "age"},
-                                         self.rows[c]))  # fmt: skip
-        return found
-
-    def state_bytes(self) -> bytes:
-        names = sorted(self.rows)
-        out = io.BytesIO()
-        np.savez(out, clients=np.array(names, dtype=str),
-                 rows=np.array([self.rows[n] for n in names], dtype=np.int64),
-                 bad=np.array([self.bad[n] for n in names], dtype=np.int64),
-                 flagged=np.array([n in self.flagged for n in names]))  # fmt: skip
-        return out.getvalue()
-
-    @classmethod
-    def from_state_bytes(cls, data: bytes) -> FakeDetector:
-        arrays = np.load(io.BytesIO(data), allow_pickle=False)
-        names = [str(n) for n in arrays["clients"]]
-        return cls(dict(zip(names, map(int, arrays["rows"]), strict=True)),
-                   dict(zip(names, map(int, arrays["bad"]), strict=True)),
-                   {n for n, f in zip(names, arrays["flagged"], strict=True) if f})  # fmt: skip
-
-    def client_scores(self) -> dict[str, dict[str, float]]:
-        return {c: {"out_of_distribution": self.bad[c] / max(1, self.rows[c])} for c in self.rows}
+@pytest.fixture(scope="module")
+def reference(documents) -> Reference:
+    return Reference.from_baseline(documents)
 
 
-def fake_detector(state: bytes | None) -> FakeDetector:
-    return FakeDetector() if state is None else FakeDetector.from_state_bytes(state)
+@pytest.fixture(scope="module")
+def payload_reference(documents) -> PayloadReference:
+    return PayloadReference.from_baseline(documents)
+
+
+def rows_of(ref: PayloadReference, data: bytes, client: str) -> int:
+    """The rows of ``client`` in a saved detector state."""
+    detector = PayloadDetector.from_state_bytes(ref, data)
+    return int(detector.total[detector.index[client], ROWS])
 
 
 # --- set-up -------------------------------------------------------------------------------------
@@ -108,7 +65,7 @@ def capture_line(client: str | None, n: int, rows: np.ndarray, at: float) -> str
             "endpointInput": {"observedContentType": "application/json", "mode": "INPUT",
                               "data": json.dumps({"instances": body}), "encoding": "JSON"},
             "endpointOutput": {"observedContentType": "application/json", "mode": "OUTPUT",
-                               "data": json.dumps({"predictions": [0.5] * len(body)}),
+                               "data": json.dumps({"predictions": [0.2] * len(body)}),
                                "encoding": "JSON"},
         },
         "eventMetadata": {"eventId": f"e{n}",
@@ -119,7 +76,8 @@ def capture_line(client: str | None, n: int, rows: np.ndarray, at: float) -> str
 
 
 def put_hour(s3, now: float, name: str, *, attacker: str | None = None, extra: str = "") -> str:
-    """300 requests of 4 rows from c0..c3; ``attacker`` sends 10 more with impossible ages."""
+    """300 requests of 4 rows from c0..c3; ``attacker`` sends 10 more of 2 rows with
+    impossible ages."""
     rng = np.random.default_rng(len(name))
     lines = [capture_line(f"c{i % 4}", i, population(rng, 4), now - 600) for i in range(300)]
     if attacker is not None:
@@ -132,11 +90,6 @@ def put_hour(s3, now: float, name: str, *, attacker: str | None = None, extra: s
     key = f"{PREFIX}AllTraffic/{hour:%Y/%m/%d/%H}/{name}.jsonl"
     s3.put_object(Bucket=BUCKET, Key=key, Body=("\n".join(lines) + "\n" + extra).encode())
     return key
-
-
-@pytest.fixture(scope="module")
-def reference(tmp_path_factory: pytest.TempPathFactory) -> Reference:
-    return Reference.from_baseline(load_baseline(build_baseline(tmp_path_factory.mktemp("d"))))
 
 
 @pytest.fixture
@@ -175,8 +128,18 @@ def config(aws, **quarantine: Any) -> Config:
     return Config.from_env(env)
 
 
-def parts(aws) -> Payload:
-    return Payload(fake_detector, BASELINE, aws["sns"])
+def detector_of(ref: PayloadReference):
+    def detector(state: bytes | None) -> PayloadDetector:
+        if state is None:
+            return PayloadDetector(ref)
+        return PayloadDetector.from_state_bytes(ref, state)
+
+    return detector
+
+
+@pytest.fixture
+def parts(aws, payload_reference):
+    return lambda baseline=BASELINE: Payload(detector_of(payload_reference), baseline, aws["sns"])
 
 
 def messages(aws, topic: str) -> list[dict[str, Any]]:
@@ -211,25 +174,25 @@ def now() -> float:
 # --- the tests ------------------------------------------------------------------------------------
 
 
-def test_a_flagged_client_gets_a_finding_line_an_alert_and_metrics(aws, reference, capsys):
+def test_a_flagged_client_gets_a_finding_line_an_alert_and_metrics(aws, reference, parts, capsys):
     t = now()
     put_hour(aws["s3"], t, "a", attacker="c9")
-    summary = run(t + 5, config(aws), reference, aws["s3"], parts(aws))
+    summary = run(t + 5, config(aws), reference, aws["s3"], parts())
     (finding,) = summary["payload"]["findings"]
     assert (finding["client_id"], finding["kind"]) == ("c9", "out_of_distribution")
-    assert summary["payload"]["unknown_rows"] == 6
+    assert summary["payload"]["unknown_rows"] == 6  # the detector calls them "unknown"
     assert summary["payload"]["alerted"] is True
     (jsonl_key,) = [k for k in keys(aws, "drift/findings/") if k.endswith(".payload.jsonl")]
     lines = read(aws, jsonl_key).decode().splitlines()
     assert [json.loads(line)["client_id"] for line in lines] == ["c9"]
-    assert json.loads(lines[0])["evidence"] == {"feature": "age", "impossible_rows": 6}
+    assert json.loads(lines[0])["evidence"]["violating_rows"] == 20
     (alert,) = messages(aws, "alerts")
     assert alert["Subject"].startswith("secure-endpoint: payload out_of_distribution from 1 client")
     body = json.loads(alert["Message"])
     (entry,) = body["findings"]
     assert entry["client"] == "partner"  # the endpoint's name for c9
     assert entry["clientId"] == "c9"
-    assert entry["evidence"]["impossible_rows"] == 6
+    assert entry["evidence"]["violating_rows"] == 20
     assert entry["next"] == [
         f"secure-endpoint inspect-capture --capture s3://{BUCKET}/{PREFIX} --baseline "
         "BASELINE_DIR --output findings.jsonl",
@@ -255,38 +218,42 @@ def test_a_flagged_client_gets_a_finding_line_an_alert_and_metrics(aws, referenc
     assert totals["ClientsFlagged"] == 1
     assert totals["UnknownClientRows"] == 6
     assert totals["PayloadRows"] == 1200 + 20 + 6
-    assert totals["MaxPayloadScore"] == 1.0  # every row of c9's is impossible
+    assert totals["MaxPayloadScore"] > 8  # decimal digits of evidence: c9's
     assert {d["service"] for d in payload_docs} == {handler.metrics.service}
     scores = {d["Client"]: d["PayloadScore"] for d in payload_docs if "Client" in d}
-    assert scores["c9"] == 1.0
-    assert scores["c0"] == 0.0
+    assert scores["c9"] == totals["MaxPayloadScore"]
+    assert scores["c0"] < 8  # no finding for a legitimate client
 
 
-def test_the_detector_state_is_committed_with_the_cursor_in_alternating_slots(aws, reference):
+def test_the_detector_state_is_committed_with_the_cursor_in_alternating_slots(
+    aws, reference, parts, payload_reference
+):
     t = now()
     cfg = config(aws)
     put_hour(aws["s3"], t - 3600, "a")
-    run(t - 3590, cfg, reference, aws["s3"], parts(aws))
+    run(t - 3590, cfg, reference, aws["s3"], parts())
     first = committed(aws)["payload"]
     assert first["key"] == "drift/payload/state-a.npz"
     assert first["baseline"] == BASELINE
     assert first["sha256"] == pay.sha256(read(aws, first["key"]))
-    assert FakeDetector.from_state_bytes(read(aws, first["key"])).rows["c0"] == 300
+    assert rows_of(payload_reference, read(aws, first["key"]), "c0") == 300
     put_hour(aws["s3"], t, "b")
-    run(t + 5, cfg, reference, aws["s3"], parts(aws))
+    run(t + 5, cfg, reference, aws["s3"], parts())
     second = committed(aws)["payload"]
     assert second["key"] == "drift/payload/state-b.npz"
-    assert FakeDetector.from_state_bytes(read(aws, second["key"])).rows["c0"] == 600
+    assert rows_of(payload_reference, read(aws, second["key"]), "c0") == 600
     # a run with nothing new keeps the state where it is
-    run(t + 10, cfg, reference, aws["s3"], parts(aws))
+    run(t + 10, cfg, reference, aws["s3"], parts())
     assert committed(aws)["payload"] == second
 
 
-def test_a_failed_commit_leaves_cursor_and_state_and_alerts_once(aws, reference, monkeypatch):
+def test_a_failed_commit_leaves_cursor_and_state_and_alerts_once(
+    aws, reference, parts, payload_reference, monkeypatch
+):
     t = now()
     cfg = config(aws)
     put_hour(aws["s3"], t - 3600, "a")
-    run(t - 3590, cfg, reference, aws["s3"], parts(aws))
+    run(t - 3590, cfg, reference, aws["s3"], parts())
     before = committed(aws)
     slot_a = read(aws, "drift/payload/state-a.npz")
     put_hour(aws["s3"], t, "b", attacker="c9")
@@ -299,23 +266,25 @@ def test_a_failed_commit_leaves_cursor_and_state_and_alerts_once(aws, reference,
 
     monkeypatch.setattr(aws["s3"], "put_object", failing)
     with pytest.raises(ConnectionError):
-        run(t + 5, cfg, reference, aws["s3"], parts(aws))
+        run(t + 5, cfg, reference, aws["s3"], parts())
     assert committed(aws) == before  # neither the cursor nor the payload state moved
     assert read(aws, "drift/payload/state-a.npz") == slot_a  # the committed slot untouched
     (alert,) = messages(aws, "alerts")  # the alert went out before the failure
     assert json.loads(alert["Message"])["findings"][0]["clientId"] == "c9"
     monkeypatch.setattr(aws["s3"], "put_object", real)
-    summary = run(t + 6, cfg, reference, aws["s3"], parts(aws))
+    summary = run(t + 6, cfg, reference, aws["s3"], parts())
     assert summary["objects"] == 1  # the same object again
     assert [f["client_id"] for f in summary["payload"]["findings"]] == ["c9"]  # the same finding
     assert summary["payload"]["alerted"] is False  # already sent: not twice
     assert messages(aws, "alerts") == []
     after = committed(aws)["payload"]
     assert after["key"] == "drift/payload/state-b.npz"
-    assert FakeDetector.from_state_bytes(read(aws, after["key"])).rows["c0"] == 600  # once each
+    assert rows_of(payload_reference, read(aws, after["key"]), "c0") == 600  # each row once
 
 
-def test_a_run_that_fails_before_the_alert_sends_it_on_the_retry(aws, reference, monkeypatch):
+def test_a_run_that_fails_before_the_alert_sends_it_on_the_retry(
+    aws, reference, parts, monkeypatch
+):
     t = now()
     cfg = config(aws)
     put_hour(aws["s3"], t, "a", attacker="c9")
@@ -323,62 +292,68 @@ def test_a_run_that_fails_before_the_alert_sends_it_on_the_retry(aws, reference,
     monkeypatch.setattr(aws["sns"], "publish", lambda **kw: (_ for _ in ()).throw(
         ConnectionError("SNS went away")))  # fmt: skip
     with pytest.raises(ConnectionError):
-        run(t + 5, cfg, reference, aws["s3"], parts(aws))
+        run(t + 5, cfg, reference, aws["s3"], parts())
     assert keys(aws, "drift/state.json") == []  # no commit
     monkeypatch.setattr(aws["sns"], "publish", real)
-    assert run(t + 6, cfg, reference, aws["s3"], parts(aws))["payload"]["alerted"] is True
+    assert run(t + 6, cfg, reference, aws["s3"], parts())["payload"]["alerted"] is True
     assert len(messages(aws, "alerts")) == 1
 
 
-def test_a_missing_or_changed_detector_state_stops_the_run(aws, reference):
+def test_a_missing_or_changed_detector_state_stops_the_run(aws, reference, parts):
     t = now()
     cfg = config(aws)
     put_hour(aws["s3"], t - 3600, "a")
-    run(t - 3590, cfg, reference, aws["s3"], parts(aws))
+    run(t - 3590, cfg, reference, aws["s3"], parts())
     aws["s3"].put_object(Bucket=BUCKET, Key="drift/payload/state-a.npz", Body=b"other")
     with pytest.raises(pay.PayloadStateError, match="does not match the digest"):
-        run(t + 5, cfg, reference, aws["s3"], parts(aws))
+        run(t + 5, cfg, reference, aws["s3"], parts())
     aws["s3"].delete_object(Bucket=BUCKET, Key="drift/payload/state-a.npz")
     with pytest.raises(pay.PayloadStateError, match=r"state-a\.npz, named by state\.json, is mis"):
-        run(t + 5, cfg, reference, aws["s3"], parts(aws))
+        run(t + 5, cfg, reference, aws["s3"], parts())
 
 
-def test_a_new_baseline_starts_the_detector_over(aws, reference):
+def test_a_new_baseline_starts_the_detector_over(aws, reference, parts, payload_reference):
     t = now()
     cfg = config(aws)
     put_hour(aws["s3"], t - 3600, "a")
-    run(t - 3590, cfg, reference, aws["s3"], parts(aws))
+    run(t - 3590, cfg, reference, aws["s3"], parts())
     put_hour(aws["s3"], t, "b")
-    run(t + 5, cfg, reference, aws["s3"], Payload(fake_detector, "c" * 64, aws["sns"]))
+    run(t + 5, cfg, reference, aws["s3"], parts("c" * 64))
     state = committed(aws)["payload"]
     assert state["baseline"] == "c" * 64
-    assert FakeDetector.from_state_bytes(read(aws, state["key"])).rows["c0"] == 300  # new only
+    assert rows_of(payload_reference, read(aws, state["key"]), "c0") == 300  # the new hour only
 
 
-def test_malformed_capture_lines_are_counted_and_the_rest_is_scored(aws, reference):
+def test_malformed_capture_lines_are_counted_and_the_rest_is_scored(aws, reference, parts):
     t = now()
     put_hour(aws["s3"], t, "a", attacker="c9", extra='not json\n{"captureData": 1}\n')
-    summary = run(t + 5, config(aws), reference, aws["s3"], parts(aws))
+    summary = run(t + 5, config(aws), reference, aws["s3"], parts())
     assert summary["skipped"] == {"not-json": 1, "not-a-capture": 1}
     assert [f["client_id"] for f in summary["payload"]["findings"]] == ["c9"]
 
 
-def test_auto_quarantine_requests_the_worst_clients_never_the_protected_ones(aws, reference):
+def test_auto_quarantine_requests_the_worst_clients_never_the_protected_ones(aws, reference, parts):
     t = now()
     cfg = config(aws, ttl_seconds=7200, never=["c8"], max_per_run=1)
     rng = np.random.default_rng(3)
     lines = []
-    # scores when flagged: c8 5/5 (protected), c9 5/6, c7 5/25
-    for n, (client, good, bad) in enumerate([("c8", 0, 5), ("c9", 1, 5), ("c7", 20, 5)]):
+    # impossible rows: c8 40 of 40 (protected), c9 30 of 30, c7 24 of 60
+    for n, (client, good, bad) in enumerate([("c8", 0, 40), ("c9", 0, 30), ("c7", 36, 24)]):
         for i in range(good + bad):
             rows = population(rng, 1)
             if i >= good:
                 rows[:, 1] = 400
             lines.append(capture_line(client, 100 * n + i, rows, t - 300))
+    for i in range(4 * 40):  # legitimate clients, for the population
+        lines.append(capture_line(f"l{i % 8}", 900 + i, population(rng, 1), t - 290))
     hour = datetime.fromtimestamp(t, UTC)
     aws["s3"].put_object(Bucket=BUCKET, Key=f"{PREFIX}AllTraffic/{hour:%Y/%m/%d/%H}/q.jsonl",
                          Body="\n".join(lines).encode())  # fmt: skip
-    summary = run(t + 5, cfg, reference, aws["s3"], parts(aws))["payload"]
+    summary = run(t + 5, cfg, reference, aws["s3"], parts())["payload"]
+    worst: dict[str, float] = {}
+    for f in summary["findings"]:
+        worst[f["client_id"]] = max(worst.get(f["client_id"], 0.0), f["score"])
+    assert worst["c8"] > worst["c9"] > worst["c7"]
     assert summary["quarantine_requested"] == ["c9"]  # c8 scores higher, but is protected
     assert summary["quarantine_never"] == ["c8"]
     assert summary["quarantine_deferred"] == ["c7"]  # over max_per_run
@@ -398,8 +373,8 @@ def test_auto_quarantine_requests_the_worst_clients_never_the_protected_ones(aws
 
 def test_the_unattributed_rows_are_never_quarantined():
     settings = pay.QuarantineSettings(topic_arn="arn:aws:sns:us-east-1:1:q", max_per_run=5)
-    found = [FakeFinding(UNKNOWN_CLIENT, "probing", 0.0, 9.0, {}, 1),
-             FakeFinding("c1", "probing", 0.0, 1.0, {}, 1)]  # fmt: skip
+    found = [Finding(client, "probing", 0.0, 9.0, 1) for client in (UNKNOWN_CLIENT, "unknown")]
+    found.append(Finding("c1", "probing", 0.0, 1.0, 1))
     assert list(pay.quarantines(found, settings, "t").requested) == ["c1"]
 
 
