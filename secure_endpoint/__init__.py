@@ -33,6 +33,7 @@ if TYPE_CHECKING:
         HostingOptions,
         TlsPolicy,
     )
+    from secure_endpoint.constructs.quarantine import QuarantinePlan
     from secure_endpoint.constructs.shield import (
         AutomaticMitigation,
         EmergencyContact,
@@ -72,6 +73,7 @@ __all__ = [
     "IsolatedNetwork",
     "MachineUserPool",
     "MonitorOptions",
+    "QuarantinePlan",
     "SecureEndpoint",
     "ShieldAdvancedEdge",
     "ShieldOptions",
@@ -94,6 +96,7 @@ _HOMES = {
     "MonitorOptions": "secure_endpoint.constructs.monitor",
     "ApiKeyResponder": "secure_endpoint.constructs.api_key_responder",
     "BlockListTable": "secure_endpoint.constructs.blocklist_store",
+    "QuarantinePlan": "secure_endpoint.constructs.quarantine",
     "ApiClient": "secure_endpoint.constructs.options",
     "CustomDomain": "secure_endpoint.constructs.options",
     "DataCaptureOptions": "secure_endpoint.constructs.options",

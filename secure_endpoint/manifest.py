@@ -19,7 +19,9 @@ Its value, schema 1::
      "clients": {"partner-a": {"secretArn": "...", "apiKeyId": "...", "clientId": "..."}},
      "autoBlockTable": "...",
      "ipSets": {"4": "arn:...", "6": "arn:..."},   # the auto-block IP sets
-     "allowlist": ["arn:...", ...]}                # [] without an allowlist
+     "allowlist": ["arn:...", ...],                # [] without an allowlist
+     "quarantinePlanId": "...",             # optional: the quarantine usage plan
+     "neverQuarantine": ["ops", ...]}       # optional: clients never quarantined
 
 A reader accepts any schema it knows (only 1 so far) and ignores keys it does not know: a later
 schema only adds keys, or changes the number.
@@ -69,6 +71,10 @@ class Manifest:
     auto_block_table: str
     ip_sets: Mapping[int, str] = field(default_factory=dict)
     allowlist: tuple[str, ...] = ()
+    quarantine_plan_id: str | None = None
+    """The quarantine usage plan (``constructs.quarantine.QuarantinePlan``), if there is one."""
+    never_quarantine: tuple[str, ...] = ()
+    """Client names or Cognito client ids that ``secure-endpoint quarantine`` refuses."""
 
     def as_json(self) -> dict[str, Any]:
         """The output's value before ``json.dumps`` (the construct serializes it with
@@ -84,6 +90,8 @@ class Manifest:
             "autoBlockTable": self.auto_block_table,
             "ipSets": {str(version): arn for version, arn in self.ip_sets.items()},
             "allowlist": list(self.allowlist),
+            **({"quarantinePlanId": self.quarantine_plan_id} if self.quarantine_plan_id else {}),
+            **({"neverQuarantine": list(self.never_quarantine)} if self.never_quarantine else {}),
         }
 
 
@@ -132,6 +140,12 @@ def parse(value: str, key: str = "manifest") -> Manifest:
     allowlist = data.get("allowlist", [])
     if not isinstance(allowlist, list) or not all(isinstance(a, str) for a in allowlist):
         raise ManifestError(f"output {key}: allowlist is not a JSON array of ARNs")
+    quarantine_plan = data.get("quarantinePlanId")
+    if quarantine_plan is not None and not (isinstance(quarantine_plan, str) and quarantine_plan):
+        raise ManifestError(f"output {key}: quarantinePlanId is not a usage plan id")
+    never = data.get("neverQuarantine", [])
+    if not isinstance(never, list) or not all(isinstance(n, str) and n for n in never):
+        raise ManifestError(f"output {key}: neverQuarantine is not a JSON array of client names")
     return Manifest(
         name=text("name"),
         api_url=text("apiUrl"),
@@ -149,6 +163,8 @@ def parse(value: str, key: str = "manifest") -> Manifest:
         auto_block_table=text("autoBlockTable"),
         ip_sets={int(version): text(version, ip_sets, " in ipSets") for version in ip_sets},
         allowlist=tuple(allowlist),
+        quarantine_plan_id=quarantine_plan,
+        never_quarantine=tuple(never),
     )
 
 

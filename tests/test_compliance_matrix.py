@@ -78,6 +78,12 @@ def of(module: str, function: str = "configuration", *args: Any) -> Callable[[],
 ROWS = [
     Row("api-key-responder", of("test_api_key_responder")),
     Row("blocklist-store", of("test_blocklist_store"), ("us-east-1",)),
+    # the REST API there is a bare stand-in for the endpoint's (not under test)
+    Row(
+        "quarantine-plan",
+        of("test_quarantine_construct"),
+        under=("Quarantine/Plan/", "Quarantine/Operator/"),
+    ),
     Row("anomaly-monitor", of("test_monitor"), ("us-east-1",)),
     Row("artifact-integrity", of("test_integrity")),
     Row("isolated-network", of("test_network"), ALL_PARTITIONS),

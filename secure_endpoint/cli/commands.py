@@ -9,7 +9,9 @@ on stderr, never a traceback.
 Response commands act on a deployed stack: ``block``, ``unblock`` and ``blocked`` (the WAF's
 auto-block list, see ``secure_endpoint.runtime.blocklist``), ``revoke-client`` and
 ``rotate-client``. They exit 0 when done or when it already was, 1 when AWS refuses or fails, 2 on
-a usage, input, configuration or credential error, and log one JSON audit line to stderr.
+a usage, input, configuration or credential error, and log one JSON audit line to stderr. So do
+``quarantine``, ``release`` and ``quarantined`` (a client's API key in the quarantine usage plan
+for a while, see ``secure_endpoint.runtime.quarantine``).
 
 ``baseline`` profiles training data into a data-quality baseline directory (Model Monitor's
 ``statistics.json`` and ``constraints.json``, ``reference.json``, a digest manifest; see
@@ -34,6 +36,7 @@ from secure_endpoint.cli.detect import add_detect_command
 from secure_endpoint.cli.failures import EXIT_HTTP_ERROR, EXIT_OK, EXIT_USAGE, Failure
 from secure_endpoint.cli.inspect_capture import add_inspect_capture_command
 from secure_endpoint.cli.invoke import add_invoke_command
+from secure_endpoint.cli.quarantine_command import add_quarantine_commands
 from secure_endpoint.cli.respond import add_response_commands
 from secure_endpoint.cli.scan_command import add_scan_command
 from secure_endpoint.cli.smoke_command import add_smoke_command
@@ -67,6 +70,7 @@ def _parser() -> argparse.ArgumentParser:
     add_baseline_command(commands)
     add_inspect_capture_command(commands)
     add_response_commands(commands)
+    add_quarantine_commands(commands)
     add_smoke_command(commands)
     add_scan_command(commands)
     return parser

@@ -33,12 +33,12 @@ from secure_endpoint.cli.outputs import (
 )
 
 _CLIENT_FLAGS = {"apiKeyId": "--api-key-id", "secretArn": "--secret-id"}
-_FROM_MANIFEST = "the endpoint's manifest"
+FROM_MANIFEST = "the endpoint's manifest"
 
 DEFAULT_TTL = "1h"
 _TTL_PART = re.compile(r"(\d+)([smhd])")
 _TTL_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-_RESPONSE_EPILOG = (
+RESPONSE_EPILOG = (
     "exit status: 0 when done, or when it already was (said so on stdout), 1 when AWS refuses "
     "or fails, 2 on a usage, input, configuration or credential error. One JSON audit line "
     "(who, what, result) goes to stderr."
@@ -46,7 +46,8 @@ _RESPONSE_EPILOG = (
 _ROTATION_IN_PROGRESS = re.compile(r"previous rotation|rotation .*(?:in progress|isn't complete)")
 
 
-def add_response_commands(commands: Any) -> None:
+def where_options() -> argparse.ArgumentParser:
+    """The options every response command takes to find the endpoint it acts on."""
     where = argparse.ArgumentParser(add_help=False)
     where.add_argument(
         "--stack", help="the deployed stack, whose endpoint manifest names the resources below"
@@ -59,12 +60,17 @@ def add_response_commands(commands: Any) -> None:
     )
     where.add_argument("--region", help="the stack's region (default: from the AWS config)")
     where.add_argument("--profile", help="AWS profile (default: the credential chain)")
+    return where
+
+
+def add_response_commands(commands: Any) -> None:
+    where = where_options()
     lists = argparse.ArgumentParser(add_help=False, parents=[where])
-    lists.add_argument("--table", help=f"auto-block table name (default: {_FROM_MANIFEST})")
+    lists.add_argument("--table", help=f"auto-block table name (default: {FROM_MANIFEST})")
     for version in (4, 6):
         lists.add_argument(
             f"--ipv{version}-set-arn",
-            help=f"auto-block IPv{version} IP set (default: {_FROM_MANIFEST})",
+            help=f"auto-block IPv{version} IP set (default: {FROM_MANIFEST})",
         )
 
     block = commands.add_parser(
@@ -74,7 +80,7 @@ def add_response_commands(commands: Any) -> None:
         description="Block ADDRESS (an IP or a CIDR, at most /16 or /48 wide) in the WAF's "
         "auto-block list until the TTL ends. Blocking a blocked address keeps the later "
         "expiry. Addresses inside the allowlist are refused.",
-        epilog=_RESPONSE_EPILOG,
+        epilog=RESPONSE_EPILOG,
     )
     block.add_argument("address", metavar="ADDRESS")
     block.add_argument(
@@ -86,7 +92,7 @@ def add_response_commands(commands: Any) -> None:
     block.add_argument(
         "--allowlist-set-arn",
         action="append",
-        help=f"an allowlist IP set, repeatable (default: {_FROM_MANIFEST})",
+        help=f"an allowlist IP set, repeatable (default: {FROM_MANIFEST})",
     )
     block.add_argument(
         "--no-allowlist",
@@ -99,7 +105,7 @@ def add_response_commands(commands: Any) -> None:
         "unblock",
         parents=[lists],
         help="release an auto-blocked address now",
-        epilog=_RESPONSE_EPILOG,
+        epilog=RESPONSE_EPILOG,
     )
     unblock.add_argument("address", metavar="ADDRESS")
     unblock.set_defaults(run=_unblock)
@@ -108,7 +114,7 @@ def add_response_commands(commands: Any) -> None:
         "blocked",
         parents=[lists],
         help="list auto-blocked addresses with their expiry",
-        epilog=_RESPONSE_EPILOG,
+        epilog=RESPONSE_EPILOG,
     )
     blocked.set_defaults(run=_blocked)
 
@@ -116,9 +122,7 @@ def add_response_commands(commands: Any) -> None:
     clients.add_argument(
         "name", metavar="NAME", help="the API client's name, or its Cognito client id"
     )
-    clients.add_argument(
-        "--secret-id", help=f"the client's secret (default: from {_FROM_MANIFEST})"
-    )
+    clients.add_argument("--secret-id", help=f"the client's secret (default: from {FROM_MANIFEST})")
     revoke = commands.add_parser(
         "revoke-client",
         parents=[clients],
@@ -128,17 +132,17 @@ def add_response_commands(commands: Any) -> None:
         "until the next one: run rotate-client again once this rotation has finished to retire "
         "it. Re-enable the key with: aws apigateway update-api-key --api-key ID "
         "--patch-operations op=replace,path=/enabled,value=true",
-        epilog=_RESPONSE_EPILOG,
+        epilog=RESPONSE_EPILOG,
     )
     revoke.add_argument(
-        "--api-key-id", help=f"the client's API key id (default: from {_FROM_MANIFEST})"
+        "--api-key-id", help=f"the client's API key id (default: from {FROM_MANIFEST})"
     )
     revoke.set_defaults(run=_revoke_client)
     rotate = commands.add_parser(
         "rotate-client",
         parents=[clients],
         help="rotate a client's secret now",
-        epilog=_RESPONSE_EPILOG,
+        epilog=RESPONSE_EPILOG,
     )
     rotate.set_defaults(run=_rotate_client)
 
@@ -146,12 +150,12 @@ def add_response_commands(commands: Any) -> None:
 def _block(args: argparse.Namespace) -> int:
     from secure_endpoint.runtime.blocklist import BlockRequest
 
-    ttl = _parse_ttl(args.ttl)
+    ttl = parse_ttl(args.ttl)
     try:
         network = str(BlockRequest(args.address, ttl, args.reason).network)
     except ValueError as error:
         raise Failure(str(error)) from None
-    with _Operation(args, "block", network) as operation:
+    with Operation(args, "block", network) as operation:
         block_list = operation.block_list(with_allowlist=True)
         request = BlockRequest(network, ttl, args.reason, source=operation.who)
         result = block_list.block([request])
@@ -181,7 +185,7 @@ def _unblock(args: argparse.Namespace) -> int:
         network = str(parse_address(args.address))
     except ValueError as error:
         raise Failure(str(error)) from None
-    with _Operation(args, "unblock", network) as operation:
+    with Operation(args, "unblock", network) as operation:
         result = operation.block_list().unblock([network])
         if result.unblocked:
             operation.done("unblocked", f"unblocked {network}")
@@ -191,7 +195,7 @@ def _unblock(args: argparse.Namespace) -> int:
 
 
 def _blocked(args: argparse.Namespace) -> int:
-    with _Operation(args, "blocked", "auto-block list") as operation:
+    with Operation(args, "blocked", "auto-block list") as operation:
         block_list = operation.block_list()
         now = time.time()
         entries = block_list.blocked(now)
@@ -202,7 +206,7 @@ def _blocked(args: argparse.Namespace) -> int:
     else:
         rows = [("ADDRESS", "EXPIRES IN", "REASON", "SOURCE")]
         rows += [
-            (e.address, _duration(e.expires_in(now)), e.reason, short_source(e.source))
+            (e.address, duration(e.expires_in(now)), e.reason, short_source(e.source))
             for e in entries
         ]
         widths = [max(len(row[column]) for row in rows) for column in range(3)]
@@ -223,27 +227,34 @@ def _blocked(args: argparse.Namespace) -> int:
 def _revoke_client(args: argparse.Namespace) -> int:
     import botocore.exceptions
 
-    with _Operation(args, "revoke-client", args.name) as operation:
+    from secure_endpoint.runtime.quarantine import revoked
+
+    with Operation(args, "revoke-client", args.name) as operation:
         name, found = operation.client(
             args.name, {"apiKeyId": args.api_key_id, "secretArn": args.secret_id}
         )
         key_id, secret_id = found["apiKeyId"], found["secretArn"]
         apigateway = operation.session.client("apigateway")
         try:
-            enabled = apigateway.get_api_key(apiKey=key_id)["enabled"]
+            key = apigateway.get_api_key(apiKey=key_id)
         except botocore.exceptions.ClientError as error:
             if error.response["Error"].get("Code") == "NotFoundException":
                 operation.result("failed", error="API key not found")
                 raise Failure(f"API key {key_id!r} of client {name!r} not found") from None
             raise
+        enabled = key["enabled"]
+        # A quarantine that disabled the key would enable it on release: no longer.
+        kept = revoked(str(key.get("description") or ""))
+        operations = [{"op": "replace", "path": "/enabled", "value": "false"}] if enabled else []
+        operations += [{"op": "replace", "path": "/description", "value": kept}] if kept else []
+        if operations:
+            apigateway.update_api_key(apiKey=key_id, patchOperations=operations)
         if enabled:
-            apigateway.update_api_key(
-                apiKey=key_id,
-                patchOperations=[{"op": "replace", "path": "/enabled", "value": "false"}],
-            )
             print(f"disabled the API key {key_id} of client {name}: its requests get 403")
         else:
             print(f"the API key {key_id} of client {name} was already disabled")
+        if kept:
+            print(f"the quarantine of client {name} will leave its key disabled when it ends")
         rotation = _rotate(operation.session, secret_id, name)
         operation.result(
             "revoked", apiKey=key_id, keyWasEnabled=bool(enabled), secret=secret_id, **rotation
@@ -256,7 +267,7 @@ def _revoke_client(args: argparse.Namespace) -> int:
 
 
 def _rotate_client(args: argparse.Namespace) -> int:
-    with _Operation(args, "rotate-client", args.name) as operation:
+    with Operation(args, "rotate-client", args.name) as operation:
         name, found = operation.client(args.name, {"secretArn": args.secret_id})
         secret_id = found["secretArn"]
         rotation = _rotate(operation.session, secret_id, name)
@@ -283,9 +294,9 @@ def _rotate(session: Any, secret_id: str, name: str) -> dict[str, str]:
     return {"rotation": "started", "version": str(version)}
 
 
-class _Operation:
+class Operation:
     """One response command: its AWS session, its audit line, what the manifest says, and
-    AWS errors turned into one-line failures."""
+    AWS errors turned into one-line failures (the quarantine commands use it too)."""
 
     def __init__(self, args: argparse.Namespace, command: str, target: str) -> None:
         self.args = args
@@ -295,7 +306,7 @@ class _Operation:
         self._manifest: Manifest | None = None
         self._logged = False
 
-    def __enter__(self) -> _Operation:
+    def __enter__(self) -> Operation:
         import boto3
 
         with aws_errors("cannot tell who is calling (sts get-caller-identity)"):
@@ -434,7 +445,8 @@ class _Operation:
         return self.session.client("wafv2", region_name=region or self.session.region_name)
 
 
-def _parse_ttl(text: str) -> timedelta:
+def parse_ttl(text: str) -> timedelta:
+    """A ``--ttl`` of 1 minute to 30 days (the auto-block's and the quarantine's range)."""
     from secure_endpoint.runtime.blocklist import MAX_TTL, MIN_TTL
 
     parts = _TTL_PART.findall(text)
@@ -446,7 +458,7 @@ def _parse_ttl(text: str) -> timedelta:
     return ttl
 
 
-def _duration(seconds: float) -> str:
+def duration(seconds: float) -> str:
     left = max(0, int(seconds))
     days, left = divmod(left, 86400)
     hours, left = divmod(left, 3600)

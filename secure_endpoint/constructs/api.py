@@ -223,6 +223,8 @@ class InferenceApi(Construct):
         self.path = "/" + "/".join(segments)
         self.api_keys: dict[str, apigw.ApiKey] = {}
         """Each client's API key, by client name (filled by ``add_client``)."""
+        self.usage_plans: dict[str, apigw.UsagePlan] = {}
+        """Each client's own usage plan, by client name (filled by ``add_client``)."""
         self.custom_domain = custom_domain
 
         self.access_log_group = logs.LogGroup(
@@ -319,6 +321,7 @@ class InferenceApi(Construct):
         )
         plan.add_api_key(api_key)
         self.api_keys[client.name] = api_key
+        self.usage_plans[client.name] = plan
         return plan
 
     def metric_count(self, **options: Any) -> cloudwatch.Metric:
