@@ -3,13 +3,14 @@ alarm per kind, the dashboard row, the membership key's secret and the VPC endpo
 
 from __future__ import annotations
 
+import functools
 import json
 import tempfile
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aws_cdk import App, Stack
+from aws_cdk import App, Duration, Stack
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk.assertions import Annotations, Match, Template
@@ -17,7 +18,13 @@ from baseline_dirs import build_baseline
 from configurations import once
 from endpoint_builder import MODEL, synth_endpoint
 
-from secure_endpoint import ApiClient, DataCaptureOptions, SecureEndpoint, compliance
+from secure_endpoint import (
+    ApiClient,
+    AutoQuarantine,
+    DataCaptureOptions,
+    SecureEndpoint,
+    compliance,
+)
 
 pytestmark = pytest.mark.synth
 
@@ -84,7 +91,7 @@ def built() -> dict[str, Any]:
 
 def drift_function(template: Template) -> dict[str, Any]:
     functions = template.find_resources("AWS::Lambda::Function")
-    (found,) = [f for k, f in functions.items() if "DriftMonitor" in k]
+    (found,) = [f for k, f in functions.items() if "DriftMonitorFunction" in k]
     return found["Properties"]
 
 
@@ -189,3 +196,122 @@ def test_turning_payload_monitoring_off_warns_and_drops_its_parts():
     endpoints = template.find_resources("AWS::EC2::VPCEndpoint").values()
     services = json.dumps([e["Properties"]["ServiceName"] for e in endpoints])
     assert ".sns" not in services
+
+
+def with_auto_quarantine() -> dict[str, Any]:
+    """Automatic quarantine on, one client protected (a compliance matrix row)."""
+    app, stack, endpoint = synth_endpoint(
+        "Quarantining",
+        clients=[ApiClient(name="partner"), ApiClient(name="qa")],
+        data_capture=DataCaptureOptions(),
+        drift_baseline=baseline(),
+        auto_quarantine=AutoQuarantine(
+            ttl=Duration.hours(6), never_quarantine=["qa"], max_per_run=2
+        ),
+    )
+    return {"app": app, "stack": stack, "endpoint": endpoint,
+            "template": Template.from_stack(stack)}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def quarantining() -> dict[str, Any]:
+    return once(with_auto_quarantine)
+
+
+def test_auto_quarantine_asks_a_responder_outside_the_vpc(quarantining):
+    template, stack, endpoint = (quarantining[k] for k in ("template", "stack", "endpoint"))
+    responder = endpoint.drift.quarantine
+    assert responder is not None
+    topic_id = stack.get_logical_id(responder.topic.node.default_child)
+    variables = drift_function(template)["Environment"]["Variables"]
+    assert variables["QUARANTINE_TOPIC_ARN"] == {"Ref": topic_id}
+    settings = json.dumps(variables["QUARANTINE"])
+    assert '\\"ttl_seconds\\":21600' in settings
+    assert '\\"max_per_run\\":2' in settings
+    qa_client = stack.get_logical_id(endpoint.identity.app_clients["qa"].node.default_child)
+    assert qa_client in settings  # never_quarantine by Cognito client id
+    function_id = stack.get_logical_id(responder.function.node.default_child)
+    function = template.find_resources("AWS::Lambda::Function")[function_id]["Properties"]
+    assert "VpcConfig" not in function  # API Gateway's management API has no VPC endpoint
+    env = function["Environment"]["Variables"]
+    assert env["MAX_TTL_SECONDS"] == "21600"
+    assert env["NEVER_QUARANTINE"] == '["qa"]'
+    plan_id = stack.get_logical_id(endpoint.quarantine_plan.usage_plan.node.default_child)
+    assert env["QUARANTINE_PLAN_ID"] == {"Ref": plan_id}
+    template.has_resource_properties("AWS::SNS::Subscription", {
+        "TopicArn": {"Ref": topic_id}, "Protocol": "lambda",
+        "FilterPolicy": {"action": ["quarantine-client"]},
+    })  # fmt: skip
+    rules = template.find_resources("AWS::Events::Rule")
+    arn = {"Fn::GetAtt": [function_id, "Arn"]}
+    sweeps = [
+        r["Properties"] for r in rules.values() if r["Properties"]["Targets"][0]["Arn"] == arn
+    ]
+    assert [s["ScheduleExpression"] for s in sweeps] == ["rate(15 minutes)"]
+
+
+def test_only_the_drift_monitor_may_publish_quarantine_requests(quarantining):
+    template, stack, endpoint = (quarantining[k] for k in ("template", "stack", "endpoint"))
+    responder = endpoint.drift.quarantine
+    topic_id = stack.get_logical_id(responder.topic.node.default_child)
+    role_id = stack.get_logical_id(endpoint.drift.role.node.default_child)
+    policies = template.find_resources("AWS::SNS::TopicPolicy")
+    (statements,) = [p["Properties"]["PolicyDocument"]["Statement"] for p in policies.values()
+                     if p["Properties"]["Topics"] == [{"Ref": topic_id}]]  # fmt: skip
+    (deny,) = [s for s in statements if s.get("Sid") == "OnlyTheMonitorRequests"]
+    assert deny["Effect"] == "Deny"
+    assert deny["Condition"] == {"ArnNotEquals": {"aws:PrincipalArn": {
+        "Fn::GetAtt": [role_id, "Arn"]}}}  # fmt: skip
+
+
+def test_the_responder_may_move_only_the_clients_keys(quarantining):
+    template, stack, endpoint = (quarantining[k] for k in ("template", "stack", "endpoint"))
+    role = endpoint.drift.quarantine.role
+    policies = template.find_resources("AWS::IAM::ManagedPolicy")
+    role_id = stack.get_logical_id(role.node.default_child)
+    statements = [s for p in policies.values()
+                  if {"Ref": role_id} in p["Properties"].get("Roles", [])
+                  for s in p["Properties"]["PolicyDocument"]["Statement"]]  # fmt: skip
+    actions = {a for s in statements for a in
+               (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])}  # fmt: skip
+    assert {"apigateway:GET", "apigateway:PATCH", "apigateway:POST", "apigateway:DELETE"} <= actions
+    gateway = [s for s in statements if str(s["Action"]).startswith("['apigateway")
+               or str(s["Action"]).startswith("apigateway")]  # fmt: skip
+    for statement in gateway:
+        resources = json.dumps(statement["Resource"])
+        assert "apikeys" in resources or "usageplans" in resources, statement
+        assert "*" not in resources.replace("::", ""), statement
+
+
+@pytest.mark.parametrize(
+    ("props", "message"),
+    [
+        ({"auto_quarantine": AutoQuarantine()}, "auto_quarantine configures payload monitoring"),
+        ({"drift_baseline": "BASELINE", "payload_monitoring": False,
+          "auto_quarantine": AutoQuarantine()}, "auto_quarantine configures payload monitoring"),
+        ({"drift_baseline": "BASELINE", "auto_quarantine": "on"}, "must be an AutoQuarantine"),
+        ({"drift_baseline": "BASELINE", "auto_quarantine": AutoQuarantine(ttl=Duration.days(31))},
+         "auto_quarantine.ttl must be whole minutes from 1 minute to 30 days, got 31 days"),
+        ({"drift_baseline": "BASELINE",
+          "auto_quarantine": AutoQuarantine(never_quarantine=["nobody"])},
+         r"never_quarantine names \['nobody'\], which are not clients"),
+        ({"drift_baseline": "BASELINE", "auto_quarantine": AutoQuarantine(max_per_run=0)},
+         "max_per_run must be from 1 to 20, got 0"),
+        ({"drift_baseline": "BASELINE", "payload_membership_key": "arn:aws:secretsmanager:x"},
+         "payload_membership_key must be a Secrets Manager secret"),
+        ({"drift_baseline": "BASELINE", "payload_monitoring": "yes"},
+         "payload_monitoring must be True or False"),
+    ],
+)  # fmt: skip
+def test_bad_payload_props_name_the_prop(props, message):
+    if props.get("drift_baseline") == "BASELINE":
+        props = props | {"drift_baseline": bad_props_baseline()}
+    app = App(context={"aws:cdk:bundling-stacks": []})
+    with pytest.raises(ValueError, match=message):
+        SecureEndpoint(Stack(app, "Bad"), "Endpoint", clients=[ApiClient(name="a")],
+                       data_capture=DataCaptureOptions(), **MODEL, **props)  # fmt: skip
+
+
+@functools.cache
+def bad_props_baseline() -> Path:
+    return baseline()

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from aws_cdk import Duration, Stack, Token
+from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cognito as cognito
 from aws_cdk import aws_ec2 as ec2
@@ -42,6 +43,8 @@ from secure_endpoint import compliance
 from secure_endpoint.constructs import _building as build
 from secure_endpoint.constructs import _metrics as metrics
 from secure_endpoint.constructs.bundling import lambda_code, resolve_cache_dir, runtime
+from secure_endpoint.constructs.quarantine import QuarantinePlan
+from secure_endpoint.constructs.quarantine_responder import QuarantineResponder
 
 PACKAGE = "drift_monitor"
 NAMESPACE = "SecureEndpoint/Drift"
@@ -127,9 +130,12 @@ class DriftMonitor(Construct):
         training rows (``secure-endpoint baseline`` with a membership key), read by the function
         at its cold start (the VPC needs a Secrets Manager interface endpoint).
         Default: - none: membership is judged without keyed hashes
-    :param quarantine_topic: where quarantine requests go (``AutoQuarantine``); with
-        ``auto_quarantine``. Default: - no automatic quarantine
-    :param auto_quarantine: the quarantine settings. Default: - none
+    :param auto_quarantine: quarantine the clients it flags, through a
+        ``QuarantineResponder`` outside the VPC (with ``api_keys``, ``usage_plans`` and
+        ``quarantine_plan``). Default: - none, alert only
+    :param api_keys: each client's API key, by client name. Default: - none
+    :param usage_plans: each client's own usage plan, by client name. Default: - none
+    :param quarantine_plan: where quarantined keys go. Default: - none
     """
 
     def __init__(
@@ -150,8 +156,10 @@ class DriftMonitor(Construct):
         alert_topic: sns.ITopic | None = None,
         app_clients: Mapping[str, cognito.IUserPoolClient] | None = None,
         membership_key: secretsmanager.ISecret | None = None,
-        quarantine_topic: sns.ITopic | None = None,
         auto_quarantine: AutoQuarantine | None = None,
+        api_keys: Mapping[str, apigw.IApiKey] | None = None,
+        usage_plans: Mapping[str, apigw.IUsagePlan] | None = None,
+        quarantine_plan: QuarantinePlan | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         folder = check_baseline(baseline)
@@ -160,13 +168,16 @@ class DriftMonitor(Construct):
                 "payload_monitoring needs alert_topic (where findings are told), got none; "
                 "or payload_monitoring=False"
             )
-        if not payload_monitoring and (membership_key or auto_quarantine or quarantine_topic):
+        if not payload_monitoring and (membership_key or auto_quarantine):
             raise ValueError(
-                "membership_key, quarantine_topic and auto_quarantine configure payload "
-                "monitoring: set payload_monitoring=True as well"
+                "membership_key and auto_quarantine configure payload monitoring: set "
+                "payload_monitoring=True as well"
             )
-        if (auto_quarantine is None) != (quarantine_topic is None):
-            raise ValueError("auto_quarantine and quarantine_topic go together: give both")
+        if auto_quarantine is not None and not (api_keys and usage_plans and quarantine_plan):
+            raise ValueError(
+                "auto_quarantine needs api_keys, usage_plans and quarantine_plan (the keys it "
+                "moves and where to)"
+            )
         self.payload_monitoring = payload_monitoring
         names = dict(app_clients or {})
         quarantine = (
@@ -185,10 +196,6 @@ class DriftMonitor(Construct):
             }
             if membership_key is not None:
                 payload_environment["MEMBERSHIP_KEY_SECRET_ARN"] = membership_key.secret_arn
-            if quarantine is not None and quarantine_topic is not None:
-                quarantine["never"] = [names[n].user_pool_client_id for n in quarantine["never"]]
-                payload_environment["QUARANTINE_TOPIC_ARN"] = quarantine_topic.topic_arn
-                payload_environment["QUARANTINE"] = stack.to_json_string(quarantine)
         self.service_name = build.service_name(self, "drift-monitor")
         self.baseline_layer = lambda_.LayerVersion(
             self,
@@ -234,14 +241,41 @@ class DriftMonitor(Construct):
         build.acknowledge_invoke_config(self.function)
         self._grant(capture_bucket, capture_prefix, key)
         self.membership_key = membership_key
-        for topic in (alert_topic, quarantine_topic):
-            if payload_monitoring and topic is not None:
-                # the role may already use the key (GenerateDataKey, Decrypt): SNS needs both
-                iam.Grant.add_to_principal(
-                    grantee=self.role, actions=["sns:Publish"], resource_arns=[topic.topic_arn]
-                )
+        if payload_monitoring and alert_topic is not None:
+            # the role may already use the key (GenerateDataKey, Decrypt): SNS needs both
+            iam.Grant.add_to_principal(
+                grantee=self.role, actions=["sns:Publish"], resource_arns=[alert_topic.topic_arn]
+            )
         if membership_key is not None:
             membership_key.grant_read(self.role)
+        self.quarantine: QuarantineResponder | None = None
+        """The responder of ``auto_quarantine``: its topic, function and sweep schedule."""
+        if quarantine is not None:
+            assert alert_topic is not None
+            assert quarantine_plan is not None
+            assert api_keys is not None
+            assert usage_plans is not None
+            self.quarantine = QuarantineResponder(
+                self,
+                "Quarantine",
+                api_keys=api_keys,
+                usage_plans=usage_plans,
+                app_clients=names,
+                quarantine_plan=quarantine_plan,
+                requester=self.role,
+                key=key,
+                alert_topic=alert_topic,
+                ttl_seconds=quarantine["ttl_seconds"],
+                never_quarantine=quarantine["never"],
+                max_per_run=quarantine["max_per_run"],
+                log_retention=log_retention,
+                bundling_cache_dir=bundling_cache_dir,
+                reserved_concurrency=reserved_concurrency,
+            )
+            settings = dict(quarantine)
+            settings["never"] = [names[n].user_pool_client_id for n in quarantine["never"]]
+            self.function.add_environment("QUARANTINE_TOPIC_ARN", self.quarantine.topic.topic_arn)
+            self.function.add_environment("QUARANTINE", stack.to_json_string(settings))
 
     def _grant(self, bucket: s3.IBucket, prefix: str, key: kms.IKey) -> None:
         """Read the endpoint's capture and its own state, list only their folders, write only

@@ -28,6 +28,7 @@ from secure_endpoint.constructs._props import check_props
 
 if TYPE_CHECKING:  # the opt-in parts are imported when used: a synth without them is faster
     from secure_endpoint.constructs.drift_monitor import AutoQuarantine, DriftMonitor
+    from secure_endpoint.constructs.quarantine import QuarantinePlan
     from secure_endpoint.constructs.shield import ShieldAdvancedEdge, ShieldOptions
     from secure_endpoint.constructs.threat_intel import ThreatIntelFeeds
 from secure_endpoint.constructs.alarms import DEFAULT_RUNBOOK_URL, EndpointAlarms
@@ -555,8 +556,17 @@ class SecureEndpoint(Construct):
     ) -> None:
         from secure_endpoint.constructs.drift_monitor import DriftMonitor
 
-        if auto_quarantine is not None:  # the responder lands with runtime/quarantine.py
-            raise ValueError("auto_quarantine needs the quarantine responder, not in this build")
+        self.quarantine_plan: QuarantinePlan | None = None
+        if auto_quarantine is not None:
+            from secure_endpoint.constructs.quarantine import QuarantinePlan
+
+            self.quarantine_plan = QuarantinePlan(
+                self,
+                "QuarantinePlan",
+                rest_api=self.api.rest_api,
+                stage=self.api.stage,
+                never_quarantine=list(auto_quarantine.never_quarantine),
+            )
         bucket = self.hosting.capture_bucket
         assert bucket is not None  # checked with the props: drift needs data_capture
         self.drift = DriftMonitor(
@@ -575,6 +585,10 @@ class SecureEndpoint(Construct):
             alert_topic=self.alarms.topic,
             app_clients=self.identity.app_clients,
             membership_key=membership_key,
+            auto_quarantine=auto_quarantine,
+            api_keys=self.api.api_keys,
+            usage_plans=self.api.usage_plans,
+            quarantine_plan=self.quarantine_plan,
         )
         for name, metric, description, section in self.drift.payload_alarms():
             self.alarms.add_threshold_alarm(
@@ -640,6 +654,10 @@ class SecureEndpoint(Construct):
                 )
         if self.drift is not None:
             watched.append(("DriftMonitor", self.drift.function, "the drift monitor"))
+            if self.drift.quarantine is not None:
+                watched.append(
+                    ("QuarantineResponder", self.drift.quarantine.function, "quarantine responder")
+                )
         if self.shield is not None:
             watched.append(
                 ("OriginSecretRotation", self.shield.rotation.function, "origin secret rotation")
