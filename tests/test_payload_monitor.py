@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import json
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from secure_endpoint import (
     SecureEndpoint,
     compliance,
 )
+from secure_endpoint.cli import main
 
 pytestmark = pytest.mark.synth
 
@@ -38,6 +40,26 @@ KINDS = {
 
 def baseline() -> Path:
     return build_baseline(Path(tempfile.mkdtemp(prefix="payload-")), rows=2000)
+
+
+def keyed_baseline() -> Path:
+    """A baseline with keyed membership hashes (``--membership-key-file``)."""
+    folder = Path(tempfile.mkdtemp(prefix="payload-keyed-"))
+    build_baseline(folder, rows=2000)
+    (folder / "key").write_bytes(b"k" * 32)
+    code = main(["baseline", "--training", str(folder / "train.csv"), "--output",
+                 str(folder / "keyed"), "--membership-key-file", str(folder / "key")])  # fmt: skip
+    assert code == 0
+    return folder / "keyed"
+
+
+def without_payload_json() -> Path:
+    """A baseline of before payload monitoring: no payload.json."""
+    folder = baseline()
+    copy = folder.parent / "old"
+    shutil.copytree(folder, copy)
+    (copy / "payload.json").unlink()
+    return copy
 
 
 def membership_key(stack: Stack) -> secretsmanager.Secret:
@@ -75,7 +97,7 @@ def configuration() -> dict[str, Any]:
         "Endpoint",
         clients=[ApiClient(name="partner"), ApiClient(name="qa")],
         data_capture=DataCaptureOptions(),
-        drift_baseline=baseline(),
+        drift_baseline=keyed_baseline(),
         anomaly_monitor=False,
         payload_membership_key=secret,
         **MODEL,
@@ -315,3 +337,30 @@ def test_bad_payload_props_name_the_prop(props, message):
 @functools.cache
 def bad_props_baseline() -> Path:
     return baseline()
+
+
+def test_a_baseline_that_limits_the_detector_warns():
+    app = App(context={"aws:cdk:bundling-stacks": []})
+    stack = Stack(app, "Limited")
+    for name, folder in (("Keyed", keyed_baseline()), ("Old", without_payload_json())):
+        SecureEndpoint(stack, name, clients=[ApiClient(name="a")],
+                       data_capture=DataCaptureOptions(), drift_baseline=folder,
+                       anomaly_monitor=False, **MODEL)  # fmt: skip
+    annotations = Annotations.from_stack(stack)
+    annotations.has_warning(
+        "/Limited/Keyed/DriftMonitor",
+        Match.string_like_regexp("holds keyed membership hashes, but no payload_membership_key"),
+    )
+    annotations.has_warning(
+        "/Limited/Old/DriftMonitor", Match.string_like_regexp("has no payload.json")
+    )
+
+
+def test_a_membership_key_without_hashes_to_use_it_on_is_refused():
+    app = App(context={"aws:cdk:bundling-stacks": []})
+    stack = Stack(app, "Unkeyed")
+    secret = secretsmanager.Secret(stack, "Key")
+    with pytest.raises(ValueError, match="holds no membership hashes"):
+        SecureEndpoint(stack, "Endpoint", clients=[ApiClient(name="a")],
+                       data_capture=DataCaptureOptions(), drift_baseline=bad_props_baseline(),
+                       payload_membership_key=secret, **MODEL)  # fmt: skip

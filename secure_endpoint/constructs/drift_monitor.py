@@ -20,12 +20,13 @@ never a file of the layer nor an environment variable.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from aws_cdk import Duration, Stack, Token
+from aws_cdk import Annotations, Duration, Stack, Token
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cognito as cognito
@@ -179,6 +180,8 @@ class DriftMonitor(Construct):
                 "moves and where to)"
             )
         self.payload_monitoring = payload_monitoring
+        if payload_monitoring:
+            self._check_payload_reference(folder, membership_key)
         names = dict(app_clients or {})
         quarantine = (
             auto_quarantine.settings(sorted(names)) if auto_quarantine is not None else None
@@ -276,6 +279,43 @@ class DriftMonitor(Construct):
             settings["never"] = [names[n].user_pool_client_id for n in quarantine["never"]]
             self.function.add_environment("QUARANTINE_TOPIC_ARN", self.quarantine.topic.topic_arn)
             self.function.add_environment("QUARANTINE", stack.to_json_string(settings))
+
+    def _check_payload_reference(
+        self, folder: Path, membership_key: secretsmanager.ISecret | None
+    ) -> None:
+        """What the baseline lets the detector judge: without ``payload.json`` only rows
+        outside the baseline; membership only with its hashes and their key."""
+        path = folder / "payload.json"
+        if not path.is_file():
+            Annotations.of(self).add_warning_v2(
+                "secure-endpoint:payload-reference-missing",
+                f"drift_baseline {str(folder)!r} has no payload.json (a baseline from before "
+                "payload monitoring): only out-of-distribution rows are judged, not extraction, "
+                "probing or membership; rebuild it with secure-endpoint baseline",
+            )
+            if membership_key is not None:
+                raise ValueError(
+                    "payload_membership_key needs a drift_baseline with membership hashes "
+                    f"(payload.json), and {str(folder)!r} has no payload.json"
+                )
+            return
+        try:
+            hashed = bool(json.loads(path.read_text()).get("membership"))
+        except (ValueError, AttributeError) as error:
+            raise ValueError(f"drift_baseline's payload.json cannot be read: {error}") from None
+        if hashed and membership_key is None:
+            Annotations.of(self).add_warning_v2(
+                "secure-endpoint:membership-key-missing",
+                "drift_baseline holds keyed membership hashes, but no payload_membership_key was "
+                "given: membership probing (replays of training rows) is not judged; give the "
+                "secret holding the key the baseline was built with",
+            )
+        if not hashed and membership_key is not None:
+            raise ValueError(
+                "payload_membership_key was given, but drift_baseline's payload.json holds no "
+                "membership hashes: rebuild it with secure-endpoint baseline "
+                "--membership-key-file, with the secret's value"
+            )
 
     def _grant(self, bucket: s3.IBucket, prefix: str, key: kms.IKey) -> None:
         """Read the endpoint's capture and its own state, list only their folders, write only
