@@ -64,7 +64,7 @@ from botocore.config import Config as BotoConfig
 
 from drift_monitor import payload as pay
 from secure_endpoint.runtime import powertools
-from secure_endpoint.runtime.baseline.store import load_baseline
+from secure_endpoint.runtime.baseline.store import Baseline, load_baseline
 from secure_endpoint.runtime.capture import runs
 from secure_endpoint.runtime.capture.drift import (
     FeatureShift,
@@ -210,9 +210,14 @@ def config() -> Config:
 
 
 @cache
-def reference() -> Reference:
+def baseline() -> Baseline:
     """The baseline, verified against its manifest once per execution environment."""
-    return Reference.from_baseline(load_baseline(config().baseline_dir))
+    return load_baseline(config().baseline_dir)
+
+
+@cache
+def reference() -> Reference:
+    return Reference.from_baseline(baseline())
 
 
 @cache
@@ -251,8 +256,8 @@ def payload() -> Payload | None:
     from secure_endpoint.runtime.payload.detector import DetectorConfig, PayloadDetector
     from secure_endpoint.runtime.payload.reference import PayloadReference
 
-    baseline = load_baseline(cfg.baseline_dir)
-    ref = PayloadReference.from_baseline(baseline, membership_key=membership_key())
+    documents = baseline()
+    ref = PayloadReference.from_baseline(documents, membership_key=membership_key())
 
     def detector(state: bytes | None) -> pay.Detector:
         if state is None:
@@ -261,7 +266,7 @@ def payload() -> Payload | None:
 
     return Payload(
         detector,
-        pay.baseline_digest(baseline.manifest),
+        pay.baseline_digest(documents.manifest),
         boto3.session.Session().client("sns", config=CLIENT_CONFIG),
     )
 

@@ -31,7 +31,9 @@ KEY = b"k" * 32
 
 
 @pytest.fixture(scope="module")
-def baseline(tmp_path_factory: pytest.TempPathFactory) -> tuple[store.Baseline, np.ndarray]:
+def baseline(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> tuple[store.Baseline, np.ndarray, Path]:
     folder = tmp_path_factory.mktemp("payload-baseline")
     rows, labels = pop.training_set(seed=3, n=6000)
     pop.write_training_csv(folder / "training.csv", rows, labels)
@@ -40,7 +42,7 @@ def baseline(tmp_path_factory: pytest.TempPathFactory) -> tuple[store.Baseline, 
                  "label", "--output", str(folder / "baseline"),
                  "--membership-key-file", str(folder / "key")])  # fmt: skip
     assert code == 0
-    return store.load_baseline(Path(folder / "baseline")), rows
+    return store.load_baseline(Path(folder / "baseline")), rows, folder / "baseline"
 
 
 def line(client: str, n: int, rows: np.ndarray, at: float) -> str:
@@ -83,7 +85,7 @@ def hour(s3, at: float, name: str, rng: np.random.Generator, training: np.ndarra
 
 
 def test_two_hourly_runs_find_each_attacker_once_and_resume_from_the_state(baseline):
-    documents, training = baseline
+    documents, training, _ = baseline
     reference = Reference.from_baseline(documents)
     payload_ref = PayloadReference.from_baseline(documents, membership_key=KEY)
 
@@ -121,3 +123,31 @@ def test_two_hourly_runs_find_each_attacker_once_and_resume_from_the_state(basel
     scores = resumed.client_scores()
     assert set(scores) >= {f"legit-{i}" for i in range(12)} | {"impossible", "member"}
     assert scores["impossible"]["out_of_distribution"] > 8
+
+
+def test_the_cold_start_builds_the_detector_with_the_key_from_secrets_manager(
+    baseline, monkeypatch
+):
+    documents, _, folder = baseline
+    with mock_aws():
+        secrets = boto3.client("secretsmanager", region_name=REGION)
+        arn = secrets.create_secret(Name="membership", SecretString=KEY.decode() + "\n")["ARN"]
+        monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+        cfg = Config.from_env({"CAPTURE_BUCKET": BUCKET, "ENDPOINT_PREFIX": PREFIX,
+                               "STATE_PREFIX": "drift/", "PAYLOAD_MONITORING": "true",
+                               "ALERT_TOPIC_ARN": "arn:aws:sns:us-east-1:1:a",
+                               "BASELINE_DIR": str(folder),
+                               "MEMBERSHIP_KEY_SECRET_ARN": arn})  # fmt: skip
+        monkeypatch.setattr(handler, "config", lambda: cfg)
+        for cached in (handler.baseline, handler.membership_key, handler.payload):
+            cached.cache_clear()
+        try:
+            parts = handler.payload()
+            assert parts is not None
+            detector = parts.detector(None)
+            assert isinstance(detector, PayloadDetector)
+            assert detector.reference.hasher is not None  # membership judged: the key was read
+            assert parts.baseline == pay.baseline_digest(documents.manifest)
+        finally:
+            for cached in (handler.baseline, handler.membership_key, handler.payload):
+                cached.cache_clear()
