@@ -72,6 +72,13 @@ def add_inspect_capture_command(commands: Any) -> None:
         "SECURE_ENDPOINT_MEMBERSHIP_KEY); without it membership probing is not checked",
     )
     inspect.add_argument(
+        "--output-path",
+        metavar="KEY.KEY",
+        help="where the per-row scores are in a JSON answer of another shape than "
+        '{"predictions": [...]}, a list, or per-row objects with probabilities/scores/label '
+        "(dotted keys, such as result.scores)",
+    )
+    inspect.add_argument(
         "--no-payload",
         action="store_true",
         help="drift findings only: skip the per-client payload inspection",
@@ -120,7 +127,9 @@ def _inspect(args: argparse.Namespace) -> int:
         raise Failure(f"--baseline {args.baseline}: no numeric feature to measure drift on")
     output = _open_output(args.output)
     counts = records.Counts()
-    captures: Iterator[Any] = records.read_lines(_lines(args.capture, args.profile), counts)
+    captures: Iterator[Any] = records.read_lines(
+        _lines(args.capture, args.profile), counts, output_path=args.output_path
+    )
     if detector is not None:
         captures = _tap(captures, detector.add)
     try:

@@ -351,8 +351,8 @@ def test_a_bad_drift_is_refused_with_what_is_allowed(text, message):
 
 
 def test_a_bad_config_is_refused_naming_the_value(tmp_path):
-    with pytest.raises(ValueError, match=r"unknown profiles \['attack:extraction'\]"):
-        Config(tmp_path, clients={"attack:extraction": 1})
+    with pytest.raises(ValueError, match=r"unknown profiles \['attack:teleport'\]"):
+        Config(tmp_path, clients={"attack:teleport": 1})
     with pytest.raises(ValueError, match=r"ends at hour 30, after the run.s 24"):
         Config(tmp_path, hours=24, drift=(DriftSpec(("income",), "step", 10, 30),))
     with pytest.raises(ValueError, match="malformed_rate must be in"):

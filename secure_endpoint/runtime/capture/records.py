@@ -86,14 +86,18 @@ class _Skip(Exception):
     """A line that cannot be read, with the reason it is counted under."""
 
 
-def read_lines(lines: Iterable[str | bytes], counts: Counts) -> Iterator[Capture]:
-    """The captures of ``lines`` (capture files' lines, in any order), counting into ``counts``."""
+def read_lines(
+    lines: Iterable[str | bytes], counts: Counts, *, output_path: str | None = None
+) -> Iterator[Capture]:
+    """The captures of ``lines`` (capture files' lines, in any order), counting into ``counts``;
+    ``output_path`` (dotted keys, such as ``result.scores``) says where in a JSON answer the
+    per-row outputs are when they are not in one of the shapes ``_outputs`` knows."""
     for line in lines:
         if not line.strip():
             continue
         counts.lines += 1
         try:
-            capture = parse_line(line)
+            capture = parse_line(line, output_path)
         except _Skip as skip:
             counts.skipped[str(skip)] += 1
             continue
@@ -102,7 +106,7 @@ def read_lines(lines: Iterable[str | bytes], counts: Counts) -> Iterator[Capture
         yield capture
 
 
-def parse_line(line: str | bytes) -> Capture:
+def parse_line(line: str | bytes, output_path: str | None = None) -> Capture:
     """One capture line; raises ``_Skip`` with the reason when it cannot be read."""
     try:
         event = _loads(line)
@@ -118,7 +122,7 @@ def parse_line(line: str | bytes) -> Capture:
     time = _time(metadata.get("inferenceTime"))
     rows = _rows(_payload(data.get("endpointInput")))
     try:
-        outputs = _outputs(_payload(data.get("endpointOutput")))
+        outputs = _outputs(_payload(data.get("endpointOutput")), output_path)
     except _Skip:
         outputs = []  # the answer is evidence, not what drift is measured on
     return Capture(client_id, request_id, time, rows, outputs)
@@ -200,9 +204,13 @@ def _csv_cell(cell: str) -> Any:
     return value if math.isfinite(value) else text
 
 
-def _outputs(payload: tuple[str, str]) -> list[float]:
-    """The model's scores: ``{"predictions": [...]}``, a list, or CSV; one number per prediction
-    (of a list of class probabilities, the last: the positive class)."""
+def _outputs(payload: tuple[str, str], path: str | None = None) -> list[float]:
+    """The model's scores, one number per row, from the answer shapes model servers use:
+    ``{"predictions": [...]}`` (or ``outputs``), a bare list, CSV, one object or a list of
+    per-row objects with ``probabilities`` or ``scores`` and/or ``label``; ``path`` (dotted keys)
+    for another shape. Each row's number: its score; of a list of two class probabilities the
+    second (the positive class); of more, ``0.5 + (top - runner-up) / 2`` (0.5 at the boundary
+    between the two likeliest classes); of a label alone, 1.0 for a true or positive label."""
     kind, text = payload
     if kind == "CSV":
         values: list[Any] = [_csv_cell(c) for row in csv.reader(io.StringIO(text)) for c in row]
@@ -211,17 +219,52 @@ def _outputs(payload: tuple[str, str]) -> list[float]:
             body = _loads(text)
         except ValueError:
             raise _Skip("bad-json-output") from None
-        if isinstance(body, dict):
-            body = body.get("predictions", body.get("outputs"))
+        if path:
+            for key in path.split("."):
+                body = body.get(key) if isinstance(body, dict) else None
+        elif isinstance(body, dict):
+            if any(key in body for key in _PER_ROW_KEYS):
+                body = [body]  # one row's answer
+            else:
+                body = body.get("predictions", body.get("outputs"))
+        if body is None:
+            raise _Skip("no-outputs")
         values = body if isinstance(body, list) else [body]
         if all(type(value) is float for value in values):
             return values  # the usual answer: one probability per row
     scores = []
     for value in values:
-        if isinstance(value, list) and value:
-            value = value[-1]
-        if isinstance(value, dict):
-            value = next((v for v in value.values() if isinstance(v, int | float)), None)
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            scores.append(float(value))
+        score = _score(value)
+        if score is not None:
+            scores.append(score)
     return scores
+
+
+_PER_ROW_KEYS = ("probabilities", "scores", "probability", "score", "label", "predicted_label")
+
+
+def _score(value: Any) -> float | None:
+    if isinstance(value, dict):
+        for key in _PER_ROW_KEYS[:4]:
+            if key in value:
+                return _score(value[key])
+        for key in _PER_ROW_KEYS[4:]:
+            if key in value:
+                label = value[key]
+                if isinstance(label, bool | int | float):
+                    return 1.0 if label and label > 0 else 0.0
+                return 1.0 if str(label).lower() in ("1", "true", "yes", "positive") else 0.0
+        value = next((v for v in value.values() if isinstance(v, int | float)), None)
+    if isinstance(value, list):
+        numbers = [
+            float(v) for v in value if isinstance(v, int | float) and not isinstance(v, bool)
+        ]
+        if len(numbers) != len(value) or not numbers:
+            return None
+        if len(numbers) <= 2:
+            return numbers[-1]
+        top, second = sorted(numbers, reverse=True)[:2]
+        return 0.5 + (top - second) / 2
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    return None

@@ -59,10 +59,9 @@ UNKNOWN = "unknown"
 _LN10 = math.log(10)
 
 # counters, one column each
-ROWS, LLR_N, LLR_SUM, LLR_SQ, OOD, HASHED, HITS, ASSESSED, NOVEL, NEAR, ANSWERED, FLIPS, EDGE = (
-    range(13)
-)
-_COUNTERS = 13
+(ROWS, LLR_N, LLR_SUM, LLR_SQ, OOD, HASHED, HITS, ASSESSED, NOVEL, NEAR, ANSWERED, FLIPS, EDGE,
+ LOW) = range(14)  # fmt: skip
+_COUNTERS = 14
 
 
 @dataclass(frozen=True)
@@ -90,6 +89,8 @@ class DetectorConfig:
     half_life_hours: float = 6.0
     batch_rows: int = 1_000_000
     """Rows scored together (per client: its sample of them against its earlier rows)."""
+    batch_seconds: float = 3600.0
+    """A batch also ends when a capture is this much later than the batch's first."""
 
     def __post_init__(self) -> None:
         checks = {
@@ -105,6 +106,7 @@ class DetectorConfig:
             "decision_threshold": 0 < self.decision_threshold < 1,
             "half_life_hours": self.half_life_hours > 0,
             "batch_rows": self.batch_rows >= 1,
+            "batch_seconds": self.batch_seconds > 0,
         }
         for name, ok in checks.items():
             if not ok:
@@ -180,6 +182,7 @@ class PayloadDetector:
         self._pending = _Pending()
         self._chunks: list[_Chunk] = []
         self._batch_size = 0
+        self._batch_start: float | None = None
         self._found: list[Finding] = []
 
     # --- clients ----------------------------------------------------------------------------
@@ -221,19 +224,32 @@ class PayloadDetector:
         return self.flush()
 
     def add(self, capture: Capture) -> None:
-        """Take one capture (scored when a batch is full, or at ``flush``)."""
+        """Take one capture (scored when a batch is full or its hour is over, or at ``flush``)."""
+        if self._batch_start is None:
+            self._batch_start = capture.time
+        elif capture.time >= self._batch_start + self.config.batch_seconds:
+            self._convert()
+            if self._batch_size:
+                self._found += self._batch()
+            self._batch_start = capture.time
         slot = self._client(capture.client_id)
         outputs = capture.outputs if len(capture.outputs) == len(capture.rows) else None
         width = self.reference.transform.width
         pending = self._pending
-        for i, row in enumerate(capture.rows):
-            if len(row) != width:
-                pending.bad.append(len(pending.rows))
-                row = [None] * width  # a row of the wrong width: a violation
-            pending.rows.append(row)
-            pending.owners.append(slot)
-            pending.times.append(capture.time)
-            pending.answers.append(outputs[i] if outputs is not None else math.nan)
+        rows = capture.rows
+        n = len(rows)
+        if not all(len(row) == width for row in rows):
+            fixed: list[list[Any]] = []
+            for row in rows:
+                if len(row) != width:
+                    pending.bad.append(len(pending.rows) + len(fixed))
+                    row = [None] * width  # a row of the wrong width: a violation
+                fixed.append(row)
+            rows = fixed
+        pending.rows.extend(rows)
+        pending.owners.extend([slot] * n)
+        pending.times.extend([capture.time] * n)
+        pending.answers.extend(outputs if outputs is not None else [math.nan] * n)
         if len(pending.rows) >= _CHUNK_ROWS:
             self._convert()
             if self._batch_size >= self.config.batch_rows:
@@ -244,6 +260,7 @@ class PayloadDetector:
         self._convert()
         if self._batch_size:
             self._found += self._batch()
+        self._batch_start = None
         found, self._found = self._found, []
         return found
 
@@ -360,6 +377,7 @@ class PayloadDetector:
         found = _Events(times=when[segment], ood=violating[segment].astype(np.float64))
         if llr is not None:
             found.llr = llr[segment]
+            found.low = found.llr < self.reference.copula.llr_low  # type: ignore[union-attr]
         sample = (
             segment
             if n <= config.sample_rows
@@ -409,8 +427,8 @@ class PayloadDetector:
         # membership: a sample of the sample
         hasher, membership = self.reference.hasher, self.reference.membership
         if hasher is not None and membership is not None and config.hash_rows:
-            # a keyed hash costs microseconds: a share of the rows, at least 8, at most hash_rows
-            count = min(len(zs), max(8, len(zs) // 4), config.hash_rows)
+            # a keyed hash costs microseconds: a share of the rows, at least 32, at most hash_rows
+            count = min(len(zs), max(32, len(zs) // 4), config.hash_rows)
             pick = np.unique(np.linspace(0, len(zs) - 1, count).round().astype(np.int64))
             hashed = np.zeros(len(zs), dtype=bool)
             hashed[pick] = True
@@ -475,6 +493,8 @@ class PayloadDetector:
         nulls["hits"] = median_rate(HITS, HASHED)
         nulls["flips"] = median_rate(FLIPS, ANSWERED)
         nulls["edge"] = median_rate(EDGE, ANSWERED)
+        nulls["near"] = median_rate(NEAR, NOVEL)
+        nulls["low"] = median_rate(LOW, LLR_N)
         judged = total[:, LLR_N] >= config.min_rows
         copula = self.reference.copula
         if copula is not None:
@@ -482,12 +502,12 @@ class PayloadDetector:
             if judged.sum() >= config.population_min_clients:
                 means = total[judged, LLR_SUM] / total[judged, LLR_N]
                 median = float(np.median(means))
-                mad = float(np.median(np.abs(means - median))) * 1.4826
             else:
-                median, mad = train, 0.0
+                median = train
             nulls["llr"] = min(train, median)
-            # halfway from the population to what independently drawn features score
-            nulls["llr_margin"] = max(3 * mad, 0.5 * (nulls["llr"] - copula.independent_llr))
+            # judged closer to what independently drawn features score than to the population
+            # (not a multiple of the clients' spread: attackers widen it)
+            nulls["llr_margin"] = max(0.5 * (nulls["llr"] - copula.independent_llr), 1e-6)
         return nulls
 
     def _floors(self, nulls: dict[str, float]) -> dict[str, float]:
@@ -497,6 +517,8 @@ class PayloadDetector:
             "hits": max(nulls["hits"], membership.null_rate if membership else 0.0, 1e-4),
             "flips": max(nulls["flips"], 2e-3),
             "edge": max(nulls["edge"], 1e-2),
+            "near": max(nulls["near"], 1e-2),
+            "low": max(nulls["low"], LOW_SHARE),
         }
 
     def _judge(
@@ -576,29 +598,42 @@ class PayloadDetector:
         # probing: label flips between near duplicates, answers at the boundary
         flips = rate("flips", found.flips, found.answered, before[FLIPS], before[ANSWERED], 5.0)
         edge = rate("edge", found.edge, found.answered, before[EDGE], before[ANSWERED], 3.0)
+        near = rate("near", found.near, found.novel, before[NEAR], before[NOVEL], 5.0)
+        if near is None:
+            near = self._decayed_crossing(slot, NEAR, NOVEL, floors["near"], "near", 5.0)
         if flips is None:
             flips = self._decayed_crossing(slot, FLIPS, ANSWERED, floors["flips"], "flips", 5.0)
         if edge is None:
             edge = self._decayed_crossing(slot, EDGE, ANSWERED, floors["edge"], "edge", 3.0)
-        probing = [c for c in (flips, edge) if c is not None]
+        probing = [c for c in (flips, edge, near) if c is not None]
         if probing:
             first = min(probing, key=lambda c: c[1] if c[1] >= 0 else 1 << 62)
             position = position_of(first[1]) if first[1] >= 0 else -1
             emit("probing", max(c[0] for c in probing), position, {
                 "new_queries_answered": int(total[ANSWERED]),
+                "new_queries": int(total[NOVEL]),
                 "near_duplicates": int(total[NEAR]),
+                "near_duplicate_rate": _round(total[NEAR] / max(total[NOVEL], 1)),
+                "population_near_duplicate_rate": _round(floors["near"]),
                 "label_flips": int(total[FLIPS]),
                 "flip_rate": _round(total[FLIPS] / max(total[ANSWERED], 1)),
                 "population_flip_rate": _round(floors["flips"]),
                 "boundary_answers": int(total[EDGE]),
                 "boundary_rate": _round(total[EDGE] / max(total[ANSWERED], 1)),
                 "population_boundary_rate": _round(floors["edge"]),
-                "what": "new queries close to an earlier one with the other label, and answers "
+                "what": "new queries that are small changes of the client's earlier ones (near "
+                "duplicates), those of them answered with the other label (flips), and answers "
                 f"within {self.config.boundary} of the decision threshold",
             })  # fmt: skip
-        # extraction: jointly implausible queries
+        # extraction: jointly implausible queries, on average or in share
         if found.llr is not None and "llr" in nulls:
-            crossed = self._llr_crossing(slot, before, found, nulls)
+            every = np.ones(len(found.low), dtype=bool)
+            low = rate("low", found.low, every, before[LOW], before[LLR_N], 5.0)
+            if low is None:
+                low = self._decayed_crossing(slot, LOW, LLR_N, floors["low"], "low", 5.0)
+            mean_crossing = self._llr_crossing(slot, before, found, nulls)
+            both = [c for c in (mean_crossing, low) if c is not None]
+            crossed = min(both, key=lambda c: c[1] if c[1] >= 0 else 1 << 62) if both else None
             if crossed is not None:
                 w, royston = shapiro_francia(self._distances(slot))
                 mean = total[LLR_SUM] / max(total[LLR_N], 1)
@@ -609,11 +644,16 @@ class PayloadDetector:
                     "training_mean_llr": _round(self.reference.copula.llr_mean)
                     if self.reference.copula else None,
                     "margin": _round(nulls["llr_margin"]),
+                    "implausible_rows": int(total[LOW]),
+                    "implausible_rate": _round(total[LOW] / max(total[LLR_N], 1)),
+                    "population_implausible_rate": _round(floors["low"]),
                     "prada_w": _round(w),
                     "prada_z": _round(royston),
                     "what": "queries whose features are plausible one by one and implausible "
                     "together (log likelihood ratio of the training copula against "
-                    "independent features), as sampling each feature's marginal makes them",
+                    "independent features), as sampling each feature's marginal makes them: "
+                    "on average, or rows below the training's 1st percentile (implausible) "
+                    "in a share no client like the others sends",
                 })  # fmt: skip
         return findings
 
@@ -690,7 +730,9 @@ class PayloadDetector:
                 "out_of_distribution": one(OOD, ROWS, floors["ood"]),
                 "membership": one(HITS, HASHED, floors["hits"]),
                 "probing": max(
-                    one(FLIPS, ANSWERED, floors["flips"]), one(EDGE, ANSWERED, floors["edge"])
+                    one(FLIPS, ANSWERED, floors["flips"]),
+                    one(EDGE, ANSWERED, floors["edge"]),
+                    one(NEAR, NOVEL, floors["near"]),
                 ),
                 "extraction": 0.0,
             }
@@ -699,7 +741,9 @@ class PayloadDetector:
                 mean = row[LLR_SUM] / row[LLR_N]
                 spread = max(math.sqrt(max(row[LLR_SQ] / row[LLR_N] - mean**2, 0)), copula.llr_std)
                 z = (nulls["llr"] - mean) / (spread / math.sqrt(row[LLR_N]))
-                entry["extraction"] = float(normal_digits(np.array([z]))[0])
+                entry["extraction"] = max(
+                    float(normal_digits(np.array([z]))[0]), one(LOW, LLR_N, floors["low"])
+                )
             scores[UNKNOWN if name == UNKNOWN_CLIENT else name] = {
                 k: round(v, 2) for k, v in entry.items()
             }
@@ -741,7 +785,11 @@ class PayloadDetector:
         detector = cls(reference, config)
         m, c = reference.transform.dimensions, detector.config
         shape = arrays["recent"].shape
-        if shape[1:] != (2, c.recent, m) or arrays["distance_ring"].shape[1:] != (c.distances,):
+        if (
+            shape[1:] != (2, c.recent, m)
+            or arrays["distance_ring"].shape[1:] != (c.distances,)
+            or arrays["total"].shape[1:] != (_COUNTERS,)
+        ):
             raise ValueError(
                 f"payload detector state of shape {shape[1:]}, this detector keeps "
                 f"{(2, c.recent, m)}: a new baseline or configuration; start afresh"
@@ -757,14 +805,18 @@ class PayloadDetector:
 
 
 _CHUNK_ROWS = 50_000
+LOW_SHARE = 0.01
+"""The share of training rows whose LLR is below ``Copula.llr_low``."""
 _RATE_SIGNALS = (
     ("ood", OOD, ROWS, 5.0),
     ("hits", HITS, HASHED, 5.0),
     ("flips", FLIPS, ANSWERED, 5.0),
     ("edge", EDGE, ANSWERED, 3.0),
+    ("near", NEAR, NOVEL, 5.0),
+    ("low", LOW, LLR_N, 5.0),
 )
 """(name, events column, trials column, effect: how many times the null rate a finding needs)."""
-_MIN_RATE = {"ood": 0.02, "hits": 0.02, "flips": 0.03, "edge": 0.1}
+_MIN_RATE = {"ood": 0.02, "hits": 0.02, "flips": 0.03, "edge": 0.1, "near": 0.1, "low": 0.1}
 """The smallest rate of each signal a finding needs, whatever its significance."""
 
 
@@ -812,6 +864,7 @@ class _Events:
     edge: Bools = field(default_factory=_none)
     hashed: Bools = field(default_factory=_none)
     hits: Bools = field(default_factory=_none)
+    low: Bools = field(default_factory=_none)
 
     def sums(self) -> Floats:
         out = np.zeros(_COUNTERS)
@@ -823,7 +876,7 @@ class _Events:
             )  # fmt: skip
         facts = {ASSESSED: self.assessed, NOVEL: self.novel, NEAR: self.near,
                  ANSWERED: self.answered, FLIPS: self.flips, EDGE: self.edge,
-                 HASHED: self.hashed, HITS: self.hits}  # fmt: skip
+                 HASHED: self.hashed, HITS: self.hits, LOW: self.low}  # fmt: skip
         for column, fact in facts.items():
             out[column] = fact.sum()
         return out

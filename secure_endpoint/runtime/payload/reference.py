@@ -170,11 +170,26 @@ class Copula:
     log_det: float
     llr_mean: float
     llr_std: float
+    llr_independent: float | None = None
+    """The mean LLR of training rows with each column shuffled on its own (what sampling each
+    feature's marginal gives), measured at build time."""
+    llr_q01: float | None = None
+    """The 1st percentile of the training rows' LLR."""
+
+    @property
+    def llr_low(self) -> float:
+        """Below it a row is jointly implausible: 1% of training rows are."""
+        if self.llr_q01 is not None:
+            return self.llr_q01
+        return self.llr_mean - 2.326 * self.llr_std
 
     @property
     def independent_llr(self) -> float:
-        """The expected LLR of a row whose normal scores are independent standard normals
-        (features drawn one by one from their marginals): ``-(tr(P - I) + log det R) / 2``."""
+        """The mean LLR of rows whose features are drawn one by one from their marginals: as
+        measured on shuffled training columns, else that of independent standard normal
+        scores, ``-(tr(P - I) + log det R) / 2`` (further off for discrete features)."""
+        if self.llr_independent is not None:
+            return self.llr_independent
         return -0.5 * (float(np.trace(self.precision_minus_identity)) + self.log_det)
 
     def llr(self, z: Floats) -> Floats:
@@ -193,11 +208,14 @@ class Copula:
         precision = np.linalg.inv(correlation)
         copula = cls(precision - np.eye(dimensions), float(log_det) if sign > 0 else 0.0, 0.0, 1.0)
         llr = copula.llr(z)
+        shuffled = np.random.default_rng(0).permuted(z, axis=0)  # each column on its own
         return cls(
             copula.precision_minus_identity,
             copula.log_det,
             float(llr.mean()),
             float(max(llr.std(), 1e-6)),
+            float(copula.llr(shuffled).mean()) if len(z) > 1 else None,
+            float(np.quantile(llr, 0.01)) if len(z) > 1 else None,
         )
 
 
@@ -308,6 +326,8 @@ def build_payload(
             "log_det": copula.log_det,
             "llr_mean": copula.llr_mean,
             "llr_std": copula.llr_std,
+            "llr_independent": copula.llr_independent,
+            "llr_q01": copula.llr_q01,
         },
         "membership": None,
     }
@@ -335,8 +355,11 @@ def parse_payload(document: Mapping[str, Any], dimensions: int) -> tuple[Copula,
     try:
         entry = document["copula"]
         matrix = np.asarray(entry["precision_minus_identity"], dtype=np.float64)
+        independent, q01 = entry.get("llr_independent"), entry.get("llr_q01")
         copula = Copula(matrix, float(entry["log_det"]), float(entry["llr_mean"]),
-                        float(entry["llr_std"]))  # fmt: skip
+                        float(entry["llr_std"]),
+                        None if independent is None else float(independent),
+                        None if q01 is None else float(q01))  # fmt: skip
     except (KeyError, TypeError, ValueError) as error:
         raise ValueError(f"payload.json: the copula cannot be read: {error}") from None
     if matrix.shape != (dimensions, dimensions):

@@ -48,8 +48,12 @@ Profiles (``profiles.PROFILES``; truth labels): ``legit:interactive`` (own sub-p
 business-hours rhythm in its time zone, mostly single rows), ``legit:batch`` (large batches at
 fixed hours), ``legit:periodic`` (the same few rows every 1-15 minutes with a tiny jitter),
 ``legit:replay`` (exact repeats of earlier requests), ``legit:canary`` (direct calls without an
-inference id). A population drift (``profiles.DriftSpec``: gradual or step, named features,
-hours) moves new rows of interactive and batch clients; periodic rows and replays do not move.
+inference id), ``legit:heavy`` (an interactive user at 50-90% of the daily quota; not in the
+default clients). The attackers of ``attacks`` (``attack:<kind>`` and
+``attack:<kind>:<strategy>``, running ``secure_endpoint.redteam`` strategies at a normal
+client's pace) are added through ``Config.clients`` too. A population drift
+(``profiles.DriftSpec``: gradual or step, named features, hours) moves new rows of interactive
+and batch clients; periodic rows and replays do not move.
 
 Adding the attacker profiles of the payload-abuse issue (extraction, adversarial probing,
 out-of-distribution, membership probing): subclass ``profiles.Client`` with ``profile =

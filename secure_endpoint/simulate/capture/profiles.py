@@ -270,6 +270,48 @@ class Interactive(Client):
 
 
 @register
+class Heavy(Client):
+    """A heavy interactive user near the daily quota: ``share`` (50 to 90%) of the usage plan's
+    daily quota a day, spread over a flatter business-hours rhythm than an interactive
+    client's (an application that serves people around the world from one key), mostly single
+    rows, its own sub-population; never more than 95% of the quota in a UTC day."""
+
+    profile = "legit:heavy"
+
+    def __init__(self, client_id: str, rng: np.random.Generator, context: Context) -> None:
+        super().__init__(client_id, rng, context)
+        self.sub = pop.SubPopulation.draw(rng)
+        self.share = float(rng.uniform(0.5, 0.9))
+        self.tz = float(rng.choice(_TIME_ZONES))
+        self.single = float(rng.uniform(0.7, 0.95))
+        self.mean_rows = float(rng.uniform(2, 6))
+        self.content_type = str(rng.choice(_CONTENT_TYPES[:2], p=[0.85, 0.15]))
+        hours = np.arange(24) + 0.5
+        self.weights = 0.3 + np.exp(-(((hours - 14.0) / 4.0) ** 2))
+        self.cap = int(0.95 * context.budget.quota_per_day)
+        self.by_day: dict[int, int] = {}
+
+    def hour(self, t0: float, context: Context) -> list[Request]:
+        local = time.gmtime(t0 + 1800 + self.tz * 3600)
+        daily = self.share * context.budget.quota_per_day
+        mean = daily * self.weights[local.tm_hour] / self.weights.sum()
+        day = int(t0 // 86_400)
+        n = min(int(self.rng.poisson(mean)), self.cap - self.by_day.get(day, 0))
+        self.by_day[day] = self.by_day.get(day, 0) + n
+        times = np.sort(t0 + self.rng.random(n) * 3600)
+        sizes = np.where(
+            self.rng.random(n) < self.single,
+            1,
+            np.minimum(1 + self.rng.geometric(1 / self.mean_rows, n), 20),
+        ).astype(np.int64)
+        return _rows_for(self.rng, self.sub, times, sizes, context, self.content_type)
+
+    def parameters(self) -> dict[str, Any]:
+        return {"quotaShare": round(self.share, 3), "utcOffset": self.tz,
+                "contentType": self.content_type}  # fmt: skip
+
+
+@register
 class Batch(Client):
     """A scheduled job: at fixed UTC hours, a run of large batches a few seconds apart, from a
     near-representative sub-population."""

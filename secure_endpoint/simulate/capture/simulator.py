@@ -21,6 +21,7 @@ from typing import Any, TextIO
 
 import numpy as np
 
+from secure_endpoint.simulate.capture import attacks as _attacks  # noqa: F401 - registers attack:*
 from secure_endpoint.simulate.capture import population as pop
 from secure_endpoint.simulate.capture.layout import (
     CAPTURE_PREFIX,

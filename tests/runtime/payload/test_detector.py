@@ -128,7 +128,7 @@ def test_every_attacker_is_found_with_its_kind_and_no_legitimate_client(world):
         if kind is not None:
             assert (client, kind) in found, (client, kind, sorted(found))
     ood = found[("impossible", "out_of_distribution")]
-    assert ood.evidence["violating_rows"] == 200
+    assert ood.evidence["violating_rows"] == ood.evidence["rows"] > 0  # every row violates
     assert ood.queries <= 20  # every row violates: found after a handful
     member = found[("member", "membership")]
     assert 0.3 < member.evidence["rate"] < 0.7  # half of its rows were training rows
