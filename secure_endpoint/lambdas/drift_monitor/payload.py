@@ -283,7 +283,8 @@ def alert(
             "next": (
                 [
                     f"secure-endpoint inspect-capture --capture {capture_url} --baseline "
-                    "BASELINE_DIR --output findings.jsonl",
+                    "BASELINE_DIR --output findings.jsonl"
+                    + (" --membership-key-file KEY_FILE" if f.kind == "membership" else ""),
                     f"secure-endpoint quarantine {name} --ttl {ttl}",
                     f"secure-endpoint revoke-client {name}",
                 ]

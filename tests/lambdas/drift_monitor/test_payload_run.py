@@ -426,3 +426,21 @@ def test_the_membership_key_is_read_from_secrets_manager_once(monkeypatch):
             assert handler.membership_key() == b"k" * 40  # read at the cold start only
         finally:
             handler.membership_key.cache_clear()
+
+
+def test_the_alert_of_a_membership_finding_says_to_confirm_it_with_the_key():
+    finding = Finding("c1", "membership", 1_800_000_000.0, 30.0, 120, {"rate": 0.5})
+    _, message = pay.alert(
+        [finding],
+        window_end="2027-01-15T08:00:00Z",
+        names={},
+        capture_url="s3://b/capture/ep/",
+        findings_url="s3://b/drift/findings/x.payload.jsonl",
+        quarantine=pay.QuarantineSettings(),
+        requested=pay.Quarantines(),
+    )
+    (entry,) = json.loads(message)["findings"]
+    assert entry["next"][0].endswith("--output findings.jsonl --membership-key-file KEY_FILE")
+    assert entry["client"] == "c1"  # no name known: the client id
+    assert entry["firstSeen"] == "2027-01-15T08:00:00Z"
+    assert entry["runbook"] == "docs/runbook.md#payload-membership"
