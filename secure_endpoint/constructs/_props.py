@@ -273,6 +273,10 @@ def _payload(p: dict[str, Any], clients: Sequence[ApiClient]) -> list[tuple[str,
                 f"{name} configures payload monitoring, which needs drift_baseline (and "
                 "payload_monitoring=True)"
             )
+    if key is not None:
+        from secure_endpoint.constructs.drift_monitor import check_baseline, check_membership_key
+
+        check_membership_key(check_baseline(p["drift_baseline"]), given=True)
     if p["drift_baseline"] is not None and not p["payload_monitoring"]:
         return [
             (

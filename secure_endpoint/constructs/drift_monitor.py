@@ -285,36 +285,21 @@ class DriftMonitor(Construct):
     ) -> None:
         """What the baseline lets the detector judge: without ``payload.json`` only rows
         outside the baseline; membership only with its hashes and their key."""
-        path = folder / "payload.json"
-        if not path.is_file():
+        hashed = membership_hashes(folder)
+        if hashed is None:
             Annotations.of(self).add_warning_v2(
                 "secure-endpoint:payload-reference-missing",
                 f"drift_baseline {str(folder)!r} has no payload.json (a baseline from before "
                 "payload monitoring): only out-of-distribution rows are judged, not extraction, "
                 "probing or membership; rebuild it with secure-endpoint baseline",
             )
-            if membership_key is not None:
-                raise ValueError(
-                    "payload_membership_key needs a drift_baseline with membership hashes "
-                    f"(payload.json), and {str(folder)!r} has no payload.json"
-                )
-            return
-        try:
-            hashed = bool(json.loads(path.read_text()).get("membership"))
-        except (ValueError, AttributeError) as error:
-            raise ValueError(f"drift_baseline's payload.json cannot be read: {error}") from None
+        check_membership_key(folder, membership_key is not None)
         if hashed and membership_key is None:
             Annotations.of(self).add_warning_v2(
                 "secure-endpoint:membership-key-missing",
                 "drift_baseline holds keyed membership hashes, but no payload_membership_key was "
                 "given: membership probing (replays of training rows) is not judged; give the "
                 "secret holding the key the baseline was built with",
-            )
-        if not hashed and membership_key is not None:
-            raise ValueError(
-                "payload_membership_key was given, but drift_baseline's payload.json holds no "
-                "membership hashes: rebuild it with secure-endpoint baseline "
-                "--membership-key-file, with the secret's value"
             )
 
     def _grant(self, bucket: s3.IBucket, prefix: str, key: kms.IKey) -> None:
@@ -528,6 +513,27 @@ def _capture_findings(stack: Stack, bucket_id: str, prefix: str) -> list[str]:
         else:
             parts.append(f"<{part['Ref']}>")
     return [f"AwsSolutions-IAM5[Resource::<{bucket_id}.Arn>/{''.join(parts)}*]"]
+
+
+def membership_hashes(folder: Path) -> bool | None:
+    """Whether the baseline's ``payload.json`` holds membership hashes; None without one."""
+    path = folder / "payload.json"
+    if not path.is_file():
+        return None
+    try:
+        return bool(json.loads(path.read_text()).get("membership"))
+    except (ValueError, AttributeError) as error:
+        raise ValueError(f"drift_baseline's payload.json cannot be read: {error}") from None
+
+
+def check_membership_key(folder: Path, given: bool) -> None:
+    """A membership key needs hashes made with it in the baseline."""
+    if given and not membership_hashes(folder):
+        raise ValueError(
+            "payload_membership_key was given, but drift_baseline's payload.json holds no "
+            f"membership hashes ({str(folder)!r}): rebuild it with secure-endpoint baseline "
+            "--membership-key-file, with the secret's value"
+        )
 
 
 def check_baseline(baseline: str | Path) -> Path:
