@@ -264,6 +264,11 @@ def test_auto_quarantine_asks_a_responder_outside_the_vpc(quarantining):
         "TopicArn": {"Ref": topic_id}, "Protocol": "lambda",
         "FilterPolicy": {"action": ["quarantine-client"]},
     })  # fmt: skip
+    # the CLI's `quarantine` uses the same plan: the endpoint's manifest names it
+    manifest = json.dumps(template.find_outputs("*"))
+    assert '\\"quarantinePlanId\\":\\"' in manifest
+    assert json.dumps({"Ref": plan_id}) in manifest
+    assert '\\"neverQuarantine\\":[\\"qa\\"]' in manifest
     rules = template.find_resources("AWS::Events::Rule")
     arn = {"Fn::GetAtt": [function_id, "Arn"]}
     sweeps = [

@@ -513,6 +513,8 @@ class SecureEndpoint(Construct):
             )
             self.alarms.dashboard.add_widgets(*self.monitor.widgets())
         self.drift: DriftMonitor | None = None
+        self.quarantine_plan: QuarantinePlan | None = None
+        """The usage plan ``auto_quarantine`` moves clients' keys to; None without it."""
         if drift_baseline is not None:
             self._add_drift_monitor(
                 drift_baseline, subnets, log_retention, cache_dir, reserved_concurrency,
@@ -556,7 +558,6 @@ class SecureEndpoint(Construct):
     ) -> None:
         from secure_endpoint.constructs.drift_monitor import DriftMonitor
 
-        self.quarantine_plan: QuarantinePlan | None = None
         if auto_quarantine is not None:
             from secure_endpoint.constructs.quarantine import QuarantinePlan
 
@@ -854,6 +855,9 @@ class SecureEndpoint(Construct):
                 zip((4, 6), (s.attr_arn for s in self.edge.auto_block_ip_sets), strict=False)
             ),
             allowlist=tuple(ip_set.attr_arn for ip_set in self.edge.allowed_ip_sets),
+            # the CLI's quarantine moves keys to the same plan as auto_quarantine
+            quarantine_plan_id=plan.usage_plan_id if (plan := self.quarantine_plan) else None,
+            never_quarantine=plan.never_quarantine if plan else (),
         )
         self.manifest_output = CfnOutput(
             self,
