@@ -370,3 +370,15 @@ def test_a_membership_key_without_hashes_to_use_it_on_is_refused():
                        data_capture=DataCaptureOptions(), drift_baseline=bad_props_baseline(),
                        payload_membership_key=secret, **MODEL)  # fmt: skip
     assert stack.node.try_find_child("Endpoint") is None  # refused before anything was built
+
+
+def test_the_vpc_endpoints_payload_monitoring_needs():
+    from secure_endpoint.constructs.vpc_endpoints import needed
+
+    alone = needed(anomaly_monitor=False, model_signature=False, payload_alerts=True,
+                   secrets=True).names()  # fmt: skip
+    assert alone == ["sns (interface)", "secretsmanager (interface)", "s3 (gateway)"]
+    # with the anomaly monitor, its SNS endpoint serves both: listed once
+    both = needed(anomaly_monitor=True, model_signature=False, payload_alerts=True).names()
+    assert both.count("sns (interface)") == 1
+    assert "secretsmanager (interface)" not in both
