@@ -151,3 +151,45 @@ def test_the_cold_start_builds_the_detector_with_the_key_from_secrets_manager(
         finally:
             for cached in (handler.baseline, handler.membership_key, handler.payload):
                 cached.cache_clear()
+
+
+class Context:
+    function_name = "Payload-DriftMonitorFunction-abc"
+    memory_limit_in_mb = 2048
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:Payload-DriftMonitor"
+    aws_request_id = "request-1"
+    log_stream_name = "2026/12/07/[$LATEST]abc"
+
+
+def test_the_handler_runs_from_its_environment_and_flushes_the_payload_metrics(
+    baseline, monkeypatch, capsys
+):
+    _, training, folder = baseline
+    with mock_aws():
+        monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+        s3 = boto3.client("s3", region_name=REGION)
+        s3.create_bucket(Bucket=BUCKET)
+        topic = boto3.client("sns", region_name=REGION).create_topic(Name="alerts")["TopicArn"]
+        environment = {"CAPTURE_BUCKET": BUCKET, "ENDPOINT_PREFIX": PREFIX,
+                       "STATE_PREFIX": "drift/", "PAYLOAD_MONITORING": "true",
+                       "ALERT_TOPIC_ARN": topic, "BASELINE_DIR": str(folder)}  # fmt: skip
+        for name, value in environment.items():
+            monkeypatch.setenv(name, value)
+        caches = (handler.config, handler.baseline, handler.reference, handler.s3,
+                  handler.membership_key, handler.payload)  # fmt: skip
+        for cached in caches:
+            cached.cache_clear()
+        try:
+            hour(s3, datetime.now(UTC).timestamp() - 60, "one", np.random.default_rng(3), training)
+            summary = handler.handler({"time": "2026-12-07T12:00:00Z"}, Context())
+        finally:
+            for cached in caches:
+                cached.cache_clear()
+    assert summary["objects"] == 1
+    assert {f["client_id"] for f in summary["payload"]["findings"]} == {"impossible"}
+    emitted = [json.loads(line) for line in capsys.readouterr().out.splitlines()
+               if line.startswith("{") and "_aws" in line]  # fmt: skip
+    namespaces = {d["_aws"]["CloudWatchMetrics"][0]["Namespace"] for d in emitted}
+    assert namespaces == {"SecureEndpoint/Drift", "SecureEndpoint/Payload"}
+    flagged = [d["ClientsFlagged"] for d in emitted if "ClientsFlagged" in d]
+    assert flagged == [1.0] or flagged == [[1.0]]
