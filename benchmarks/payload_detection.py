@@ -268,11 +268,14 @@ def _cli(*args: str) -> subprocess.CompletedProcess[str]:
     )  # fmt: skip
 
 
-def clients_for(heavy: int, per_strategy: int, interactive: int) -> dict[str, int]:
+def clients_for(
+    heavy: int, per_strategy: int, interactive: int, look_alikes: int = 3
+) -> dict[str, int]:
     from secure_endpoint.simulate.capture.attacks import NAMES
     from secure_endpoint.simulate.capture.simulator import DEFAULT_CLIENTS
 
-    clients = {**DEFAULT_CLIENTS, "legit:interactive": interactive, "legit:heavy": heavy}
+    clients = {**DEFAULT_CLIENTS, "legit:interactive": interactive, "legit:heavy": heavy,
+               "legit:jittery": look_alikes, "legit:updating": look_alikes}  # fmt: skip
     for kind, names in NAMES.items():
         for name in names:
             clients[f"attack:{kind}:{name}"] = per_strategy
@@ -342,9 +345,11 @@ def main() -> None:
                         help="attackers of each strategy (default 3)")  # fmt: skip
     parser.add_argument("--interactive", type=int, default=30,
                         help="interactive clients (default 30, the simulator's)")  # fmt: skip
+    parser.add_argument("--look-alikes", type=int, default=3,
+                        help="jittery periodic and updating clients each (default 3)")  # fmt: skip
     parser.add_argument("--keep", type=Path, help="write the run here and keep it")
     args = parser.parse_args()
-    clients = clients_for(args.heavy, args.per_strategy, args.interactive)
+    clients = clients_for(args.heavy, args.per_strategy, args.interactive, args.look_alikes)
     with tempfile.TemporaryDirectory() as folder:
         out = args.keep or Path(folder) / "run"
         findings_path, seconds = simulate_and_inspect(out, hours=args.hours, seed=args.seed,

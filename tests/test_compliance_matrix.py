@@ -104,6 +104,7 @@ ROWS = [
     Row("endpoint-shield", of("test_endpoint_shield")),
     Row("endpoint-removal-destroy", of("test_removal_policy", "with_destroy")),
     Row("endpoint-csv-input", of("test_input_constraints", "csv_configuration")),
+    Row("endpoint-response-hardening", of("test_response_hardening")),
     Row("endpoint-drift-monitor", of("test_drift_monitor")),
     Row("endpoint-payload-monitor", of("test_payload_monitor")),
     Row("endpoint-auto-quarantine", of("test_payload_monitor", "with_auto_quarantine")),

@@ -38,7 +38,8 @@ Every step is ordered so that a run stopped between two steps leaves a state the
   A stop in between leaves an expired record that the next sweep finishes.
 
 Guard rails (those of the auto-block, ``secure_endpoint.runtime.blocklist``): a client on
-``never_quarantine`` (by name or Cognito client id) is refused; one ``quarantine`` call starts at
+``never_quarantine`` (by name or Cognito client id) is refused, and released by the next sweep if
+it was quarantined before it was listed; one ``quarantine`` call starts at
 most ``max_per_run`` new quarantines (extensions do not count) and defers the rest; the TTL is
 from ``MIN_TTL`` to ``MAX_TTL``. The alert cannot be lost: it is recorded as owed with the
 record, before anything is moved, and marked sent only once published; a retry that finds it
@@ -168,6 +169,55 @@ class QuarantineRequest:
             raise ValueError(f"ttl must be from {MIN_TTL} to {MAX_TTL}, got {self.ttl!r}")
         _check_text("reason", self.reason, MAX_REASON)
         _check_text("source", self.source, MAX_SOURCE)
+
+
+PAYLOAD_KINDS = ("extraction", "probing", "out_of_distribution", "membership")
+"""The per-client finding kinds of the payload detector (``runtime.payload.findings``)."""
+
+
+def requests_from_findings(
+    findings: Iterable[Mapping[str, Any]],
+    ttl: timedelta = DEFAULT_TTL,
+    *,
+    kinds: Iterable[str] = PAYLOAD_KINDS,
+    min_score: float = 0.0,
+    source: str = "monitor",
+) -> list[QuarantineRequest]:
+    """Quarantine requests for per-client payload findings (their JSON Lines shape:
+    ``client_id``, ``kind``, ``score``, ``evidence``, ``first_seen``, ``queries``), strongest
+    first, so that ``max_per_run`` keeps the strongest. Drift findings (``client_id`` ``"*"``),
+    other kinds and scores below ``min_score`` ask for nothing.
+
+    :raises ValueError: a kind that is not a payload finding kind.
+    """
+    wanted = set(kinds)
+    if wanted - set(PAYLOAD_KINDS):
+        raise ValueError(
+            f"kinds must be among {list(PAYLOAD_KINDS)}, got {sorted(wanted - set(PAYLOAD_KINDS))}"
+        )
+    chosen = []
+    for finding in findings:
+        client, kind, score = finding.get("client_id"), finding.get("kind"), finding.get("score")
+        if not isinstance(client, str) or not client or client == "*" or kind not in wanted:
+            continue
+        if isinstance(score, bool) or not isinstance(score, int | float) or score < min_score:
+            continue
+        chosen.append((float(score), client, str(kind), finding))
+    chosen.sort(key=lambda found: (-found[0], found[1]))
+    return [
+        QuarantineRequest(
+            client,
+            ttl,
+            f"payload finding: {kind}, score {score:.3g}"[:MAX_REASON],
+            source,
+            detail={
+                "kind": kind,
+                "score": score,
+                **{k: finding[k] for k in ("first_seen", "queries", "evidence") if k in finding},
+            },
+        )
+        for score, client, kind, finding in chosen
+    ]
 
 
 @dataclass(frozen=True)
@@ -460,14 +510,16 @@ class Quarantine:
         return ReleaseResult(tuple(released), tuple(not_quarantined), lost)
 
     def release_expired(self, now: float | None = None) -> ReleaseResult:
-        """Release every known client whose quarantine has ended by ``now``."""
+        """Release every known client whose quarantine has ended by ``now``, or that is on
+        ``never_quarantine`` (put there since), as the auto-block releases an allowlisted
+        address."""
         moment = self._now() if now is None else math.floor(now)
         released: list[str] = []
         lost: dict[str, tuple[str, ...]] = {}
         for known in self._clients:
             key = self._key(known)
             record = read_record(_description(key))
-            if record is None or record.active(moment):
+            if record is None or (record.active(moment) and not self.protected(known)):
                 continue
             lost_plans = self._release_one(known, key, record, moment)
             released.append(known.name)
@@ -489,7 +541,7 @@ class Quarantine:
         for known in self._clients:
             key = self._key(known)
             record = read_record(_description(key))
-            if record is None or not record.active(moment):
+            if record is None or not record.active(moment) or self.protected(known):
                 continue
             if self._enforce(known, key, record):
                 repaired.append(known.name)

@@ -39,6 +39,7 @@ from secure_endpoint.runtime.quarantine import (
     apigateway_client,
     clients_from_json,
     read_record,
+    requests_from_findings,
     revoked,
     with_record,
     without_record,
@@ -297,6 +298,17 @@ def test_a_client_on_never_quarantine_is_refused_by_name_or_client_id(
     assert gateway.plans_of("ops") == {gateway.plans["ops"]}
     assert [op for op, _ in gateway.calls] == []
     assert gateway.alerts.sent == []
+
+
+def test_a_client_listed_after_its_quarantine_is_released_by_the_sweep(gateway: Gateway) -> None:
+    gateway.quarantine().quarantine([ask("ops", DAY)])
+    assert gateway.plans_of("ops") == {gateway.quarantine_plan}
+
+    released, repaired = gateway.quarantine(never_quarantine=["ops"]).reconcile()
+
+    assert (released.released, repaired) == (("ops",), ())
+    assert gateway.plans_of("ops") == {gateway.plans["ops"]}
+    assert gateway.record("ops") is None
 
 
 def test_never_quarantine_must_be_a_list_not_a_string(gateway: Gateway) -> None:
@@ -747,3 +759,57 @@ def test_the_emulated_api_gateway_refuses_a_key_in_two_plans_of_one_stage(
             keyId=gateway.clients["partner-a"].api_key_id,
             keyType="API_KEY",
         )
+
+
+# --- from payload findings --------------------------------------------------------------------
+
+
+def test_payload_findings_become_requests_strongest_first() -> None:
+    findings = [
+        {"client_id": "*", "kind": "drift", "score": 9.0, "evidence": {}},
+        {"client_id": "c1", "kind": "probing", "score": 0.7, "evidence": {"flips": 12},
+         "first_seen": "2026-12-07T12:00:00Z", "queries": 340},
+        {"client_id": "c2", "kind": "extraction", "score": 0.95, "evidence": {}},
+        {"client_id": "c3", "kind": "membership", "score": 0.2, "evidence": {}},
+    ]  # fmt: skip
+
+    requests = requests_from_findings(findings, DAY, min_score=0.5)
+
+    assert [(r.client, r.ttl, r.reason) for r in requests] == [
+        ("c2", DAY, "payload finding: extraction, score 0.95"),
+        ("c1", DAY, "payload finding: probing, score 0.7"),
+    ]
+    assert requests[1].detail == {
+        "kind": "probing",
+        "score": 0.7,
+        "first_seen": "2026-12-07T12:00:00Z",
+        "queries": 340,
+        "evidence": {"flips": 12},
+    }
+    assert requests_from_findings(findings, kinds=["membership"]) == [
+        QuarantineRequest(
+            "c3",
+            timedelta(hours=24),
+            "payload finding: membership, score 0.2",
+            detail={"kind": "membership", "score": 0.2, "evidence": {}},
+        )
+    ]
+    with pytest.raises(ValueError, match=r"kinds must be among .*got \['drift'\]"):
+        requests_from_findings(findings, kinds=["drift"])
+
+
+def test_the_strongest_findings_are_quarantined_first_within_max_per_run(
+    gateway: Gateway,
+) -> None:
+    a, b = gateway.clients["partner-a"], gateway.clients["partner-b"]
+    findings = [
+        {"client_id": a.client_id, "kind": "probing", "score": 0.6, "evidence": {}},
+        {"client_id": b.client_id, "kind": "extraction", "score": 0.9, "evidence": {"cells": 3}},
+    ]
+
+    result = gateway.quarantine(max_per_run=1).quarantine(requests_from_findings(findings))
+
+    assert [e.client.name for e in result.quarantined] == ["partner-b"]
+    assert result.deferred == ("partner-a",)
+    ((_, body),) = gateway.alerts.sent
+    assert body["detail"]["evidence"] == {"cells": 3}

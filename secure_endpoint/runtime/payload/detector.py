@@ -46,8 +46,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from secure_endpoint.runtime.capture.drift import _matrix
-from secure_endpoint.runtime.capture.records import UNKNOWN_CLIENT, Capture
+from secure_endpoint.runtime.capture.records import UNKNOWN_CLIENT, Capture, numeric_matrix
 from secure_endpoint.runtime.payload.findings import KINDS, Finding, Kind
 from secure_endpoint.runtime.payload.reference import PayloadReference
 
@@ -85,6 +84,8 @@ class DetectorConfig:
     repeat: float = 0.02
     near: float = 0.25
     boundary: float = 0.05
+    answer_step: float = 0.01
+    """A near duplicate whose answer moved by less than this is a re-send, not a probe."""
     decision_threshold: float = 0.5
     half_life_hours: float = 6.0
     batch_rows: int = 1_000_000
@@ -103,6 +104,7 @@ class DetectorConfig:
             "hash_rows": self.hash_rows >= 0,
             "repeat": 0 <= self.repeat < self.near,
             "boundary": 0 < self.boundary < 0.5,
+            "answer_step": 0 < self.answer_step < 1,
             "decision_threshold": 0 < self.decision_threshold < 1,
             "half_life_hours": self.half_life_hours > 0,
             "batch_rows": self.batch_rows >= 1,
@@ -270,7 +272,7 @@ class PayloadDetector:
         if not pending.rows:
             return
         transform = self.reference.transform
-        values, wrong = _matrix(pending.rows, transform.positions)
+        values, wrong = numeric_matrix(pending.rows, transform.positions)
         wrong[pending.bad] = True
         z = transform.normal_scores(values)
         copula = self.reference.copula
@@ -411,8 +413,14 @@ class PayloadDetector:
         d1 = np.where(has_earlier, distance[own, nearest] if distance.size else 0.0, np.inf)
         assessed = has_earlier
         novel = assessed & (d1 > config.repeat)
-        near = novel & (d1 < config.near)
         neighbour = history_answers[nearest] if distance.size else np.zeros(0)
+        # a near duplicate counts when its answer moved: a re-sent record with a jitter or an
+        # updated field gets the same answer, a step of a boundary search a different one
+        near = (
+            novel
+            & (d1 < config.near)
+            & (np.abs(outs - neighbour) >= config.answer_step)  # NaN compares False
+        )
         answered = novel & np.isfinite(outs)
         label = outs >= config.decision_threshold
         flips = (
@@ -621,8 +629,9 @@ class PayloadDetector:
                 "boundary_answers": int(total[EDGE]),
                 "boundary_rate": _round(total[EDGE] / max(total[ANSWERED], 1)),
                 "population_boundary_rate": _round(floors["edge"]),
-                "what": "new queries that are small changes of the client's earlier ones (near "
-                "duplicates), those of them answered with the other label (flips), and answers "
+                "what": "new queries that are small changes of the client's earlier ones and "
+                "moved the answer (near duplicates), those answered with the other label "
+                "(flips), and answers "
                 f"within {self.config.boundary} of the decision threshold",
             })  # fmt: skip
         # extraction: jointly implausible queries, on average or in share

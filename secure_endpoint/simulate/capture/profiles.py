@@ -377,6 +377,62 @@ class Periodic(Client):
 
 
 @register
+class Jittery(Periodic):
+    """A periodic integration whose rows carry measurement noise: the same few records every
+    ``period`` seconds with a jitter of 1-5% of each non-integer feature's spread (ten times
+    the plain periodic client's or more): near duplicates of its own earlier rows."""
+
+    profile = "legit:jittery"
+
+    def __init__(self, client_id: str, rng: np.random.Generator, context: Context) -> None:
+        super().__init__(client_id, rng, context)
+        self.JITTER = float(rng.uniform(0.01, 0.05))
+
+    def parameters(self) -> dict[str, Any]:
+        return super().parameters() | {"jitter": round(self.JITTER, 4)}
+
+
+@register
+class Updating(Client):
+    """A book of accounts re-scored every few hours as they change: each pass moves two to five
+    of the fractional features of every account a little (a random walk of 2-8% of their
+    spread), so each row is a near duplicate of the account's last one, with a few features
+    changed and its answer moved a little."""
+
+    profile = "legit:updating"
+
+    def __init__(self, client_id: str, rng: np.random.Generator, context: Context) -> None:
+        super().__init__(client_id, rng, context)
+        self.book = pop.sample(rng, int(rng.integers(40, 250)), pop.SubPopulation.draw(rng))
+        fractional = [i for i, f in enumerate(pop.FEATURES) if not f.integer and f.decimals]
+        self.moving = rng.choice(fractional, int(rng.integers(2, 6)), replace=False)
+        self.step = float(rng.uniform(0.02, 0.08))
+        self.every = int(rng.choice((2, 3, 4, 6)))
+        self.offset = int(rng.integers(0, self.every))
+        self.content_type = str(rng.choice(_CONTENT_TYPES[:2]))
+
+    def hour(self, t0: float, context: Context) -> list[Request]:
+        if (int(t0 // 3600) + self.offset) % self.every:
+            return []
+        walk = self.rng.normal(0, 1, (len(self.book), len(self.moving)))
+        self.book[:, self.moving] += walk * self.step * context.train_std[self.moving]
+        lo = np.array([max(f.lo, 0.0) if f.kind == "lognormal" else f.lo for f in pop.FEATURES])
+        hi = np.array([f.hi for f in pop.FEATURES])
+        self.book = pop.round_rows(np.clip(self.book, lo, hi))
+        start = t0 + float(self.rng.uniform(0, 1800))
+        chunks = np.array_split(self.book, max(1, len(self.book) // 25))
+        return [
+            Request(start + 5.0 * i, self.content_type, chunk.copy())
+            for i, chunk in enumerate(chunks)
+        ]
+
+    def parameters(self) -> dict[str, Any]:
+        return {"accounts": len(self.book), "moving": [pop.FEATURES[i].name for i in self.moving],
+                "step": round(self.step, 3), "everyHours": self.every,
+                "contentType": self.content_type}  # fmt: skip
+
+
+@register
 class Replay(Client):
     """QA replaying production: once a day at a fixed hour, a burst of exact repeats of earlier
     legitimate requests (same content type, same bytes, so the same answers)."""
