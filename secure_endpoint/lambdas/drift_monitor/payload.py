@@ -214,6 +214,7 @@ def quarantines(
                 "ttlSeconds": settings.ttl_seconds,
                 "windowEnd": window_end,
                 "reason": f"payload {f.kind} (score {float(f.score):.3g})",
+                "finding": {**f.to_json(), "evidence": _evidence(f.evidence)},
             },
             sort_keys=True,
         )

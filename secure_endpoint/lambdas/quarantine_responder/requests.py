@@ -4,7 +4,12 @@ A request is one SNS message (JSON) with the message attribute ``action=quaranti
 (``drift_monitor.payload.quarantines`` writes it)::
 
     {"version": 1, "clientId": "<Cognito app client id>", "kind": "probing", "score": 23.5,
-     "ttlSeconds": 86400, "windowEnd": "2026-12-07T12:00:00Z", "reason": "payload probing ..."}
+     "ttlSeconds": 86400, "windowEnd": "2026-12-07T12:00:00Z", "reason": "payload probing ...",
+     "finding": {<the finding, as its JSON line>}}
+
+The request is made from the finding by ``runtime.quarantine.requests_from_findings`` (its
+reason, and the kind, score, evidence, ``first_seen`` and ``queries`` the quarantine alert
+shows).
 
 ``parse`` accepts a request only from the request topic, with that action, for a TTL the
 endpoint allows (at most the configured ``AutoQuarantine.ttl``: a request cannot ask for more);
@@ -20,7 +25,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from secure_endpoint.runtime.quarantine import MAX_REASON, QuarantineRequest
+from secure_endpoint.runtime.quarantine import QuarantineRequest, requests_from_findings
 
 ACTION = "quarantine-client"
 VERSION = 1
@@ -85,16 +90,17 @@ def parse(record: Any, topic_arn: str, max_ttl_seconds: int) -> Parsed | Dropped
         return Dropped("unknown-kind", message_id, client_id)
     if isinstance(ttl, bool) or not isinstance(ttl, int) or not 60 <= ttl <= max_ttl_seconds:
         return Dropped("ttl-not-allowed", message_id, client_id)
-    score = body.get("score")
-    reason = str(body.get("reason") or f"payload {kind}")[:MAX_REASON]
+    finding = body.get("finding")
+    if not isinstance(finding, dict) or (finding.get("client_id"), finding.get("kind")) != (
+        client_id,
+        kind,
+    ):
+        return Dropped("no-finding", message_id, client_id)
     try:
-        request = QuarantineRequest(
-            client=client_id,
-            ttl=timedelta(seconds=ttl),
-            reason=reason,
-            source=SOURCE,
-            detail={"kind": kind, "score": score, "windowEnd": body.get("windowEnd")},
-        )
+        made = requests_from_findings([finding], timedelta(seconds=ttl), source=SOURCE)
     except ValueError:
         return Dropped("invalid-request", message_id, client_id)
+    if not made:  # a score that is no number
+        return Dropped("invalid-request", message_id, client_id)
+    (request,) = made
     return Parsed(request, client_id, message_id)

@@ -72,6 +72,15 @@ def request_record(client_id: str, *, ttl: int = 7200, topic: str = TOPIC, kind:
                               "clientId": {"Type": "String", "Value": client_id}}}}  # fmt: skip
 
 
+def forged_finding() -> dict[str, Any]:
+    """A request whose finding is another client's."""
+    record = request_record("0clientidpartner")
+    body = json.loads(record["Sns"]["Message"])
+    body["finding"]["client_id"] = "1clientidqa"
+    record["Sns"]["Message"] = json.dumps(body)
+    return record
+
+
 def plans_of(aws, name: str) -> set[str]:
     key = next(c["apiKeyId"] for c in aws["clients"].values() if c["name"] == name)
     return {p["id"] for p in aws["gateway"].get_usage_plans(keyId=key)["items"]}
@@ -95,6 +104,8 @@ def test_a_request_moves_the_key_to_the_quarantine_plan_and_alerts(aws):
     (alert,) = alerts(aws)
     assert alert["quarantined"]["client"] == "partner"
     assert alert["detail"]["kind"] == "probing"
+    assert alert["detail"]["evidence"] == {"label_flips": 40}  # the finding's, as the monitor saw
+    assert alert["source"] == "payload monitor"
     # the same request again (an SNS redelivery) quarantines nothing twice
     again = respond({"Records": [request_record("0clientidpartner")]}, aws["cfg"], q)
     assert again["quarantined"] == []
@@ -111,13 +122,14 @@ def test_a_protected_client_is_refused_and_bad_requests_are_dropped(aws):
         {"Sns": {"TopicArn": TOPIC, "Message": "not json",
                  "MessageAttributes": {"action": {"Value": req.ACTION}}}},
         request_record("nobody"),
+        forged_finding(),
     ]}  # fmt: skip
     outcome = respond(event, aws["cfg"], q)
     assert outcome["refused"] == ["qa"]
     assert outcome["quarantined"] == []
     assert outcome["unknown"] == ["nobody"]
-    assert sorted(outcome["dropped"]) == ["not-json", "other-action", "other-topic",
-                                          "ttl-not-allowed"]  # fmt: skip
+    assert sorted(outcome["dropped"]) == ["no-finding", "not-json", "other-action",
+                                          "other-topic", "ttl-not-allowed"]  # fmt: skip
     assert plans_of(aws, "qa") == {aws["plans"]["qa"]}
     assert plans_of(aws, "partner") == {aws["plans"]["partner"]}
 
