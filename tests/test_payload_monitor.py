@@ -277,6 +277,15 @@ def test_auto_quarantine_asks_a_responder_outside_the_vpc(quarantining):
     assert [s["ScheduleExpression"] for s in sweeps] == ["rate(15 minutes)"]
 
 
+def test_the_dashboard_counts_the_quarantines(quarantining, built):
+    def body(of: dict[str, Any]) -> str:
+        (dashboard,) = of["template"].find_resources("AWS::CloudWatch::Dashboard").values()
+        return json.dumps(dashboard["Properties"]["DashboardBody"])
+
+    assert "ClientsQuarantined" in body(quarantining)
+    assert "ClientsQuarantined" not in body(built)  # alert only: no responder
+
+
 def test_only_the_drift_monitor_may_publish_quarantine_requests(quarantining):
     template, stack, endpoint = (quarantining[k] for k in ("template", "stack", "endpoint"))
     responder = endpoint.drift.quarantine

@@ -476,7 +476,15 @@ class DriftMonitor(Construct):
                     self.metric_payload_findings(kind, label=kind.replace("_", " "))
                     for kind in PAYLOAD_KINDS
                 ],
-                right=[self.metric_max_payload_score(), self.metric_unknown_client_rows()],
+                right=[
+                    self.metric_max_payload_score(),
+                    self.metric_unknown_client_rows(),
+                    *(
+                        [self.quarantine.metric_clients_quarantined()]
+                        if self.quarantine is not None
+                        else []
+                    ),
+                ],
                 width=12,
             ),
         ]
