@@ -444,3 +444,25 @@ def test_the_alert_of_a_membership_finding_says_to_confirm_it_with_the_key():
     assert entry["client"] == "c1"  # no name known: the client id
     assert entry["firstSeen"] == "2027-01-15T08:00:00Z"
     assert entry["runbook"] == "docs/runbook.md#payload-membership"
+
+
+def test_an_alert_of_many_findings_stays_within_sns_and_counts_the_rest():
+    evidence = {"what": "x" * 5000, "rate": 0.5}  # cut to MAX_EVIDENCE_CHARS
+    findings = [Finding(f"c{i}", "probing", 1_800_000_000.0, 10.0 + i, 50, evidence)
+                for i in range(400)]  # fmt: skip
+    subject, message = pay.alert(
+        findings,
+        window_end="2027-01-15T08:00:00Z",
+        names={},
+        capture_url="s3://b/capture/ep/",
+        findings_url="s3://b/drift/findings/x.payload.jsonl",
+        quarantine=pay.QuarantineSettings(),
+        requested=pay.Quarantines(),
+    )
+    body = json.loads(message)
+    assert len(message.encode()) < 256 * 1024
+    assert len(subject) <= 100
+    assert body["findingsLeftOut"] > 0
+    assert len(body["findings"]) + body["findingsLeftOut"] == 400
+    assert body["findings"][0]["clientId"] == "c399"  # the strongest first
+    assert set(body["findings"][0]["evidence"]) == {"truncated"}
