@@ -366,9 +366,10 @@ def _detector(
     client: Any, cfg: Config, ref: pay.StateRef | None, parts: Payload | None
 ) -> tuple[pay.Detector | None, bool]:
     """The detector from its committed state, and whether it is a fresh one. A state learnt
-    on another baseline (a new layer version) is replaced by a fresh one, said in the log; a
-    state that is named but missing or changed stops the run (starting over would forget
-    every client's history, which is what a patient attacker wants)."""
+    on another baseline (a new layer version), or intact but of another detector version, is
+    replaced by a fresh one, said in the log; a state that is named but missing or changed
+    stops the run (starting over would forget every client's history, which is what a
+    patient attacker wants)."""
     if parts is None:
         return None, False
     if ref is None:
@@ -379,8 +380,17 @@ def _detector(
             extra={"was": ref.baseline, "now": parts.baseline},
         )
         return parts.detector(None), True
-    data = _get(client, cfg, ref.key)
-    return parts.detector(pay.checked_state(ref, data)), False
+    data = pay.checked_state(ref, _get(client, cfg, ref.key))
+    try:
+        return parts.detector(data), False
+    except ValueError as error:
+        # intact (its digest matches) but of another shape: this code keeps other arrays (an
+        # upgrade of the library changed the detector's configuration)
+        logger.warning(
+            "the payload detector's state is of another version: it starts over",
+            extra={"error": str(error), "key": ref.key},
+        )
+        return parts.detector(None), True
 
 
 def _respond(

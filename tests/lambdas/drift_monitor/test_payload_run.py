@@ -19,8 +19,8 @@ from moto import mock_aws
 
 from secure_endpoint.runtime.baseline import store
 from secure_endpoint.runtime.capture.drift import Reference
-from secure_endpoint.runtime.capture.records import UNKNOWN_CLIENT
-from secure_endpoint.runtime.payload.detector import ROWS, PayloadDetector
+from secure_endpoint.runtime.capture.records import UNKNOWN_CLIENT, Capture
+from secure_endpoint.runtime.payload.detector import ROWS, DetectorConfig, PayloadDetector
 from secure_endpoint.runtime.payload.findings import Finding
 from secure_endpoint.runtime.payload.reference import PayloadReference
 
@@ -466,3 +466,27 @@ def test_an_alert_of_many_findings_stays_within_sns_and_counts_the_rest():
     assert len(body["findings"]) + body["findingsLeftOut"] == 400
     assert body["findings"][0]["clientId"] == "c399"  # the strongest first
     assert set(body["findings"][0]["evidence"]) == {"truncated"}
+
+
+def test_an_intact_state_of_another_detector_version_starts_over(
+    aws, reference, parts, payload_reference
+):
+    t = now()
+    cfg = config(aws)
+    put_hour(aws["s3"], t - 3600, "a")
+    run(t - 3590, cfg, reference, aws["s3"], parts())
+    # what an older library wrote: a valid npz the detector refuses, its digest recorded
+    older = PayloadDetector(payload_reference, DetectorConfig(recent=8))
+    older.run([Capture("c0", "r1", t - 3600, population(np.random.default_rng(1), 10).tolist(),
+                       [0.2] * 10)])  # fmt: skip
+    other = older.state_bytes()
+    aws["s3"].put_object(Bucket=BUCKET, Key="drift/payload/state-a.npz", Body=other)
+    state = committed(aws)
+    state["payload"]["sha256"] = pay.sha256(other)
+    aws["s3"].put_object(Bucket=BUCKET, Key="drift/state.json", Body=json.dumps(state).encode())
+    put_hour(aws["s3"], t, "b")
+    run(t + 5, cfg, reference, aws["s3"], parts())
+    after = committed(aws)["payload"]
+    assert after["key"] == "drift/payload/state-b.npz"
+    # afresh: this hour's 300 rows, not the older state's 10 besides
+    assert rows_of(payload_reference, read(aws, after["key"]), "c0") == 300
