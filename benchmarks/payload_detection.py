@@ -3,10 +3,11 @@ caught or not, time and queries to detection, legitimate clients flagged per typ
 per-client volume threshold.
 
 One run simulates ``--hours`` of capture: the default legitimate clients (interactive, batch,
-periodic, replay, canary), ``--heavy`` heavy users near the daily quota, and ``--per-strategy``
-attackers of each red-team strategy (``attack:<kind>:<strategy>``, each from a random hour of
-the first half of the run at 15-60 requests an hour, inside the usage plan). Then, as
-subprocesses, ``secure-endpoint baseline`` on the run's training.csv (with
+periodic, replay, canary), ``--heavy`` heavy users near the daily quota, ``--look-alikes``
+jittery periodic integrations and updating books each (``legit:jittery``, ``legit:updating``),
+and ``--per-strategy`` attackers of each red-team strategy (``attack:<kind>:<strategy>``, each
+from a random hour of the first half of the run at 15-60 requests an hour, inside the usage
+plan). Then, as subprocesses, ``secure-endpoint baseline`` on the run's training.csv (with
 ``--membership-key-file`` when the command has it) and ``secure-endpoint inspect-capture``
 over the capture; the findings are scored against truth.jsonl and scenario.json:
 
@@ -22,8 +23,8 @@ Prints the figures and the issue's target line (every kind caught, <= 1 % of leg
 flagged, median detection within 500 queries); asserts nothing. Until inspect-capture writes
 payload findings, every attacker counts as missed.
 
-    python benchmarks/payload_detection.py [--hours 72] [--seed 7] [--heavy 4]
-        [--per-strategy 3] [--interactive 30] [--keep DIR]
+    python benchmarks/payload_detection.py [--hours 72] [--seed 7] [--seeds 1] [--heavy 4]
+        [--per-strategy 3] [--interactive 30] [--look-alikes 3] [--keep DIR] [--json FILE]
 """
 
 from __future__ import annotations
@@ -327,7 +328,8 @@ def volumes(clients: Mapping[str, ClientTruth], hours: float) -> list[str]:
         active = max(min(hours, (max(client.epochs) - min(client.epochs)) / 3600 + 1), 1) / 24
         group = client.profile if client.legitimate else f"attack:{client.kind}"
         groups[group].append((len(client.epochs) / active, sum(client.rows) / active))
-    lines = ["\nvolume a day while active (median over the clients of a group)",
+    lines = ["\nvolume a day while active (median over the clients of a group; truth.jsonl counts "
+             "no rows for a replay's re-sent bodies)",
              f"  {'':28} {'clients':>7} {'requests':>9} {'rows':>9}"]  # fmt: skip
     for name in sorted(groups):
         per = np.array(groups[name])
@@ -336,10 +338,38 @@ def volumes(clients: Mapping[str, ClientTruth], hours: float) -> list[str]:
     return lines
 
 
+def _pooled(runs: list[dict[str, Detection]]) -> dict[str, Detection]:
+    return {f"{n}:{client_id}": d for n, run in enumerate(runs) for client_id, d in run.items()}
+
+
+def as_json(summary: Summary) -> dict[str, Any]:
+    """The figures of a summary, for plots and comparisons."""
+
+    def group(ds: list[Detection]) -> dict[str, Any]:
+        caught = [d for d in ds if d.caught]
+        return {
+            "clients": len(ds), "caught": len(caught),
+            "rightKind": sum(d.right_kind for d in ds),
+            "hours": [round(d.hours, 3) for d in caught if d.hours is not None],
+            "queries": [d.queries for d in caught if d.queries is not None],
+        }  # fmt: skip
+
+    return {
+        "kinds": {k: group(v) for k, v in sorted(summary.by_kind.items())},
+        "strategies": {k: group(v) for k, v in sorted(summary.by_strategy.items())},
+        "legitimate": {k: group(v) for k, v in sorted(summary.by_legit.items())},
+        "legitimateFlaggedShare": summary.flagged_share(),
+        "medianQueries": summary.median_queries(),
+        "targets": summary.targets(),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--hours", type=float, default=72.0)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--seeds", type=int, default=1,
+                        help="runs (seeds --seed, --seed + 1, ...), pooled")  # fmt: skip
     parser.add_argument("--heavy", type=int, default=4, help="heavy users (default 4)")
     parser.add_argument("--per-strategy", type=int, default=3,
                         help="attackers of each strategy (default 3)")  # fmt: skip
@@ -347,30 +377,47 @@ def main() -> None:
                         help="interactive clients (default 30, the simulator's)")  # fmt: skip
     parser.add_argument("--look-alikes", type=int, default=3,
                         help="jittery periodic and updating clients each (default 3)")  # fmt: skip
-    parser.add_argument("--keep", type=Path, help="write the run here and keep it")
+    parser.add_argument("--keep", type=Path, help="write the runs under here and keep them")
+    parser.add_argument("--json", type=Path, help="also write the figures as JSON here")
     args = parser.parse_args()
     clients = clients_for(args.heavy, args.per_strategy, args.interactive, args.look_alikes)
+    detected: list[dict[str, Detection]] = []
+    by_volume: list[dict[str, Detection]] = []
+    thresholds = []
     with tempfile.TemporaryDirectory() as folder:
-        out = args.keep or Path(folder) / "run"
-        findings_path, seconds = simulate_and_inspect(out, hours=args.hours, seed=args.seed,
-                                                      clients=clients)  # fmt: skip
-        truth = read_truth(out)
-        findings = read_findings(findings_path)
-    payload = [f for f in findings if f.get("client_id") != "*"]
-    legit_n = sum(c.legitimate for c in truth.values())
-    print(f"{args.hours:g} h, seed {args.seed}: {legit_n} legitimate clients, "
-          f"{len(truth) - legit_n} attackers; {len(payload)} payload findings, "
-          f"{len(findings) - len(payload)} drift findings; "
-          + ", ".join(f"{k} {v:.0f} s" for k, v in seconds.items()))  # fmt: skip
-    for line in volumes(truth, args.hours):
+        for seed in range(args.seed, args.seed + args.seeds):
+            out = (args.keep or Path(folder)) / f"run-{seed}"
+            findings_path, seconds = simulate_and_inspect(out, hours=args.hours, seed=seed,
+                                                          clients=clients)  # fmt: skip
+            truth = read_truth(out)
+            findings = read_findings(findings_path)
+            payload = [f for f in findings if f.get("client_id") != "*"]
+            legit_n = sum(c.legitimate for c in truth.values())
+            print(f"{args.hours:g} h, seed {seed}: {legit_n} legitimate clients, "
+                  f"{len(truth) - legit_n} attackers; {len(payload)} payload findings, "
+                  f"{len(findings) - len(payload)} drift findings; "
+                  + ", ".join(f"{k} {v:.0f} s" for k, v in seconds.items()))  # fmt: skip
+            if seed == args.seed:
+                for line in volumes(truth, args.hours):
+                    print(line)
+            detected.append(score(findings, truth))
+            threshold, volume = volume_baseline(truth)
+            thresholds.append(threshold)
+            by_volume.append(volume)
+    runs = f" ({args.seeds} runs pooled)" if args.seeds > 1 else ""
+    inspected = summarize(_pooled(detected))
+    for line in report(inspected, f"inspect-capture{runs}"):
         print(line)
-    for line in report(summarize(score(findings, truth)), "inspect-capture"):
+    volumed = summarize(_pooled(by_volume))
+    shown = ", ".join(f"{t:.0f}" for t in thresholds)
+    for line in report(volumed, f"volume baseline (more than {shown} requests, the legitimate "
+                       f"p99){runs}"):  # fmt: skip
         print(line)
-    threshold, volume = volume_baseline(truth)
-    for line in report(summarize(volume),
-                       f"volume baseline (more than {threshold:.0f} requests, the legitimate "
-                       "p99)"):  # fmt: skip
-        print(line)
+    if args.json:
+        figures = {"inspectCapture": as_json(inspected), "volumeBaseline": as_json(volumed),
+                   "volumeThresholds": thresholds, "arguments": {k: str(v) for k, v in
+                                                                 vars(args).items()}}  # fmt: skip
+        args.json.write_text(json.dumps(figures, indent=1) + "\n")
 
 
 if __name__ == "__main__":

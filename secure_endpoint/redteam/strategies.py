@@ -534,7 +534,8 @@ class Surrogate:
 
 
 class _Extraction(Strategy):
-    """Keeps every (query, answer), fits the surrogate on demand, and with a ``judge`` scores
+    """Keeps every (query, answer), fits the surrogate on demand (on at most ``fit_rows`` of
+    them, drawn at random, so that a long run's refits stay cheap), and with a ``judge`` scores
     its agreement with the target on ``knowledge.holdout`` at each of ``checkpoints``."""
 
     kind = "extraction"
@@ -548,9 +549,11 @@ class _Extraction(Strategy):
         batch: int = 1,
         judge: Oracle | None = None,
         checkpoints: Sequence[int] = CHECKPOINTS,
+        fit_rows: int = 5_000,
     ) -> None:
         super().__init__(knowledge, rng, max_queries=max_queries, batch=batch)
         self.judge = judge
+        self.fit_rows = fit_rows
         self.checkpoints = sorted(set(checkpoints))
         self.curve: list[tuple[int, float]] = []
         self.surrogate = Surrogate(int(rng.integers(2**31)))
@@ -579,7 +582,11 @@ class _Extraction(Strategy):
 
     def refit(self) -> None:
         if self._fitted_at != self.queries:
-            self.surrogate.fit(*self.seen())
+            rows, answers = self.seen()
+            if len(rows) > self.fit_rows:
+                keep = self.rng.choice(len(rows), self.fit_rows, replace=False)
+                rows, answers = rows[keep], answers[keep]
+            self.surrogate.fit(rows, answers)
             self._fitted_at = self.queries
 
     def agreement(self) -> float | None:
@@ -643,7 +650,9 @@ class Uniform(_Extraction):
 class Synthetic(_Extraction):
     """Seed rows, then rounds of augmentation: each picked row moves ``step`` spreads along the
     sign of the surrogate's finite-difference gradient (the sign alternating every ``tau``
-    rounds, as Papernot et al.'s reservoir), plus a gaussian jitter of ``jitter`` spreads."""
+    rounds, as Papernot et al.'s reservoir), plus a gaussian jitter of ``jitter`` spreads. A
+    round picks half the rows so far (at least ``per_round``, at most ``max_round``): the set
+    grows geometrically, as in Papernot et al., with few refits."""
 
     name = "synthetic"
 
@@ -655,11 +664,13 @@ class Synthetic(_Extraction):
         step: float = 0.3,
         jitter: float = 0.1,
         per_round: int = 50,
+        max_round: int = 1_000,
         tau: int = 3,
         **params: Any,
     ) -> None:
         super().__init__(knowledge, rng, **params)
         self.step_size, self.jitter, self.per_round, self.tau = step, jitter, per_round, tau
+        self.max_round = max_round
 
     def _gradient_sign(self, rows: Floats) -> Floats:
         k = self.knowledge
@@ -688,7 +699,8 @@ class Synthetic(_Extraction):
             round_ += 1
             self.refit()
             seen, _ = self.seen()
-            picks = seen[self.rng.choice(len(seen), min(len(seen), self.per_round), replace=False)]
+            size = min(len(seen), max(self.per_round, min(self.max_round, len(seen) // 2)))
+            picks = seen[self.rng.choice(len(seen), size, replace=False)]
             sign = 1.0 if (round_ // self.tau) % 2 == 0 else -1.0
             moved = picks + sign * self.step_size * self._gradient_sign(picks)
             noise = self.rng.standard_normal(picks.shape) * self.jitter * k.scale

@@ -115,7 +115,7 @@ class Attacker(Client):
         begin = max(t0, self.start)
         if begin >= t0 + 3600 or self.strategy.done():
             return []
-        day = int((t0 - context.start) // 86_400)
+        day = int(t0 // 86_400)  # the UTC day
         n = min(int(self.rng.poisson(self.per_hour * (t0 + 3600 - begin) / 3600)),
                 self.daily_cap - self.by_day[day])  # fmt: skip
         times = np.sort(begin + self.rng.random(max(n, 0)) * (t0 + 3600 - begin))
