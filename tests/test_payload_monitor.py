@@ -391,3 +391,26 @@ def test_the_vpc_endpoints_payload_monitoring_needs():
     both = needed(anomaly_monitor=True, model_signature=False, payload_alerts=True).names()
     assert both.count("sns (interface)") == 1
     assert "secretsmanager (interface)" not in both
+
+
+def test_operators_may_quarantine_into_the_same_plan():
+    from aws_cdk import aws_iam as iam
+
+    _, stack, endpoint = synth_endpoint(
+        "Operated",
+        clients=[ApiClient(name="partner")],
+        data_capture=DataCaptureOptions(),
+        drift_baseline=bad_props_baseline(),
+        auto_quarantine=AutoQuarantine(),
+    )
+    operators = iam.Role(stack, "Operators", assumed_by=iam.AccountRootPrincipal())
+    endpoint.grant_incident_response(operators)
+    template = Template.from_stack(stack)
+    role_id = stack.get_logical_id(operators.node.default_child)
+    plan_id = stack.get_logical_id(endpoint.quarantine_plan.usage_plan.node.default_child)
+    policies = [p["Properties"] for p in template.find_resources("AWS::IAM::Policy").values()
+                if {"Ref": role_id} in p["Properties"]["Roles"]]  # fmt: skip
+    statements = [s for p in policies for s in p["PolicyDocument"]["Statement"]]
+    joins = [s for s in statements if s["Action"] == "apigateway:POST"]
+    assert joins, statements
+    assert json.dumps({"Ref": plan_id}) in json.dumps(joins)  # into the quarantine plan

@@ -758,7 +758,9 @@ class SecureEndpoint(Construct):
         ``kms:GenerateDataKey`` on its key (DynamoDB uses the caller's permission on the
         customer-managed key); ``wafv2:GetIPSet``/``UpdateIPSet`` on the auto-block IP sets and
         ``wafv2:GetIPSet`` on the allowlist's; ``apigateway:GET``/``PATCH`` on each client's API
-        key; ``secretsmanager:RotateSecret`` on each client's secret. Not the deny list
+        key; ``secretsmanager:RotateSecret`` on each client's secret; with ``auto_quarantine``,
+        what ``quarantine``, ``release`` and ``quarantined`` call on the clients' keys and plans
+        and the quarantine plan (``QuarantinePlan.grant_quarantine``). Not the deny list
         (``grant_update_deny_list``) nor anything of the model.
         """
         stack = Stack.of(self)
@@ -803,6 +805,12 @@ class SecureEndpoint(Construct):
                 resource_arns=[secret.secret_arn for secret in self.credentials.secrets.values()],
             ),
         ]
+        if self.quarantine_plan is not None:
+            grants.append(
+                self.quarantine_plan.grant_quarantine(
+                    grantee, api_keys=self.api.api_keys, usage_plans=self.api.usage_plans
+                )
+            )
         combined = grants[0]
         for grant in grants[1:]:
             combined = combined.combine(grant)
