@@ -846,7 +846,7 @@ _RATE_SIGNALS = (
     ("low", LOW, DISTINCT, 5.0),
 )
 """(name, events column, trials column, effect: how many times the null rate a finding needs)."""
-_MIN_RATE = {"ood": 0.02, "hits": 0.02, "flips": 0.03, "edge": 0.1, "near": 0.1, "low": 0.1}
+_MIN_RATE = {"ood": 0.02, "hits": 0.02, "flips": 0.03, "edge": 0.1, "near": 0.1, "low": 0.2}
 """The smallest rate of each signal a finding needs, whatever its significance."""
 
 
