@@ -39,6 +39,7 @@ BUNDLES = {  # the options the constructs bundle each function with
     "origin_secret_rotation": {"include_runtime": True},
     "threat_intel_feed": {"include_runtime": True},
     "drift_monitor": {"include_runtime": True},
+    "quarantine_responder": {"include_runtime": True},
 }
 IMPORTS = {  # label: (the bundle, the module a cold start imports)
     "monitor (anomaly_monitor.handler)": ("anomaly_monitor", "anomaly_monitor.handler"),

@@ -4,10 +4,13 @@ Builds a baseline of 40 features from 50,000 training rows, writes captured requ
 as SageMaker's JSON lines, then times parsing + windowing + comparison on one core. Prints rows
 per second, and the peak memory of the run. Then one scheduled run (``runtime.capture.runs``)
 over an hour of ``--run-rows`` rows streamed from files as the function streams S3 objects: its
-CPU time and peak memory. Targets (issue 13): >= 150,000 rows/s; an hour of 1 million rows in
-one 1 GB Lambda run under 2 minutes.
+CPU time and peak memory; with ``--payload``, the run as the function makes it with payload
+monitoring: the same captures, read once, also through the payload detector (``--clients``
+clients), and the size of its saved state. Targets (issue 13): >= 150,000 rows/s; an hour of 1
+million rows in one 1 GB Lambda run under 2 minutes (issue 14: with payload monitoring, a 2 GB
+run, within the function's 10 minutes).
 
-    python benchmarks/capture_drift.py [--rows 1000000]
+    python benchmarks/capture_drift.py [--rows 1000000] [--run-rows 1000000] [--payload]
 """
 
 from __future__ import annotations
@@ -26,8 +29,10 @@ from secure_endpoint.cli import main
 from secure_endpoint.runtime.baseline.store import load_baseline
 from secure_endpoint.runtime.capture import runs
 from secure_endpoint.runtime.capture.drift import Reference, windows
-from secure_endpoint.runtime.capture.records import Counts, read_lines
+from secure_endpoint.runtime.capture.records import Capture, Counts, read_lines
 from secure_endpoint.runtime.capture.runs import CaptureObject
+from secure_endpoint.runtime.payload.detector import PayloadDetector
+from secure_endpoint.runtime.payload.reference import PayloadReference
 
 WIDTH = 40
 
@@ -38,7 +43,7 @@ def population(rng: np.random.Generator, n: int) -> np.ndarray:
     return np.round(latent @ mix + rng.normal(0, 0.5, (n, WIDTH)), 4)
 
 
-def capture_lines(rng: np.random.Generator, rows: int) -> list[bytes]:
+def capture_lines(rng: np.random.Generator, rows: int, clients: int = 20) -> list[bytes]:
     lines, sent, n = [], 0, 0
     start = 1_764_547_200  # 2025-12-01
     while sent < rows:
@@ -53,7 +58,7 @@ def capture_lines(rng: np.random.Generator, rows: int) -> list[bytes]:
                                    "data": json.dumps({"predictions": [0.5] * size}),
                                    "encoding": "JSON"},
             },
-            "eventMetadata": {"eventId": f"e{n}", "inferenceId": f"client{n % 20}:r{n}",
+            "eventMetadata": {"eventId": f"e{n}", "inferenceId": f"client{n % clients}:r{n}",
                               "inferenceTime": at},
             "eventVersion": "0",
         }  # fmt: skip
@@ -88,27 +93,47 @@ class FileStore:
             yield from handle
 
 
-def one_run(reference: Reference, rows: int, rng: np.random.Generator) -> None:
+def one_run(
+    reference: Reference,
+    rows: int,
+    rng: np.random.Generator,
+    payload: PayloadReference | None = None,
+    clients: int = 20,
+) -> None:
     """An hour of ``rows`` captured rows read by one scheduled run, streamed from files as the
-    function streams S3 objects: its CPU time and the peak memory it adds."""
+    function streams S3 objects: its CPU time and the peak memory it adds; with ``payload``,
+    the payload detector reads the same captures (``runs.run(also=...)``)."""
+    detector = PayloadDetector(payload) if payload is not None else None
+    found: list[object] = []
+
+    def detect(captures: Iterator[Capture]) -> None:
+        assert detector is not None
+        found.extend(detector.run(captures))
+
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)
         hour = root / "capture/ep/AllTraffic/2025/12/01/00"
         hour.mkdir(parents=True)
         written = 0
         for part in range(max(1, rows // 50_000)):
-            lines = capture_lines(rng, min(50_000, rows - written))
+            lines = capture_lines(rng, min(50_000, rows - written), clients)
             (hour / f"{part:04d}.jsonl").write_bytes(b"\n".join(lines) + b"\n")
             written += 50_000
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         cpu = time.process_time()
         result = runs.run(FileStore(root), "capture/ep/", reference, runs.Cursor(0.0),
-                          time.time() + 3600, lookback_hours=24 * 3650)  # fmt: skip
+                          time.time() + 3600, lookback_hours=24 * 3650,
+                          also=detect if detector is not None else None)  # fmt: skip
+        state = detector.state_bytes() if detector is not None else b""
         cpu = time.process_time() - cpu
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"one scheduled run over {result.report.rows:,} rows ({result.objects} objects): "
-          f"{cpu:.1f} s CPU; peak memory {peak:,.0f} MiB (the process before the run: "
+    what = "drift + payload" if detector is not None else "drift"
+    print(f"one scheduled run ({what}) over {result.report.rows:,} rows ({result.objects} "
+          f"objects): {cpu:.1f} s CPU; peak memory {peak:,.0f} MiB (the process before the run: "
           f"{before:,.0f} MiB)")  # fmt: skip
+    if detector is not None:
+        print(f"  payload: {clients:,} clients, {len(found):,} findings, saved state "
+              f"{len(state) / 2**20:.1f} MiB (npz)")  # fmt: skip
 
 
 def main_() -> None:
@@ -117,6 +142,10 @@ def main_() -> None:
     parser.add_argument(
         "--run-rows", type=int, default=1_000_000, help="rows of the one scheduled run"
     )
+    parser.add_argument(
+        "--payload", action="store_true", help="the run with payload monitoring, as well"
+    )
+    parser.add_argument("--clients", type=int, default=1000, help="clients of the --payload run")
     args = parser.parse_args()
     rng = np.random.default_rng(0)
     with tempfile.TemporaryDirectory() as folder:
@@ -124,7 +153,9 @@ def main_() -> None:
         header = ",".join(f"f{i}" for i in range(WIDTH))
         np.savetxt(train, population(rng, 50_000), delimiter=",", header=header, comments="")
         assert main(["baseline", "--training", str(train), "--output", f"{folder}/b"]) == 0
-        reference = Reference.from_baseline(load_baseline(Path(folder) / "b"))
+        documents = load_baseline(Path(folder) / "b")
+        reference = Reference.from_baseline(documents)
+        payload = PayloadReference.from_baseline(documents) if args.payload else None
     lines = capture_lines(rng, args.rows)
     counts = Counts()
     cpu, wall = time.process_time(), time.perf_counter()
@@ -137,6 +168,8 @@ def main_() -> None:
     print(f"peak memory of the process (lines held in memory included): {peak:,.0f} MiB")
     del lines
     one_run(reference, args.run_rows, rng)
+    if payload is not None:
+        one_run(reference, args.run_rows, rng, payload, args.clients)
 
 
 if __name__ == "__main__":

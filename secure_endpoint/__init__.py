@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from secure_endpoint.constructs.api_key_responder import ApiKeyResponder
     from secure_endpoint.constructs.blocklist_store import BlockListTable
+    from secure_endpoint.constructs.drift_monitor import AutoQuarantine
     from secure_endpoint.constructs.edge import WafOptions
     from secure_endpoint.constructs.endpoint import SecureEndpoint
     from secure_endpoint.constructs.identity import MachineUserPool
@@ -57,6 +58,7 @@ __all__ = [
     "ApiClient",
     "ApiKeyResponder",
     "ArtifactOptions",
+    "AutoQuarantine",
     "AutomaticMitigation",
     "BlockListTable",
     "CustomDomain",
@@ -110,6 +112,7 @@ _HOMES = {
     "ShieldOptions": "secure_endpoint.constructs.shield",
     "EmergencyContact": "secure_endpoint.constructs.shield",
     "AutomaticMitigation": "secure_endpoint.constructs.shield",
+    "AutoQuarantine": "secure_endpoint.constructs.drift_monitor",
     "ThreatIntelFeed": "secure_endpoint.constructs.threat_intel",
     "FeedFormat": "secure_endpoint.constructs.threat_intel",
     "SPAMHAUS_DROP": "secure_endpoint.constructs.threat_intel",

@@ -31,6 +31,7 @@ from endpoint_builder import DIGEST, SKLEARN, synth_endpoint
 from secure_endpoint import (
     ApiClient,
     ArtifactOptions,
+    AutoQuarantine,
     CustomDomain,
     DataCaptureOptions,
     EmergencyContact,
@@ -297,6 +298,25 @@ CASES = [
     case("drift_baseline", r"a directory path \(a str or Path\), got 5",
          lambda s: {"drift_baseline": 5, "data_capture": DataCaptureOptions()},
          "drift-baseline-an-int"),
+    case("payload_monitoring", r"payload_monitoring must be True or False, got 'yes'",
+         lambda s: {"payload_monitoring": "yes"}, "payload-monitoring-not-a-bool"),
+    case("payload_membership_key", r"a Secrets Manager secret \(secretsmanager.ISecret\), not "
+         r"its ARN or value, got 'arn:aws:secretsmanager:", lambda s: {"payload_membership_key":
+         "arn:aws:secretsmanager:eu-west-1:123456789012:secret:k"}, "membership-key-an-arn"),
+    case("auto_quarantine", r"auto_quarantine configures payload monitoring, which needs "
+         r"drift_baseline", lambda s: {"auto_quarantine": AutoQuarantine()},
+         "auto-quarantine-without-drift"),
+    case("auto_quarantine", r"auto_quarantine must be an AutoQuarantine\(...\), got True",
+         lambda s: {"auto_quarantine": True}, "auto-quarantine-a-bool"),
+    case("auto_quarantine.ttl", r"whole minutes from 1 minute to 30 days, got 1 minute 30 seconds",
+         lambda s: {"auto_quarantine": AutoQuarantine(ttl=Duration.seconds(90))},
+         "auto-quarantine-ttl"),
+    case("auto_quarantine.never_quarantine", r"names \['ops'\], which are not clients of the "
+         r"endpoint \(\['partner-a'\]\)", lambda s: {"auto_quarantine": AutoQuarantine(
+             never_quarantine=["ops"])}, "auto-quarantine-never-unknown"),
+    case("auto_quarantine.max_per_run", r"must be from 1 to 20, got 50",
+         lambda s: {"auto_quarantine": AutoQuarantine(max_per_run=50)},
+         "auto-quarantine-max-per-run"),
     case("custom_domain", r"a CustomDomain or None, got 'api.example.com'",
          lambda s: {"custom_domain": "api.example.com"}, "custom-domain-a-string"),
     case("custom_domain.domain_name", r"fully qualified domain name.*got 'API'",
@@ -476,6 +496,7 @@ def test_every_prop_of_the_endpoint_and_its_option_classes_has_a_bad_case() -> N
             ("data_capture", DataCaptureOptions),
             ("shield", ShieldOptions),
             ("custom_domain", CustomDomain),
+            ("auto_quarantine", AutoQuarantine),
             ("response_hardening", ResponseHardening),
             ("clients[a]", ApiClient),
         )

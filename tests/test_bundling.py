@@ -230,7 +230,7 @@ def test_only_bundles_with_the_runtime_change_when_the_runtime_changes(tmp_path,
 
 def test_every_function_with_requirements_has_a_current_lock():
     functions = sorted(path.parent.name for path in LAMBDAS_DIR.glob("*/requirements.txt"))
-    assert len(functions) == 7  # the drift monitor is the seventh
+    assert len(functions) == 8  # the drift monitor the seventh, the quarantine responder the 8th
     assert stale_locks() == []
 
 

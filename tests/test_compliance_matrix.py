@@ -106,6 +106,8 @@ ROWS = [
     Row("endpoint-csv-input", of("test_input_constraints", "csv_configuration")),
     Row("endpoint-response-hardening", of("test_response_hardening")),
     Row("endpoint-drift-monitor", of("test_drift_monitor")),
+    Row("endpoint-payload-monitor", of("test_payload_monitor")),
+    Row("endpoint-auto-quarantine", of("test_payload_monitor", "with_auto_quarantine")),
     Row("two-endpoints-one-stack", lambda: once(two_endpoints_in_one_stack)),
     Row("multi-stack-example", of("test_endpoint_composition"), ("eu-west-1",)),
     Row("sample-app", of("test_app"), CLI_REGION),

@@ -105,6 +105,7 @@ def check_props(props: dict[str, Any]) -> CheckedProps:
         from secure_endpoint.constructs.drift_monitor import check_baseline
 
         check_baseline(p["drift_baseline"])
+    warnings += _payload(p, clients)
     if p["access_token_validity"] is not None:
         _whole(
             "access_token_validity",
@@ -254,6 +255,46 @@ def _whole(prop: str, value: object, unit: int, low: int, high: int, example: st
             f"{prop} must be whole {'days' if unit == 86_400 else 'minutes'}, like {example}, "
             f"got {value.to_human_string()}"  # type: ignore[attr-defined]
         )
+
+
+def _payload(p: dict[str, Any], clients: Sequence[ApiClient]) -> list[tuple[str, str]]:
+    """Payload monitoring rides on the drift monitor: on by default where there is one."""
+    check.boolean("payload_monitoring", p["payload_monitoring"])
+    monitored = p["drift_baseline"] is not None and p["payload_monitoring"]
+    key, quarantine = p["payload_membership_key"], p["auto_quarantine"]
+    if key is not None:
+        check.resource(
+            "payload_membership_key",
+            key,
+            "secret_arn",
+            "a Secrets Manager secret (secretsmanager.ISecret), not its ARN or value",
+        )
+    if quarantine is not None:
+        from secure_endpoint.constructs.drift_monitor import AutoQuarantine
+
+        check.instance_of("auto_quarantine", quarantine, AutoQuarantine, "an AutoQuarantine(...)")
+        quarantine.settings([c.name for c in clients])
+    for name, value in (("payload_membership_key", key), ("auto_quarantine", quarantine)):
+        if value is not None and not monitored:
+            raise ValueError(
+                f"{name} configures payload monitoring, which needs drift_baseline (and "
+                "payload_monitoring=True)"
+            )
+    if key is not None:
+        from secure_endpoint.constructs.drift_monitor import check_baseline, check_membership_key
+
+        check_membership_key(check_baseline(p["drift_baseline"]), given=True)
+    if p["drift_baseline"] is not None and not p["payload_monitoring"]:
+        return [
+            (
+                "secure-endpoint:payload-monitoring-off",
+                "payload_monitoring=False: the drift monitor reads every captured request but "
+                "no longer scores clients on what they send, so model extraction, boundary "
+                "probing, out-of-distribution and membership probing under the rate limits go "
+                "unseen",
+            )
+        ]
+    return []
 
 
 def _resources(p: dict[str, Any]) -> None:

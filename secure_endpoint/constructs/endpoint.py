@@ -27,7 +27,8 @@ from secure_endpoint.constructs import keys, removal, vpc_endpoints
 from secure_endpoint.constructs._props import check_props
 
 if TYPE_CHECKING:  # the opt-in parts are imported when used: a synth without them is faster
-    from secure_endpoint.constructs.drift_monitor import DriftMonitor
+    from secure_endpoint.constructs.drift_monitor import AutoQuarantine, DriftMonitor
+    from secure_endpoint.constructs.quarantine import QuarantinePlan
     from secure_endpoint.constructs.shield import ShieldAdvancedEdge, ShieldOptions
     from secure_endpoint.constructs.threat_intel import ThreatIntelFeeds
 from secure_endpoint.constructs.alarms import DEFAULT_RUNBOOK_URL, EndpointAlarms
@@ -51,7 +52,7 @@ from secure_endpoint.constructs.input_constraints import (
     InputFormat,
 )
 from secure_endpoint.constructs.keys import EncryptionKey, allow_logs_to_use
-from secure_endpoint.constructs.monitor import INTERFACE_ENDPOINTS, AnomalyMonitor, MonitorOptions
+from secure_endpoint.constructs.monitor import AnomalyMonitor, MonitorOptions
 from secure_endpoint.constructs.network import IsolatedNetwork
 from secure_endpoint.constructs.options import (
     ApiClient,
@@ -127,6 +128,17 @@ class SecureEndpoint(Construct):
         and constraint violations. Needs ``data_capture``. Default: - no drift checks
     :param data_capture: capture requests and responses, attributed to clients.
         Default: - off
+    :param payload_monitoring: with ``drift_baseline``, the drift monitor also scores every
+        client on what it sends (extraction, probing, out-of-distribution rows, membership
+        probing), with an alarm per kind, an alert naming the client and a dashboard row.
+        Adds an SNS interface endpoint to a VPC created here (a brought VPC must have one).
+        Default: - true (with ``drift_baseline``)
+    :param payload_membership_key: the Secrets Manager secret of the key the baseline's
+        membership hashes were made with; the monitor reads it at its cold start (adds a
+        Secrets Manager interface endpoint). Default: - none
+    :param auto_quarantine: quarantine the clients the payload monitor flags
+        (``AutoQuarantine``: TTL, ``never_quarantine``, at most ``max_per_run``).
+        Default: - none, alert only
     :param access_token_validity: whole minutes from 5 minutes to 1 day. Default: - 15 minutes
     :param rotation_interval: how often client secrets rotate, whole days from 1 to 365.
         Default: - 30 days
@@ -202,6 +214,9 @@ class SecureEndpoint(Construct):
         custom_domain: CustomDomain | None = None,
         data_capture: DataCaptureOptions | None = None,
         drift_baseline: str | Path | None = None,
+        payload_monitoring: bool = True,
+        payload_membership_key: secretsmanager.ISecret | None = None,
+        auto_quarantine: AutoQuarantine | None = None,
         access_token_validity: Duration | None = None,
         rotation_interval: Duration | None = None,
         log_retention: logs.RetentionDays = logs.RetentionDays.ONE_YEAR,
@@ -245,23 +260,19 @@ class SecureEndpoint(Construct):
             # its owner allows the services (docs/bring-your-own.md).
             self.key = keys.referenced(self, "BroughtKey", encryption_key)
 
+        needs = vpc_endpoints.needed(
+            anomaly_monitor=anomaly_monitor,
+            model_signature=model_signature is not None,
+            payload_alerts=drift_baseline is not None and payload_monitoring,
+            secrets=payload_membership_key is not None,
+        )
         if vpc is None:
             self.network: IsolatedNetwork | None = IsolatedNetwork(
                 self,
                 "Network",
                 key=self.key,
                 flow_log_retention=log_retention,
-                interface_endpoints=[
-                    # Nothing in the VPC calls Secrets Manager or Cognito: the rotation runs
-                    # outside it (a pool with a domain is incompatible with PrivateLink).
-                    *(INTERFACE_ENDPOINTS if anomaly_monitor else ()),
-                    # The artifact check's kms:Verify of the model signature.
-                    *(
-                        [ec2.InterfaceVpcEndpointAwsService.KMS]
-                        if model_signature is not None
-                        else []
-                    ),
-                ],
+                interface_endpoints=list(needs.interface),
             )
             self.vpc: ec2.IVpc = self.network.vpc
             subnets = self.network.isolated_subnets
@@ -278,13 +289,7 @@ class SecureEndpoint(Construct):
                 subnet_type=ec2.SubnetType.PRIVATE_ISOLATED
             )
             vpc_endpoints.check_brought_vpc(
-                self,
-                vpc,
-                subnets,
-                vpc_endpoints.needed(
-                    anomaly_monitor=anomaly_monitor, model_signature=model_signature is not None
-                ),
-                add_missing=add_vpc_endpoints,
+                self, vpc, subnets, needs, add_missing=add_vpc_endpoints
             )
 
         image = (
@@ -517,10 +522,15 @@ class SecureEndpoint(Construct):
             )
             self.alarms.dashboard.add_widgets(*self.monitor.widgets())
         self.drift: DriftMonitor | None = None
+        self.quarantine_plan: QuarantinePlan | None = None
+        """The usage plan ``auto_quarantine`` moves clients' keys to; None without it."""
         if drift_baseline is not None:
             self._add_drift_monitor(
-                drift_baseline, subnets, log_retention, cache_dir, reserved_concurrency
-            )
+                drift_baseline, subnets, log_retention, cache_dir, reserved_concurrency,
+                payload_monitoring=payload_monitoring,
+                membership_key=payload_membership_key,
+                auto_quarantine=auto_quarantine,
+            )  # fmt: skip
         self._grant_secret_rotations_the_key()
         self._watch_functions()
         if reserved_concurrency:
@@ -550,9 +560,23 @@ class SecureEndpoint(Construct):
         log_retention: logs.RetentionDays,
         cache_dir: Path,
         reserved_concurrency: bool,
+        *,
+        payload_monitoring: bool,
+        membership_key: secretsmanager.ISecret | None,
+        auto_quarantine: AutoQuarantine | None,
     ) -> None:
         from secure_endpoint.constructs.drift_monitor import DriftMonitor
 
+        if auto_quarantine is not None:
+            from secure_endpoint.constructs.quarantine import QuarantinePlan
+
+            self.quarantine_plan = QuarantinePlan(
+                self,
+                "QuarantinePlan",
+                rest_api=self.api.rest_api,
+                stage=self.api.stage,
+                never_quarantine=list(auto_quarantine.never_quarantine),
+            )
         bucket = self.hosting.capture_bucket
         assert bucket is not None  # checked with the props: drift needs data_capture
         self.drift = DriftMonitor(
@@ -567,7 +591,19 @@ class SecureEndpoint(Construct):
             log_retention=log_retention,
             bundling_cache_dir=cache_dir,
             reserved_concurrency=reserved_concurrency,
+            payload_monitoring=payload_monitoring,
+            alert_topic=self.alarms.topic,
+            app_clients=self.identity.app_clients,
+            membership_key=membership_key,
+            auto_quarantine=auto_quarantine,
+            api_keys=self.api.api_keys,
+            usage_plans=self.api.usage_plans,
+            quarantine_plan=self.quarantine_plan,
         )
+        for name, metric, description, section in self.drift.payload_alarms():
+            self.alarms.add_threshold_alarm(
+                name, metric, threshold=0, description=description, runbook_section=section
+            )
         self.alarms.add_threshold_alarm(
             "InputDrift",
             self.drift.metric_drifting_features(),
@@ -628,6 +664,10 @@ class SecureEndpoint(Construct):
                 )
         if self.drift is not None:
             watched.append(("DriftMonitor", self.drift.function, "the drift monitor"))
+            if self.drift.quarantine is not None:
+                watched.append(
+                    ("QuarantineResponder", self.drift.quarantine.function, "quarantine responder")
+                )
         if self.shield is not None:
             watched.append(
                 ("OriginSecretRotation", self.shield.rotation.function, "origin secret rotation")
@@ -718,7 +758,9 @@ class SecureEndpoint(Construct):
         ``kms:GenerateDataKey`` on its key (DynamoDB uses the caller's permission on the
         customer-managed key); ``wafv2:GetIPSet``/``UpdateIPSet`` on the auto-block IP sets and
         ``wafv2:GetIPSet`` on the allowlist's; ``apigateway:GET``/``PATCH`` on each client's API
-        key; ``secretsmanager:RotateSecret`` on each client's secret. Not the deny list
+        key; ``secretsmanager:RotateSecret`` on each client's secret; with ``auto_quarantine``,
+        what ``quarantine``, ``release`` and ``quarantined`` call on the clients' keys and plans
+        and the quarantine plan (``QuarantinePlan.grant_quarantine``). Not the deny list
         (``grant_update_deny_list``) nor anything of the model.
         """
         stack = Stack.of(self)
@@ -763,6 +805,12 @@ class SecureEndpoint(Construct):
                 resource_arns=[secret.secret_arn for secret in self.credentials.secrets.values()],
             ),
         ]
+        if self.quarantine_plan is not None:
+            grants.append(
+                self.quarantine_plan.grant_quarantine(
+                    grantee, api_keys=self.api.api_keys, usage_plans=self.api.usage_plans
+                )
+            )
         combined = grants[0]
         for grant in grants[1:]:
             combined = combined.combine(grant)
@@ -824,6 +872,9 @@ class SecureEndpoint(Construct):
                 zip((4, 6), (s.attr_arn for s in self.edge.auto_block_ip_sets), strict=False)
             ),
             allowlist=tuple(ip_set.attr_arn for ip_set in self.edge.allowed_ip_sets),
+            # the CLI's quarantine moves keys to the same plan as auto_quarantine
+            quarantine_plan_id=plan.usage_plan_id if (plan := self.quarantine_plan) else None,
+            never_quarantine=plan.never_quarantine if plan else (),
         )
         self.manifest_output = CfnOutput(
             self,

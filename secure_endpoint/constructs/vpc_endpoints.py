@@ -40,18 +40,30 @@ class NeededEndpoints:
         ]
 
 
-def needed(*, anomaly_monitor: bool, model_signature: bool) -> NeededEndpoints:
+def needed(
+    *,
+    anomaly_monitor: bool,
+    model_signature: bool,
+    payload_alerts: bool = False,
+    secrets: bool = False,
+) -> NeededEndpoints:
     """What an endpoint's functions call through the VPC.
 
     The anomaly monitor calls CloudWatch Logs, SNS and WAF (``monitor.INTERFACE_ENDPOINTS``) and
     DynamoDB; the artifact check S3 and, with a model signature, KMS; SageMaker reads the
-    artifact from S3. The secret rotations run outside the VPC (Cognito has no PrivateLink for a
-    pool with a domain), so neither Secrets Manager nor Cognito is needed here.
+    artifact from S3; the drift monitor's payload alerts SNS, and its membership key Secrets
+    Manager (``secrets``). The secret rotations run outside the VPC (Cognito has no PrivateLink
+    for a pool with a domain), so Cognito is not needed here.
     """
     interface = [
         *(INTERFACE_ENDPOINTS if anomaly_monitor else ()),
         *((ec2.InterfaceVpcEndpointAwsService.KMS,) if model_signature else ()),
     ]
+    sns = ec2.InterfaceVpcEndpointAwsService.SNS
+    if payload_alerts and sns.name not in {service.name for service in interface}:
+        interface.append(sns)
+    if secrets:
+        interface.append(ec2.InterfaceVpcEndpointAwsService.SECRETS_MANAGER)
     gateway = [
         ec2.GatewayVpcEndpointAwsService.S3,
         *((ec2.GatewayVpcEndpointAwsService.DYNAMODB,) if anomaly_monitor else ()),

@@ -36,6 +36,15 @@ EMITS = {
     "api_key_responder": (
         "handler.metrics.add_metric(name='KeysDisabled', unit=MetricUnit.Count, value=1)\n"
     ),
+    "drift_monitor": (  # the payload metrics, per kind and per client (EphemeralMetrics)
+        "from drift_monitor.payload import Tally\n"
+        "scores = type('D', (), {'client_scores': lambda self: {'crm': {'probing': 9.5}}})()\n"
+        "handler._publish_payload(Tally(rows=4), scores)\n"
+        "handler.metrics.add_metric(name='CapturedRows', unit=MetricUnit.Count, value=4)\n"
+    ),
+    "quarantine_responder": (
+        "handler.metrics.add_metric(name='ClientsQuarantined', unit=MetricUnit.Count, value=1)\n"
+    ),
     "threat_intel_feed": (
         "from threat_intel_feed.feeds import FeedReport, Outcome\n"
         "handler.report_feed(FeedReport('tor-exit-nodes', Outcome.UPDATED, entries=3))\n"
@@ -89,6 +98,12 @@ def test_the_per_client_and_per_feed_metrics_are_among_them() -> None:
     assert [(d["Client"], d["service"]) for d in monitor] == [("crm", SERVICE)]
     feed = [d for d in run_handler("threat_intel_feed", SERVICE) if "Feed" in d]
     assert [(d["Feed"], d["service"]) for d in feed] == [("tor-exit-nodes", SERVICE)]
+    payload = run_handler("drift_monitor", SERVICE)
+    assert [(d["Client"], d["service"]) for d in payload if "PayloadScore" in d] == [
+        ("crm", SERVICE)
+    ]
+    kinds = sorted(d["Kind"] for d in payload if "PayloadFindings" in d)
+    assert kinds == ["extraction", "membership", "out_of_distribution", "probing"]
 
 
 def test_without_the_variable_the_default_service() -> None:

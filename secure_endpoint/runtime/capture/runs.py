@@ -18,13 +18,13 @@ calls AWS.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from secure_endpoint.runtime.capture.drift import Reference, Window, WindowReport, iso
-from secure_endpoint.runtime.capture.records import Counts, read_lines
+from secure_endpoint.runtime.capture.records import Capture, Counts, read_lines
 
 DEFAULT_LOOKBACK_HOURS = 3
 DEFAULT_MAX_BYTES = 512 * 1024 * 1024
@@ -161,18 +161,33 @@ def run(
     *,
     lookback_hours: int = DEFAULT_LOOKBACK_HOURS,
     max_bytes: int = DEFAULT_MAX_BYTES,
+    also: Callable[[Iterator[Capture]], object] | None = None,
 ) -> RunResult:
     """Read what arrived since ``cursor`` as one window and compare it with the baseline. The
-    caller writes the report, then the returned cursor (in that order)."""
+    caller writes the report, then the returned cursor (in that order).
+
+    :param also: another reader of the same captures (the payload detector), called once with
+        them as an iterator, oldest object first: the objects are read once, for both. What it
+        leaves unread is still read into the window.
+    """
     chosen, waiting = plan(
         store, endpoint_prefix, cursor, now, lookback_hours=lookback_hours, max_bytes=max_bytes
     )
     counts = Counts()
     start = chosen[0].last_modified if chosen else now
     window = Window(reference, start, chosen[-1].last_modified if chosen else now)
-    for item in chosen:
-        for capture in read_lines(store.lines(item.key), counts):
-            window.add(capture)
+
+    def captures() -> Iterator[Capture]:
+        for item in chosen:
+            for capture in read_lines(store.lines(item.key), counts):
+                window.add(capture)
+                yield capture
+
+    stream = captures()
+    if also is not None:
+        also(stream)
+    for _ in stream:  # the rest, if any
+        pass
     return RunResult(window.report(), counts, len(chosen), advance(cursor, chosen), waiting > 0)
 
 
