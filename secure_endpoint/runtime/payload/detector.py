@@ -93,10 +93,15 @@ class DetectorConfig:
     """A near duplicate whose answer moved by less than this is a re-send, not a probe."""
     decision_threshold: float = 0.5
     half_life_hours: float = 6.0
+    vector_rows: int = 8
+    """Clients with at most this many rows in a batch are assessed together, vectorized (the
+    same facts); 0: each on its own."""
     batch_rows: int = 1_000_000
     """Rows scored together (per client: its sample of them against its earlier rows)."""
-    batch_seconds: float = 3600.0
-    """A batch also ends when a capture is this much later than the batch's first."""
+    batch_seconds: float = 6 * 3600.0
+    """A batch also ends when a capture is this much later than the batch's first (a scheduled
+    run flushes its hour as one batch). Within a batch a client's first crossing is still found
+    row by row (for up to ``sample_rows`` rows); the population's nulls are the batch's."""
 
     def __post_init__(self) -> None:
         checks = {
@@ -115,6 +120,7 @@ class DetectorConfig:
             "decision_threshold": 0 < self.decision_threshold < 1,
             "half_life_hours": self.half_life_hours > 0,
             "batch_rows": self.batch_rows >= 1,
+            "vector_rows": self.vector_rows >= 0,
             "batch_seconds": self.batch_seconds > 0,
         }
         for name, ok in checks.items():
@@ -326,7 +332,12 @@ class PayloadDetector:
         self.clock = max(self.clock, end)
 
         events: dict[int, _Events] = {}
+        small = [seg for seg in segments if len(seg) <= config.vector_rows]
+        if small:  # the many clients with a few rows each: all at once, row by row
+            events.update(self._assess_small(small, owner, z, llr, violating, when, answer))
         for segment in segments:
+            if len(segment) <= config.vector_rows:
+                continue
             slot = int(owner[segment[0]])
             events[slot] = self._assess(slot, segment, z, llr, violating, when, answer)
         before = self.total.copy()
@@ -494,6 +505,145 @@ class PayloadDetector:
             found.hashed = found.hits = np.zeros(len(zs), dtype=bool)
         self._remember(slot, zs, outs, d1[novel])
         return found
+
+    def _assess_small(
+        self,
+        segments: list[npt.NDArray[np.int64]],
+        owner: npt.NDArray[np.int64],
+        z: Floats,
+        llr: Floats | None,
+        violating: Bools,
+        when: Floats,
+        answer: Floats,
+    ) -> dict[int, _Events]:
+        """``_assess`` for clients of at most ``vector_rows`` rows in the batch, vectorized over
+        the clients: round ``r`` takes every client's ``r``-th row, against its buffers as the
+        earlier rounds left them. The same facts as ``_assess`` row by row (all rows are the
+        sample; all are hashed)."""
+        config, capacity = self.config, self.config.recent
+        count = len(segments)
+        lengths = np.array([len(seg) for seg in segments])
+        width = int(lengths.max())
+        rows = np.full((count, width), -1, dtype=np.int64)
+        for i, seg in enumerate(segments):
+            rows[i, : len(seg)] = seg
+        slots = owner[rows[:, 0]]
+        names = ("assessed", "novel", "near", "answered", "flips", "edge", "distinct", "ood",
+                 "low", "hashed", "hits")  # fmt: skip
+        facts = {name: np.zeros((count, width), dtype=bool) for name in names}
+        llr_rows = np.zeros((count, width))
+        copula, hasher, membership = (
+            self.reference.copula,
+            self.reference.hasher,
+            self.reference.membership,
+        )
+        dims = max(z.shape[1], 1)
+        for r in range(width):
+            active = np.flatnonzero(lengths > r)
+            cs, idx = slots[active], rows[active, r]
+            x = z[idx].astype(np.float32)
+            outs = answer[idx]
+            stored = self.recent[cs].reshape(len(cs), 2 * capacity, -1).astype(np.float32)
+            stored_answers = self.recent_answers[cs].reshape(len(cs), 2 * capacity).astype(float)
+            filled = self.filled[cs]
+            position = np.arange(capacity)[None, :]
+            valid = np.concatenate(
+                [position < filled[:, :1], position < filled[:, 1:]], axis=1
+            )  # fmt: skip
+            seen = self.remembered[cs]
+            index = np.concatenate(
+                [seen[:, None] - filled[:, :1] + position, self.reservoir_index[cs]], axis=1
+            )
+            difference = stored - x[:, None, :]
+            distance = np.sqrt(np.einsum("ijk,ijk->ij", difference, difference) / dims)
+            distance[~valid] = np.inf
+            nearest = distance.argmin(axis=1)
+            d1 = distance[np.arange(len(cs)), nearest]
+            assessed = np.isfinite(d1)
+            old = valid & (index < (seen - config.lag)[:, None])
+            d_old = np.where(old, distance, np.inf).min(axis=1)
+            walking = np.isfinite(d_old) & (
+                d_old > config.walk * np.maximum(np.where(assessed, d1, 0), config.repeat)
+            )
+            neighbour = stored_answers[np.arange(len(cs)), nearest]
+            novel = assessed & (d1 > config.repeat)
+            close = novel & (d1 < config.near)
+            moved = np.abs(outs - neighbour) >= config.answer_step
+            near = close & walking & moved
+            answered = novel & np.isfinite(outs)
+            label = outs >= config.decision_threshold
+            flips = near & np.isfinite(neighbour) & np.isfinite(outs) & (
+                label != (neighbour >= config.decision_threshold)
+            )  # fmt: skip
+            edge = (
+                answered
+                & ~(close & ~walking)
+                & (np.abs(outs - config.decision_threshold) < config.boundary)
+            )
+            distinct = ~assessed | (novel & ~(close & ~walking))
+            found = {"assessed": assessed, "novel": novel, "near": near, "answered": answered,
+                     "flips": flips, "edge": edge, "distinct": distinct,
+                     "ood": violating[idx] & distinct}  # fmt: skip
+            if llr is not None and copula is not None:
+                llr_rows[active, r] = np.where(distinct, llr[idx], 0.0)
+                found["low"] = distinct & (llr[idx] < copula.llr_low)
+            if hasher is not None and membership is not None and config.hash_rows:
+                found["hashed"] = np.ones(len(cs), dtype=bool)
+                found["hits"] = membership.hits(hasher.hashes(z[idx]))
+            for name, values in found.items():
+                facts[name][active, r] = values
+            self._remember_one(cs, x, outs, np.where(novel, d1, np.inf))
+        events = {}
+        for i, slot in enumerate(slots.tolist()):
+            n = int(lengths[i])
+            events[slot] = _Events(
+                times=when[rows[i, :n]],
+                sample_positions=np.arange(n),
+                llr=llr_rows[i, :n] if llr is not None else None,
+                **{name: facts[name][i, :n] for name in names},
+            )
+        return events
+
+    def _remember_one(
+        self,
+        slots: npt.NDArray[np.int64],
+        rows: npt.NDArray[np.float32],
+        answers: Floats,
+        d1: Floats,
+    ) -> None:
+        """``_remember`` of one row for each of ``slots`` (distinct clients), vectorized."""
+        capacity = self.config.recent
+        values, outs = rows.astype(np.float16), answers.astype(np.float16)
+        filled = self.filled[slots]
+        # the ring, newest last: a full one shifts by one
+        full = filled[:, 0] >= capacity
+        if full.any():
+            shifting = slots[full]
+            self.recent[shifting, 0, :-1] = self.recent[shifting, 0, 1:]
+            self.recent_answers[shifting, 0, :-1] = self.recent_answers[shifting, 0, 1:]
+        at = np.minimum(filled[:, 0], capacity - 1)
+        self.recent[slots, 0, at] = values
+        self.recent_answers[slots, 0, at] = outs
+        self.filled[slots, 0] = np.minimum(filled[:, 0] + 1, capacity)
+        # the reservoir (Algorithm R)
+        seen = self.remembered[slots]
+        growing = filled[:, 1] < capacity
+        draw = (self._rng.random(len(slots)) * (seen + 1)).astype(np.int64)
+        place = np.where(growing, filled[:, 1], draw)
+        keep = place < capacity
+        self.recent[slots[keep], 1, place[keep]] = values[keep]
+        self.recent_answers[slots[keep], 1, place[keep]] = outs[keep]
+        self.reservoir_index[slots[keep], place[keep]] = seen[keep]
+        self.filled[slots, 1] = np.where(growing, filled[:, 1] + 1, filled[:, 1])
+        self.remembered[slots] += 1
+        # the distance ring
+        finite = np.isfinite(d1)
+        if finite.any():
+            ring = self.config.distances
+            with_distance = slots[finite]
+            where = self.distance_count[with_distance] % ring
+            self.distance_ring[with_distance, where] = d1[finite].astype(np.float16)
+            self.distance_count[with_distance] += 1
 
     def _remember(self, slot: int, zs: npt.NDArray[np.float32], outs: Floats, d1: Floats) -> None:
         capacity = self.config.recent

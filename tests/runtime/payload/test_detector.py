@@ -260,3 +260,30 @@ def test_a_record_re_sent_with_a_jitter_is_not_a_boundary_search(world):
     assert ("walker", "probing") in flagged
     legitimate = {"jittery"} | {f"legit-{i}" for i in range(10)}
     assert not {client for client, _ in flagged} & legitimate
+
+
+def test_clients_of_a_few_rows_a_batch_are_judged_the_same_all_at_once(world):
+    """The vectorized path (clients with at most ``vector_rows`` rows in a batch) and the
+    client-by-client one count the same facts."""
+    reference, training = world
+    rng = np.random.default_rng(9)
+    captures = []
+    walk = boundary_walks(reference, rng)[:60]
+    for i in range(12):
+        rows = pop.sample(rng, 60, pop.SubPopulation.draw(rng))
+        if i == 0:
+            rows = walk  # a boundary search, two steps an hour
+        if i == 1:
+            rows = np.repeat(rows[:1], 60, axis=0)  # one record re-sent
+        captures += captures_of(reference, f"c{i}", rows, START + 60 * i, 1800.0)
+    captures.sort(key=lambda c: c.time)
+    hourly = {"batch_seconds": 3600.0}
+    one = PayloadDetector(reference, DetectorConfig(vector_rows=0, **hourly))
+    many = PayloadDetector(reference, DetectorConfig(vector_rows=8, **hourly))
+    found_one, found_many = one.run(captures), many.run(captures)
+    assert [f.to_json() for f in found_one] == [f.to_json() for f in found_many]
+    assert np.allclose(one.total[: len(one.ids)], many.total[: len(many.ids)])
+    assert one.total[one.index["c0"], detector_module.NEAR] > 3  # the walk's steps counted
+    assert np.array_equal(one.remembered[:12], many.remembered[:12])
+    assert np.array_equal(one.filled[:12], many.filled[:12])
+    assert np.array_equal(one.recent[:12], many.recent[:12])
