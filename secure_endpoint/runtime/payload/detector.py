@@ -98,10 +98,11 @@ class DetectorConfig:
     same facts); 0: each on its own."""
     batch_rows: int = 1_000_000
     """Rows scored together (per client: its sample of them against its earlier rows)."""
-    batch_seconds: float = 6 * 3600.0
-    """A batch also ends when a capture is this much later than the batch's first (a scheduled
-    run flushes its hour as one batch). Within a batch a client's first crossing is still found
-    row by row (for up to ``sample_rows`` rows); the population's nulls are the batch's."""
+    batch_seconds: float = 3600.0
+    """A batch also ends when a capture is this much later than the batch's first: an hour, as
+    the scheduled function runs (six hours read 1.6 times faster offline, and find membership
+    probing and drift-pushed clients less well). Within a batch a client's first crossing is
+    found row by row (for up to ``sample_rows`` rows); the population's nulls are the batch's."""
 
     def __post_init__(self) -> None:
         checks = {
