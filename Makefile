@@ -75,6 +75,7 @@ bench: setup
 	$(PY) benchmarks/monitor_perf.py
 	$(PY) benchmarks/baseline_build.py
 	$(PY) benchmarks/bundles.py
+	$(PY) benchmarks/response_hardening.py
 
 # Real AWS. deploy refuses (deploying nothing) without credentials, a region, your model or a
 # bootstrapped account, then runs `cdk deploy --all --require-approval broadening $(CDK_ARGS)`.

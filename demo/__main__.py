@@ -6,7 +6,9 @@
    (``demo.loop``);
 3. the model-aware layer on simulated data capture: baseline, the gateway's request model,
    drift (``demo.model_inputs``);
-4. the report, ``demo-report/report.md`` and its plots (``demo.report``).
+4. payload abuse: the local model server writing real capture, legitimate clients and the
+   red-team attacks, the payload inspector and quarantine (``demo.payload``);
+5. the report, ``demo-report/report.md`` and its plots (``demo.report``).
 
 Exit status: 0 when every step ran, 2 for a bad environment or a failed check (``DemoError``:
 the message says what to do).
@@ -22,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from demo import loop, model_inputs, plots
+from demo import loop, model_inputs, payload, plots
 from demo.console import INDENT, DemoError, Say, require
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,6 +37,7 @@ class Options:
     skip_synth: bool = False
     loop: loop.LoopOptions = field(default_factory=loop.LoopOptions)
     capture_hours: float = model_inputs.HOURS  # the simulated data capture of step 3
+    payload_hours: float = payload.HOURS  # the payload act of step 4
 
 
 @dataclass(frozen=True)
@@ -43,18 +46,19 @@ class Outcome:
     loop: loop.LoopResult
     files: list[Path]
     seconds: float
+    payload: Any = None  # demo.payload.PayloadResult of step 4
 
 
 def run(options: Options, say: Say = print) -> Outcome:
     """Every step; ``say`` prints a line."""
     require(
-        (*loop.NEEDS, *plots.NEEDS, *model_inputs.NEEDS)
+        (*loop.NEEDS, *plots.NEEDS, *model_inputs.NEEDS, *payload.NEEDS)
     )  # before the slow first step, not after it
     started = time.perf_counter()
     say("secure-endpoint demo: the whole security loop, locally (no AWS account needed)")
     summary, note = _step_one(options, say)
 
-    say("[2/4] The security loop against a local AWS emulator (moto, in this process)")
+    say("[2/5] The security loop against a local AWS emulator (moto, in this process)")
     step = time.perf_counter()
     with loop.scratch() as work:
         result = loop.run(options.loop, Path(work), say)
@@ -62,7 +66,7 @@ def run(options: Options, say: Say = print) -> Outcome:
         say(f"{INDENT}{line}")
     say(f"{INDENT}done in {time.perf_counter() - step:.1f} s")
 
-    say("[3/4] The model-aware layer: a training baseline, input constraints, drift")
+    say("[3/5] The model-aware layer: a training baseline, input constraints, drift")
     step = time.perf_counter()
     with loop.scratch() as work:
         inputs = model_inputs.run(
@@ -72,28 +76,40 @@ def run(options: Options, say: Say = print) -> Outcome:
         say(f"{INDENT}{line}")
     say(f"{INDENT}done in {time.perf_counter() - step:.1f} s")
 
+    say("[4/5] Payload abuse: red-team attacks on the local model, the inspector, quarantine")
+    step = time.perf_counter()
+    with loop.scratch() as work:
+        abuse = payload.run(
+            Path(work), lambda line: say(f"{INDENT}{line}"), hours=options.payload_hours
+        )
+    for line in abuse.console_lines():
+        say(f"{INDENT}{line}")
+    say(f"{INDENT}done in {time.perf_counter() - step:.1f} s")
+
     from demo import report
 
-    say("[4/4] The report and its plots")
+    say("[5/5] The report and its plots")
     step = time.perf_counter()
-    files = report.write(options.out, result, summary, synth_note=note, model_inputs=inputs)
+    files = report.write(
+        options.out, result, summary, synth_note=note, model_inputs=inputs, payload=abuse
+    )
     shown = ", ".join(path.name for path in files[1:])
     say(f"{INDENT}{_relative(files[0])} with {shown}; done in {time.perf_counter() - step:.1f} s")
     seconds = time.perf_counter() - started
     say("")
     say(f"Report: {_relative(files[0])}   (the demo took {seconds:.0f} s)")
     say(f"Deploy to your own AWS account: {report.DEPLOY}")
-    return Outcome(summary, result, files, seconds)
+    return Outcome(summary, result, files, seconds, abuse)
 
 
 def _step_one(options: Options, say: Say) -> tuple[Any, str]:
     if options.skip_synth:
         note = "skipped (--skip-synth)"
-        say(f"[1/4] Synth summary: {note}")
+        say(f"[1/5] Synth summary: {note}")
         return None, note
     from demo import synth_summary  # imports the CDK: only when this step runs
 
-    say("[1/4] Synthesize the sample app with all five cdk-nag packs and cfn-lint")
+    say("[1/5] Synthesize the sample app with all five cdk-nag packs and cfn-lint")
     step = time.perf_counter()
     summary = synth_summary.run(
         options.out, cdk_out=options.cdk_out, say=lambda line: say(f"{INDENT}{line}")
@@ -125,6 +141,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         out=args.out,
         skip_synth=args.skip_synth,
         capture_hours=model_inputs.QUICK_HOURS if args.quick else model_inputs.HOURS,
+        payload_hours=payload.QUICK_HOURS if args.quick else payload.HOURS,
         loop=loop.LoopOptions(
             hours=base.hours,
             baseline_hours=base.baseline_hours,

@@ -17,6 +17,7 @@ from demo.loop import LOG_GROUP, REGION, STATE_BUCKET, LoopResult
 if TYPE_CHECKING:
     from benchmarks.detection import Evaluation
     from demo.model_inputs import ModelInputsResult
+    from demo.payload import PayloadResult
 
 MONITOR = "monitor (in the loop)"
 THRESHOLD = "static threshold (WAF Security Automations style)"
@@ -46,6 +47,7 @@ def write(
     *,
     synth_note: str = "",
     model_inputs: ModelInputsResult | None = None,
+    payload: PayloadResult | None = None,
 ) -> list[Path]:
     """``out/report.md``, the plots and the monitor's output; returns the files written."""
     out.mkdir(parents=True, exist_ok=True)
@@ -56,10 +58,16 @@ def write(
 
         step.plot(model_inputs, out / "drift.png")
         images.append(out / "drift.png")
+    if payload is not None:
+        from demo import payload as act
+
+        images += act.plot(payload, out)
     output = out / "monitor-output.jsonl"
     output.write_text("".join(run.output for run in result.all_runs()), encoding="utf-8")
     report = out / "report.md"
-    report.write_text(markdown(result, scored, summary, synth_note, model_inputs), encoding="utf-8")
+    report.write_text(
+        markdown(result, scored, summary, synth_note, model_inputs, payload), encoding="utf-8"
+    )
     return [report, *images, output]
 
 
@@ -69,8 +77,10 @@ def markdown(
     summary: Summary | None,
     synth_note: str = "",
     model_inputs: ModelInputsResult | None = None,
+    payload: PayloadResult | None = None,
 ) -> str:
     from demo import model_inputs as step
+    from demo import payload as act
 
     when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     parts = [
@@ -79,7 +89,8 @@ def markdown(
         f"Written by `make demo` on {when}, offline: no AWS account was used. Step 1 synthesizes "
         "the sample app; step 2 runs the anomaly monitor's real code against a local AWS emulator "
         "(moto) fed with simulated traffic; step 3 runs the model-aware layer on simulated data "
-        "capture; step 4 wrote this report.",
+        "capture; step 4 runs red-team attacks on a local model server that writes real data "
+        "capture, with the payload inspector and quarantine; step 5 wrote this report.",
         "",
         "## 1. The sample app, synthesized and checked",
         "",
@@ -88,6 +99,7 @@ def markdown(
         *_loop_section(result),
         *_detection_section(result, scored),
         *(step.markdown(model_inputs) if model_inputs is not None else []),
+        *(act.markdown(payload) if payload is not None else []),
         *_limits(result),
         "## Deploy it",
         "",

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
         TlsPolicy,
     )
     from secure_endpoint.constructs.quarantine import QuarantinePlan
+    from secure_endpoint.constructs.response_hardening import ResponseHardening
     from secure_endpoint.constructs.shield import (
         AutomaticMitigation,
         EmergencyContact,
@@ -72,6 +73,7 @@ __all__ = [
     "MachineUserPool",
     "MonitorOptions",
     "QuarantinePlan",
+    "ResponseHardening",
     "SecureEndpoint",
     "ShieldAdvancedEdge",
     "ShieldOptions",
@@ -101,6 +103,7 @@ _HOMES = {
     "TlsPolicy": "secure_endpoint.constructs.options",
     "HostingOptions": "secure_endpoint.constructs.options",
     "ArtifactOptions": "secure_endpoint.constructs.options",
+    "ResponseHardening": "secure_endpoint.constructs.response_hardening",
     "WafOptions": "secure_endpoint.constructs.edge",
     "ThreatIntelFeeds": "secure_endpoint.constructs.threat_intel",
     "ShieldAdvancedEdge": "secure_endpoint.constructs.shield",

@@ -78,8 +78,8 @@ def test_a_tilde_is_the_home_directory(
 
 @linux_only
 def test_the_cli_keeps_its_tokens_beside_the_bundling_cache(user_cache: Path) -> None:
-    assert invoke._cache_dir() == user_cache / "secure-endpoint"
-    assert resolve_cache_dir().parent == invoke._cache_dir()
+    assert invoke.token_cache_dir() == user_cache / "secure-endpoint"
+    assert resolve_cache_dir().parent == invoke.token_cache_dir()
 
 
 @pytest.fixture

@@ -104,6 +104,7 @@ ROWS = [
     Row("endpoint-shield", of("test_endpoint_shield")),
     Row("endpoint-removal-destroy", of("test_removal_policy", "with_destroy")),
     Row("endpoint-csv-input", of("test_input_constraints", "csv_configuration")),
+    Row("endpoint-response-hardening", of("test_response_hardening")),
     Row("endpoint-drift-monitor", of("test_drift_monitor")),
     Row("two-endpoints-one-stack", lambda: once(two_endpoints_in_one_stack)),
     Row("multi-stack-example", of("test_endpoint_composition"), ("eu-west-1",)),

@@ -24,6 +24,11 @@ start, having sent nothing.
 ``scan-artifact`` scans a model archive for what would run code when loaded (the deploy-time
 check's scan, ``secure_endpoint.runtime.artifact_scan``): exit 0 when clean, 1 with findings, 2 on
 a usage error or an unreadable file.
+
+``attack`` runs a red-team strategy against the local model (``--local DIR``, the capture
+simulator's output) or a deployed endpoint (``--secret-id``) and reports what stopped it
+(``secure_endpoint.cli.attack``): exit 0 when the run ended, stopped or not, 1 when the
+endpoint could not be reached, 2 on a usage or input error.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from secure_endpoint.cli.attack import add_attack_command
 from secure_endpoint.cli.baseline import add_baseline_command
 from secure_endpoint.cli.detect import add_detect_command
 from secure_endpoint.cli.failures import EXIT_HTTP_ERROR, EXIT_OK, EXIT_USAGE, Failure
@@ -73,6 +79,7 @@ def _parser() -> argparse.ArgumentParser:
     add_quarantine_commands(commands)
     add_smoke_command(commands)
     add_scan_command(commands)
+    add_attack_command(commands)
     return parser
 
 

@@ -8,6 +8,7 @@ import json
 import os
 import sys
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
@@ -84,6 +85,14 @@ def add_inspect_capture_command(commands: Any) -> None:
         help="drift findings only: skip the per-client payload inspection",
     )
     inspect.add_argument(
+        "--jobs",
+        type=int,
+        default=0,
+        help="processes: 2 reads a capture directory twice in parallel, drift in one process "
+        "and the payload inspection in the other; 1 reads once; default: 2 for a directory on "
+        "a machine of 2 or more cores, else 1",
+    )
+    inspect.add_argument(
         "--scores",
         type=Path,
         help="also write every client's payload evidence per kind (JSON) to this file",
@@ -96,7 +105,6 @@ def _inspect(args: argparse.Namespace) -> int:
         from secure_endpoint.runtime.baseline import store
         from secure_endpoint.runtime.capture import drift, records
         from secure_endpoint.runtime.payload.detector import PayloadDetector
-        from secure_endpoint.runtime.payload.reference import PayloadReference
     except ModuleNotFoundError as error:
         raise Failure(
             f"inspect-capture needs the baseline extra ({error.name} is missing): "
@@ -113,24 +121,37 @@ def _inspect(args: argparse.Namespace) -> int:
         reference = drift.Reference.from_baseline(baseline)
     except ValueError as error:
         raise Failure(f"--baseline {args.baseline}: {error}") from None
-    detector = None
+    if not reference.features:
+        raise Failure(f"--baseline {args.baseline}: no numeric feature to measure drift on")
+    if args.jobs not in (0, 1, 2):
+        raise Failure(f"--jobs must be 0 (automatic), 1 or 2, got {args.jobs}")
+    job = None
     if not args.no_payload:
         from secure_endpoint.cli.baseline import read_membership_key
 
-        membership_key = read_membership_key(args.membership_key_file)
-        try:
-            payload = PayloadReference.from_baseline(baseline, membership_key=membership_key)
-        except ValueError as error:
-            raise Failure(f"--baseline {args.baseline}: {error}") from None
-        detector = PayloadDetector(payload)
-    if not reference.features:
-        raise Failure(f"--baseline {args.baseline}: no numeric feature to measure drift on")
+        job = _PayloadJob(
+            baseline=Path(args.baseline),
+            signing_key=key,
+            membership_key=read_membership_key(args.membership_key_file),
+            output_path=args.output_path,
+        )
+        payload_reference = job.reference()  # refuses a bad payload.json before any reading
+    parallel = job is not None and _parallel(args.jobs, args.capture)
     output = _open_output(args.output)
     counts = records.Counts()
     captures: Iterator[Any] = records.read_lines(
         _lines(args.capture, args.profile), counts, output_path=args.output_path
     )
-    if detector is not None:
+    detector = None
+    pool = None
+    if job is not None and parallel:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+        future = pool.submit(_payload_run, job, args.capture)
+    elif job is not None:
+        detector = PayloadDetector(payload_reference)
         captures = _tap(captures, detector.add)
     try:
         reports = drift.windows(
@@ -143,12 +164,22 @@ def _inspect(args: argparse.Namespace) -> int:
             if reference_seconds
             else list(drift.episodes(reports))
         )
-        payload_findings = detector.flush() if detector is not None else []
+        payload_findings: list[dict[str, Any]] = []
+        scores: dict[str, Any] = {}
+        if pool is not None:
+            payload_findings, scores = future.result()
+        elif detector is not None:
+            payload_findings = [f.to_json() for f in detector.flush()]
+            scores = detector.client_scores()
         for finding in findings:
             output.write(json.dumps(finding) + "\n")
-        for payload_finding in sorted(payload_findings, key=lambda f: (f.first_seen, f.client_id)):
-            output.write(json.dumps(payload_finding.to_json()) + "\n")
+        for payload_finding in sorted(
+            payload_findings, key=lambda f: (f["first_seen"], f["client_id"], f["kind"])
+        ):
+            output.write(json.dumps(payload_finding) + "\n")
     finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
         if output is not sys.stdout:
             output.close()
     if args.reports is not None:
@@ -159,8 +190,8 @@ def _inspect(args: argparse.Namespace) -> int:
                 folder.mkdir(parents=True, exist_ok=True)
                 document = {"violations": found}
                 (folder / "constraint_violations.json").write_text(json.dumps(document, indent=2))
-    if detector is not None and args.scores is not None:
-        args.scores.write_text(json.dumps(detector.client_scores(), indent=1, sort_keys=True))
+    if job is not None and args.scores is not None:
+        args.scores.write_text(json.dumps(scores, indent=1, sort_keys=True))
     summary = drift.summary(counts, reports) | {
         "findings": len(findings) + len(payload_findings),
         "payload_findings": _by_kind(payload_findings),
@@ -173,6 +204,48 @@ def _inspect(args: argparse.Namespace) -> int:
     return 0
 
 
+@dataclass(frozen=True)
+class _PayloadJob:
+    """What the payload inspection needs, to run here or in a second process."""
+
+    baseline: Path
+    signing_key: bytes | None
+    membership_key: bytes | None
+    output_path: str | None
+
+    def reference(self) -> Any:
+        from secure_endpoint.runtime.baseline import store
+        from secure_endpoint.runtime.payload.reference import PayloadReference
+
+        try:
+            baseline = store.load_baseline(self.baseline, key=self.signing_key)
+            return PayloadReference.from_baseline(baseline, membership_key=self.membership_key)
+        except ValueError as error:
+            raise Failure(f"--baseline {self.baseline}: {error}") from None
+
+
+def _parallel(jobs: int, source: str) -> bool:
+    if jobs == 1:
+        return False
+    readable_twice = source != "-" and not source.startswith("s3://")
+    if jobs == 2:
+        if not readable_twice:
+            raise Failure("--jobs 2 reads the capture twice: give a directory, not - or s3://")
+        return True
+    return readable_twice and (os.cpu_count() or 1) >= 2
+
+
+def _payload_run(job: _PayloadJob, source: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The payload inspection of ``source`` on its own (the second process's work)."""
+    from secure_endpoint.runtime.capture import records
+    from secure_endpoint.runtime.payload.detector import PayloadDetector
+
+    detector = PayloadDetector(job.reference())
+    counts = records.Counts()
+    found = detector.run(records.read_lines(_lines(source), counts, output_path=job.output_path))
+    return [f.to_json() for f in found], detector.client_scores()
+
+
 def _tap(captures: Iterator[Any], take: Any) -> Iterator[Any]:
     """``captures``, each also handed to ``take`` (one reading feeds drift and payload)."""
     for capture in captures:
@@ -180,10 +253,10 @@ def _tap(captures: Iterator[Any], take: Any) -> Iterator[Any]:
         yield capture
 
 
-def _by_kind(findings: list[Any]) -> dict[str, int]:
+def _by_kind(findings: list[dict[str, Any]]) -> dict[str, int]:
     counts: dict[str, int] = {}
     for found in findings:
-        counts[found.kind] = counts.get(found.kind, 0) + 1
+        counts[found["kind"]] = counts.get(found["kind"], 0) + 1
     return counts
 
 

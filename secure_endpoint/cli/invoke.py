@@ -48,11 +48,11 @@ def _invoke(args: argparse.Namespace) -> int:
     body = read_body(args.body)
     if args.insecure_http_for_testing:
         print("secure-endpoint: warning: plain http allowed on loopback (testing)", file=sys.stderr)
-    credentials = _credentials(args.secret_id, args.region, args.profile)
+    credentials = read_credentials(args.secret_id, args.region, args.profile)
     try:
         client = InferenceClient(
             credentials,
-            TokenCache(_cache_dir()),
+            TokenCache(token_cache_dir()),
             timeout=args.timeout,
             allow_insecure_http=args.insecure_http_for_testing,
             scope=args.scope,
@@ -83,7 +83,7 @@ def read_body(source: str) -> bytes:
     return body
 
 
-def _credentials(secret_id: str, region: str | None, profile: str | None) -> ClientCredentials:
+def read_credentials(secret_id: str, region: str | None, profile: str | None) -> ClientCredentials:
     import boto3
     import botocore.exceptions
 
@@ -108,7 +108,7 @@ def _credentials(secret_id: str, region: str | None, profile: str | None) -> Cli
         raise Failure(str(error)) from None
 
 
-def _cache_dir() -> Path:
+def token_cache_dir() -> Path:
     """Where access tokens are cached: this library's per-user cache directory, the one that
     also holds the bundled Lambda code in ``lambda-deps/`` (``~/.cache/secure-endpoint`` on
     Linux, or under ``$XDG_CACHE_HOME``)."""

@@ -33,6 +33,7 @@ from secure_endpoint.constructs.options import (
     HostingOptions,
     TlsPolicy,
 )
+from secure_endpoint.constructs.response_hardening import ResponseHardening
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -87,6 +88,12 @@ def check_props(props: dict[str, Any]) -> CheckedProps:
             "(input_constraints compiles its schema from the baseline)"
         )
     check.enum_member("tls_policy", p["tls_policy"], TlsPolicy)
+    _optional(
+        "response_hardening",
+        p["response_hardening"],
+        ResponseHardening,
+        "a ResponseHardening, like ResponseHardening(probability_decimals=2)",
+    )
     _optional("custom_domain", p["custom_domain"], CustomDomain, "a CustomDomain")
     _optional("data_capture", p["data_capture"], DataCaptureOptions, "a DataCaptureOptions")
     if p["drift_baseline"] is not None:

@@ -21,6 +21,7 @@ from secure_endpoint.constructs import _validation as check
 from secure_endpoint.constructs._iam import ManagedPolicyRole
 from secure_endpoint.constructs.access_log import access_log_format
 from secure_endpoint.constructs.options import ApiClient, CustomDomain, TlsPolicy
+from secure_endpoint.constructs.response_hardening import ResponseHardening
 
 
 class InvocableEndpoint(Protocol):
@@ -179,6 +180,10 @@ class InferenceApi(Construct):
     :param cloud_watch_role: create the account-wide ``AWS::ApiGateway::Account`` role that
         execution logging needs (it overwrites any other stack's setting). Default: - false;
         the account must already have one
+    :param response_hardening: round, truncate or cut to labels what the model answers, in the
+        success response's mapping template (the model and its capture are untouched; a
+        response of a shape it does not know becomes a 500). Default: - the model's answer as
+        it is
     """
 
     def __init__(
@@ -201,9 +206,18 @@ class InferenceApi(Construct):
         log_retention: logs.RetentionDays = logs.RetentionDays.ONE_YEAR,
         integration_timeout: Duration | None = None,
         cloud_watch_role: bool = False,
+        response_hardening: ResponseHardening | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         segments = check.api_path("path", path)
+        if response_hardening is not None:
+            check.instance_of(
+                "response_hardening",
+                response_hardening,
+                ResponseHardening,
+                "a ResponseHardening, like ResponseHardening(probability_decimals=2), or None",
+            )
+        self.response_hardening = response_hardening
         if request_content_type not in (JSON, CSV):
             raise ValueError(
                 f"request_content_type must be {JSON!r} or {CSV!r}, got {request_content_type!r}"
@@ -414,6 +428,12 @@ class InferenceApi(Construct):
                         status_code="200",
                         selection_pattern=r"2\d{2}",
                         response_parameters=header_map,
+                        # One template: API Gateway applies it whatever the Accept header says.
+                        response_templates=(
+                            {"application/json": self.response_hardening.response_template()}
+                            if self.response_hardening is not None
+                            else None
+                        ),
                     ),
                     *(
                         apigw.IntegrationResponse(

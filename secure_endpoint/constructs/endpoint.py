@@ -61,6 +61,7 @@ from secure_endpoint.constructs.options import (
     HostingOptions,
     TlsPolicy,
 )
+from secure_endpoint.constructs.response_hardening import ResponseHardening
 
 #: The auto-block table's calls of the response commands (secure_endpoint.runtime.blocklist).
 INCIDENT_TABLE_ACTIONS = (
@@ -113,6 +114,12 @@ class SecureEndpoint(Construct):
         (``InputConstraints.from_baseline(directory)``): row width, types and ranges per
         feature; instead of ``request_schema``. Default: - ``request_schema``
     :param tls_policy: Default: - ``TlsPolicy.TLS13_1_2``
+    :param response_hardening: less of the model's answer in each response
+        (``ResponseHardening(probability_decimals=2, top_k=None, label_only=False)``), applied
+        by API Gateway to the success responses: rounded probabilities, the top classes only,
+        or the label alone, against extraction and decision-boundary search; a response of a
+        shape it does not know becomes a 500 (docs/response-hardening.md).
+        Default: - the model's answer as it is
     :param custom_domain: serve on a custom domain (optionally with mutual TLS) and disable the
         execute-api endpoint. Default: - the execute-api endpoint
     :param drift_baseline: a baseline directory (``secure-endpoint baseline`` writes it): an
@@ -191,6 +198,7 @@ class SecureEndpoint(Construct):
         request_schema: apigw.JsonSchema | None = None,
         input_constraints: InputConstraints | None = None,
         tls_policy: TlsPolicy = TlsPolicy.TLS13_1_2,
+        response_hardening: ResponseHardening | None = None,
         custom_domain: CustomDomain | None = None,
         data_capture: DataCaptureOptions | None = None,
         drift_baseline: str | Path | None = None,
@@ -352,6 +360,7 @@ class SecureEndpoint(Construct):
             custom_domain=custom_domain,
             log_retention=log_retention,
             cloud_watch_role=cloud_watch_role,
+            response_hardening=response_hardening,
         )
         self.threat_intel: ThreatIntelFeeds | None = None
         if waf.threat_intel_feeds:

@@ -12,6 +12,7 @@ from demo.__main__ import Options, Outcome
 from demo.__main__ import run as run_demo
 from demo.loop import QUICK, RunRecord
 from demo.model_inputs import QUICK_HOURS
+from demo.payload import QUICK_HOURS as PAYLOAD_QUICK_HOURS
 from demo.plots import FILES
 from demo.report import MONITOR, THRESHOLD, evaluations, markdown
 
@@ -28,6 +29,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
             skip_synth=True,
             loop=QUICK,
             capture_hours=QUICK_HOURS,
+            payload_hours=PAYLOAD_QUICK_HOURS,
         ),
         say=lines.append,
     )
@@ -182,7 +184,7 @@ def test_the_console_says_each_step_and_ends_with_the_report_and_the_deploy_comm
     lines: list[str] = demo["lines"]
     steps = [line for line in lines if line.startswith("[")]
 
-    assert [s[:5] for s in steps] == ["[1/4]", "[2/4]", "[3/4]", "[4/4]"]
+    assert [s[:5] for s in steps] == ["[1/5]", "[2/5]", "[3/5]", "[4/5]", "[5/5]"]
     assert any("Logs Insights is emulated locally" in line for line in lines)
     assert any(line.strip().startswith("blocked: ") for line in lines)
     assert lines[-2] == f"Report: {outcome.files[0]}   (the demo took {outcome.seconds:.0f} s)"
@@ -197,7 +199,7 @@ def test_the_fake_credentials_do_not_outlive_the_loop(demo: dict[str, Any]) -> N
 
 
 def test_the_fast_variant_stays_fast(outcome: Outcome) -> None:
-    assert outcome.seconds < 60
+    assert outcome.seconds < 75  # 60 before the payload act (about 10 s of it)
 
 
 def test_the_model_aware_step_refuses_bad_rows_and_reports_drift(outcome: Outcome) -> None:
@@ -208,3 +210,40 @@ def test_the_model_aware_step_refuses_bad_rows_and_reports_drift(outcome: Outcom
     assert '| "NaN" as a string | 400 invalid_body |' in report
     assert any(path.name == "drift.png" for path in outcome.files)
     assert (outcome.files[0].parent / "drift.png").stat().st_size > 10_000
+
+
+def test_the_payload_act_flags_the_attackers_and_stops_them_and_nobody_else(
+    outcome: Outcome,
+) -> None:
+    result = outcome.payload
+    by_key = {attack.key: attack for attack in result.attacks}
+    # the request model stops rows out of bounds at the first one, before the model sees it
+    ood = by_key["ood:impossible"]
+    assert (ood.stopped["reason"], ood.stopped["afterQueries"]) == ("invalid_body", 0)
+    # the others are flagged by what they send, of their own kind, and then quarantined
+    for key, kind in (("extraction:active", "extraction"), ("boundary:hopskipjump", "probing"),
+                      ("membership:exact", "membership")):  # fmt: skip
+        attack = by_key[key]
+        assert attack.first_finding is not None, key
+        assert attack.first_finding["kind"] == kind
+        assert attack.first_finding["queries"] <= 500
+        assert attack.stopped["reason"] == "quarantined"
+        assert attack.stopped["afterQueries"] < attack.queries + 1
+    assert 0.5 < by_key["extraction:active"].agreement_at_flag <= 1
+    legit = [c for c in result.clients if c.legitimate]
+    assert len(legit) >= 30
+    assert result.false_positives == []
+    assert result.captured_rows > 5_000
+    assert all(len(c.scores) == len(result.check_hours) for c in result.clients)
+
+    report = outcome.files[0].read_text()
+    assert "## Payload abuse: caught in what clients send" in report
+    assert "| `ood:impossible` | 1 per 30 s | not flagged | - | invalid_body after 0 queries |" in (
+        report
+    )
+    assert "Legitimate clients flagged: 0 of" in report
+    for name in ("payload_scores.png", "extraction.png"):
+        path = outcome.files[0].parent / name
+        assert path in outcome.files
+        assert path.read_bytes().startswith(PNG)
+        assert path.stat().st_size > 10_000

@@ -46,7 +46,7 @@ def test_step_one_prints_the_summary_of_demo_synth_summary(
     assert summary is made[0]
     assert note == ""
     assert asked == [(tmp_path, tmp_path / "assembly")]
-    assert lines[0].startswith("[1/4] Synthesize the sample app")
+    assert lines[0].startswith("[1/5] Synthesize the sample app")
     assert lines[1:4] == [
         "      cdk synth",
         "      resources: 200",
@@ -84,7 +84,7 @@ def test_a_missing_package_stops_the_demo_before_any_step_with_what_to_run(
 
     captured = capsys.readouterr()
     assert status == 2
-    assert "[1/4]" not in captured.out
+    assert "[1/5]" not in captured.out
     assert "moto (the local AWS emulator)" in captured.err
     assert "matplotlib (the report's plots)" in captured.err
     assert "make setup" in captured.err

@@ -37,7 +37,7 @@ import numpy.typing as npt
 from secure_endpoint.runtime.baseline.formats import DEFAULT_DRIFT_THRESHOLD, violation
 from secure_endpoint.runtime.baseline.kll import KllSketch
 from secure_endpoint.runtime.baseline.store import Baseline
-from secure_endpoint.runtime.capture.records import Capture, Counts
+from secure_endpoint.runtime.capture.records import Capture, Counts, numeric_matrix
 
 WINDOW_SECONDS = 3600
 ALPHA = 0.001
@@ -247,7 +247,7 @@ class Window:
             self._scores = []
         if not self._buffer:
             return
-        values, wrong = _matrix(self._buffer, self._positions)
+        values, wrong = numeric_matrix(self._buffer, self._positions)
         owners = self._owners
         self._buffer, self._owners = [], []
         missing = np.isnan(values) & ~wrong
@@ -350,30 +350,6 @@ class Window:
             for n, z, share, _ in top
         ]
         return named, moved
-
-
-def _matrix(
-    rows: list[list[Any]], positions: npt.NDArray[np.intp]
-) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.bool_]]:
-    """The numeric features of ``rows`` as floats (NaN where missing or not a number) and where
-    a value was of the wrong type (a string, a list, a boolean...)."""
-    try:
-        values = np.array(rows, dtype=np.float64)[:, positions]
-        return values, np.zeros(values.shape, dtype=bool)
-    except (TypeError, ValueError):
-        pass
-    values = np.full((len(rows), len(positions)), np.nan)
-    wrong = np.zeros(values.shape, dtype=bool)
-    for i, row in enumerate(rows):
-        for j, position in enumerate(positions.tolist()):
-            cell = row[position]
-            if cell is None:
-                continue
-            if type(cell) in (int, float):
-                values[i, j] = cell
-            else:
-                wrong[i, j] = True
-    return values, wrong
 
 
 def distances(reference: KllSketch, window: KllSketch) -> tuple[float, float]:

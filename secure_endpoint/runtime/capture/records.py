@@ -28,6 +28,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
+
 _orjson_loads: Callable[[str | bytes], Any] | None
 try:  # an optional accelerator (the baseline extra has it): three times json's speed here
     from orjson import JSONDecodeError as _OrjsonError
@@ -268,3 +271,27 @@ def _score(value: Any) -> float | None:
     if isinstance(value, int | float) and not isinstance(value, bool):
         return float(value)
     return None
+
+
+def numeric_matrix(
+    rows: list[list[Any]], positions: npt.NDArray[np.intp]
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.bool_]]:
+    """The numeric features of ``rows`` as floats (NaN where missing or not a number) and where
+    a value was of the wrong type (a string, a list, a boolean...)."""
+    try:
+        values = np.array(rows, dtype=np.float64)[:, positions]
+        return values, np.zeros(values.shape, dtype=bool)
+    except (TypeError, ValueError):
+        pass
+    values = np.full((len(rows), len(positions)), np.nan)
+    wrong = np.zeros(values.shape, dtype=bool)
+    for i, row in enumerate(rows):
+        for j, position in enumerate(positions.tolist()):
+            cell = row[position]
+            if cell is None:
+                continue
+            if type(cell) in (int, float):
+                values[i, j] = cell
+            else:
+                wrong[i, j] = True
+    return values, wrong

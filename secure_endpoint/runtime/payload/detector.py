@@ -46,8 +46,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from secure_endpoint.runtime.capture.drift import _matrix
-from secure_endpoint.runtime.capture.records import UNKNOWN_CLIENT, Capture
+from secure_endpoint.runtime.capture.records import UNKNOWN_CLIENT, Capture, numeric_matrix
 from secure_endpoint.runtime.payload.findings import KINDS, Finding, Kind
 from secure_endpoint.runtime.payload.reference import PayloadReference
 
@@ -60,8 +59,8 @@ _LN10 = math.log(10)
 
 # counters, one column each
 (ROWS, LLR_N, LLR_SUM, LLR_SQ, OOD, HASHED, HITS, ASSESSED, NOVEL, NEAR, ANSWERED, FLIPS, EDGE,
- LOW) = range(14)  # fmt: skip
-_COUNTERS = 14
+ LOW, DISTINCT) = range(15)  # fmt: skip
+_COUNTERS = 15
 
 
 @dataclass(frozen=True)
@@ -85,6 +84,11 @@ class DetectorConfig:
     repeat: float = 0.02
     near: float = 0.25
     boundary: float = 0.05
+    lag: int = 16
+    """Rows back beyond which a client's earlier rows are "old" (see ``walk``)."""
+    walk: float = 3.0
+    """A near duplicate is a step of a search when the client's old rows are this many times
+    farther than its nearest earlier row; otherwise a re-send of a record it keeps sending."""
     answer_step: float = 0.01
     """A near duplicate whose answer moved by less than this is a re-send, not a probe."""
     decision_threshold: float = 0.5
@@ -106,6 +110,8 @@ class DetectorConfig:
             "repeat": 0 <= self.repeat < self.near,
             "boundary": 0 < self.boundary < 0.5,
             "answer_step": 0 < self.answer_step < 1,
+            "lag": self.lag >= 1,
+            "walk": self.walk > 1,
             "decision_threshold": 0 < self.decision_threshold < 1,
             "half_life_hours": self.half_life_hours > 0,
             "batch_rows": self.batch_rows >= 1,
@@ -178,11 +184,17 @@ class PayloadDetector:
         """[client, buffer (0: the last rows, 1: a uniform reservoir), slot, feature]."""
         self.recent_answers = np.full((0, 2, c.recent), np.nan, dtype=np.float16)
         self.filled = np.zeros((0, 2), dtype=np.int64)
+        self.remembered = np.zeros(0, dtype=np.int64)
+        """Rows each client has had assessed (its sample's rows), the order of its history."""
+        self.reservoir_index = np.zeros((0, c.recent), dtype=np.int64)
+        """Each reservoir row's place in that order."""
         self.distance_ring = np.zeros((0, c.distances), dtype=np.float16)
         self.distance_count = np.zeros(0, dtype=np.int64)
         self.clock = 0.0
         self._rng = np.random.default_rng(0)
         self._pending = _Pending()
+        self._recent_nulls: dict[str, float] = {}
+        self._recent_floors: dict[str, float] = {}
         self._chunks: list[_Chunk] = []
         self._batch_size = 0
         self._batch_start: float | None = None
@@ -211,6 +223,7 @@ class PayloadDetector:
         self.first, self.last = grown(self.first), grown(self.last)
         self.flagged = grown(self.flagged)
         self.recent, self.filled = grown(self.recent), grown(self.filled)
+        self.remembered, self.reservoir_index = grown(self.remembered), grown(self.reservoir_index)
         self.recent_answers = grown(self.recent_answers, np.nan)
         self.distance_ring, self.distance_count = (
             grown(self.distance_ring),
@@ -273,7 +286,7 @@ class PayloadDetector:
         if not pending.rows:
             return
         transform = self.reference.transform
-        values, wrong = _matrix(pending.rows, transform.positions)
+        values, wrong = numeric_matrix(pending.rows, transform.positions)
         wrong[pending.bad] = True
         z = transform.normal_scores(values)
         copula = self.reference.copula
@@ -324,7 +337,11 @@ class PayloadDetector:
             if not self.first[slot]:
                 self.first[slot] = found.times[0]
             self.last[slot] = max(self.last[slot], found.times[-1])
-        nulls = self._nulls()
+        nulls = self._nulls(self.total)
+        # the decayed counters are judged against the decayed population: in a world that
+        # moves, every client's recent rows move before the whole history's median does
+        self._recent_nulls = self._nulls(self.decayed)
+        self._recent_floors = self._floors(self._recent_nulls)
         slots = np.fromiter(events, dtype=np.int64, count=len(events))
         suspects = self._suspects(slots, nulls)
         findings = []
@@ -335,9 +352,13 @@ class PayloadDetector:
     def _suspects(self, slots: npt.NDArray[np.int64], nulls: dict[str, float]) -> Bools:
         """Which of ``slots`` any signal flags now, by its counters (the first crossing within
         the batch is then found by ``_judge``)."""
-        config, floors = self.config, self._floors(nulls)
+        config = self.config
         flagged = np.zeros(len(slots), dtype=bool)
-        for counters in (self.total[slots], self.decayed[slots]):
+        for counters, judged_nulls in (
+            (self.total[slots], nulls),
+            (self.decayed[slots], self._recent_nulls),
+        ):
+            floors = self._floors(judged_nulls)
             for name, k_column, n_column, effect in _RATE_SIGNALS:
                 events, trials = counters[:, k_column], counters[:, n_column]
                 p0 = floors[name]
@@ -349,17 +370,17 @@ class PayloadDetector:
                     & (events / np.maximum(trials, 1) >= max(effect * p0, _MIN_RATE[name]))
                 )
             copula = self.reference.copula
-            if copula is not None and "llr" in nulls:
+            if copula is not None and "llr" in judged_nulls:
                 rows = np.maximum(counters[:, LLR_N], 1e-12)
                 mean = counters[:, LLR_SUM] / rows
                 spread = np.maximum(
                     np.sqrt(np.maximum(counters[:, LLR_SQ] / rows - mean**2, 0)), copula.llr_std
                 )
-                shortfall = nulls["llr"] - mean
+                shortfall = judged_nulls["llr"] - mean
                 digits = normal_digits(shortfall / (spread / np.sqrt(rows)))
                 flagged = flagged | (
                     (counters[:, LLR_N] >= config.min_rows)
-                    & (shortfall > nulls["llr_margin"])
+                    & (shortfall > judged_nulls["llr_margin"])
                     & (digits >= config.threshold)
                 )
         unflagged = np.logical_not(self.flagged[slots].all(axis=1))
@@ -377,10 +398,7 @@ class PayloadDetector:
     ) -> _Events:
         config = self.config
         n = len(segment)
-        found = _Events(times=when[segment], ood=violating[segment].astype(np.float64))
-        if llr is not None:
-            found.llr = llr[segment]
-            found.low = found.llr < self.reference.copula.llr_low  # type: ignore[union-attr]
+        found = _Events(times=when[segment])
         sample = (
             segment
             if n <= config.sample_rows
@@ -399,6 +417,13 @@ class PayloadDetector:
             np.float64
         )
         stored = len(history) - len(zs)
+        # each row's place in the client's history (rows remembered before it)
+        seen = int(self.remembered[slot])
+        index = np.concatenate([
+            seen - int(self.filled[slot, 0]) + np.arange(int(self.filled[slot, 0])),
+            self.reservoir_index[slot, : self.filled[slot, 1]],
+            seen + np.arange(len(zs)),
+        ])  # fmt: skip
         dims = max(z.shape[1], 1)
         squares = (
             (zs * zs).sum(axis=1)[:, None]
@@ -412,15 +437,20 @@ class PayloadDetector:
         has_earlier = np.isfinite(distance).any(axis=1) if distance.size else np.zeros(0, bool)
         nearest = distance.argmin(axis=1) if distance.size else np.zeros(0, np.int64)
         d1 = np.where(has_earlier, distance[own, nearest] if distance.size else 0.0, np.inf)
+        # the nearest of the rows sent more than ``lag`` rows before: a re-sent or updated
+        # record is as near to its old copies as to its last one; a search walks away from
+        # where it started
+        old = index[None, :] < (seen + own)[:, None] - config.lag
+        d_old = np.where(old, distance, np.inf).min(axis=1) if distance.size else d1
+        walking = np.isfinite(d_old) & (d_old > config.walk * np.maximum(d1, config.repeat))
         assessed = has_earlier
         novel = assessed & (d1 > config.repeat)
         neighbour = history_answers[nearest] if distance.size else np.zeros(0)
         # a near duplicate counts when its answer moved: a re-sent record with a jitter or an
         # updated field gets the same answer, a step of a boundary search a different one
+        close = novel & (d1 < config.near)
         near = (
-            novel
-            & (d1 < config.near)
-            & (np.abs(outs - neighbour) >= config.answer_step)  # NaN compares False
+            close & walking & (np.abs(outs - neighbour) >= config.answer_step)  # NaN compares False
         )
         answered = novel & np.isfinite(outs)
         label = outs >= config.decision_threshold
@@ -430,7 +460,23 @@ class PayloadDetector:
             & np.isfinite(outs)
             & (label != (neighbour >= config.decision_threshold))
         )
-        edge = answered & (np.abs(outs - config.decision_threshold) < config.boundary)
+        # answers at the boundary, but not those of a record re-sent with a jitter
+        edge = (
+            answered
+            & ~(close & ~walking)
+            & (np.abs(outs - config.decision_threshold) < config.boundary)
+        )
+        # the first row or a new query, not a re-send (exact, or a near copy of rows it sent
+        # long before): what violations and the joint likelihood are judged on (a client
+        # re-sending one odd row has sent one odd row)
+        distinct = ~assessed | (novel & ~(close & ~walking))
+        found.distinct = distinct
+        found.ood = violating[sample] & distinct
+        if llr is not None:
+            copula = self.reference.copula
+            assert copula is not None
+            found.llr = np.where(distinct, llr[sample], 0.0)
+            found.low = distinct & (llr[sample] < copula.llr_low)
         found.assessed, found.novel, found.near = assessed, novel, near
         found.answered, found.flips, found.edge = answered, flips, edge
         # membership: a sample of the sample
@@ -463,13 +509,15 @@ class PayloadDetector:
         self.filled[slot, 0] = len(last)
         # a uniform reservoir of the history (Algorithm R, vectorized: a later row that draws
         # the same slot overwrites an earlier one, as one by one it would)
-        seen = int(self.total[slot, ASSESSED])  # before this batch
+        seen = int(self.remembered[slot])  # before this batch
+        self.remembered[slot] += len(rows)
         free = capacity - int(self.filled[slot, 1])
         direct = min(free, len(rows))
         if direct:
             start = int(self.filled[slot, 1])
             self.recent[slot, 1, start : start + direct] = rows[:direct]
             self.recent_answers[slot, 1, start : start + direct] = answers[:direct]
+            self.reservoir_index[slot, start : start + direct] = seen + np.arange(direct)
             self.filled[slot, 1] += direct
         if direct < len(rows):
             counts = seen + np.arange(direct, len(rows))
@@ -477,6 +525,7 @@ class PayloadDetector:
             keep = positions < capacity
             self.recent[slot, 1, positions[keep]] = rows[direct:][keep]
             self.recent_answers[slot, 1, positions[keep]] = answers[direct:][keep]
+            self.reservoir_index[slot, positions[keep]] = counts[keep]
         # the nearest-earlier distances of new queries (PRADA), a ring
         ring = self.config.distances
         finite = d1[np.isfinite(d1)].astype(np.float16)[-ring:]
@@ -487,9 +536,9 @@ class PayloadDetector:
 
     # --- judging ----------------------------------------------------------------------------
 
-    def _nulls(self) -> dict[str, float]:
+    def _nulls(self, counters: Floats) -> dict[str, float]:
         """Each signal's population rate: the median over the clients with enough rows."""
-        config, total = self.config, self.total[: len(self.ids)]
+        config, total = self.config, counters[: len(self.ids)]
         nulls: dict[str, float] = {}
 
         def median_rate(k: int, n: int) -> float:
@@ -498,12 +547,12 @@ class PayloadDetector:
                 return 0.0
             return float(np.median(total[judged, k] / total[judged, n]))
 
-        nulls["ood"] = median_rate(OOD, ROWS)
+        nulls["ood"] = median_rate(OOD, DISTINCT)
         nulls["hits"] = median_rate(HITS, HASHED)
         nulls["flips"] = median_rate(FLIPS, ANSWERED)
         nulls["edge"] = median_rate(EDGE, ANSWERED)
         nulls["near"] = median_rate(NEAR, NOVEL)
-        nulls["low"] = median_rate(LOW, LLR_N)
+        nulls["low"] = median_rate(LOW, DISTINCT)
         judged = total[:, LLR_N] >= config.min_rows
         copula = self.reference.copula
         if copula is not None:
@@ -577,15 +626,16 @@ class PayloadDetector:
 
         total = self.total[slot]
         # out of distribution: every row counts
-        crossed = rate("ood", found.ood.astype(bool), np.ones(len(found.ood), bool),
-                       before[OOD], before[ROWS], 5.0)  # fmt: skip
+        crossed = rate("ood", found.ood, found.distinct, before[OOD], before[DISTINCT], 5.0)
         if crossed is None:
-            crossed = self._decayed_crossing(slot, OOD, ROWS, floors["ood"], "ood", 5.0)
+            crossed = self._decayed_crossing(slot, OOD, DISTINCT, "ood", 5.0)
         if crossed is not None:
-            emit("out_of_distribution", crossed[0], crossed[1] if crossed[1] >= 0 else -1, {
+            position = position_of(crossed[1]) if crossed[1] >= 0 else -1
+            emit("out_of_distribution", crossed[0], position, {
                 "rows": int(total[ROWS]),
+                "distinct_rows_checked": int(total[DISTINCT]),
                 "violating_rows": int(total[OOD]),
-                "rate": _round(total[OOD] / max(total[ROWS], 1)),
+                "rate": _round(total[OOD] / max(total[DISTINCT], 1)),
                 "population_rate": _round(floors["ood"]),
                 "what": "rows outside the training range, fractional where training was "
                 "integral, of the wrong type or width, or with an invalid one-hot group",
@@ -593,7 +643,7 @@ class PayloadDetector:
         # membership
         crossed = rate("hits", found.hits, found.hashed, before[HITS], before[HASHED], 5.0)
         if crossed is None:
-            crossed = self._decayed_crossing(slot, HITS, HASHED, floors["hits"], "hits", 5.0)
+            crossed = self._decayed_crossing(slot, HITS, HASHED, "hits", 5.0)
         if crossed is not None:
             position = position_of(crossed[1]) if crossed[1] >= 0 else -1
             emit("membership", crossed[0], position, {
@@ -609,11 +659,11 @@ class PayloadDetector:
         edge = rate("edge", found.edge, found.answered, before[EDGE], before[ANSWERED], 3.0)
         near = rate("near", found.near, found.novel, before[NEAR], before[NOVEL], 5.0)
         if near is None:
-            near = self._decayed_crossing(slot, NEAR, NOVEL, floors["near"], "near", 5.0)
+            near = self._decayed_crossing(slot, NEAR, NOVEL, "near", 5.0)
         if flips is None:
-            flips = self._decayed_crossing(slot, FLIPS, ANSWERED, floors["flips"], "flips", 5.0)
+            flips = self._decayed_crossing(slot, FLIPS, ANSWERED, "flips", 5.0)
         if edge is None:
-            edge = self._decayed_crossing(slot, EDGE, ANSWERED, floors["edge"], "edge", 3.0)
+            edge = self._decayed_crossing(slot, EDGE, ANSWERED, "edge", 3.0)
         probing = [c for c in (flips, edge, near) if c is not None]
         if probing:
             first = min(probing, key=lambda c: c[1] if c[1] >= 0 else 1 << 62)
@@ -637,17 +687,17 @@ class PayloadDetector:
             })  # fmt: skip
         # extraction: jointly implausible queries, on average or in share
         if found.llr is not None and "llr" in nulls:
-            every = np.ones(len(found.low), dtype=bool)
-            low = rate("low", found.low, every, before[LOW], before[LLR_N], 5.0)
+            low = rate("low", found.low, found.distinct, before[LOW], before[DISTINCT], 5.0)
             if low is None:
-                low = self._decayed_crossing(slot, LOW, LLR_N, floors["low"], "low", 5.0)
+                low = self._decayed_crossing(slot, LOW, DISTINCT, "low", 5.0)
             mean_crossing = self._llr_crossing(slot, before, found, nulls)
             both = [c for c in (mean_crossing, low) if c is not None]
             crossed = min(both, key=lambda c: c[1] if c[1] >= 0 else 1 << 62) if both else None
             if crossed is not None:
+                position = position_of(crossed[1]) if crossed[1] >= 0 else -1
                 w, royston = shapiro_francia(self._distances(slot))
                 mean = total[LLR_SUM] / max(total[LLR_N], 1)
-                emit("extraction", crossed[0], crossed[1], {
+                emit("extraction", crossed[0], position, {
                     "rows": int(total[LLR_N]),
                     "mean_joint_llr": _round(mean),
                     "population_median_llr": _round(nulls["llr"]),
@@ -655,7 +705,7 @@ class PayloadDetector:
                     if self.reference.copula else None,
                     "margin": _round(nulls["llr_margin"]),
                     "implausible_rows": int(total[LOW]),
-                    "implausible_rate": _round(total[LOW] / max(total[LLR_N], 1)),
+                    "implausible_rate": _round(total[LOW] / max(total[DISTINCT], 1)),
                     "population_implausible_rate": _round(floors["low"]),
                     "prada_w": _round(w),
                     "prada_z": _round(royston),
@@ -673,7 +723,7 @@ class PayloadDetector:
         config, copula = self.config, self.reference.copula
         assert found.llr is not None
         assert copula is not None
-        n = before[LLR_N] + np.arange(1, len(found.llr) + 1)
+        n = np.maximum(before[LLR_N] + np.cumsum(found.distinct, dtype=np.float64), 1e-12)
         total = before[LLR_SUM] + np.cumsum(found.llr)
         squares = before[LLR_SQ] + np.cumsum(found.llr**2)
         mean = total / n
@@ -695,20 +745,23 @@ class PayloadDetector:
             mean_d = decayed[LLR_SUM] / decayed[LLR_N]
             var_d = max(decayed[LLR_SQ] / decayed[LLR_N] - mean_d**2, 0.0)
             spread_d = max(math.sqrt(var_d), copula.llr_std)
-            short = nulls["llr"] - mean_d
+            recent = self._recent_nulls
+            short = recent.get("llr", nulls["llr"]) - mean_d
             score = float(
                 normal_digits(np.array([short / (spread_d / math.sqrt(decayed[LLR_N]))]))[0]
             )
-            if score >= config.threshold and short > nulls["llr_margin"]:
-                return score, len(found.times) - 1
+            margin = recent.get("llr_margin", nulls["llr_margin"])
+            if score >= config.threshold and short > margin:
+                return score, -1
         return None
 
     def _decayed_crossing(
-        self, slot: int, k: int, n: int, p0: float, name: str, effect: float
+        self, slot: int, k: int, n: int, name: str, effect: float
     ) -> tuple[float, int] | None:
-        """The decayed counters' verdict (a client whose recent rows differ from its past);
-        position -1: the batch's last row."""
+        """The decayed counters' verdict (a client whose recent rows differ from its past),
+        against the decayed population; position -1: the batch's last row."""
         config, decayed = self.config, self.decayed[slot]
+        p0 = self._recent_floors[name]
         if decayed[n] < config.min_rows or decayed[k] < config.min_events:
             return None
         score = float(rate_digits(np.array([decayed[k]]), np.array([decayed[n]]), p0)[0])
@@ -726,7 +779,7 @@ class PayloadDetector:
 
     def client_scores(self) -> dict[str, dict[str, float]]:
         """Every client's current evidence per kind (decimal digits), for metrics and dashboards."""
-        nulls = self._nulls()
+        nulls = self._nulls(self.total)
         floors = self._floors(nulls)
         total = self.total[: len(self.ids)]
         scores: dict[str, dict[str, float]] = {}
@@ -737,7 +790,7 @@ class PayloadDetector:
                 return float(rate_digits(row[k : k + 1], row[n : n + 1], floor)[0])
 
             entry = {
-                "out_of_distribution": one(OOD, ROWS, floors["ood"]),
+                "out_of_distribution": one(OOD, DISTINCT, floors["ood"]),
                 "membership": one(HITS, HASHED, floors["hits"]),
                 "probing": max(
                     one(FLIPS, ANSWERED, floors["flips"]),
@@ -752,7 +805,7 @@ class PayloadDetector:
                 spread = max(math.sqrt(max(row[LLR_SQ] / row[LLR_N] - mean**2, 0)), copula.llr_std)
                 z = (nulls["llr"] - mean) / (spread / math.sqrt(row[LLR_N]))
                 entry["extraction"] = max(
-                    float(normal_digits(np.array([z]))[0]), one(LOW, LLR_N, floors["low"])
+                    float(normal_digits(np.array([z]))[0]), one(LOW, DISTINCT, floors["low"])
                 )
             scores[UNKNOWN if name == UNKNOWN_CLIENT else name] = {
                 k: round(v, 2) for k, v in entry.items()
@@ -776,6 +829,8 @@ class PayloadDetector:
             recent=self.recent[:size],
             recent_answers=self.recent_answers[:size],
             filled=self.filled[:size],
+            remembered=self.remembered[:size],
+            reservoir_index=self.reservoir_index[:size],
             distance_ring=self.distance_ring[:size],
             distance_count=self.distance_count[:size],
         )
@@ -793,6 +848,12 @@ class PayloadDetector:
         except (ValueError, KeyError, OSError, UnicodeDecodeError) as error:
             raise ValueError(f"payload detector state cannot be read: {error}") from None
         detector = cls(reference, config)
+        expected = set(_STATE_ARRAYS)
+        if set(arrays) != expected:
+            raise ValueError(
+                f"payload detector state holds {sorted(arrays)}, this detector keeps "
+                f"{sorted(expected)}: state of another version; start afresh"
+            )
         m, c = reference.transform.dimensions, detector.config
         shape = arrays["recent"].shape
         if (
@@ -814,19 +875,23 @@ class PayloadDetector:
         return detector
 
 
+_STATE_ARRAYS = (
+    "total", "decayed", "first", "last", "flagged", "recent", "recent_answers", "filled",
+    "remembered", "reservoir_index", "distance_ring", "distance_count",
+)  # fmt: skip
 _CHUNK_ROWS = 50_000
 LOW_SHARE = 0.01
 """The share of training rows whose LLR is below ``Copula.llr_low``."""
 _RATE_SIGNALS = (
-    ("ood", OOD, ROWS, 5.0),
+    ("ood", OOD, DISTINCT, 5.0),
     ("hits", HITS, HASHED, 5.0),
     ("flips", FLIPS, ANSWERED, 5.0),
     ("edge", EDGE, ANSWERED, 3.0),
     ("near", NEAR, NOVEL, 5.0),
-    ("low", LOW, LLR_N, 5.0),
+    ("low", LOW, DISTINCT, 5.0),
 )
 """(name, events column, trials column, effect: how many times the null rate a finding needs)."""
-_MIN_RATE = {"ood": 0.02, "hits": 0.02, "flips": 0.03, "edge": 0.1, "near": 0.1, "low": 0.1}
+_MIN_RATE = {"ood": 0.02, "hits": 0.02, "flips": 0.03, "edge": 0.1, "near": 0.1, "low": 0.2}
 """The smallest rate of each signal a finding needs, whatever its significance."""
 
 
@@ -860,11 +925,13 @@ def _none() -> Bools:
 
 @dataclass
 class _Events:
-    """One client's rows of one batch: per-row facts (all rows) and per-sample facts."""
+    """One client's rows of one batch: their times (all rows), and facts of its sample of them."""
 
     times: Floats
-    ood: Floats
+    ood: Bools = field(default_factory=_none)
+    distinct: Bools = field(default_factory=_none)
     llr: Floats | None = None
+    """Of the distinct rows (0 elsewhere)."""
     sample_positions: npt.NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
     assessed: Bools = field(default_factory=_none)
     novel: Bools = field(default_factory=_none)
@@ -879,12 +946,12 @@ class _Events:
     def sums(self) -> Floats:
         out = np.zeros(_COUNTERS)
         out[ROWS] = len(self.times)
-        out[OOD] = self.ood.sum()
         if self.llr is not None:
             out[LLR_N], out[LLR_SUM], out[LLR_SQ] = (
-                len(self.llr), self.llr.sum(), (self.llr**2).sum()
+                self.distinct.sum(), self.llr.sum(), (self.llr**2).sum()
             )  # fmt: skip
-        facts = {ASSESSED: self.assessed, NOVEL: self.novel, NEAR: self.near,
+        facts = {OOD: self.ood, DISTINCT: self.distinct,
+                 ASSESSED: self.assessed, NOVEL: self.novel, NEAR: self.near,
                  ANSWERED: self.answered, FLIPS: self.flips, EDGE: self.edge,
                  HASHED: self.hashed, HITS: self.hits, LOW: self.low}  # fmt: skip
         for column, fact in facts.items():

@@ -13,6 +13,7 @@ import pytest
 from secure_endpoint.cli.commands import main
 from secure_endpoint.runtime.baseline import store
 from secure_endpoint.runtime.capture.records import Capture
+from secure_endpoint.runtime.payload import detector as detector_module
 from secure_endpoint.runtime.payload.detector import (
     DetectorConfig,
     PayloadDetector,
@@ -175,12 +176,46 @@ def test_rows_of_the_wrong_width_and_missing_answers_are_counted_never_fatal(wor
     reference, _ = world
     detector = PayloadDetector(reference)
     width = reference.transform.width
-    garbage = [
-        Capture("odd", f"r{i}", START + i, [[1.0] * (width + 1)], []) for i in range(40)
-    ] + [Capture("odd", "s", START + 50, [["text"] * width], [math.nan])]
+    rng = np.random.default_rng(1)
+    garbage = (
+        [Capture("odd", f"r{i}", START + i, [[1.0] * (width + 1)], []) for i in range(40)]
+        + [  # a string among real values: a distinct row of the wrong type each time
+            Capture(
+                "typed",
+                f"s{i}",
+                START + i,
+                [["text", *pop.sample(rng, 1, pop.SubPopulation.training())[0, 1:].tolist()]],
+                [math.nan],
+            )
+            for i in range(40)
+        ]
+    )
     findings = detector.run(garbage)
-    assert [(f.client_id, f.kind) for f in findings] == [("odd", "out_of_distribution")]
-    assert findings[0].evidence["violating_rows"] == 41
+    assert [(f.client_id, f.kind) for f in findings] == [("typed", "out_of_distribution")]
+    assert findings[0].evidence["violating_rows"] == findings[0].evidence["distinct_rows_checked"]
+    # forty rows of the wrong width are forty rows, one distinct (their values are unreadable)
+    odd = detector.index["odd"]
+    assert detector.total[odd, 0] == 40
+    assert detector.total[odd, detector_module.DISTINCT] == 1
+    assert detector.total[odd, detector_module.OOD] == 1
+
+
+def test_a_client_re_sending_one_odd_row_is_one_odd_row(world):
+    """A periodic integration whose record happens to be jointly implausible (or out of range)
+    re-sends it all day: the evidence is one row, not hundreds."""
+    reference, training = world
+    rng = np.random.default_rng(4)
+    odd = np.column_stack([rng.choice(training[:, j], 1) for j in range(training.shape[1])])
+    odd[0, 0] = 300.0  # out of range as well
+    population = [
+        c
+        for i in range(10)
+        for c in captures_of(reference, f"legit-{i}",
+                             pop.sample(rng, 100, pop.SubPopulation.draw(rng)), START, 60.0)
+    ]  # fmt: skip
+    resent = captures_of(reference, "periodic", np.repeat(odd, 500, axis=0), START, 10.0)
+    findings = PayloadDetector(reference).run(sorted(population + resent, key=lambda c: c.time))
+    assert findings == []
 
 
 def test_rate_digits_is_a_chernoff_bound_of_the_binomial_tail():
@@ -197,3 +232,31 @@ def test_shapiro_francia_tells_a_normal_sample_from_a_bimodal_one():
     _, bimodal = shapiro_francia(two_modes)
     assert normal < 2.5
     assert bimodal > 6
+
+
+def test_a_record_re_sent_with_a_jitter_is_not_a_boundary_search(world):
+    """An integration re-sending a record that sits at the decision boundary, with a
+    measurement jitter of a few percent: near duplicates, answers moving and flipping, all
+    around one place. A boundary search walks away from where it started; this does not."""
+    reference, training = world
+    rng = np.random.default_rng(8)
+    base = pop.sample(rng, 400, pop.SubPopulation.training())
+    p = answer(reference, base)
+    record = base[np.argmin(np.abs(p - 0.5))][None, :]  # the row nearest the boundary
+    spread = training.std(axis=0) * ~np.array([f.integer for f in pop.FEATURES])
+    resent = np.repeat(record, 300, axis=0) + rng.normal(0, 0.03, (300, record.shape[1])) * spread
+    population = [
+        c
+        for i in range(10)
+        for c in captures_of(reference, f"legit-{i}",
+                             pop.sample(rng, 100, pop.SubPopulation.draw(rng)), START, 60.0)
+    ]  # fmt: skip
+    jittery = captures_of(reference, "jittery", pop.round_rows(resent), START, 60.0)
+    walker = captures_of(reference, "walker", boundary_walks(reference, rng)[:150], START, 60.0)
+    findings = PayloadDetector(reference).run(
+        sorted(population + jittery + walker, key=lambda c: c.time)
+    )
+    flagged = {(f.client_id, f.kind) for f in findings}
+    assert ("walker", "probing") in flagged
+    legitimate = {"jittery"} | {f"legit-{i}" for i in range(10)}
+    assert not {client for client, _ in flagged} & legitimate
