@@ -825,7 +825,8 @@ class _Boundary(Strategy):
         report = super().report()
         flips = [t.queries_to_flip for t in self.targets if t.queries_to_flip is not None]
         report.update(
-            targets=len(self.targets), flipped=len(flips), epsilon=self.epsilon,
+            targets=len(self.targets), flipped=len(flips),
+            epsilon=self.epsilon if math.isfinite(self.epsilon) else None,  # JSON has no inf
             queriesToFlip=flips,
             medianQueriesToFlip=float(np.median(flips)) if flips else None,
             firstFlipAt=self._first_flip_at(),
