@@ -265,7 +265,7 @@ def test_a_record_re_sent_with_a_jitter_is_not_a_boundary_search(world):
 def test_clients_of_a_few_rows_a_batch_are_judged_the_same_all_at_once(world):
     """The vectorized path (clients with at most ``vector_rows`` rows in a batch) and the
     client-by-client one count the same facts."""
-    reference, training = world
+    reference, _ = world
     rng = np.random.default_rng(9)
     captures = []
     walk = boundary_walks(reference, rng)[:60]
