@@ -29,9 +29,9 @@ PRADA's test (Juuti et al. 2019: the nearest-earlier-query distances of natural 
 normal, those of synthetic ones do not) is computed on each client's stored distances
 (Shapiro-Francia W' with Royston's normalization) and reported in the extraction evidence.
 
-Memory per client is bounded (two row buffers of ``recent`` rows of float16 scores, a ring of
-``distances`` distances, two rows of counters), whatever its volume; ``state_bytes`` saves it
-all as a compressed npz (no pickle) for the next run.
+Memory per client is bounded (two buffers of ``recent`` rows of scores at float16 precision,
+a ring of ``distances`` distances, two rows of counters), whatever its volume; ``state_bytes``
+saves it all as a compressed npz (no pickle) for the next run.
 """
 
 from __future__ import annotations
@@ -187,9 +187,10 @@ class PayloadDetector:
         self.first = np.zeros(0)
         self.last = np.zeros(0)
         self.flagged = np.zeros((0, len(KINDS)), dtype=bool)
-        self.recent = np.zeros((0, 2, c.recent, m), dtype=np.float16)
+        self.recent = np.zeros((0, 2, c.recent, m), dtype=np.float32)
         """[client, buffer (0: the last rows, 1: a uniform reservoir), slot, feature]."""
-        self.recent_answers = np.full((0, 2, c.recent), np.nan, dtype=np.float16)
+        self.recent_answers = np.full((0, 2, c.recent), np.nan, dtype=np.float32)
+        # both hold float16 values (what the saved state keeps), in float32 for arithmetic
         self.filled = np.zeros((0, 2), dtype=np.int64)
         self.remembered = np.zeros(0, dtype=np.int64)
         """Rows each client has had assessed (its sample's rows), the order of its history."""
@@ -332,7 +333,7 @@ class PayloadDetector:
             self.decayed *= factor
         self.clock = max(self.clock, end)
 
-        events: dict[int, _Events] = {}
+        events: dict[int, _Events | _LazyEvents] = {}
         small = [seg for seg in segments if len(seg) <= config.vector_rows]
         if small:  # the many clients with a few rows each: all at once, row by row
             events.update(self._assess_small(small, owner, z, llr, violating, when, answer))
@@ -358,7 +359,10 @@ class PayloadDetector:
         suspects = self._suspects(slots, nulls)
         findings = []
         for slot in slots[suspects].tolist():
-            findings += self._judge(slot, before[slot], events[slot], nulls)
+            found = events[slot]
+            if isinstance(found, _LazyEvents):
+                found = found.events()
+            findings += self._judge(slot, before[slot], found, nulls)
         return findings
 
     def _suspects(self, slots: npt.NDArray[np.int64], nulls: dict[str, float]) -> Bools:
@@ -424,10 +428,8 @@ class PayloadDetector:
         # earlier rows of this client: its buffers, then the sample's own earlier rows
         kept = [self.recent[slot, b, : self.filled[slot, b]] for b in (0, 1)]
         kept_answers = [self.recent_answers[slot, b, : self.filled[slot, b]] for b in (0, 1)]
-        history = np.concatenate([*kept, zs.astype(np.float16)]).astype(np.float32)
-        history_answers = np.concatenate([*kept_answers, outs.astype(np.float16)]).astype(
-            np.float64
-        )
+        history = np.concatenate([*kept, _half(zs)])
+        history_answers = np.concatenate([*kept_answers, _half(outs)]).astype(np.float64)
         stored = len(history) - len(zs)
         # each row's place in the client's history (rows remembered before it)
         seen = int(self.remembered[slot])
@@ -516,7 +518,7 @@ class PayloadDetector:
         violating: Bools,
         when: Floats,
         answer: Floats,
-    ) -> dict[int, _Events]:
+    ) -> dict[int, _LazyEvents]:
         """``_assess`` for clients of at most ``vector_rows`` rows in the batch, vectorized over
         the clients: round ``r`` takes every client's ``r``-th row, against its buffers as the
         earlier rounds left them. The same facts as ``_assess`` row by row (all rows are the
@@ -544,8 +546,8 @@ class PayloadDetector:
             cs, idx = slots[active], rows[active, r]
             x = z[idx].astype(np.float32)
             outs = answer[idx]
-            stored = self.recent[cs].reshape(len(cs), 2 * capacity, -1).astype(np.float32)
-            stored_answers = self.recent_answers[cs].reshape(len(cs), 2 * capacity).astype(float)
+            stored = self.recent[cs].reshape(len(cs), 2 * capacity, -1)
+            stored_answers = self.recent_answers[cs].reshape(len(cs), 2 * capacity)
             filled = self.filled[cs]
             position = np.arange(capacity)[None, :]
             valid = np.concatenate(
@@ -594,14 +596,22 @@ class PayloadDetector:
             for name, values in found.items():
                 facts[name][active, r] = values
             self._remember_one(cs, x, outs, np.where(novel, d1, np.inf))
-        events = {}
+        counts = np.zeros((count, _COUNTERS))
+        counts[:, ROWS] = lengths
+        columns = {"ood": OOD, "distinct": DISTINCT, "assessed": ASSESSED, "novel": NOVEL,
+                   "near": NEAR, "answered": ANSWERED, "flips": FLIPS, "edge": EDGE,
+                   "hashed": HASHED, "hits": HITS, "low": LOW}  # fmt: skip
+        for name, column in columns.items():
+            counts[:, column] = facts[name].sum(axis=1)
+        if llr is not None:
+            counts[:, LLR_N] = facts["distinct"].sum(axis=1)
+            counts[:, LLR_SUM] = llr_rows.sum(axis=1)
+            counts[:, LLR_SQ] = (llr_rows**2).sum(axis=1)
+        events: dict[int, _LazyEvents] = {}
         for i, slot in enumerate(slots.tolist()):
             n = int(lengths[i])
-            events[slot] = _Events(
-                times=when[rows[i, :n]],
-                sample_positions=np.arange(n),
-                llr=llr_rows[i, :n] if llr is not None else None,
-                **{name: facts[name][i, :n] for name in names},
+            events[slot] = _LazyEvents(
+                i, n, rows, when, llr_rows if llr is not None else None, facts, counts[i]
             )
         return events
 
@@ -614,7 +624,7 @@ class PayloadDetector:
     ) -> None:
         """``_remember`` of one row for each of ``slots`` (distinct clients), vectorized."""
         capacity = self.config.recent
-        values, outs = rows.astype(np.float16), answers.astype(np.float16)
+        values, outs = _half(rows), _half(answers)
         filled = self.filled[slots]
         # the ring, newest last: a full one shifts by one
         full = filled[:, 0] >= capacity
@@ -648,8 +658,8 @@ class PayloadDetector:
 
     def _remember(self, slot: int, zs: npt.NDArray[np.float32], outs: Floats, d1: Floats) -> None:
         capacity = self.config.recent
-        rows = zs.astype(np.float16)
-        answers = outs.astype(np.float16)
+        rows = _half(zs)
+        answers = _half(outs)
         # the last rows: a ring, newest last
         last = np.concatenate([self.recent[slot, 0, : self.filled[slot, 0]], rows])[-capacity:]
         last_answers = np.concatenate(
@@ -977,8 +987,8 @@ class PayloadDetector:
             first=self.first[:size],
             last=self.last[:size],
             flagged=self.flagged[:size],
-            recent=self.recent[:size],
-            recent_answers=self.recent_answers[:size],
+            recent=self.recent[:size].astype(np.float16),
+            recent_answers=self.recent_answers[:size].astype(np.float16),
             filled=self.filled[:size],
             remembered=self.remembered[:size],
             reservoir_index=self.reservoir_index[:size],
@@ -1021,6 +1031,8 @@ class PayloadDetector:
         detector.clock = float(meta["clock"])
         for name, array in arrays.items():
             setattr(detector, name, array.copy())
+        detector.recent = detector.recent.astype(np.float32)
+        detector.recent_answers = detector.recent_answers.astype(np.float32)
         if len(detector.ids) != len(detector.first):
             raise ValueError("payload detector state: client ids and arrays disagree")
         return detector
@@ -1046,6 +1058,12 @@ _MIN_RATE = {"ood": 0.02, "hits": 0.02, "flips": 0.03, "edge": 0.1, "near": 0.1,
 """The smallest rate of each signal a finding needs, whatever its significance."""
 
 
+def _half(values: npt.NDArray[Any]) -> npt.NDArray[np.float32]:
+    """``values`` at float16 precision (what the saved state keeps), as float32."""
+    result: npt.NDArray[np.float32] = values.astype(np.float16).astype(np.float32)
+    return result
+
+
 def _round(value: float | None) -> float | None:
     return None if value is None else round(float(value), 4)
 
@@ -1068,6 +1086,36 @@ class _Pending:
     answers: list[float] = field(default_factory=list)
     bad: list[int] = field(default_factory=list)
     """Rows of the wrong width."""
+
+
+class _LazyEvents:
+    """A client's ``_Events`` from ``_assess_small``'s arrays, built only when judged."""
+
+    def __init__(
+        self,
+        i: int,
+        n: int,
+        rows: npt.NDArray[np.int64],
+        when: Floats,
+        llr_rows: Floats | None,
+        facts: dict[str, Bools],
+        counts: Floats,
+    ) -> None:
+        self._args = (i, n, rows, when, llr_rows, facts)
+        self._counts = counts
+        self.times = when[rows[i, [0, n - 1]]]  # first and last: what the batch needs of all
+
+    def sums(self) -> Floats:
+        return self._counts
+
+    def events(self) -> _Events:
+        i, n, rows, when, llr_rows, facts = self._args
+        return _Events(
+            times=when[rows[i, :n]],
+            sample_positions=np.arange(n),
+            llr=llr_rows[i, :n] if llr_rows is not None else None,
+            **{name: values[i, :n] for name, values in facts.items()},
+        )
 
 
 def _none() -> Bools:
