@@ -456,34 +456,12 @@ class PayloadDetector:
         # where it started
         old = index[None, :] < (seen + own)[:, None] - config.lag
         d_old = np.where(old, distance, np.inf).min(axis=1) if distance.size else d1
-        walking = np.isfinite(d_old) & (d_old > config.walk * np.maximum(d1, config.repeat))
-        assessed = has_earlier
-        novel = assessed & (d1 > config.repeat)
         neighbour = history_answers[nearest] if distance.size else np.zeros(0)
-        # a near duplicate counts when its answer moved: a re-sent record with a jitter or an
-        # updated field gets the same answer, a step of a boundary search a different one
-        close = novel & (d1 < config.near)
-        near = (
-            close & walking & (np.abs(outs - neighbour) >= config.answer_step)  # NaN compares False
-        )
-        answered = novel & np.isfinite(outs)
-        label = outs >= config.decision_threshold
-        flips = (
-            near
-            & np.isfinite(neighbour)
-            & np.isfinite(outs)
-            & (label != (neighbour >= config.decision_threshold))
-        )
-        # answers at the boundary, but not those of a record re-sent with a jitter
-        edge = (
-            answered
-            & ~(close & ~walking)
-            & (np.abs(outs - config.decision_threshold) < config.boundary)
-        )
-        # the first row or a new query, not a re-send (exact, or a near copy of rows it sent
-        # long before): what violations and the joint likelihood are judged on (a client
-        # re-sending one odd row has sent one odd row)
-        distinct = ~assessed | (novel & ~(close & ~walking))
+        facts = _row_facts(config, has_earlier, d1, d_old, outs, neighbour)
+        assessed, novel, near = facts["assessed"], facts["novel"], facts["near"]
+        answered, flips, edge, distinct = (
+            facts["answered"], facts["flips"], facts["edge"], facts["distinct"]
+        )  # fmt: skip
         found.distinct = distinct
         found.ood = violating[sample] & distinct
         if llr is not None:
@@ -565,28 +543,10 @@ class PayloadDetector:
             assessed = np.isfinite(d1)
             old = valid & (index < (seen - config.lag)[:, None])
             d_old = np.where(old, distance, np.inf).min(axis=1)
-            walking = np.isfinite(d_old) & (
-                d_old > config.walk * np.maximum(np.where(assessed, d1, 0), config.repeat)
-            )
             neighbour = stored_answers[np.arange(len(cs)), nearest]
-            novel = assessed & (d1 > config.repeat)
-            close = novel & (d1 < config.near)
-            moved = np.abs(outs - neighbour) >= config.answer_step
-            near = close & walking & moved
-            answered = novel & np.isfinite(outs)
-            label = outs >= config.decision_threshold
-            flips = near & np.isfinite(neighbour) & np.isfinite(outs) & (
-                label != (neighbour >= config.decision_threshold)
-            )  # fmt: skip
-            edge = (
-                answered
-                & ~(close & ~walking)
-                & (np.abs(outs - config.decision_threshold) < config.boundary)
-            )
-            distinct = ~assessed | (novel & ~(close & ~walking))
-            found = {"assessed": assessed, "novel": novel, "near": near, "answered": answered,
-                     "flips": flips, "edge": edge, "distinct": distinct,
-                     "ood": violating[idx] & distinct}  # fmt: skip
+            facts_now = _row_facts(config, assessed, d1, d_old, outs, neighbour)
+            novel, distinct = facts_now["novel"], facts_now["distinct"]
+            found = facts_now | {"ood": violating[idx] & distinct}
             if llr is not None and copula is not None:
                 llr_rows[active, r] = np.where(distinct, llr[idx], 0.0)
                 found["low"] = distinct & (llr[idx] < copula.llr_low)
@@ -1056,6 +1016,38 @@ _RATE_SIGNALS = (
 """(name, events column, trials column, effect: how many times the null rate a finding needs)."""
 _MIN_RATE = {"ood": 0.02, "hits": 0.02, "flips": 0.03, "edge": 0.1, "near": 0.1, "low": 0.2}
 """The smallest rate of each signal a finding needs, whatever its significance."""
+
+
+def _row_facts(
+    config: DetectorConfig, assessed: Bools, d1: Floats, d_old: Floats, outs: Floats,
+    neighbour: Floats,
+) -> dict[str, Bools]:  # fmt: skip
+    """A row's facts from its nearest earlier row of the same client (``d1``, whose answer is
+    ``neighbour``) and its nearest row sent more than ``lag`` rows before (``d_old``): a
+    re-sent or updated record is as near to its old copies as to its last one; a search walks
+    away from where it started."""
+    walking = np.isfinite(d_old) & (
+        d_old > config.walk * np.maximum(np.where(assessed, d1, 0.0), config.repeat)
+    )
+    novel = assessed & (d1 > config.repeat)
+    close = novel & (d1 < config.near)
+    # a near duplicate counts when its answer moved: a re-sent record with a jitter or an
+    # updated field gets the same answer, a step of a boundary search a different one
+    near = close & walking & (np.abs(outs - neighbour) >= config.answer_step)  # NaN: False
+    answered = novel & np.isfinite(outs)
+    label = outs >= config.decision_threshold
+    flips = near & np.isfinite(neighbour) & np.isfinite(outs) & (
+        label != (neighbour >= config.decision_threshold)
+    )  # fmt: skip
+    resent = close & ~walking
+    # answers at the boundary, but not those of a record re-sent with a jitter
+    edge = answered & ~resent & (np.abs(outs - config.decision_threshold) < config.boundary)
+    # the first row or a new query, not a re-send (exact, or a near copy of rows it sent long
+    # before): what violations and the joint likelihood are judged on (a client re-sending
+    # one odd row has sent one odd row)
+    distinct = ~assessed | (novel & ~resent)
+    return {"assessed": assessed, "novel": novel, "near": near, "answered": answered,
+            "flips": flips, "edge": edge, "distinct": distinct}  # fmt: skip
 
 
 def _half(values: npt.NDArray[Any]) -> npt.NDArray[np.float32]:
