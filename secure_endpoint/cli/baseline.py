@@ -69,24 +69,13 @@ def add_baseline_command(commands: Any) -> None:
 def read_membership_key(path: Path | None) -> bytes | None:
     """The membership key: the bytes of ``path`` (one trailing newline dropped), else the UTF-8
     of ``$SECURE_ENDPOINT_MEMBERSHIP_KEY``, else None; refuses one under 32 bytes."""
-    from secure_endpoint.runtime.payload.reference import MEMBERSHIP_KEY_ENV, MIN_KEY_BYTES
+    from secure_endpoint.runtime.baseline.store import read_key
+    from secure_endpoint.runtime.payload.reference import MEMBERSHIP_KEY_ENV
 
-    if path is not None:
-        try:
-            key = path.read_bytes()
-        except OSError as error:
-            raise Failure(f"--membership-key-file {path}: {error.strerror}") from None
-        key = key[:-1] if key.endswith(b"\n") else key
-    else:
-        key = os.environ.get(MEMBERSHIP_KEY_ENV, "").encode()
-        if not key:
-            return None
-    if len(key) < MIN_KEY_BYTES:
-        raise Failure(
-            f"the membership key ({path or '$' + MEMBERSHIP_KEY_ENV}) is {len(key)} bytes; it "
-            f"must be at least {MIN_KEY_BYTES}"
-        )
-    return key
+    try:
+        return read_key(path, os.environ, variable=MEMBERSHIP_KEY_ENV, what="membership key")
+    except ValueError as error:
+        raise Failure(str(error)) from None
 
 
 def _baseline(args: argparse.Namespace) -> int:

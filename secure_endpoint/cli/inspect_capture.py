@@ -135,7 +135,7 @@ def _inspect(args: argparse.Namespace) -> int:
             membership_key=read_membership_key(args.membership_key_file),
             output_path=args.output_path,
         )
-        payload_reference = job.reference()  # refuses a bad payload.json before any reading
+        payload_reference = job.reference(baseline)  # a bad payload.json: refused before reading
     parallel = job is not None and _parallel(args.jobs, args.capture)
     output = _open_output(args.output)
     counts = records.Counts()
@@ -213,12 +213,14 @@ class _PayloadJob:
     membership_key: bytes | None
     output_path: str | None
 
-    def reference(self) -> Any:
+    def reference(self, baseline: Any = None) -> Any:
+        """The payload reference, from ``baseline`` when loaded already (else loaded here)."""
         from secure_endpoint.runtime.baseline import store
         from secure_endpoint.runtime.payload.reference import PayloadReference
 
         try:
-            baseline = store.load_baseline(self.baseline, key=self.signing_key)
+            if baseline is None:
+                baseline = store.load_baseline(self.baseline, key=self.signing_key)
             return PayloadReference.from_baseline(baseline, membership_key=self.membership_key)
         except ValueError as error:
             raise Failure(f"--baseline {self.baseline}: {error}") from None

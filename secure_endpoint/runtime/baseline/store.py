@@ -125,11 +125,9 @@ def _mac(key: bytes, manifest: Mapping[str, Any]) -> str:
     return hmac.new(key, _canonical(manifest), hashlib.sha256).hexdigest()
 
 
-def check_key(key: bytes) -> bytes:
+def check_key(key: bytes, *, what: str = "a baseline signing key") -> bytes:
     if len(key) < MIN_KEY_BYTES:
-        raise ValueError(
-            f"a baseline signing key needs at least {MIN_KEY_BYTES} bytes, got {len(key)}"
-        )
+        raise ValueError(f"{what} needs at least {MIN_KEY_BYTES} bytes, got {len(key)}")
     return key
 
 
@@ -253,15 +251,31 @@ def load_baseline(directory: Path, *, key: bytes | None = None) -> Baseline:
     return verify_baseline(files, key=key)
 
 
-def read_key(path: Path | None, environ: Mapping[str, str]) -> bytes | None:
-    """The signing key: the bytes of ``path`` (one trailing newline dropped), else the UTF-8 of
-    ``$SECURE_ENDPOINT_BASELINE_KEY``, else None. Refuses a key under 32 bytes."""
+def read_key(
+    path: Path | None,
+    environ: Mapping[str, str],
+    *,
+    variable: str = KEY_ENV,
+    what: str = "signing key",
+) -> bytes | None:
+    """A key (the signing key by default): the bytes of ``path`` (one trailing newline
+    dropped), else the UTF-8 of ``$variable``, else None. Refuses a key under 32 bytes, naming
+    where it came from."""
     if path is not None:
         try:
             key = Path(path).read_bytes()
         except OSError as error:
-            raise ValueError(f"cannot read the signing key file {path}: {error}") from None
+            raise ValueError(f"cannot read the {what} file {path}: {error}") from None
         key = key[:-1] if key.endswith(b"\n") else key
-        return check_key(key)
-    text = environ.get(KEY_ENV)
-    return check_key(text.encode()) if text else None
+        where = str(path)
+    else:
+        text = environ.get(variable)
+        if not text:
+            return None
+        key, where = text.encode(), f"${variable}"
+    if len(key) < MIN_KEY_BYTES:
+        raise ValueError(
+            f"the {what} ({where}) is {len(key)} bytes; it must be at least {MIN_KEY_BYTES} "
+            f"bytes, got {len(key)}"
+        )
+    return key

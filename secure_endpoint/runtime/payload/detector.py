@@ -376,29 +376,17 @@ class PayloadDetector:
         ):
             floors = self._floors(judged_nulls)
             for name, k_column, n_column, effect in _RATE_SIGNALS:
-                events, trials = counters[:, k_column], counters[:, n_column]
-                p0 = floors[name]
-                digits = rate_digits(events, trials, p0)
-                flagged = flagged | (
-                    (digits >= config.threshold)
-                    & (events >= config.min_events)
-                    & (trials >= config.min_rows)
-                    & (events / np.maximum(trials, 1) >= max(effect * p0, _MIN_RATE[name]))
+                _, crossing = _rate_verdict(
+                    config, name, counters[:, k_column], counters[:, n_column], floors[name], effect
                 )
+                flagged = flagged | crossing
             copula = self.reference.copula
             if copula is not None and "llr" in judged_nulls:
-                rows = np.maximum(counters[:, LLR_N], 1e-12)
-                mean = counters[:, LLR_SUM] / rows
-                spread = np.maximum(
-                    np.sqrt(np.maximum(counters[:, LLR_SQ] / rows - mean**2, 0)), copula.llr_std
-                )
-                shortfall = judged_nulls["llr"] - mean
-                digits = normal_digits(shortfall / (spread / np.sqrt(rows)))
-                flagged = flagged | (
-                    (counters[:, LLR_N] >= config.min_rows)
-                    & (shortfall > judged_nulls["llr_margin"])
-                    & (digits >= config.threshold)
-                )
+                _, crossing = _llr_verdict(
+                    config, copula.llr_std, judged_nulls, counters[:, LLR_N],
+                    counters[:, LLR_SUM], counters[:, LLR_SQ],
+                )  # fmt: skip
+                flagged = flagged | crossing
         unflagged = np.logical_not(self.flagged[slots].all(axis=1))
         return np.logical_and(flagged, unflagged)
 
@@ -712,14 +700,7 @@ class PayloadDetector:
             """The first position (in the sample) where this signal crosses, and its score."""
             k = k0 + np.cumsum(events, dtype=np.float64)
             n = n0 + np.cumsum(trials, dtype=np.float64)
-            p0 = floors[name]
-            digits = rate_digits(k, n, p0)
-            crossing = (
-                (digits >= config.threshold)
-                & (k >= config.min_events)
-                & (n >= config.min_rows)
-                & (k / np.maximum(n, 1) >= max(effect * p0, _MIN_RATE[name]))
-            )
+            digits, crossing = _rate_verdict(config, name, k, n, floors[name], effect)
             hit = np.flatnonzero(crossing)
             return (float(digits[-1] if len(digits) else 0), int(hit[0])) if len(hit) else None
 
@@ -844,53 +825,34 @@ class PayloadDetector:
         config, copula = self.config, self.reference.copula
         assert found.llr is not None
         assert copula is not None
-        n = np.maximum(before[LLR_N] + np.cumsum(found.distinct, dtype=np.float64), 1e-12)
-        total = before[LLR_SUM] + np.cumsum(found.llr)
-        squares = before[LLR_SQ] + np.cumsum(found.llr**2)
-        mean = total / n
-        variance = np.maximum(squares / n - mean**2, 0.0)
-        spread = np.maximum(np.sqrt(variance), copula.llr_std)
-        shortfall = nulls["llr"] - mean
-        digits = normal_digits(shortfall / (spread / np.sqrt(n)))
-        crossing = (
-            (digits >= config.threshold)
-            & (n >= config.min_rows)
-            & (shortfall > nulls["llr_margin"])
-        )
+        digits, crossing = _llr_verdict(
+            config, copula.llr_std, nulls,
+            before[LLR_N] + np.cumsum(found.distinct, dtype=np.float64),
+            before[LLR_SUM] + np.cumsum(found.llr), before[LLR_SQ] + np.cumsum(found.llr**2),
+        )  # fmt: skip
         hit = np.flatnonzero(crossing)
         if len(hit):
             return float(digits[-1]), int(hit[0])
-        # a client that turned: its decayed mean
+        # a client that turned: its decayed mean, against the decayed population
         decayed = self.decayed[slot]
-        if decayed[LLR_N] >= config.min_rows:
-            mean_d = decayed[LLR_SUM] / decayed[LLR_N]
-            var_d = max(decayed[LLR_SQ] / decayed[LLR_N] - mean_d**2, 0.0)
-            spread_d = max(math.sqrt(var_d), copula.llr_std)
-            recent = self._recent_nulls
-            short = recent.get("llr", nulls["llr"]) - mean_d
-            score = float(
-                normal_digits(np.array([short / (spread_d / math.sqrt(decayed[LLR_N]))]))[0]
-            )
-            margin = recent.get("llr_margin", nulls["llr_margin"])
-            if score >= config.threshold and short > margin:
-                return score, -1
-        return None
+        recent = self._recent_nulls if "llr" in self._recent_nulls else nulls
+        digits, crossing = _llr_verdict(
+            config, copula.llr_std, recent, decayed[LLR_N : LLR_N + 1],
+            decayed[LLR_SUM : LLR_SUM + 1], decayed[LLR_SQ : LLR_SQ + 1],
+        )  # fmt: skip
+        return (float(digits[0]), -1) if crossing[0] else None
 
     def _decayed_crossing(
         self, slot: int, k: int, n: int, name: str, effect: float
     ) -> tuple[float, int] | None:
         """The decayed counters' verdict (a client whose recent rows differ from its past),
         against the decayed population; position -1: the batch's last row."""
-        config, decayed = self.config, self.decayed[slot]
-        p0 = self._recent_floors[name]
-        if decayed[n] < config.min_rows or decayed[k] < config.min_events:
-            return None
-        score = float(rate_digits(np.array([decayed[k]]), np.array([decayed[n]]), p0)[0])
-        if score >= config.threshold and decayed[k] / decayed[n] >= max(
-            effect * p0, _MIN_RATE[name]
-        ):
-            return score, -1
-        return None
+        decayed = self.decayed[slot]
+        digits, crossing = _rate_verdict(
+            self.config, name, decayed[k : k + 1], decayed[n : n + 1],
+            self._recent_floors[name], effect,
+        )  # fmt: skip
+        return (float(digits[0]), -1) if crossing[0] else None
 
     def _distances(self, slot: int) -> Floats:
         count = min(int(self.distance_count[slot]), self.config.distances)
@@ -922,12 +884,11 @@ class PayloadDetector:
             }
             copula = self.reference.copula
             if copula is not None and row[LLR_N] >= 1 and "llr" in nulls:
-                mean = row[LLR_SUM] / row[LLR_N]
-                spread = max(math.sqrt(max(row[LLR_SQ] / row[LLR_N] - mean**2, 0)), copula.llr_std)
-                z = (nulls["llr"] - mean) / (spread / math.sqrt(row[LLR_N]))
-                entry["extraction"] = max(
-                    float(normal_digits(np.array([z]))[0]), one(LOW, DISTINCT, floors["low"])
-                )
+                digits, _ = _llr_verdict(
+                    self.config, copula.llr_std, nulls, row[LLR_N : LLR_N + 1],
+                    row[LLR_SUM : LLR_SUM + 1], row[LLR_SQ : LLR_SQ + 1],
+                )  # fmt: skip
+                entry["extraction"] = max(float(digits[0]), one(LOW, DISTINCT, floors["low"]))
             scores[UNKNOWN if name == UNKNOWN_CLIENT else name] = {
                 k: round(v, 2) for k, v in entry.items()
             }
@@ -1016,6 +977,39 @@ _RATE_SIGNALS = (
 """(name, events column, trials column, effect: how many times the null rate a finding needs)."""
 _MIN_RATE = {"ood": 0.02, "hits": 0.02, "flips": 0.03, "edge": 0.1, "near": 0.1, "low": 0.2}
 """The smallest rate of each signal a finding needs, whatever its significance."""
+
+
+def _rate_verdict(
+    config: DetectorConfig, name: str, k: Floats, n: Floats, p0: float, effect: float
+) -> tuple[Floats, Bools]:
+    """A rate signal's evidence (digits) and where it makes a finding: significant, enough
+    events and trials, and a rate of at least ``effect`` times the null and ``_MIN_RATE``."""
+    digits = rate_digits(k, n, p0)
+    crossing = (
+        (digits >= config.threshold)
+        & (k >= config.min_events)
+        & (n >= config.min_rows)
+        & (k / np.maximum(n, 1) >= max(effect * p0, _MIN_RATE[name]))
+    )
+    return digits, crossing
+
+
+def _llr_verdict(
+    config: DetectorConfig, floor: float, nulls: dict[str, float], n: Floats, total: Floats,
+    squares: Floats,
+) -> tuple[Floats, Bools]:  # fmt: skip
+    """The mean-LLR signal from its running sums: the one-sided evidence that the client's mean
+    is below the population's (the larger of its spread and the training's, ``floor``), and
+    where it makes a finding (enough rows, short by more than the margin)."""
+    rows = np.maximum(n, 1e-12)
+    mean = total / rows
+    spread = np.maximum(np.sqrt(np.maximum(squares / rows - mean**2, 0.0)), floor)
+    shortfall = nulls["llr"] - mean
+    digits = normal_digits(shortfall / (spread / np.sqrt(rows)))
+    crossing = (
+        (digits >= config.threshold) & (n >= config.min_rows) & (shortfall > nulls["llr_margin"])
+    )
+    return digits, crossing
 
 
 def _row_facts(

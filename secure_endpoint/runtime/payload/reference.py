@@ -39,6 +39,7 @@ import numpy as np
 import numpy.typing as npt
 
 from secure_endpoint.runtime.baseline.readers import Block
+from secure_endpoint.runtime.baseline.store import check_key
 
 Floats = npt.NDArray[np.float64]
 Ints = npt.NDArray[np.intp]
@@ -52,7 +53,6 @@ CELL = 1.0
 SHRINK = 0.05
 """Copula correlation shrinkage towards the identity."""
 Z_LIMIT = float(NormalDist().inv_cdf(0.998))
-MIN_KEY_BYTES = 32
 MEMBERSHIP_KEY_ENV = "SECURE_ENDPOINT_MEMBERSHIP_KEY"
 _HOLDOUT = 10
 """Every ``_HOLDOUT``-th training row measures the membership null rate (a hit rate of rows the
@@ -223,8 +223,7 @@ class MembershipHasher:
     """Keyed hashes of a row's cells on ``GRIDS`` shifted grids (see the module docstring)."""
 
     def __init__(self, key: bytes, dimensions: int) -> None:
-        if len(key) < MIN_KEY_BYTES:
-            raise ValueError(f"the membership key must be at least {MIN_KEY_BYTES} bytes")
+        check_key(key, what="the membership key")
         self._key = hashlib.blake2b(key, digest_size=32, person=b"se-membership").digest()
         seed = int.from_bytes(hashlib.blake2b(self._key, digest_size=8).digest(), "big")
         self.offsets = np.random.default_rng(seed).uniform(0, CELL, (GRIDS, dimensions))
