@@ -196,14 +196,6 @@ class WindowReport:
         return found
 
 
-@dataclass
-class _Client:
-    rows: int = 0
-    sums: npt.NDArray[np.float64] | None = None
-    squares: npt.NDArray[np.float64] | None = None
-    present: npt.NDArray[np.int64] | None = None
-
-
 class Window:
     """The captures of one window (see the module); ``add`` them, then ``report``."""
 
@@ -219,7 +211,12 @@ class Window:
         self._wrong_type = np.zeros(count, dtype=np.int64)
         self._out_of_range = np.zeros(count, dtype=np.int64)
         self._wrong_width: dict[str, int] = defaultdict(int)
-        self._clients: dict[str, _Client] = {}
+        self._client_index: dict[str, int] = {}
+        # per client (in the order first seen): rows, and per feature sums, squares, values
+        self._client_rows = np.zeros(0, dtype=np.int64)
+        self._client_sums = np.zeros((0, count))
+        self._client_squares = np.zeros((0, count))
+        self._client_present = np.zeros((0, count), dtype=np.int64)
         self._buffer: list[list[Any]] = []
         self._owners: list[str] = []
         self._scores: list[float] = []
@@ -266,27 +263,36 @@ class Window:
 
     def _per_client(self, values: npt.NDArray[np.float64], owners: list[str]) -> None:
         names, index = np.unique(np.asarray(owners), return_inverse=True)
-        finite = np.isfinite(values)
-        filled = np.where(finite, values, 0.0)
-        width = values.shape[1]
-        sums = np.zeros((len(names), width))
-        squares = np.zeros((len(names), width))
-        present = np.zeros((len(names), width), dtype=np.int64)
-        np.add.at(sums, index, filled)
-        np.add.at(squares, index, filled * filled)
-        np.add.at(present, index, finite.astype(np.int64))
-        counts = np.bincount(index, minlength=len(names))
-        for i, name in enumerate(names.tolist()):
-            client = self._clients.setdefault(str(name), _Client())
-            client.rows += int(counts[i])
-            client.sums = sums[i] if client.sums is None else client.sums + sums[i]
-            client.squares = squares[i] if client.squares is None else client.squares + squares[i]
-            client.present = present[i] if client.present is None else client.present + present[i]
+        known = self._client_index
+        slots = np.array([known.setdefault(name, len(known)) for name in names.tolist()])
+        if len(known) > len(self._client_rows):
+            size = max(len(known), 2 * len(self._client_rows))
+
+            def grown(array: npt.NDArray[Any]) -> npt.NDArray[Any]:
+                out = np.zeros((size, *array.shape[1:]), dtype=array.dtype)
+                out[: len(array)] = array
+                return out
+
+            self._client_rows = grown(self._client_rows)
+            self._client_sums = grown(self._client_sums)
+            self._client_squares = grown(self._client_squares)
+            self._client_present = grown(self._client_present)
+        # the rows grouped by client, each group summed at once
+        order = np.argsort(index, kind="stable")
+        grouped = index[order]
+        starts = np.flatnonzero(np.r_[True, grouped[1:] != grouped[:-1]])
+        finite = np.isfinite(values[order])
+        filled = np.where(finite, values[order], 0.0)
+        self._client_rows[slots] += np.diff(np.r_[starts, len(order)])
+        self._client_sums[slots] += np.add.reduceat(filled, starts, axis=0)
+        self._client_squares[slots] += np.add.reduceat(filled * filled, starts, axis=0)
+        self._client_present[slots] += np.add.reduceat(finite.astype(np.int64), starts, axis=0)
 
     def report(self) -> WindowReport:
         self._flush()
         judged = self.rows >= MIN_ROWS
         features = []
+        attribution = self._attribution()
         for column, ref in enumerate(self.reference.features):
             window = self._sketches[column]
             present = self.rows - int(self._missing[column]) - int(self._wrong_type[column])
@@ -295,7 +301,7 @@ class Window:
             )
             linf, psi = distances(ref.sketch, window) if window.n else (0.0, 0.0)
             critical = ks_critical(ref.sketch.n, window.n)
-            clients, moved = self._attribution(column, ref)
+            clients, moved = attribution[column]
             features.append(
                 FeatureDrift(
                     name=ref.name,
@@ -317,39 +323,49 @@ class Window:
             end=self.end,
             rows=self.rows,
             records=self.records,
-            clients=len(self._clients),
+            clients=len(self._client_index),
             wrong_width=dict(self._wrong_width),
             features=tuple(features),
             output_mean=_mean(self.outputs),
             judged=judged,
             moments={
-                name: Moments(c.present.copy(), c.sums.copy(), c.squares.copy())
-                for name, c in self._clients.items()
-                if c.present is not None and c.sums is not None and c.squares is not None
+                name: Moments(
+                    self._client_present[i].copy(),
+                    self._client_sums[i].copy(),
+                    self._client_squares[i].copy(),
+                )
+                for name, i in self._client_index.items()
             },
         )
 
-    def _attribution(self, column: int, ref: FeatureReference) -> tuple[list[dict[str, Any]], int]:
-        """The clients whose mean of this feature moved most (in baseline standard deviations,
+    def _attribution(self) -> list[tuple[list[dict[str, Any]], int]]:
+        """Per feature: the clients whose mean moved most (in baseline standard deviations,
         weighted by their share of rows), and how many clients moved."""
-        scale = ref.std_dev or 1.0
-        shifts = []
-        for name, client in self._clients.items():
-            if client.present is None or client.sums is None or not client.present[column]:
-                continue
-            present = int(client.present[column])
-            mean = float(client.sums[column] / present)
-            share = client.rows / self.rows if self.rows else 0.0
-            shift = (mean - ref.mean) / scale
-            shifts.append((name, shift, share, abs(shift) * math.sqrt(present)))
-        # moved: a shift that matters (a quarter of a std) and that its row count makes certain
-        moved = sum(1 for _, z, _, t in shifts if abs(z) > _MOVED_STD and t > _MOVED_T)
-        top = sorted(shifts, key=lambda s: abs(s[1]) * s[2], reverse=True)[:3]
-        named = [
-            {"client_id": n, "shift_std": round(z, 3), "row_share": round(share, 4)}
-            for n, z, share, _ in top
-        ]
-        return named, moved
+        count = len(self._client_index)
+        names = list(self._client_index)
+        rows = self._client_rows[:count]
+        share = rows / self.rows if self.rows else np.zeros(count)
+        found = []
+        for column, ref in enumerate(self.reference.features):
+            present = self._client_present[:count, column]
+            has = np.flatnonzero(present > 0)
+            mean = self._client_sums[has, column] / present[has]
+            shift = (mean - ref.mean) / (ref.std_dev or 1.0)
+            certainty = np.abs(shift) * np.sqrt(present[has])
+            # moved: a shift that matters (a quarter of a std) and that its row count makes sure
+            moved = int(np.count_nonzero((np.abs(shift) > _MOVED_STD) & (certainty > _MOVED_T)))
+            # the largest weighted shifts, ties in the order the clients were first seen
+            top = np.argsort(-(np.abs(shift) * share[has]), kind="stable")[:3]
+            named = [
+                {
+                    "client_id": names[has[i]],
+                    "shift_std": round(float(shift[i]), 3),
+                    "row_share": round(float(share[has[i]]), 4),
+                }
+                for i in top.tolist()
+            ]
+            found.append((named, moved))
+        return found
 
 
 def distances(reference: KllSketch, window: KllSketch) -> tuple[float, float]:
