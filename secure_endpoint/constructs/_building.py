@@ -23,6 +23,8 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
@@ -367,6 +369,146 @@ def note_reservations(scope: Construct) -> int:
         "before deploying)."
     )
     return total
+
+
+@dataclass(frozen=True)
+class RequestResponder:
+    """What ``request_responder`` builds."""
+
+    topic: sns.Topic
+    log_group: logs.LogGroup
+    dead_letter_queue: sqs.Queue
+    role: ManagedPolicyRole
+    function: lambda_.Function
+    subscription: sns.Subscription
+
+
+def request_responder(
+    scope: Construct,
+    *,
+    package: str,
+    code: lambda_.Code,
+    service: str,
+    owner: str,
+    action: str,
+    requester: iam.IRole,
+    key: kms.IKey,
+    alert_topic: sns.ITopic,
+    clients: Mapping[str, Mapping[str, str]],
+    displays: tuple[str, str, str],
+    reasons: tuple[str, str],
+    environment: Mapping[str, str],
+    log_retention: logs.RetentionDays,
+    reserved_concurrency: bool,
+    memory_size: int,
+    timeout: Duration,
+) -> RequestResponder:
+    """A topic of requests that only ``requester`` may publish (KMS, TLS only) and the hardened
+    function, outside any VPC, subscribed to the requests whose ``action`` attribute is
+    ``action``, under ``scope``: ``Requests``, ``Logs``, ``DeadLetters``, ``Role`` (which may
+    publish to ``alert_topic``), ``Function``. For the parts that act on API Gateway's management
+    API, which has no VPC endpoint, for a monitor inside the isolated VPC. The caller adds its
+    own grants to ``role``; the function depends on them all.
+
+    :param service: the start of the Powertools service name (``service_name``), the
+        function's ``POWERTOOLS_SERVICE_NAME``.
+    :param owner: what the dead-letter queue collects failures of ('the quarantine responder').
+    :param clients: each client's name and API key id, by Cognito client id
+        (``API_KEY_CLIENTS``, a token-safe JSON string).
+    :param displays: the topic's display name, the role's description, the function's.
+    :param reasons: why the function runs outside the VPC, and what its role's X-Ray wildcard
+        leaves named (the acknowledgements' reasons).
+    :param environment: the function's further variables.
+    """
+    stack = Stack.of(scope)
+    topic_name, role_description, function_description = displays
+    outside_vpc, tracing = reasons
+    topic = sns.Topic(scope, "Requests", display_name=topic_name, master_key=key, enforce_ssl=True)
+    # only the requester asks: a grant on another principal cannot open the topic to it
+    topic.add_to_resource_policy(
+        iam.PolicyStatement(
+            sid="OnlyTheMonitorRequests",
+            effect=iam.Effect.DENY,
+            principals=[iam.AnyPrincipal()],
+            actions=["sns:Publish"],
+            resources=[topic.topic_arn],
+            conditions={"ArnNotEquals": {"aws:PrincipalArn": requester.role_arn}},
+        )
+    )
+    # the requester already may use the key (GenerateDataKey, Decrypt) for its own queue
+    iam.Grant.add_to_principal(
+        grantee=requester, actions=["sns:Publish"], resource_arns=[topic.topic_arn]
+    )
+    log_group = logs.LogGroup(scope, "Logs", encryption_key=key, retention=log_retention)
+    queue = dead_letter_queue(scope, "DeadLetters", key=key, owner=owner, failures="requests")
+    role = lambda_role(scope, "Role", description=role_description)
+    log_group.grant_write(role)
+    # the same two actions let SNS take a data key for the encrypted alert topic
+    allow_dead_letter_sends(key, role)
+    iam.Grant.add_to_principal(
+        grantee=role, actions=["sns:Publish"], resource_arns=[alert_topic.topic_arn]
+    )
+    name = service_name(scope, service)
+    function = hardened_function(
+        scope,
+        "Function",
+        package=package,
+        code=code,
+        description=function_description,
+        role=role,
+        key=key,
+        log_group=log_group,
+        dead_letter_queue=queue,
+        reserved_concurrent_executions=1 if reserved_concurrency else None,
+        memory_size=memory_size,
+        timeout=timeout,
+        # requests are idempotent: retried twice, then left in the dead-letter queue; one
+        # older than the monitor's next hour is dropped there
+        retry_attempts=2,
+        max_event_age=Duration.hours(1),
+        environment={
+            "API_KEY_CLIENTS": stack.to_json_string(dict(clients)),
+            "REQUEST_TOPIC_ARN": topic.topic_arn,
+            "ALERT_TOPIC_ARN": alert_topic.topic_arn,
+            "POWERTOOLS_SERVICE_NAME": name,
+            **environment,
+        },
+    )
+    # a request SNS cannot deliver lands in the same dead-letter queue as a failed run
+    subscription = topic.add_subscription(
+        subscriptions.LambdaSubscription(
+            function,
+            filter_policy={"action": sns.SubscriptionFilter.string_filter(allowlist=[action])},
+            dead_letter_queue=queue,
+        )
+    )
+    # SNS topics of this account may write undeliverable requests to the queue; by pattern:
+    # the request topic is itself encrypted with the key, and naming its ARN would make the
+    # key depend on it
+    allow_dead_letter_deliveries(
+        key,
+        sid="AllowSnsTopicsOfThisAccountToUseDeadLetterQueues",
+        service="sns.amazonaws.com",
+        account=stack.account,
+        source_arn=stack.format_arn(service="sns", resource="*"),
+    )
+    compliance.acknowledge(
+        function,
+        outside_vpc,
+        "HIPAA.Security-LambdaInsideVPC",
+        "NIST.800.53.R5-LambdaInsideVPC",
+        "PCI.DSS.321-LambdaInsideVPC",
+    )
+    acknowledge_invoke_config(function, failure="request")
+    compliance.acknowledge(
+        role,
+        "Active tracing needs xray:PutTraceSegments and xray:PutTelemetryRecords, which "
+        f"support no resource-level permissions; every other statement names its resource "
+        f"({tracing}).",
+        "AwsSolutions-IAM5[Resource::*]",
+    )
+    depend_on_grants(function, role)
+    return RequestResponder(topic, log_group, queue, role, function, subscription)
 
 
 def acknowledge_invoke_config(function: lambda_.Function, failure: str = "run") -> None:

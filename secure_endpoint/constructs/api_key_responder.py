@@ -23,10 +23,8 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sns as sns
-from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
-from secure_endpoint import compliance
 from secure_endpoint.constructs import _building as build
 from secure_endpoint.constructs import _metrics as metrics
 from secure_endpoint.constructs.bundling import lambda_code, resolve_cache_dir
@@ -95,47 +93,48 @@ class ApiKeyResponder(Construct):
             )
         stack = Stack.of(self)
         names = sorted(api_keys)
+        built = build.request_responder(
+            self,
+            package=RESPONDER_PACKAGE,
+            # the runtime for its Powertools set-up (secure_endpoint.runtime.powertools)
+            code=lambda_code(
+                RESPONDER_PACKAGE, resolve_cache_dir(bundling_cache_dir), include_runtime=True
+            ),
+            service=SERVICE,
+            owner="the API key responder",
+            action=DISABLE_API_KEY,
+            requester=requester,
+            key=key,
+            alert_topic=alert_topic,
+            clients={
+                app_clients[n].user_pool_client_id: {"name": n, "apiKeyId": api_keys[n].key_id}
+                for n in names
+            },
+            displays=(
+                "secure-endpoint API key disable requests",
+                "Disables the API keys the secure-endpoint anomaly monitor names",
+                "Disables the API keys the anomaly monitor asks it to",
+            ),
+            reasons=(
+                "API Gateway's management API (apigateway:PATCH on /apikeys) has no VPC "
+                "endpoint, and the endpoint's VPC is isolated without NAT by design, so this "
+                "function runs outside any VPC. It is invoked only by its request topic, which "
+                "only the anomaly monitor's role may publish to, and may only read and disable "
+                "the clients' API keys.",
+                "the clients' API keys, the alert topic, the log group, the project key",
+            ),
+            environment={},
+            log_retention=log_retention,
+            reserved_concurrency=reserved_concurrency,
+            memory_size=MEMORY_MB,
+            timeout=TIMEOUT,
+        )
+        self.topic, self.log_group = built.topic, built.log_group
+        self.dead_letter_queue, self.role = built.dead_letter_queue, built.role
+        self.function, self.subscription = built.function, built.subscription
         self.service_name = build.service_name(self, SERVICE)
         """The function's Powertools service: the ``service`` dimension of its metrics, unique
         to this responder (``api-key-responder-<path>-<hash>``)."""
-        self.topic = sns.Topic(
-            self,
-            "Requests",
-            display_name="secure-endpoint API key disable requests",
-            master_key=key,
-            enforce_ssl=True,
-        )
-        # Only the monitor asks: a grant on another principal cannot open the topic to it.
-        self.topic.add_to_resource_policy(
-            iam.PolicyStatement(
-                sid="OnlyTheMonitorRequests",
-                effect=iam.Effect.DENY,
-                principals=[iam.AnyPrincipal()],
-                actions=["sns:Publish"],
-                resources=[self.topic.topic_arn],
-                conditions={"ArnNotEquals": {"aws:PrincipalArn": requester.role_arn}},
-            )
-        )
-        # The requester already may use the key (GenerateDataKey, Decrypt) for its own queue.
-        iam.Grant.add_to_principal(
-            grantee=requester, actions=["sns:Publish"], resource_arns=[self.topic.topic_arn]
-        )
-
-        self.log_group = logs.LogGroup(self, "Logs", encryption_key=key, retention=log_retention)
-        self.dead_letter_queue = build.dead_letter_queue(
-            self, "DeadLetters", key=key, owner="the API key responder", failures="requests"
-        )
-        self.role = build.lambda_role(
-            self,
-            "Role",
-            description="Disables the API keys the secure-endpoint anomaly monitor names",
-        )
-        self.log_group.grant_write(self.role)
-        # The same two actions let SNS take a data key for the encrypted alert topic.
-        build.allow_dead_letter_sends(key, self.role)
-        iam.Grant.add_to_principal(
-            grantee=self.role, actions=["sns:Publish"], resource_arns=[alert_topic.topic_arn]
-        )
         self.api_key_arns = [
             f"arn:{stack.partition}:apigateway:{stack.region}::/apikeys/{api_keys[n].key_id}"
             for n in names
@@ -147,53 +146,6 @@ class ApiKeyResponder(Construct):
             actions=["apigateway:GET", "apigateway:PATCH"],
             resource_arns=self.api_key_arns,
         )
-        self.function = build.hardened_function(
-            self,
-            "Function",
-            package=RESPONDER_PACKAGE,
-            # the runtime for its Powertools set-up (secure_endpoint.runtime.powertools)
-            code=lambda_code(
-                RESPONDER_PACKAGE, resolve_cache_dir(bundling_cache_dir), include_runtime=True
-            ),
-            description="Disables the API keys the anomaly monitor asks it to",
-            role=self.role,
-            key=key,
-            log_group=self.log_group,
-            dead_letter_queue=self.dead_letter_queue,
-            reserved_concurrent_executions=1 if reserved_concurrency else None,
-            memory_size=MEMORY_MB,
-            timeout=TIMEOUT,
-            # A request is idempotent (a disabled key stays disabled): retried twice, then left
-            # in the dead-letter queue; one older than the monitor's next hour is dropped there.
-            retry_attempts=2,
-            max_event_age=Duration.hours(1),
-            environment={
-                "API_KEY_CLIENTS": stack.to_json_string(
-                    {
-                        app_clients[n].user_pool_client_id: {
-                            "name": n,
-                            "apiKeyId": api_keys[n].key_id,
-                        }
-                        for n in names
-                    }
-                ),
-                "REQUEST_TOPIC_ARN": self.topic.topic_arn,
-                "ALERT_TOPIC_ARN": alert_topic.topic_arn,
-                "POWERTOOLS_SERVICE_NAME": self.service_name,
-            },
-        )
-        # A request SNS cannot deliver lands in the same dead-letter queue as a failed run.
-        self.subscription = self.topic.add_subscription(
-            subscriptions.LambdaSubscription(
-                self.function,
-                filter_policy={
-                    "action": sns.SubscriptionFilter.string_filter(allowlist=[DISABLE_API_KEY])
-                },
-                dead_letter_queue=self.dead_letter_queue,
-            )
-        )
-        _allow_sns_to_use(key)
-        self._acknowledge()
 
     def metric_keys_disabled(self, **options: Any) -> cloudwatch.Metric:
         """API keys the responder disabled.
@@ -209,38 +161,3 @@ class ApiKeyResponder(Construct):
             statistic=cloudwatch.Stats.SUM,
             period=Duration.minutes(5),
         )
-
-    def _acknowledge(self) -> None:
-        compliance.acknowledge(
-            self.function,
-            "API Gateway's management API (apigateway:PATCH on /apikeys) has no VPC endpoint, "
-            "and the endpoint's VPC is isolated without NAT by design, so this function runs "
-            "outside any VPC. It is invoked only by its request topic, which only the anomaly "
-            "monitor's role may publish to, and may only read and disable the clients' API keys.",
-            "HIPAA.Security-LambdaInsideVPC",
-            "NIST.800.53.R5-LambdaInsideVPC",
-            "PCI.DSS.321-LambdaInsideVPC",
-        )
-        build.acknowledge_invoke_config(self.function, failure="request")
-        compliance.acknowledge(
-            self.role,
-            "Active tracing needs xray:PutTraceSegments and xray:PutTelemetryRecords, which "
-            "support no resource-level permissions; every other statement names its resource "
-            "(the clients' API keys, the alert topic, the log group, the project key).",
-            "AwsSolutions-IAM5[Resource::*]",
-        )
-        build.depend_on_grants(self.function, self.role)
-
-
-def _allow_sns_to_use(key: kms.IKey) -> None:
-    """Let SNS topics of this account write undeliverable messages to queues encrypted with
-    ``key`` (a subscription's dead-letter queue). Topics by pattern: the request topic is itself
-    encrypted with the key, and naming its ARN would make the key depend on it."""
-    stack = Stack.of(key)
-    build.allow_dead_letter_deliveries(
-        key,
-        sid="AllowSnsTopicsOfThisAccountToUseDeadLetterQueues",
-        service="sns.amazonaws.com",
-        account=stack.account,
-        source_arn=stack.format_arn(service="sns", resource="*"),
-    )

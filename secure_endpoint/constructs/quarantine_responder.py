@@ -25,10 +25,8 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sns as sns
-from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
-from secure_endpoint import compliance
 from secure_endpoint.constructs import _building as build
 from secure_endpoint.constructs import _metrics as metrics
 from secure_endpoint.constructs.bundling import lambda_code, resolve_cache_dir
@@ -101,85 +99,49 @@ class QuarantineResponder(Construct):
             )
         stack = Stack.of(self)
         names = sorted(api_keys)
-        self.service_name = build.service_name(self, SERVICE)
-        self.topic = sns.Topic(
+        built = build.request_responder(
             self,
-            "Requests",
-            display_name="secure-endpoint quarantine requests",
-            master_key=key,
-            enforce_ssl=True,
-        )
-        self.topic.add_to_resource_policy(
-            iam.PolicyStatement(
-                sid="OnlyTheMonitorRequests",
-                effect=iam.Effect.DENY,
-                principals=[iam.AnyPrincipal()],
-                actions=["sns:Publish"],
-                resources=[self.topic.topic_arn],
-                conditions={"ArnNotEquals": {"aws:PrincipalArn": requester.role_arn}},
-            )
-        )
-        self.log_group = logs.LogGroup(self, "Logs", encryption_key=key, retention=log_retention)
-        self.dead_letter_queue = build.dead_letter_queue(
-            self, "DeadLetters", key=key, owner="the quarantine responder", failures="requests"
-        )
-        self.role = build.lambda_role(
-            self,
-            "Role",
-            description="Quarantines the clients the secure-endpoint payload monitor names",
-        )
-        self.log_group.grant_write(self.role)
-        build.allow_dead_letter_sends(key, self.role)
-        iam.Grant.add_to_principal(
-            grantee=self.role, actions=["sns:Publish"], resource_arns=[alert_topic.topic_arn]
-        )
-        quarantine_plan.grant_quarantine(self.role, api_keys=api_keys, usage_plans=usage_plans)
-        self.function = build.hardened_function(
-            self,
-            "Function",
             package=PACKAGE,
             code=lambda_code(PACKAGE, resolve_cache_dir(bundling_cache_dir), include_runtime=True),
-            description="Quarantines the clients the payload monitor asks it to",
-            role=self.role,
+            service=SERVICE,
+            owner="the quarantine responder",
+            action=ACTION,
+            requester=requester,
             key=key,
-            log_group=self.log_group,
-            dead_letter_queue=self.dead_letter_queue,
-            reserved_concurrent_executions=1 if reserved_concurrency else None,
-            memory_size=MEMORY_MB,
-            timeout=TIMEOUT,
-            # idempotent (an extension, never a second quarantine): retried twice, then the
-            # dead-letter queue; a request older than the monitor's next run is dropped there
-            retry_attempts=2,
-            max_event_age=Duration.hours(1),
+            alert_topic=alert_topic,
+            clients={
+                app_clients[n].user_pool_client_id: {"name": n, "apiKeyId": api_keys[n].key_id}
+                for n in names
+            },
+            displays=(
+                "secure-endpoint quarantine requests",
+                "Quarantines the clients the secure-endpoint payload monitor names",
+                "Quarantines the clients the payload monitor asks it to",
+            ),
+            reasons=(
+                "API Gateway's management API (usage plan keys, API keys) has no VPC endpoint, "
+                "and the endpoint's VPC is isolated without NAT by design, so this function "
+                "runs outside any VPC. It is invoked only by its request topic, which only the "
+                "drift monitor's role may publish to, and by its sweep schedule, and may only "
+                "move the clients' keys between their own plans and the quarantine plan.",
+                "the clients' API keys and usage plans, the quarantine plan, the alert topic",
+            ),
             environment={
-                "API_KEY_CLIENTS": stack.to_json_string(
-                    {
-                        app_clients[n].user_pool_client_id: {
-                            "name": n,
-                            "apiKeyId": api_keys[n].key_id,
-                        }
-                        for n in names
-                    }
-                ),
-                "REQUEST_TOPIC_ARN": self.topic.topic_arn,
-                "ALERT_TOPIC_ARN": alert_topic.topic_arn,
                 "NEVER_QUARANTINE": stack.to_json_string(sorted(never_quarantine)),
                 "MAX_PER_RUN": str(max_per_run),
                 "MAX_TTL_SECONDS": str(ttl_seconds),
                 "QUARANTINE_PLAN_ID": quarantine_plan.usage_plan_id,
-                "POWERTOOLS_SERVICE_NAME": self.service_name,
             },
+            log_retention=log_retention,
+            reserved_concurrency=reserved_concurrency,
+            memory_size=MEMORY_MB,
+            timeout=TIMEOUT,
         )
-        iam.Grant.add_to_principal(
-            grantee=requester, actions=["sns:Publish"], resource_arns=[self.topic.topic_arn]
-        )
-        self.subscription = self.topic.add_subscription(
-            subscriptions.LambdaSubscription(
-                self.function,
-                filter_policy={"action": sns.SubscriptionFilter.string_filter(allowlist=[ACTION])},
-                dead_letter_queue=self.dead_letter_queue,
-            )
-        )
+        self.topic, self.log_group = built.topic, built.log_group
+        self.dead_letter_queue, self.role = built.dead_letter_queue, built.role
+        self.function, self.subscription = built.function, built.subscription
+        self.service_name = build.service_name(self, SERVICE)
+        quarantine_plan.grant_quarantine(self.role, api_keys=api_keys, usage_plans=usage_plans)
         self.sweep = events.Rule(
             self,
             "Sweep",
@@ -195,8 +157,6 @@ class QuarantineResponder(Construct):
             ],
         )
         build.allow_rule_dead_letters(key)
-        _allow_sns_to_use(key)
-        self._acknowledge()
 
     def metric_clients_quarantined(self, **options: Any) -> cloudwatch.Metric:
         """``ClientsQuarantined``: new quarantines.
@@ -211,39 +171,3 @@ class QuarantineResponder(Construct):
             statistic=cloudwatch.Stats.SUM,
             period=Duration.hours(1),
         )
-
-    def _acknowledge(self) -> None:
-        compliance.acknowledge(
-            self.function,
-            "API Gateway's management API (usage plan keys, API keys) has no VPC endpoint, and "
-            "the endpoint's VPC is isolated without NAT by design, so this function runs outside "
-            "any VPC. It is invoked only by its request topic, which only the drift monitor's "
-            "role may publish to, and by its sweep schedule, and may only move the clients' keys "
-            "between their own plans and the quarantine plan.",
-            "HIPAA.Security-LambdaInsideVPC",
-            "NIST.800.53.R5-LambdaInsideVPC",
-            "PCI.DSS.321-LambdaInsideVPC",
-        )
-        build.acknowledge_invoke_config(self.function, failure="request")
-        compliance.acknowledge(
-            self.role,
-            "Active tracing needs xray:PutTraceSegments and xray:PutTelemetryRecords, which "
-            "support no resource-level permissions; every other statement names its resource "
-            "(the clients' API keys and usage plans, the quarantine plan, the alert topic).",
-            "AwsSolutions-IAM5[Resource::*]",
-        )
-        build.depend_on_grants(self.function, self.role)
-
-
-def _allow_sns_to_use(key: kms.IKey) -> None:
-    """Let SNS topics of this account write undeliverable requests to the dead-letter queue
-    (encrypted with ``key``); by pattern, as ``api_key_responder`` does, so that the key does not
-    depend on the topic it encrypts."""
-    stack = Stack.of(key)
-    build.allow_dead_letter_deliveries(
-        key,
-        sid="AllowSnsTopicsOfThisAccountToUseDeadLetterQueues",
-        service="sns.amazonaws.com",
-        account=stack.account,
-        source_arn=stack.format_arn(service="sns", resource="*"),
-    )
