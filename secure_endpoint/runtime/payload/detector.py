@@ -333,16 +333,25 @@ class PayloadDetector:
             self.decayed *= factor
         self.clock = max(self.clock, end)
 
-        events: dict[int, _Events | _LazyEvents] = {}
-        small = [seg for seg in segments if len(seg) <= config.vector_rows]
-        if small:  # the many clients with a few rows each: all at once, row by row
-            events.update(self._assess_small(small, owner, z, llr, violating, when, answer))
+        before = self.total.copy()
+        events: dict[int, _Events] = {}
+        small_segments = [seg for seg in segments if len(seg) <= config.vector_rows]
+        small = (  # the many clients with a few rows each: all at once, row by row
+            self._assess_small(small_segments, owner, z, llr, violating, when, answer)
+            if small_segments
+            else None
+        )
         for segment in segments:
             if len(segment) <= config.vector_rows:
                 continue
             slot = int(owner[segment[0]])
             events[slot] = self._assess(slot, segment, z, llr, violating, when, answer)
-        before = self.total.copy()
+        if small is not None:  # distinct clients: their counters at once
+            self.total[small.slots] += small.counts
+            self.decayed[small.slots] += small.counts
+            first = self.first[small.slots]
+            self.first[small.slots] = np.where(first == 0, small.first, first)
+            self.last[small.slots] = np.maximum(self.last[small.slots], small.last)
         for slot, found in events.items():
             sums = found.sums()
             self.total[slot] += sums
@@ -355,14 +364,16 @@ class PayloadDetector:
         # moves, every client's recent rows move before the whole history's median does
         self._recent_nulls = self._nulls(self.decayed)
         self._recent_floors = self._floors(self._recent_nulls)
-        slots = np.fromiter(events, dtype=np.int64, count=len(events))
+        large = np.fromiter(events, dtype=np.int64, count=len(events))
+        slots = large if small is None else np.concatenate([small.slots, large])
         suspects = self._suspects(slots, nulls)
         findings = []
         for slot in slots[suspects].tolist():
-            found = events[slot]
-            if isinstance(found, _LazyEvents):
-                found = found.events()
-            findings += self._judge(slot, before[slot], found, nulls)
+            judged = events.get(slot)
+            if judged is None:
+                assert small is not None
+                judged = small.events(slot)
+            findings += self._judge(slot, before[slot], judged, nulls)
         return findings
 
     def _suspects(self, slots: npt.NDArray[np.int64], nulls: dict[str, float]) -> Bools:
@@ -484,7 +495,7 @@ class PayloadDetector:
         violating: Bools,
         when: Floats,
         answer: Floats,
-    ) -> dict[int, _LazyEvents]:
+    ) -> _SmallBatch:
         """``_assess`` for clients of at most ``vector_rows`` rows in the batch, vectorized over
         the clients: round ``r`` takes every client's ``r``-th row, against its buffers as the
         earlier rounds left them. The same facts as ``_assess`` row by row (all rows are the
@@ -523,8 +534,12 @@ class PayloadDetector:
             index = np.concatenate(
                 [seen[:, None] - filled[:, :1] + position, self.reservoir_index[cs]], axis=1
             )
-            difference = stored - x[:, None, :]
-            distance = np.sqrt(np.einsum("ijk,ijk->ij", difference, difference) / dims)
+            squares = (
+                np.einsum("ijk,ijk->ij", stored, stored)
+                + np.einsum("ij,ij->i", x, x)[:, None]
+                - 2.0 * np.einsum("ijk,ik->ij", stored, x)
+            )
+            distance = np.sqrt(np.maximum(squares, 0.0) / dims)
             distance[~valid] = np.inf
             nearest = distance.argmin(axis=1)
             d1 = distance[np.arange(len(cs)), nearest]
@@ -555,13 +570,17 @@ class PayloadDetector:
             counts[:, LLR_N] = facts["distinct"].sum(axis=1)
             counts[:, LLR_SUM] = llr_rows.sum(axis=1)
             counts[:, LLR_SQ] = (llr_rows**2).sum(axis=1)
-        events: dict[int, _LazyEvents] = {}
-        for i, slot in enumerate(slots.tolist()):
-            n = int(lengths[i])
-            events[slot] = _LazyEvents(
-                i, n, rows, when, llr_rows if llr is not None else None, facts, counts[i]
-            )
-        return events
+        return _SmallBatch(
+            slots=slots,
+            counts=counts,
+            first=when[rows[:, 0]],
+            last=when[rows[np.arange(count), lengths - 1]],
+            lengths=lengths,
+            rows=rows,
+            when=when,
+            llr_rows=llr_rows if llr is not None else None,
+            facts=facts,
+        )
 
     def _remember_one(
         self,
@@ -1074,33 +1093,32 @@ class _Pending:
     """Rows of the wrong width."""
 
 
-class _LazyEvents:
-    """A client's ``_Events`` from ``_assess_small``'s arrays, built only when judged."""
+@dataclass
+class _SmallBatch:
+    """``_assess_small``'s clients (distinct ``slots``): their counters, first and last times,
+    and each one's ``_Events``, built only for the clients judged."""
 
-    def __init__(
-        self,
-        i: int,
-        n: int,
-        rows: npt.NDArray[np.int64],
-        when: Floats,
-        llr_rows: Floats | None,
-        facts: dict[str, Bools],
-        counts: Floats,
-    ) -> None:
-        self._args = (i, n, rows, when, llr_rows, facts)
-        self._counts = counts
-        self.times = when[rows[i, [0, n - 1]]]  # first and last: what the batch needs of all
+    slots: npt.NDArray[np.int64]
+    counts: Floats
+    first: Floats
+    last: Floats
+    lengths: npt.NDArray[np.int64]
+    rows: npt.NDArray[np.int64]
+    when: Floats
+    llr_rows: Floats | None
+    facts: dict[str, Bools]
+    _position: dict[int, int] = field(default_factory=dict)
 
-    def sums(self) -> Floats:
-        return self._counts
-
-    def events(self) -> _Events:
-        i, n, rows, when, llr_rows, facts = self._args
+    def events(self, slot: int) -> _Events:
+        if not self._position:
+            self._position = {s: i for i, s in enumerate(self.slots.tolist())}
+        i = self._position[slot]
+        n = int(self.lengths[i])
         return _Events(
-            times=when[rows[i, :n]],
+            times=self.when[self.rows[i, :n]],
             sample_positions=np.arange(n),
-            llr=llr_rows[i, :n] if llr_rows is not None else None,
-            **{name: values[i, :n] for name, values in facts.items()},
+            llr=self.llr_rows[i, :n] if self.llr_rows is not None else None,
+            **{name: values[i, :n] for name, values in self.facts.items()},
         )
 
 
