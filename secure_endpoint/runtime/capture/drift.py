@@ -47,6 +47,7 @@ _PSI_FLOOR = 1e-4
 _COMPLETENESS_SLACK = 0.02
 _TYPE_SHARE = 0.01
 _FLUSH_ROWS = 20_000
+_SETTLE_ROWS = 1_000
 _PERCENTILES = np.linspace(0, 1, 101)
 _DECILES = np.linspace(0.1, 0.9, 9)
 _MOVED_STD = 0.25
@@ -211,6 +212,7 @@ class Window:
         self._wrong_type = np.zeros(count, dtype=np.int64)
         self._out_of_range = np.zeros(count, dtype=np.int64)
         self._wrong_width: dict[str, int] = defaultdict(int)
+        self._reported = False
         self._client_index: dict[str, int] = {}
         # per client (in the order first seen): rows, and per feature sums, squares, values
         self._client_rows = np.zeros(0, dtype=np.int64)
@@ -226,6 +228,8 @@ class Window:
         self._integral = np.array([f.integral for f in reference.features])
 
     def add(self, capture: Capture) -> None:
+        if self._reported:
+            raise RuntimeError("this window has been reported: it takes no more captures")
         self.records += 1
         width = self.width
         good = [row for row in capture.rows if len(row) == width]
@@ -237,6 +241,21 @@ class Window:
         self._scores.extend(capture.outputs)
         if len(self._buffer) >= _FLUSH_ROWS:
             self._flush()
+
+    def settle(self) -> None:
+        """Sketch the buffered rows now if there are enough of them to be worth it, and drop
+        the per-client arrays' room to grow (see ``windows``)."""
+        if len(self._buffer) >= _SETTLE_ROWS:
+            self._flush()
+        self._trim()
+
+    def _trim(self) -> None:
+        count = len(self._client_index)
+        if len(self._client_rows) > count:
+            self._client_rows = self._client_rows[:count].copy()
+            self._client_sums = self._client_sums[:count].copy()
+            self._client_squares = self._client_squares[:count].copy()
+            self._client_present = self._client_present[:count].copy()
 
     def _flush(self) -> None:
         if self._scores:
@@ -289,7 +308,12 @@ class Window:
         self._client_present[slots] += np.add.reduceat(finite.astype(np.int64), starts, axis=0)
 
     def report(self) -> WindowReport:
+        """The window's report; the window takes no captures after it (the report's per-client
+        moments are rows of the window's own arrays)."""
         self._flush()
+        self._trim()
+        self._reported = True
+        counts, sums, squares = self._client_present, self._client_sums, self._client_squares
         judged = self.rows >= MIN_ROWS
         features = []
         attribution = self._attribution()
@@ -329,11 +353,7 @@ class Window:
             output_mean=_mean(self.outputs),
             judged=judged,
             moments={
-                name: Moments(
-                    self._client_present[i].copy(),
-                    self._client_sums[i].copy(),
-                    self._client_squares[i].copy(),
-                )
+                name: Moments(counts[i], sums[i], squares[i])
                 for name, i in self._client_index.items()
             },
         )
@@ -398,16 +418,25 @@ def _mean(sketch: KllSketch) -> float | None:
 def windows(
     captures: Iterable[Capture], reference: Reference, seconds: int = WINDOW_SECONDS
 ) -> list[WindowReport]:
-    """Every window the captures fall in (in any order), compared with the baseline."""
+    """Every window the captures fall in (in any order), compared with the baseline.
+
+    A window the reading leaves (the next capture is another window's) turns its buffered rows
+    into sketches and sums, so that the rows held as lists stay bounded by the windows, not
+    the capture (a window the reading comes back to just takes more)."""
     open_windows: dict[int, Window] = {}
+    current: Window | None = None
     for capture in captures:
         slot = int(capture.time // seconds)
         window = open_windows.get(slot)
         if window is None:
             window = Window(reference, slot * seconds, (slot + 1) * seconds)
             open_windows[slot] = window
+        if window is not current:
+            if current is not None:
+                current.settle()
+            current = window
         window.add(capture)
-    return [open_windows[slot].report() for slot in sorted(open_windows)]
+    return [open_windows.pop(slot).report() for slot in sorted(open_windows)]
 
 
 def iso(epoch: float) -> str:
