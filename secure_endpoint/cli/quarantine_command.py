@@ -24,6 +24,7 @@ from secure_endpoint.cli.respond import (
     Operation,
     duration,
     parse_ttl,
+    print_table,
     where_options,
 )
 
@@ -205,10 +206,7 @@ def _quarantined(args: argparse.Namespace) -> int:
             )
             for e in listing.active
         ]
-        widths = [max(len(row[column]) for row in rows) for column in range(4)]
-        for row in rows:
-            cells = [cell.ljust(width) for cell, width in zip(row[:4], widths, strict=True)]
-            print("  ".join([*cells, row[4]]))
+        print_table(rows)
     if listing.expired:
         names = ", ".join(e.client.name for e in listing.expired)
         print(f"expired, not released yet (the next sweep or release --expired does): {names}")

@@ -14,6 +14,7 @@ import json
 import re
 import sys
 import time
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -209,10 +210,7 @@ def _blocked(args: argparse.Namespace) -> int:
             (e.address, duration(e.expires_in(now)), e.reason, short_source(e.source))
             for e in entries
         ]
-        widths = [max(len(row[column]) for row in rows) for column in range(3)]
-        for row in rows:
-            cells = [cell.ljust(width) for cell, width in zip(row[:3], widths, strict=True)]
-            print("  ".join([*cells, row[3]]))
+        print_table(rows)
     notes = (
         (drift.missing, "recorded but not in the WAF IP set yet (the next run or block adds it)"),
         (drift.stale, "expired but still in the WAF IP set (the next run removes it)"),
@@ -443,6 +441,14 @@ class Operation:
     def _waf(self, arn: str) -> Any:
         region = arn.split(":")[3] if arn.count(":") >= 5 else None
         return self.session.client("wafv2", region_name=region or self.session.region_name)
+
+
+def print_table(rows: Sequence[Sequence[str]]) -> None:
+    """``rows`` (a header first) in aligned columns, the last one unpadded."""
+    widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]) - 1)]
+    for row in rows:
+        cells = [cell.ljust(width) for cell, width in zip(row[:-1], widths, strict=True)]
+        print("  ".join([*cells, row[-1]]))
 
 
 def parse_ttl(text: str) -> timedelta:
