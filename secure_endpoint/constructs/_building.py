@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from aws_cdk import Annotations, Aws, CfnResource, Duration, Names, Stack
+from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_cognito as cognito
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
@@ -394,7 +396,8 @@ def request_responder(
     requester: iam.IRole,
     key: kms.IKey,
     alert_topic: sns.ITopic,
-    clients: Mapping[str, Mapping[str, str]],
+    api_keys: Mapping[str, apigw.IApiKey],
+    app_clients: Mapping[str, cognito.IUserPoolClient],
     displays: tuple[str, str, str],
     reasons: tuple[str, str],
     environment: Mapping[str, str],
@@ -413,8 +416,9 @@ def request_responder(
     :param service: the start of the Powertools service name (``service_name``), the
         function's ``POWERTOOLS_SERVICE_NAME``.
     :param owner: what the dead-letter queue collects failures of ('the quarantine responder').
-    :param clients: each client's name and API key id, by Cognito client id
-        (``API_KEY_CLIENTS``, a token-safe JSON string).
+    :param api_keys: each client's API key, by client name.
+    :param app_clients: each client's Cognito app client, by the same names: the function
+        gets each one's name and API key id by client id (``API_KEY_CLIENTS``).
     :param displays: the topic's display name, the role's description, the function's.
     :param reasons: why the function runs outside the VPC, and what its role's X-Ray wildcard
         leaves named (the acknowledgements' reasons).
@@ -467,7 +471,12 @@ def request_responder(
         retry_attempts=2,
         max_event_age=Duration.hours(1),
         environment={
-            "API_KEY_CLIENTS": stack.to_json_string(dict(clients)),
+            "API_KEY_CLIENTS": stack.to_json_string(
+                {
+                    app_clients[n].user_pool_client_id: {"name": n, "apiKeyId": api_keys[n].key_id}
+                    for n in sorted(api_keys)
+                }
+            ),
             "REQUEST_TOPIC_ARN": topic.topic_arn,
             "ALERT_TOPIC_ARN": alert_topic.topic_arn,
             "POWERTOOLS_SERVICE_NAME": name,
@@ -482,16 +491,7 @@ def request_responder(
             dead_letter_queue=queue,
         )
     )
-    # SNS topics of this account may write undeliverable requests to the queue; by pattern:
-    # the request topic is itself encrypted with the key, and naming its ARN would make the
-    # key depend on it
-    allow_dead_letter_deliveries(
-        key,
-        sid="AllowSnsTopicsOfThisAccountToUseDeadLetterQueues",
-        service="sns.amazonaws.com",
-        account=stack.account,
-        source_arn=stack.format_arn(service="sns", resource="*"),
-    )
+    allow_topic_dead_letters(key)
     compliance.acknowledge(
         function,
         outside_vpc,
@@ -612,6 +612,20 @@ def allow_dead_letter_deliveries(
             "StringEquals": {"aws:SourceAccount": account},
             "ArnLike": {"aws:SourceArn": source_arn},
         },
+    )
+
+
+def allow_topic_dead_letters(key: kms.IKey) -> None:
+    """Let SNS topics of this account put the messages they could not deliver into dead-letter
+    queues encrypted with ``key``; by pattern: a topic encrypted with the key itself cannot be
+    named without making the key depend on it."""
+    stack = Stack.of(key)
+    allow_dead_letter_deliveries(
+        key,
+        sid="AllowSnsTopicsOfThisAccountToUseDeadLetterQueues",
+        service="sns.amazonaws.com",
+        account=stack.account,
+        source_arn=stack.format_arn(service="sns", resource="*"),
     )
 
 

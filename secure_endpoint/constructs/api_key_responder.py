@@ -106,10 +106,8 @@ class ApiKeyResponder(Construct):
             requester=requester,
             key=key,
             alert_topic=alert_topic,
-            clients={
-                app_clients[n].user_pool_client_id: {"name": n, "apiKeyId": api_keys[n].key_id}
-                for n in names
-            },
+            api_keys=api_keys,
+            app_clients=app_clients,
             displays=(
                 "secure-endpoint API key disable requests",
                 "Disables the API keys the secure-endpoint anomaly monitor names",

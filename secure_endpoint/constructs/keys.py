@@ -84,17 +84,10 @@ def allow_secure_endpoints_to_use(key: kms.Key) -> None:
     from secure_endpoint.constructs import _building as build
     from secure_endpoint.constructs.alarms import allow_alarms_to_use
 
-    stack = Stack.of(key)
     allow_logs_to_use(key)
     allow_alarms_to_use(key)
     build.allow_rule_dead_letters(key)
-    build.allow_dead_letter_deliveries(
-        key,
-        sid="AllowSnsTopicsOfThisAccountToUseDeadLetterQueues",
-        service="sns.amazonaws.com",
-        account=stack.account,
-        source_arn=stack.format_arn(service="sns", resource="*"),
-    )
+    build.allow_topic_dead_letters(key)
     build.allow_service_to_use_key(
         key,
         sid="AllowCloudFrontLogDeliveryToEncrypt",

@@ -98,7 +98,6 @@ class QuarantineResponder(Construct):
                 f"got {sorted(api_keys)}, {sorted(usage_plans)} and {sorted(app_clients)}"
             )
         stack = Stack.of(self)
-        names = sorted(api_keys)
         built = build.request_responder(
             self,
             package=PACKAGE,
@@ -109,10 +108,8 @@ class QuarantineResponder(Construct):
             requester=requester,
             key=key,
             alert_topic=alert_topic,
-            clients={
-                app_clients[n].user_pool_client_id: {"name": n, "apiKeyId": api_keys[n].key_id}
-                for n in names
-            },
+            api_keys=api_keys,
+            app_clients=app_clients,
             displays=(
                 "secure-endpoint quarantine requests",
                 "Quarantines the clients the secure-endpoint payload monitor names",
