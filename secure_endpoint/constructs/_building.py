@@ -383,6 +383,7 @@ class RequestResponder:
     role: ManagedPolicyRole
     function: lambda_.Function
     subscription: sns.Subscription
+    service_name: str
 
 
 def request_responder(
@@ -398,8 +399,11 @@ def request_responder(
     alert_topic: sns.ITopic,
     api_keys: Mapping[str, apigw.IApiKey],
     app_clients: Mapping[str, cognito.IUserPoolClient],
-    displays: tuple[str, str, str],
-    reasons: tuple[str, str],
+    topic_name: str,
+    role_description: str,
+    function_description: str,
+    outside_vpc: str,
+    traced: str,
     environment: Mapping[str, str],
     log_retention: logs.RetentionDays,
     reserved_concurrency: bool,
@@ -419,14 +423,14 @@ def request_responder(
     :param api_keys: each client's API key, by client name.
     :param app_clients: each client's Cognito app client, by the same names: the function
         gets each one's name and API key id by client id (``API_KEY_CLIENTS``).
-    :param displays: the topic's display name, the role's description, the function's.
-    :param reasons: why the function runs outside the VPC, and what its role's X-Ray wildcard
-        leaves named (the acknowledgements' reasons).
+    :param topic_name: the request topic's display name.
+    :param outside_vpc: why the function runs outside the VPC (the LambdaInsideVPC
+        acknowledgements' reason).
+    :param traced: what the role's statements name besides X-Ray's wildcard (in the IAM5
+        acknowledgement's reason).
     :param environment: the function's further variables.
     """
     stack = Stack.of(scope)
-    topic_name, role_description, function_description = displays
-    outside_vpc, tracing = reasons
     topic = sns.Topic(scope, "Requests", display_name=topic_name, master_key=key, enforce_ssl=True)
     # only the requester asks: a grant on another principal cannot open the topic to it
     topic.add_to_resource_policy(
@@ -504,11 +508,11 @@ def request_responder(
         role,
         "Active tracing needs xray:PutTraceSegments and xray:PutTelemetryRecords, which "
         f"support no resource-level permissions; every other statement names its resource "
-        f"({tracing}).",
+        f"({traced}).",
         "AwsSolutions-IAM5[Resource::*]",
     )
     depend_on_grants(function, role)
-    return RequestResponder(topic, log_group, queue, role, function, subscription)
+    return RequestResponder(topic, log_group, queue, role, function, subscription, name)
 
 
 def acknowledge_invoke_config(function: lambda_.Function, failure: str = "run") -> None:

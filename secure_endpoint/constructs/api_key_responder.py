@@ -108,19 +108,17 @@ class ApiKeyResponder(Construct):
             alert_topic=alert_topic,
             api_keys=api_keys,
             app_clients=app_clients,
-            displays=(
-                "secure-endpoint API key disable requests",
-                "Disables the API keys the secure-endpoint anomaly monitor names",
-                "Disables the API keys the anomaly monitor asks it to",
-            ),
-            reasons=(
+            topic_name="secure-endpoint API key disable requests",
+            role_description="Disables the API keys the secure-endpoint anomaly monitor names",
+            function_description="Disables the API keys the anomaly monitor asks it to",
+            outside_vpc=(
                 "API Gateway's management API (apigateway:PATCH on /apikeys) has no VPC "
                 "endpoint, and the endpoint's VPC is isolated without NAT by design, so this "
                 "function runs outside any VPC. It is invoked only by its request topic, which "
                 "only the anomaly monitor's role may publish to, and may only read and disable "
-                "the clients' API keys.",
-                "the clients' API keys, the alert topic, the log group, the project key",
+                "the clients' API keys."
             ),
+            traced="the clients' API keys, the alert topic, the log group, the project key",
             environment={},
             log_retention=log_retention,
             reserved_concurrency=reserved_concurrency,
@@ -130,7 +128,7 @@ class ApiKeyResponder(Construct):
         self.topic, self.log_group = built.topic, built.log_group
         self.dead_letter_queue, self.role = built.dead_letter_queue, built.role
         self.function, self.subscription = built.function, built.subscription
-        self.service_name = build.service_name(self, SERVICE)
+        self.service_name = built.service_name
         """The function's Powertools service: the ``service`` dimension of its metrics, unique
         to this responder (``api-key-responder-<path>-<hash>``)."""
         self.api_key_arns = [

@@ -110,19 +110,17 @@ class QuarantineResponder(Construct):
             alert_topic=alert_topic,
             api_keys=api_keys,
             app_clients=app_clients,
-            displays=(
-                "secure-endpoint quarantine requests",
-                "Quarantines the clients the secure-endpoint payload monitor names",
-                "Quarantines the clients the payload monitor asks it to",
-            ),
-            reasons=(
+            topic_name="secure-endpoint quarantine requests",
+            role_description="Quarantines the clients the secure-endpoint payload monitor names",
+            function_description="Quarantines the clients the payload monitor asks it to",
+            outside_vpc=(
                 "API Gateway's management API (usage plan keys, API keys) has no VPC endpoint, "
                 "and the endpoint's VPC is isolated without NAT by design, so this function "
                 "runs outside any VPC. It is invoked only by its request topic, which only the "
                 "drift monitor's role may publish to, and by its sweep schedule, and may only "
-                "move the clients' keys between their own plans and the quarantine plan.",
-                "the clients' API keys and usage plans, the quarantine plan, the alert topic",
+                "move the clients' keys between their own plans and the quarantine plan."
             ),
+            traced="the clients' API keys and usage plans, the quarantine plan, the alert topic",
             environment={
                 "NEVER_QUARANTINE": stack.to_json_string(sorted(never_quarantine)),
                 "MAX_PER_RUN": str(max_per_run),
@@ -137,7 +135,7 @@ class QuarantineResponder(Construct):
         self.topic, self.log_group = built.topic, built.log_group
         self.dead_letter_queue, self.role = built.dead_letter_queue, built.role
         self.function, self.subscription = built.function, built.subscription
-        self.service_name = build.service_name(self, SERVICE)
+        self.service_name = built.service_name
         quarantine_plan.grant_quarantine(self.role, api_keys=api_keys, usage_plans=usage_plans)
         self.sweep = events.Rule(
             self,
