@@ -93,9 +93,6 @@ class DetectorConfig:
     """A near duplicate whose answer moved by less than this is a re-send, not a probe."""
     decision_threshold: float = 0.5
     half_life_hours: float = 6.0
-    vector_rows: int = 8
-    """Clients with at most this many rows in a batch are assessed together, vectorized (the
-    same facts); 0: each on its own."""
     batch_rows: int = 1_000_000
     """Rows scored together (per client: its sample of them against its earlier rows)."""
     batch_seconds: float = 3600.0
@@ -121,7 +118,6 @@ class DetectorConfig:
             "decision_threshold": 0 < self.decision_threshold < 1,
             "half_life_hours": self.half_life_hours > 0,
             "batch_rows": self.batch_rows >= 1,
-            "vector_rows": self.vector_rows >= 0,
             "batch_seconds": self.batch_seconds > 0,
         }
         for name, ok in checks.items():
@@ -223,8 +219,12 @@ class PayloadDetector:
 
     def _grow(self, size: int) -> None:
         def grown(array: npt.NDArray[Any], fill: float = 0) -> npt.NDArray[Any]:
-            out = np.full((size, *array.shape[1:]), fill, dtype=array.dtype)
+            # zeros are pages the system maps on first write: a client's buffers cost memory
+            # and time when it sends, not when the arrays double
+            out = np.zeros((size, *array.shape[1:]), dtype=array.dtype)
             out[: len(array)] = array
+            if fill:
+                out[len(array) :] = fill
             return out
 
         self.total, self.decayed = grown(self.total), grown(self.decayed)
@@ -319,14 +319,17 @@ class PayloadDetector:
         z = np.concatenate([c.z for c in chunks])
         llrs = [c.llr for c in chunks if c.llr is not None]
         llr = np.concatenate(llrs).astype(np.float64) if llrs else None
-        violating = np.concatenate([c.violating for c in chunks])
         owner = np.concatenate([c.owner for c in chunks])
         when = np.concatenate([c.time for c in chunks])
-        answer = np.concatenate([c.answer for c in chunks])
-        order = np.lexsort((when, owner))
-        bounds = np.flatnonzero(np.diff(owner[order])) + 1
-        segments = np.split(order, bounds)
-
+        rows = _Rows(
+            z=z,
+            llr=llr,
+            violating=np.concatenate([c.violating for c in chunks]),
+            owner=owner,
+            when=when,
+            answer=np.concatenate([c.answer for c in chunks]),
+            order=np.lexsort((when, owner)),
+        )
         end = float(when.max())
         if self.clock:
             factor = 0.5 ** (max(end - self.clock, 0.0) / (config.half_life_hours * 3600))
@@ -334,46 +337,22 @@ class PayloadDetector:
         self.clock = max(self.clock, end)
 
         before = self.total.copy()
-        events: dict[int, _Events] = {}
-        small_segments = [seg for seg in segments if len(seg) <= config.vector_rows]
-        small = (  # the many clients with a few rows each: all at once, row by row
-            self._assess_small(small_segments, owner, z, llr, violating, when, answer)
-            if small_segments
-            else None
-        )
-        for segment in segments:
-            if len(segment) <= config.vector_rows:
-                continue
-            slot = int(owner[segment[0]])
-            events[slot] = self._assess(slot, segment, z, llr, violating, when, answer)
-        if small is not None:  # distinct clients: their counters at once
-            self.total[small.slots] += small.counts
-            self.decayed[small.slots] += small.counts
-            first = self.first[small.slots]
-            self.first[small.slots] = np.where(first == 0, small.first, first)
-            self.last[small.slots] = np.maximum(self.last[small.slots], small.last)
-        for slot, found in events.items():
-            sums = found.sums()
-            self.total[slot] += sums
-            self.decayed[slot] += sums
-            if not self.first[slot]:
-                self.first[slot] = found.times[0]
-            self.last[slot] = max(self.last[slot], found.times[-1])
+        assessed = self._assess(rows)
+        slots = assessed.slots  # distinct: their counters at once
+        self.total[slots] += assessed.counts
+        self.decayed[slots] += assessed.counts
+        first = self.first[slots]
+        self.first[slots] = np.where(first == 0, assessed.first, first)
+        self.last[slots] = np.maximum(self.last[slots], assessed.last)
         nulls = self._nulls(self.total)
         # the decayed counters are judged against the decayed population: in a world that
         # moves, every client's recent rows move before the whole history's median does
         self._recent_nulls = self._nulls(self.decayed)
         self._recent_floors = self._floors(self._recent_nulls)
-        large = np.fromiter(events, dtype=np.int64, count=len(events))
-        slots = large if small is None else np.concatenate([small.slots, large])
         suspects = self._suspects(slots, nulls)
         findings = []
         for slot in slots[suspects].tolist():
-            judged = events.get(slot)
-            if judged is None:
-                assert small is not None
-                judged = small.events(slot)
-            findings += self._judge(slot, before[slot], judged, nulls)
+            findings += self._judge(slot, before[slot], assessed.events(slot), nulls)
         return findings
 
     def _suspects(self, slots: npt.NDArray[np.int64], nulls: dict[str, float]) -> Bools:
@@ -401,266 +380,197 @@ class PayloadDetector:
         unflagged = np.logical_not(self.flagged[slots].all(axis=1))
         return np.logical_and(flagged, unflagged)
 
-    def _assess(
-        self,
-        slot: int,
-        segment: npt.NDArray[np.int64],
-        z: Floats,
-        llr: Floats | None,
-        violating: Bools,
-        when: Floats,
-        answer: Floats,
-    ) -> _Events:
+    def _assess(self, rows: _Rows) -> _Assessed:
+        """Every client's rows of the batch against its earlier rows: a sample of at most
+        ``sample_rows`` of them (evenly spread), each against the client's buffers as the
+        batch found them and the sample's own earlier rows. Clients whose samples are of one
+        size are assessed together, vectorized, in groups of bounded memory."""
         config = self.config
-        n = len(segment)
-        found = _Events(times=when[segment])
-        sample = (
-            segment
-            if n <= config.sample_rows
-            else segment[np.linspace(0, n - 1, config.sample_rows).astype(np.int64)]
+        order = rows.order
+        starts = np.flatnonzero(np.diff(rows.owner[order], prepend=-1))
+        lengths = np.diff(np.append(starts, len(order)))
+        assessed = _Assessed(
+            slots=rows.owner[order[starts]],
+            counts=np.zeros((len(starts), _COUNTERS)),
+            first=rows.when[order[starts]],
+            last=rows.when[order[starts + lengths - 1]],
+            order=order,
+            starts=starts,
+            lengths=lengths,
+            when=rows.when,
         )
-        found.sample_positions = (
-            np.searchsorted(segment, sample) if n > config.sample_rows else (np.arange(n))
+        assessed.counts[:, ROWS] = lengths
+        sizes = np.minimum(lengths, config.sample_rows)
+        cells = (2 * config.recent + sizes) * np.maximum(sizes, rows.z.shape[1])
+        for size in np.unique(sizes).tolist():
+            members = np.flatnonzero(sizes == size)
+            step = max(1, _GROUP_CELLS // int(cells[members[0]]))
+            for at in range(0, len(members), step):
+                group = members[at : at + step]
+                positions = np.broadcast_to(np.arange(size), (len(group), size)).copy()
+                for i in np.flatnonzero(lengths[group] > size).tolist():
+                    n = int(lengths[group[i]])
+                    positions[i] = np.linspace(0, n - 1, size).astype(np.int64)
+                sample = order[starts[group][:, None] + positions]
+                facts, llr_rows = self._assess_group(rows, sample)
+                assessed.add(group, positions, facts, llr_rows)
+        return assessed
+
+    def _assess_group(
+        self, rows: _Rows, sample: npt.NDArray[np.int64]
+    ) -> tuple[dict[str, Bools], Floats | None]:
+        """The facts of ``sample`` (a row of row indices per client, distinct clients, each
+        row in time order), then the rows remembered."""
+        config, capacity = self.config, self.config.recent
+        count, size = sample.shape
+        slots = rows.owner[sample[:, 0]]
+        x = rows.z[sample]  # (client, row, feature)
+        outs = rows.answer[sample]
+        halves = _half(x)
+        # earlier rows of these clients: their buffers (valid or not), then the sample's own
+        history = np.concatenate(
+            [self.recent[slots].reshape(count, 2 * capacity, -1), halves], axis=1
         )
-        zs = z[sample].astype(np.float32)
-        outs = answer[sample]
-        # earlier rows of this client: its buffers, then the sample's own earlier rows
-        kept = [self.recent[slot, b, : self.filled[slot, b]] for b in (0, 1)]
-        kept_answers = [self.recent_answers[slot, b, : self.filled[slot, b]] for b in (0, 1)]
-        history = np.concatenate([*kept, _half(zs)])
-        history_answers = np.concatenate([*kept_answers, _half(outs)]).astype(np.float64)
-        stored = len(history) - len(zs)
-        # each row's place in the client's history (rows remembered before it)
-        seen = int(self.remembered[slot])
-        index = np.concatenate([
-            seen - int(self.filled[slot, 0]) + np.arange(int(self.filled[slot, 0])),
-            self.reservoir_index[slot, : self.filled[slot, 1]],
-            seen + np.arange(len(zs)),
-        ])  # fmt: skip
-        dims = max(z.shape[1], 1)
+        history_answers = np.concatenate(
+            [self.recent_answers[slots].reshape(count, 2 * capacity), _half(outs)], axis=1
+        ).astype(np.float64)
+        filled = self.filled[slots]
+        slot = np.arange(capacity)[None, :]
+        seen = self.remembered[slots]  # rows remembered before this batch
+        # each earlier row's place in the client's history, and which rows are earlier
+        index = np.concatenate(
+            [seen[:, None] - filled[:, :1] + slot, self.reservoir_index[slots],
+             seen[:, None] + np.arange(size)], axis=1,
+        )  # fmt: skip
+        valid = np.concatenate([slot < filled[:, :1], slot < filled[:, 1:]], axis=1)
+        own = np.arange(size)
+        earlier = np.concatenate(
+            [
+                np.broadcast_to(valid[:, None, :], (count, size, 2 * capacity)),
+                np.broadcast_to(own[None, :] < own[:, None], (count, size, size)),
+            ],
+            axis=2,
+        )
+        dims = max(x.shape[2], 1)
         squares = (
-            (zs * zs).sum(axis=1)[:, None]
-            + (history * history).sum(axis=1)[None, :]
-            - 2.0 * zs @ history.T
+            np.einsum("crk,crk->cr", x, x)[:, :, None]
+            + np.einsum("chk,chk->ch", history, history)[:, None, :]
+            - 2.0 * np.matmul(x, history.transpose(0, 2, 1))
         )
-        distance = np.sqrt(np.maximum(squares, 0.0) / dims)
-        own = np.arange(len(zs))
-        later = own[:, None] <= own[None, :]  # a sample row and the ones after it: not earlier
-        distance[:, stored:][later] = np.inf
-        has_earlier = np.isfinite(distance).any(axis=1) if distance.size else np.zeros(0, bool)
-        nearest = distance.argmin(axis=1) if distance.size else np.zeros(0, np.int64)
-        d1 = np.where(has_earlier, distance[own, nearest] if distance.size else 0.0, np.inf)
+        distance = np.where(earlier, np.sqrt(np.maximum(squares, 0.0) / dims), np.inf)
+        nearest = distance.argmin(axis=2)
+        d1 = np.take_along_axis(distance, nearest[:, :, None], axis=2)[:, :, 0]
         # the nearest of the rows sent more than ``lag`` rows before: a re-sent or updated
         # record is as near to its old copies as to its last one; a search walks away from
         # where it started
-        old = index[None, :] < (seen + own)[:, None] - config.lag
-        d_old = np.where(old, distance, np.inf).min(axis=1) if distance.size else d1
-        neighbour = history_answers[nearest] if distance.size else np.zeros(0)
-        facts = _row_facts(config, has_earlier, d1, d_old, outs, neighbour)
-        assessed, novel, near = facts["assessed"], facts["novel"], facts["near"]
-        answered, flips, edge, distinct = (
-            facts["answered"], facts["flips"], facts["edge"], facts["distinct"]
-        )  # fmt: skip
-        found.distinct = distinct
-        found.ood = violating[sample] & distinct
-        if llr is not None:
-            copula = self.reference.copula
-            assert copula is not None
-            found.llr = np.where(distinct, llr[sample], 0.0)
-            found.low = distinct & (llr[sample] < copula.llr_low)
-        found.assessed, found.novel, found.near = assessed, novel, near
-        found.answered, found.flips, found.edge = answered, flips, edge
-        # membership: a sample of the sample
+        old = index[:, None, :] < (seen[:, None] + own - config.lag)[:, :, None]
+        d_old = np.where(old, distance, np.inf).min(axis=2)
+        neighbour = np.take_along_axis(history_answers, nearest, axis=1)
+        facts = _row_facts(config, np.isfinite(d1), d1, d_old, outs, neighbour)
+        distinct = facts["distinct"]
+        facts["ood"] = rows.violating[sample] & distinct
+        llr_rows = None
+        copula = self.reference.copula
+        if rows.llr is not None and copula is not None:
+            llr = rows.llr[sample]
+            llr_rows = np.where(distinct, llr, 0.0)
+            facts["low"] = distinct & (llr < copula.llr_low)
+        else:
+            facts["low"] = np.zeros(sample.shape, dtype=bool)
+        # membership: a keyed hash costs microseconds: a share of the rows, at least 32, at most
+        # hash_rows
+        hashed = np.zeros(sample.shape, dtype=bool)
+        hits = np.zeros(sample.shape, dtype=bool)
         hasher, membership = self.reference.hasher, self.reference.membership
         if hasher is not None and membership is not None and config.hash_rows:
-            # a keyed hash costs microseconds: a share of the rows, at least 32, at most hash_rows
-            count = min(len(zs), max(32, len(zs) // 4), config.hash_rows)
-            pick = np.unique(np.linspace(0, len(zs) - 1, count).round().astype(np.int64))
-            hashed = np.zeros(len(zs), dtype=bool)
-            hashed[pick] = True
-            hits = np.zeros(len(zs), dtype=bool)
-            hits[pick] = membership.hits(hasher.hashes(z[sample[pick]]))
-            found.hashed, found.hits = hashed, hits
-        else:
-            found.hashed = found.hits = np.zeros(len(zs), dtype=bool)
-        self._remember(slot, zs, outs, d1[novel])
-        return found
+            picked = min(size, max(32, size // 4), config.hash_rows)
+            pick = np.unique(np.linspace(0, size - 1, picked).round().astype(np.int64))
+            hashed[:, pick] = True
+            width = rows.z.shape[1]
+            found = membership.hits(hasher.hashes(rows.z[sample[:, pick]].reshape(-1, width)))
+            hits[:, pick] = found.reshape(count, len(pick))
+        facts["hashed"], facts["hits"] = hashed, hits
+        self._remember(slots, halves, _half(outs), np.where(facts["novel"], d1, np.inf))
+        return facts, llr_rows
 
-    def _assess_small(
-        self,
-        segments: list[npt.NDArray[np.int64]],
-        owner: npt.NDArray[np.int64],
-        z: Floats,
-        llr: Floats | None,
-        violating: Bools,
-        when: Floats,
-        answer: Floats,
-    ) -> _SmallBatch:
-        """``_assess`` for clients of at most ``vector_rows`` rows in the batch, vectorized over
-        the clients: round ``r`` takes every client's ``r``-th row, against its buffers as the
-        earlier rounds left them. The same facts as ``_assess`` row by row (all rows are the
-        sample; all are hashed)."""
-        config, capacity = self.config, self.config.recent
-        count = len(segments)
-        lengths = np.array([len(seg) for seg in segments])
-        width = int(lengths.max())
-        rows = np.full((count, width), -1, dtype=np.int64)
-        for i, seg in enumerate(segments):
-            rows[i, : len(seg)] = seg
-        slots = owner[rows[:, 0]]
-        names = ("assessed", "novel", "near", "answered", "flips", "edge", "distinct", "ood",
-                 "low", "hashed", "hits")  # fmt: skip
-        facts = {name: np.zeros((count, width), dtype=bool) for name in names}
-        llr_rows = np.zeros((count, width))
-        copula, hasher, membership = (
-            self.reference.copula,
-            self.reference.hasher,
-            self.reference.membership,
-        )
-        dims = max(z.shape[1], 1)
-        for r in range(width):
-            active = np.flatnonzero(lengths > r)
-            cs, idx = slots[active], rows[active, r]
-            x = z[idx].astype(np.float32)
-            outs = answer[idx]
-            stored = self.recent[cs].reshape(len(cs), 2 * capacity, -1)
-            stored_answers = self.recent_answers[cs].reshape(len(cs), 2 * capacity)
-            filled = self.filled[cs]
-            position = np.arange(capacity)[None, :]
-            valid = np.concatenate(
-                [position < filled[:, :1], position < filled[:, 1:]], axis=1
-            )  # fmt: skip
-            seen = self.remembered[cs]
-            index = np.concatenate(
-                [seen[:, None] - filled[:, :1] + position, self.reservoir_index[cs]], axis=1
-            )
-            squares = (
-                np.einsum("ijk,ijk->ij", stored, stored)
-                + np.einsum("ij,ij->i", x, x)[:, None]
-                - 2.0 * np.einsum("ijk,ik->ij", stored, x)
-            )
-            distance = np.sqrt(np.maximum(squares, 0.0) / dims)
-            distance[~valid] = np.inf
-            nearest = distance.argmin(axis=1)
-            d1 = distance[np.arange(len(cs)), nearest]
-            assessed = np.isfinite(d1)
-            old = valid & (index < (seen - config.lag)[:, None])
-            d_old = np.where(old, distance, np.inf).min(axis=1)
-            neighbour = stored_answers[np.arange(len(cs)), nearest]
-            facts_now = _row_facts(config, assessed, d1, d_old, outs, neighbour)
-            novel, distinct = facts_now["novel"], facts_now["distinct"]
-            found = facts_now | {"ood": violating[idx] & distinct}
-            if llr is not None and copula is not None:
-                llr_rows[active, r] = np.where(distinct, llr[idx], 0.0)
-                found["low"] = distinct & (llr[idx] < copula.llr_low)
-            if hasher is not None and membership is not None and config.hash_rows:
-                found["hashed"] = np.ones(len(cs), dtype=bool)
-                found["hits"] = membership.hits(hasher.hashes(z[idx]))
-            for name, values in found.items():
-                facts[name][active, r] = values
-            self._remember_one(cs, x, outs, np.where(novel, d1, np.inf))
-        counts = np.zeros((count, _COUNTERS))
-        counts[:, ROWS] = lengths
-        columns = {"ood": OOD, "distinct": DISTINCT, "assessed": ASSESSED, "novel": NOVEL,
-                   "near": NEAR, "answered": ANSWERED, "flips": FLIPS, "edge": EDGE,
-                   "hashed": HASHED, "hits": HITS, "low": LOW}  # fmt: skip
-        for name, column in columns.items():
-            counts[:, column] = facts[name].sum(axis=1)
-        if llr is not None:
-            counts[:, LLR_N] = facts["distinct"].sum(axis=1)
-            counts[:, LLR_SUM] = llr_rows.sum(axis=1)
-            counts[:, LLR_SQ] = (llr_rows**2).sum(axis=1)
-        return _SmallBatch(
-            slots=slots,
-            counts=counts,
-            first=when[rows[:, 0]],
-            last=when[rows[np.arange(count), lengths - 1]],
-            lengths=lengths,
-            rows=rows,
-            when=when,
-            llr_rows=llr_rows if llr is not None else None,
-            facts=facts,
-        )
-
-    def _remember_one(
+    def _remember(
         self,
         slots: npt.NDArray[np.int64],
         rows: npt.NDArray[np.float32],
-        answers: Floats,
+        answers: npt.NDArray[np.float32],
         d1: Floats,
     ) -> None:
-        """``_remember`` of one row for each of ``slots`` (distinct clients), vectorized."""
+        """Keep ``rows`` (client, row, feature; distinct clients, time order) in the clients'
+        buffers, and the finite ``d1`` (the new queries' nearest-earlier distances) in their
+        distance rings."""
         capacity = self.config.recent
-        values, outs = _half(rows), _half(answers)
-        filled = self.filled[slots]
-        # the ring, newest last: a full one shifts by one
-        full = filled[:, 0] >= capacity
-        if full.any():
-            shifting = slots[full]
-            self.recent[shifting, 0, :-1] = self.recent[shifting, 0, 1:]
-            self.recent_answers[shifting, 0, :-1] = self.recent_answers[shifting, 0, 1:]
-        at = np.minimum(filled[:, 0], capacity - 1)
-        self.recent[slots, 0, at] = values
-        self.recent_answers[slots, 0, at] = outs
-        self.filled[slots, 0] = np.minimum(filled[:, 0] + 1, capacity)
-        # the reservoir (Algorithm R)
-        seen = self.remembered[slots]
-        growing = filled[:, 1] < capacity
-        draw = (self._rng.random(len(slots)) * (seen + 1)).astype(np.int64)
-        place = np.where(growing, filled[:, 1], draw)
-        keep = place < capacity
-        self.recent[slots[keep], 1, place[keep]] = values[keep]
-        self.recent_answers[slots[keep], 1, place[keep]] = outs[keep]
-        self.reservoir_index[slots[keep], place[keep]] = seen[keep]
-        self.filled[slots, 1] = np.where(growing, filled[:, 1] + 1, filled[:, 1])
-        self.remembered[slots] += 1
-        # the distance ring
-        finite = np.isfinite(d1)
-        if finite.any():
-            ring = self.config.distances
-            with_distance = slots[finite]
-            where = self.distance_count[with_distance] % ring
-            self.distance_ring[with_distance, where] = d1[finite].astype(np.float16)
-            self.distance_count[with_distance] += 1
-
-    def _remember(self, slot: int, zs: npt.NDArray[np.float32], outs: Floats, d1: Floats) -> None:
-        capacity = self.config.recent
-        rows = _half(zs)
-        answers = _half(outs)
+        count, size = rows.shape[:2]
         # the last rows: a ring, newest last
-        last = np.concatenate([self.recent[slot, 0, : self.filled[slot, 0]], rows])[-capacity:]
-        last_answers = np.concatenate(
-            [self.recent_answers[slot, 0, : self.filled[slot, 0]], answers]
-        )[-capacity:]
-        self.recent[slot, 0, : len(last)] = last
-        self.recent_answers[slot, 0, : len(last)] = last_answers
-        self.filled[slot, 0] = len(last)
-        # a uniform reservoir of the history (Algorithm R, vectorized: a later row that draws
+        filled = self.filled[slots, 0]
+        total = filled + size
+        growing = total <= capacity  # the new rows go after the old ones
+        who, which = np.nonzero(np.broadcast_to(growing[:, None], (count, size)))
+        at = filled[who] + which
+        self.recent[slots[who], 0, at] = rows[who, which]
+        self.recent_answers[slots[who], 0, at] = answers[who, which]
+        full = filled >= capacity  # the ring moves by the new rows
+        if full.any():
+            moving, keep = slots[full], max(capacity - size, 0)
+            new = rows[full, size - (capacity - keep) :]
+            new_answers = answers[full, size - (capacity - keep) :]
+            if keep:
+                self.recent[moving, 0, :keep] = self.recent[moving, 0, capacity - keep :]
+                self.recent_answers[moving, 0, :keep] = self.recent_answers[
+                    moving, 0, capacity - keep :
+                ]
+            self.recent[moving, 0, keep:] = new
+            self.recent_answers[moving, 0, keep:] = new_answers
+        filling = ~growing & ~full  # the last ``capacity`` of the old rows and the new ones
+        if filling.any():
+            part = np.flatnonzero(filling)
+            slot = np.arange(capacity)[None, :]
+            place = (total[part] - capacity)[:, None] + slot  # in (old rows, new rows)
+            source = np.where(
+                place < filled[part, None], place, capacity + place - filled[part, None]
+            )
+            pick = np.arange(len(part))[:, None]
+            kept = np.concatenate([self.recent[slots[part], 0], rows[part]], axis=1)
+            self.recent[slots[part], 0] = kept[pick, source]
+            kept_answers = np.concatenate(
+                [self.recent_answers[slots[part], 0], answers[part]], axis=1
+            )
+            self.recent_answers[slots[part], 0] = kept_answers[pick, source]
+        self.filled[slots, 0] = np.minimum(total, capacity)
+        # a uniform reservoir of the history (Algorithm R: row t of the history replaces a
+        # uniform slot of t + 1 when the slot is within the reservoir; a later row that draws
         # the same slot overwrites an earlier one, as one by one it would)
-        seen = int(self.remembered[slot])  # before this batch
-        self.remembered[slot] += len(rows)
-        free = capacity - int(self.filled[slot, 1])
-        direct = min(free, len(rows))
-        if direct:
-            start = int(self.filled[slot, 1])
-            self.recent[slot, 1, start : start + direct] = rows[:direct]
-            self.recent_answers[slot, 1, start : start + direct] = answers[:direct]
-            self.reservoir_index[slot, start : start + direct] = seen + np.arange(direct)
-            self.filled[slot, 1] += direct
-        if direct < len(rows):
-            counts = seen + np.arange(direct, len(rows))
-            positions = (self._rng.random(len(counts)) * (counts + 1)).astype(np.int64)
-            keep = positions < capacity
-            self.recent[slot, 1, positions[keep]] = rows[direct:][keep]
-            self.recent_answers[slot, 1, positions[keep]] = answers[direct:][keep]
-            self.reservoir_index[slot, positions[keep]] = counts[keep]
-        # the nearest-earlier distances of new queries (PRADA), a ring
+        seen = self.remembered[slots]
+        self.remembered[slots] += size
+        free = capacity - self.filled[slots, 1]
+        direct = np.minimum(free, size)
+        step = np.arange(size)[None, :]
+        counts = seen[:, None] + step
+        draws = (self._rng.random((count, size)) * (counts + 1)).astype(np.int64)
+        target = np.where(step < direct[:, None], self.filled[slots, 1][:, None] + step, draws)
+        who, which = np.nonzero(target < capacity)
+        key = who * capacity + target[who, which]
+        _, last = np.unique(key[::-1], return_index=True)  # each slot: its last writer
+        who, which = who[len(key) - 1 - last], which[len(key) - 1 - last]
+        at = target[who, which]
+        self.recent[slots[who], 1, at] = rows[who, which]
+        self.recent_answers[slots[who], 1, at] = answers[who, which]
+        self.reservoir_index[slots[who], at] = counts[who, which]
+        self.filled[slots, 1] += direct
+        # the nearest-earlier distances of new queries (PRADA), a ring of the last ones
         ring = self.config.distances
-        finite = d1[np.isfinite(d1)].astype(np.float16)[-ring:]
-        if len(finite):
-            where = (self.distance_count[slot] + np.arange(len(finite))) % ring
-            self.distance_ring[slot, where] = finite
-            self.distance_count[slot] += len(finite)
+        finite = np.isfinite(d1)
+        number = finite.sum(axis=1)
+        rank = np.cumsum(finite, axis=1) - 1 - np.maximum(number - ring, 0)[:, None]
+        who, which = np.nonzero(finite & (rank >= 0))
+        if len(who):
+            where = (self.distance_count[slots[who]] + rank[who, which]) % ring
+            self.distance_ring[slots[who], where] = d1[who, which].astype(np.float16)
+        self.distance_count[slots] += np.minimum(number, ring)
 
     # --- judging ----------------------------------------------------------------------------
 
@@ -983,6 +893,13 @@ _STATE_ARRAYS = (
     "remembered", "reservoir_index", "distance_ring", "distance_count",
 )  # fmt: skip
 _CHUNK_ROWS = 50_000
+_GROUP_CELLS = 1 << 22
+"""Distances (or history values) computed at once for a group of clients: 16 MB of float32."""
+_FACT_COLUMNS = {
+    "ood": OOD, "distinct": DISTINCT, "assessed": ASSESSED, "novel": NOVEL, "near": NEAR,
+    "answered": ANSWERED, "flips": FLIPS, "edge": EDGE, "hashed": HASHED, "hits": HITS,
+    "low": LOW,
+}  # fmt: skip
 LOW_SHARE = 0.01
 """The share of training rows whose LLR is below ``Copula.llr_low``."""
 _RATE_SIGNALS = (
@@ -1093,32 +1010,70 @@ class _Pending:
     """Rows of the wrong width."""
 
 
+@dataclass(frozen=True)
+class _Rows:
+    """A batch's rows: per row its normal scores, LLR, violation, client, time and answer;
+    ``order`` sorts them by client, then time."""
+
+    z: npt.NDArray[np.float32]
+    llr: Floats | None
+    violating: Bools
+    owner: npt.NDArray[np.int64]
+    when: Floats
+    answer: Floats
+    order: npt.NDArray[np.int64]
+
+
 @dataclass
-class _SmallBatch:
-    """``_assess_small``'s clients (distinct ``slots``): their counters, first and last times,
-    and each one's ``_Events``, built only for the clients judged."""
+class _Assessed:
+    """``_assess``'s clients (distinct ``slots``, one segment of ``order`` each): their counters,
+    first and last times, and each one's ``_Events``, built only for the clients judged."""
 
     slots: npt.NDArray[np.int64]
     counts: Floats
     first: Floats
     last: Floats
+    order: npt.NDArray[np.int64]
+    starts: npt.NDArray[np.int64]
     lengths: npt.NDArray[np.int64]
-    rows: npt.NDArray[np.int64]
     when: Floats
-    llr_rows: Floats | None
-    facts: dict[str, Bools]
-    _position: dict[int, int] = field(default_factory=dict)
+    groups: list[tuple[npt.NDArray[np.int64], dict[str, Bools], Floats | None]] = field(
+        default_factory=list
+    )
+    """(positions in the segments of the sampled rows, facts, LLR) of each group."""
+    _where: dict[int, tuple[int, int]] = field(default_factory=dict)
+
+    def add(
+        self,
+        members: npt.NDArray[np.int64],
+        positions: npt.NDArray[np.int64],
+        facts: dict[str, Bools],
+        llr_rows: Floats | None,
+    ) -> None:
+        """The facts of the segments ``members``, one row each."""
+        number = len(self.groups)
+        self.groups.append((positions, facts, llr_rows))
+        for row, member in enumerate(members.tolist()):
+            self._where[member] = (number, row)
+        counts = self.counts[members]
+        for name, column in _FACT_COLUMNS.items():
+            counts[:, column] = facts[name].sum(axis=1)
+        if llr_rows is not None:
+            counts[:, LLR_N] = facts["distinct"].sum(axis=1)
+            counts[:, LLR_SUM] = llr_rows.sum(axis=1)
+            counts[:, LLR_SQ] = (llr_rows**2).sum(axis=1)
+        self.counts[members] = counts
 
     def events(self, slot: int) -> _Events:
-        if not self._position:
-            self._position = {s: i for i, s in enumerate(self.slots.tolist())}
-        i = self._position[slot]
-        n = int(self.lengths[i])
+        member = int(np.searchsorted(self.slots, slot))
+        number, row = self._where[member]
+        positions, facts, llr_rows = self.groups[number]
+        start, n = int(self.starts[member]), int(self.lengths[member])
         return _Events(
-            times=self.when[self.rows[i, :n]],
-            sample_positions=np.arange(n),
-            llr=self.llr_rows[i, :n] if self.llr_rows is not None else None,
-            **{name: values[i, :n] for name, values in self.facts.items()},
+            times=self.when[self.order[start : start + n]],
+            sample_positions=positions[row],
+            llr=llr_rows[row] if llr_rows is not None else None,
+            **{name: values[row] for name, values in facts.items()},
         )
 
 
@@ -1145,18 +1100,3 @@ class _Events:
     hashed: Bools = field(default_factory=_none)
     hits: Bools = field(default_factory=_none)
     low: Bools = field(default_factory=_none)
-
-    def sums(self) -> Floats:
-        out = np.zeros(_COUNTERS)
-        out[ROWS] = len(self.times)
-        if self.llr is not None:
-            out[LLR_N], out[LLR_SUM], out[LLR_SQ] = (
-                self.distinct.sum(), self.llr.sum(), (self.llr**2).sum()
-            )  # fmt: skip
-        facts = {OOD: self.ood, DISTINCT: self.distinct,
-                 ASSESSED: self.assessed, NOVEL: self.novel, NEAR: self.near,
-                 ANSWERED: self.answered, FLIPS: self.flips, EDGE: self.edge,
-                 HASHED: self.hashed, HITS: self.hits, LOW: self.low}  # fmt: skip
-        for column, fact in facts.items():
-            out[column] = fact.sum()
-        return out

@@ -228,7 +228,7 @@ class MembershipHasher:
         seed = int.from_bytes(hashlib.blake2b(self._key, digest_size=8).digest(), "big")
         self.offsets = np.random.default_rng(seed).uniform(0, CELL, (GRIDS, dimensions))
 
-    def hashes(self, z: Floats) -> npt.NDArray[np.uint64]:
+    def hashes(self, z: npt.NDArray[np.floating[Any]]) -> npt.NDArray[np.uint64]:
         """(rows, GRIDS) hashes."""
         out = np.empty((len(z), GRIDS), dtype=np.uint64)
         width = z.shape[1]

@@ -262,28 +262,66 @@ def test_a_record_re_sent_with_a_jitter_is_not_a_boundary_search(world):
     assert not {client for client, _ in flagged} & legitimate
 
 
-def test_clients_of_a_few_rows_a_batch_are_judged_the_same_all_at_once(world):
-    """The vectorized path (clients with at most ``vector_rows`` rows in a batch) and the
-    client-by-client one count the same facts."""
-    reference, _ = world
-    rng = np.random.default_rng(9)
+def mixed_volumes(reference, rng):
+    """Clients of every volume a batch: a row every half hour, bursts of 12, 400 rows an hour
+    (more than ``sample_rows``), a boundary search and a record re-sent: enough rows for full
+    rings and reservoirs."""
     captures = []
-    walk = boundary_walks(reference, rng)[:60]
+    walk = boundary_walks(reference, rng)[:120]
     for i in range(12):
-        rows = pop.sample(rng, 60, pop.SubPopulation.draw(rng))
+        rows = pop.sample(rng, 120, pop.SubPopulation.draw(rng))
         if i == 0:
-            rows = walk  # a boundary search, two steps an hour
+            rows = walk
         if i == 1:
-            rows = np.repeat(rows[:1], 60, axis=0)  # one record re-sent
-        captures += captures_of(reference, f"c{i}", rows, START + 60 * i, 1800.0)
+            rows = np.repeat(rows[:1], 120, axis=0)
+        gap, per_request = (1800.0, 1) if i < 6 else (300.0, 12)
+        captures += captures_of(reference, f"c{i}", rows, START + 60 * i, gap, per_request)
+    heavy = pop.sample(rng, 1200, pop.SubPopulation.draw(rng))
+    captures += captures_of(reference, "heavy", heavy, START, 9.0, 4)
     captures.sort(key=lambda c: c.time)
-    hourly = {"batch_seconds": 3600.0}
-    one = PayloadDetector(reference, DetectorConfig(vector_rows=0, **hourly))
-    many = PayloadDetector(reference, DetectorConfig(vector_rows=8, **hourly))
-    found_one, found_many = one.run(captures), many.run(captures)
-    assert [f.to_json() for f in found_one] == [f.to_json() for f in found_many]
-    assert np.allclose(one.total[: len(one.ids)], many.total[: len(many.ids)])
-    assert one.total[one.index["c0"], detector_module.NEAR] > 3  # the walk's steps counted
-    assert np.array_equal(one.remembered[:12], many.remembered[:12])
-    assert np.array_equal(one.filled[:12], many.filled[:12])
-    assert np.array_equal(one.recent[:12], many.recent[:12])
+    return captures
+
+
+def test_clients_are_judged_the_same_whatever_the_groups_they_are_assessed_in(world, monkeypatch):
+    """Clients whose samples are of one size are assessed together: groups of one client each
+    count, remember and find the same, to the bit."""
+    reference, _ = world
+    captures = mixed_volumes(reference, np.random.default_rng(9))
+    together = PayloadDetector(reference)
+    found_together = together.run(captures)
+    monkeypatch.setattr(detector_module, "_GROUP_CELLS", 1)
+    alone = PayloadDetector(reference)
+    found_alone = alone.run(captures)
+    assert [f.to_json() for f in found_together] == [f.to_json() for f in found_alone]
+    assert together.ids == alone.ids
+    for name in detector_module._STATE_ARRAYS:
+        assert np.array_equal(getattr(together, name), getattr(alone, name), equal_nan=True), name
+    slot = together.index
+    assert together.total[slot["c0"], detector_module.NEAR] > 3  # the walk's steps counted
+    assert together.total[slot["heavy"], detector_module.ASSESSED] < 1200  # sampled
+    assert together.total[slot["heavy"], detector_module.ROWS] == 1200
+
+
+def test_each_client_keeps_its_last_rows_and_a_uniform_reservoir_of_the_rest(world):
+    """The ring holds a client's last ``recent`` rows in order, the reservoir rows of its
+    history at the places it records, and the distance ring one distance per new query."""
+    reference, _ = world
+    rng = np.random.default_rng(4)
+    rows = pop.sample(rng, 150, pop.SubPopulation.draw(rng))
+    captures = captures_of(reference, "c", rows, START, 200.0, 7)  # bursts of 7, 18 an hour
+    detector = PayloadDetector(reference)
+    detector.run(captures)
+    transform = reference.transform
+    half = detector_module._half(
+        transform.normal_scores(rows[:, transform.positions]).astype(np.float32)
+    )
+    slot, capacity = detector.index["c"], detector.config.recent
+    assert detector.remembered[slot] == 150
+    assert detector.filled[slot].tolist() == [capacity, capacity]
+    assert np.array_equal(detector.recent[slot, 0], half[-capacity:])
+    places = detector.reservoir_index[slot]
+    assert len(set(places.tolist())) == capacity
+    assert places.max() < 150
+    assert np.array_equal(detector.recent[slot, 1], half[places])
+    novel = detector.total[slot, detector_module.NOVEL]
+    assert detector.distance_count[slot] == novel > 100
