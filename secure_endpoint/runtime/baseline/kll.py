@@ -61,6 +61,8 @@ class KllSketch:
         self.max = -math.inf
         self._levels: list[FloatArray] = [np.empty(0)]
         self._rng = np.random.default_rng(seed)
+        self._sorted: tuple[int, FloatArray, npt.NDArray[np.int64]] | None = None
+        """``_weighted`` as of ``n`` items: every change of the items changes ``n``."""
 
     @property
     def levels(self) -> Sequence[FloatArray]:
@@ -123,13 +125,19 @@ class KllSketch:
             self._levels[h] = items[even:]
 
     def _weighted(self) -> tuple[FloatArray, npt.NDArray[np.int64]]:
-        """The retained items sorted, and the cumulative weight up to and including each."""
+        """The retained items sorted, and the cumulative weight up to and including each
+        (read-only, kept until the sketch changes: a report asks for them several times)."""
+        if self._sorted is not None and self._sorted[0] == self.n:
+            return self._sorted[1], self._sorted[2]
         items = np.concatenate(self._levels)
         weights = np.concatenate(
             [np.full(len(level), 1 << h, dtype=np.int64) for h, level in enumerate(self._levels)]
         )
         order = np.argsort(items, kind="stable")
-        return items[order], np.cumsum(weights[order])
+        ranked, cumulative = items[order], np.cumsum(weights[order])
+        ranked.flags.writeable = cumulative.flags.writeable = False
+        self._sorted = (self.n, ranked, cumulative)
+        return ranked, cumulative
 
     def cdf(self, points: npt.ArrayLike) -> FloatArray:
         """The estimated share of the items at or below each point (0 for an empty sketch)."""

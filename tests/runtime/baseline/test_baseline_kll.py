@@ -130,3 +130,18 @@ def test_refuses_to_merge_other_parameters_and_infinite_values():
         KllSketch(4)
     with pytest.raises(ValueError, match="no quantiles"):
         KllSketch(64).quantiles([0.5])
+
+
+def test_quantiles_and_cdf_follow_every_update_and_merge():
+    """The sorted items are kept between questions, never past a change of the sketch."""
+    sketch = KllSketch(k=64)
+    sketch.update(np.arange(100.0))
+    assert sketch.cdf([49.0]).tolist() == [0.5]
+    assert sketch.quantiles([1.0]).tolist() == [99.0]
+    sketch.update(np.arange(100.0, 200.0))
+    assert sketch.cdf([49.0]).tolist() == [0.25]
+    other = KllSketch(k=64)
+    other.update(np.full(200, 1000.0))
+    sketch.merge(other)
+    assert sketch.quantiles([1.0]).tolist() == [1000.0]
+    assert sketch.cdf([199.0]).tolist() == [0.5]
