@@ -183,10 +183,10 @@ class PayloadDetector:
         self.first = np.zeros(0)
         self.last = np.zeros(0)
         self.flagged = np.zeros((0, len(KINDS)), dtype=bool)
-        self.recent = np.zeros((0, 2, c.recent, m), dtype=np.float32)
+        self.recent = np.zeros((0, 2, c.recent, m), dtype=np.float16)
         """[client, buffer (0: the last rows, 1: a uniform reservoir), slot, feature]."""
-        self.recent_answers = np.full((0, 2, c.recent), np.nan, dtype=np.float32)
-        # both hold float16 values (what the saved state keeps), in float32 for arithmetic
+        self.recent_answers = np.full((0, 2, c.recent), np.nan, dtype=np.float16)
+        # both float16 (what the saved state keeps; 10 KB a client), float32 for arithmetic
         self.filled = np.zeros((0, 2), dtype=np.int64)
         self.remembered = np.zeros(0, dtype=np.int64)
         """Rows each client has had assessed (its sample's rows), the order of its history."""
@@ -429,7 +429,7 @@ class PayloadDetector:
         halves = _half(x)
         # earlier rows of these clients: their buffers (valid or not), then the sample's own
         history = np.concatenate(
-            [self.recent[slots].reshape(count, 2 * capacity, -1), halves], axis=1
+            [self.recent[slots].reshape(count, 2 * capacity, -1), halves], axis=1, dtype=np.float32
         )
         history_answers = np.concatenate(
             [self.recent_answers[slots].reshape(count, 2 * capacity), _half(outs)], axis=1
@@ -837,8 +837,8 @@ class PayloadDetector:
             first=self.first[:size],
             last=self.last[:size],
             flagged=self.flagged[:size],
-            recent=self.recent[:size].astype(np.float16),
-            recent_answers=self.recent_answers[:size].astype(np.float16),
+            recent=self.recent[:size],
+            recent_answers=self.recent_answers[:size],
             filled=self.filled[:size],
             remembered=self.remembered[:size],
             reservoir_index=self.reservoir_index[:size],
@@ -881,8 +881,8 @@ class PayloadDetector:
         detector.clock = float(meta["clock"])
         for name, array in arrays.items():
             setattr(detector, name, array.copy())
-        detector.recent = detector.recent.astype(np.float32)
-        detector.recent_answers = detector.recent_answers.astype(np.float32)
+        detector.recent = detector.recent.astype(np.float16)
+        detector.recent_answers = detector.recent_answers.astype(np.float16)
         if len(detector.ids) != len(detector.first):
             raise ValueError("payload detector state: client ids and arrays disagree")
         return detector
