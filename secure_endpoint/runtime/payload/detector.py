@@ -794,34 +794,37 @@ class PayloadDetector:
         nulls = self._nulls(self.total)
         floors = self._floors(nulls)
         total = self.total[: len(self.ids)]
-        scores: dict[str, dict[str, float]] = {}
-        for slot, name in enumerate(self.ids):
-            row = total[slot]
 
-            def one(k: int, n: int, floor: float, row: Floats = row) -> float:
-                return float(rate_digits(row[k : k + 1], row[n : n + 1], floor)[0])
+        def digits(k: int, n: int, floor: str) -> Floats:
+            return rate_digits(total[:, k], total[:, n], floors[floor])
 
-            entry = {
-                "out_of_distribution": one(OOD, DISTINCT, floors["ood"]),
-                "membership": one(HITS, HASHED, floors["hits"]),
-                "probing": max(
-                    one(FLIPS, ANSWERED, floors["flips"]),
-                    one(EDGE, ANSWERED, floors["edge"]),
-                    one(NEAR, NOVEL, floors["near"]),
-                ),
-                "extraction": 0.0,
+        kinds = {
+            "out_of_distribution": digits(OOD, DISTINCT, "ood"),
+            "membership": digits(HITS, HASHED, "hits"),
+            "probing": np.maximum.reduce(
+                [
+                    digits(FLIPS, ANSWERED, "flips"),
+                    digits(EDGE, ANSWERED, "edge"),
+                    digits(NEAR, NOVEL, "near"),
+                ]
+            ),
+            "extraction": np.zeros(len(total)),
+        }
+        copula = self.reference.copula
+        if copula is not None and "llr" in nulls:
+            llr, _ = _llr_verdict(
+                self.config, copula.llr_std, nulls, total[:, LLR_N], total[:, LLR_SUM],
+                total[:, LLR_SQ],
+            )  # fmt: skip
+            extraction = np.maximum(llr, digits(LOW, DISTINCT, "low"))
+            kinds["extraction"] = np.where(total[:, LLR_N] >= 1, extraction, 0.0)
+        listed = {kind: values.tolist() for kind, values in kinds.items()}
+        return {
+            UNKNOWN if name == UNKNOWN_CLIENT else name: {
+                kind: round(values[slot], 2) for kind, values in listed.items()
             }
-            copula = self.reference.copula
-            if copula is not None and row[LLR_N] >= 1 and "llr" in nulls:
-                digits, _ = _llr_verdict(
-                    self.config, copula.llr_std, nulls, row[LLR_N : LLR_N + 1],
-                    row[LLR_SUM : LLR_SUM + 1], row[LLR_SQ : LLR_SQ + 1],
-                )  # fmt: skip
-                entry["extraction"] = max(float(digits[0]), one(LOW, DISTINCT, floors["low"]))
-            scores[UNKNOWN if name == UNKNOWN_CLIENT else name] = {
-                k: round(v, 2) for k, v in entry.items()
-            }
-        return scores
+            for slot, name in enumerate(self.ids)
+        }
 
     def state_bytes(self) -> bytes:
         """Everything the next run needs, as a compressed npz (no object arrays)."""
