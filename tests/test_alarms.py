@@ -136,6 +136,25 @@ def test_the_artifact_alarm_fires_on_a_changed_artifact_or_silent_checks(built):
     assert check in alarm["DependsOn"]
 
 
+def test_a_refused_unsafe_artifact_pages_through_its_own_alarm(built):
+    stack, endpoint, _ = built
+    verification = endpoint.hosting.artifact_verification
+    props = resource(stack, endpoint.alarms.alarms["ModelArtifactUnsafe"])["Properties"]
+    function = {"Ref": stack.get_logical_id(verification.function.node.default_child)}
+    assert (props["Namespace"], props["MetricName"], props["Dimensions"]) == (
+        "SecureEndpoint/Integrity",
+        "ArtifactUnsafe",
+        [{"Name": "FunctionName", "Value": function}],
+    )
+    assert (props["Statistic"], props["Period"], props["Threshold"]) == ("Maximum", 300, 0)
+    assert props["TreatMissingData"] == "notBreaching"  # published by deploys only
+    topic = {"Ref": stack.get_logical_id(endpoint.alarm_topic.node.default_child)}
+    assert props["AlarmActions"] == [topic]
+    assert props["AlarmDescription"].endswith(
+        "Runbook: https://wiki.example.com/runbook#artifact-unsafe"
+    )
+
+
 def test_the_topic_is_encrypted_tls_only_and_mails_on_call(built):
     stack, endpoint, template = built
     key = {"Fn::GetAtt": [stack.get_logical_id(endpoint.key.node.default_child), "Arn"]}

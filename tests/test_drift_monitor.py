@@ -113,3 +113,19 @@ def test_drift_and_violations_alarm_with_the_runbook(built):
 def test_the_runbook_has_the_drift_section():
     runbook = (Path(__file__).parent.parent / "docs" / "runbook.md").read_text()
     assert '<a id="input-drift"></a>' in runbook
+
+
+def test_the_dashboard_graphs_each_feature_drift_by_searching_its_service(built):
+    (dashboard,) = built["template"].find_resources("AWS::CloudWatch::Dashboard").values()
+    parts = dashboard["Properties"]["DashboardBody"]["Fn::Join"][1]
+    body = json.loads("".join(p if isinstance(p, str) else "token" for p in parts))
+    service = drift_function(built)[1]["Properties"]["Environment"]["Variables"][
+        "POWERTOOLS_SERVICE_NAME"
+    ]
+    (graph,) = [w for w in body["widgets"] if "per feature" in w["properties"].get("title", "")]
+    ((search,),) = graph["properties"]["metrics"]
+    assert search["expression"] == (
+        'SEARCH(\'{"SecureEndpoint/Drift",Feature,service} '
+        f'MetricName="FeatureDriftDistance" service="{service}"\', \'Maximum\', 3600)'
+    )
+    assert search["period"] == 3600

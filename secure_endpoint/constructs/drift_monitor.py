@@ -53,6 +53,9 @@ PAYLOAD_NAMESPACE = "SecureEndpoint/Payload"
 PAYLOAD_KINDS = ("extraction", "probing", "out_of_distribution", "membership")
 STATE_PREFIX = "drift/"
 SCHEDULE = Duration.hours(1)
+FEATURE_DRIFT_METRIC = "FeatureDriftDistance"
+FEATURE_DIMENSION = "Feature"
+"""The per-feature drift metric the function publishes, and the dimension naming the feature."""
 MEMORY_MB = 1024
 PAYLOAD_MEMORY_MB = 2048
 """With payload monitoring: the detector's per-client sketches (10,000 clients and 10 million
@@ -376,6 +379,21 @@ class DriftMonitor(Construct):
         """
         return self._metric("MaxDriftDistance", cloudwatch.Stats.MAXIMUM, options)
 
+    def feature_drift_search(self, label: str = "") -> cloudwatch.SearchExpression:
+        """``FeatureDriftDistance`` of every feature (one line each, by its ``Feature``
+        dimension): the L-infinity distance from the baseline per run, as a CloudWatch search
+        (at most 500 features a graph; a search cannot be alarmed on).
+
+        :param label: the expression's label; each line is named by its feature
+        """
+        schema = f'{{"{NAMESPACE}",{FEATURE_DIMENSION},service}}'
+        term = f'MetricName="{FEATURE_DRIFT_METRIC}" service="{self.service_name}"'
+        return cloudwatch.SearchExpression(
+            expression=f"SEARCH('{schema} {term}', 'Maximum', {SCHEDULE.to_seconds()})",
+            label=label,
+            period=SCHEDULE,
+        )
+
     def metric_captured_rows(self, **options: Any) -> cloudwatch.Metric:
         """``CapturedRows``: the captured rows a run read.
 
@@ -452,8 +470,8 @@ class DriftMonitor(Construct):
 
     def widgets(self) -> list[cloudwatch.IWidget]:
         """The dashboard rows: drift distance and drifting features, violations, captured
-        rows; with payload monitoring, the top clients by payload score and the findings by
-        kind."""
+        rows, drift per feature over time; with payload monitoring, the top clients by payload
+        score and the findings by kind."""
         return self._drift_widgets() + (self._payload_widgets() if self.payload_monitoring else [])
 
     def _payload_widgets(self) -> list[cloudwatch.IWidget]:
@@ -502,6 +520,12 @@ class DriftMonitor(Construct):
                 left=[self.metric_captured_rows()],
                 right=[self.metric_constraint_violations()],
                 width=12,
+            ),
+            cloudwatch.GraphWidget(
+                title="Drift from the training baseline, per feature (L-infinity)",
+                left=[self.feature_drift_search()],
+                left_y_axis=cloudwatch.YAxisProps(min=0, max=1),
+                width=24,
             ),
         ]
 

@@ -643,6 +643,21 @@ class SecureEndpoint(Construct):
         # The deploy-time check publishes the first data point: an alarm created before it
         # would find none, and breach.
         alarm.node.add_dependency(verification.resource)
+        if verification.scans:
+            # A refused artifact fails the deploy, which rolls back: on an update, this alarm
+            # (from the deploy before) still sees the data point and pages, since an approved
+            # archive that carries code is an incident, not only a failed deploy.
+            self.alarms.add_threshold_alarm(
+                "ModelArtifactUnsafe",
+                verification.metric_unsafe_artifact(),
+                threshold=0,
+                description=(
+                    "A deploy was refused: the model artifact, with the approved digest, holds "
+                    "code that would run when the model is loaded (a pickle import outside the "
+                    "allowlist, a Keras Lambda layer, ...)"
+                ),
+                runbook_section="artifact-unsafe",
+            )
 
     def _watch_functions(self) -> None:
         watched = [

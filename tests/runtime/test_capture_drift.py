@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from secure_endpoint.cli import main
 from secure_endpoint.runtime.baseline.store import load_baseline
 from secure_endpoint.runtime.capture.drift import (
     Reference,
+    References,
     episodes,
     ks_critical,
     shifts,
@@ -280,6 +282,49 @@ def test_judged_client_by_client_the_world_moving_is_one_episode(baseline):
     assert evidence["direction"] == "up"
     assert evidence["clients_moved"] >= 5  # the six interactive clients, not the others
     assert evidence["clients_judged"] in (7, 8)  # the batch client judged in its hours only
+
+
+def test_clients_gone_for_long_are_forgotten_and_learn_anew_when_back(baseline):
+    _, reports = run(baseline, traffic(4))
+    names = [f.name for f in baseline.features]
+    references = References(3600, names, forget_seconds=1.5 * 3600)
+    references.learn(reports[0])
+    assert set(references.clients) == {f"client{i}" for i in range(5)}
+    first = references.clients["client0"]
+    two = {name: m for name, m in reports[2].moments.items() if name in ("client0", "client1")}
+    references.learn(replace(reports[2], moments=two))  # hour 2: two clients call
+    assert set(references.clients) == {"client0", "client1"}  # the others: unseen for 2 hours
+    assert references.clients["client0"] == first  # its reference was complete: unchanged
+    assert references.seen["client0"] == reports[2].end
+    again = References.from_json(references.to_json(), names)
+    assert again.seen == references.seen
+    assert set(again.clients) == set(references.clients)
+    references.learn(reports[3])  # the others come back: each starts a new reference
+    assert references.clients["client3"][0] == reports[3].start
+    assert references.clients["client0"] == first
+
+
+def test_past_the_cap_the_least_recently_seen_clients_go_first(baseline):
+    _, reports = run(baseline, traffic(1))
+    (report,) = reports
+    references = References(3600, [f.name for f in baseline.features], max_clients=3)
+    for hour, name in enumerate(sorted(report.moments)):
+        one = {name: report.moments[name]}
+        references.learn(replace(report, moments=one, end=report.end + hour))
+    assert sorted(references.clients) == ["client2", "client3", "client4"]
+    assert references.forget(report.end + 4) == []
+
+
+def test_references_saved_before_clients_were_forgotten_still_load(baseline):
+    _, reports = run(baseline, traffic(1))
+    names = [f.name for f in baseline.features]
+    references = References(3600, names)
+    references.learn(reports[0])
+    document = json.loads(references.to_json())
+    for entry in document["clients"].values():
+        del entry["seen"]
+    loaded = References.from_json(json.dumps(document), names)
+    assert loaded.seen == dict.fromkeys(references.clients, reports[0].start)
 
 
 def test_inspect_capture_reads_the_capture_from_s3(tmp_path, monkeypatch):

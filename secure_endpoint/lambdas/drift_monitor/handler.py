@@ -528,7 +528,7 @@ def _publish(
     metrics.add_metric("MaxDriftDistance", MetricUnit.NoUnit, worst)
     for feature in report.features:
         per_feature = powertools.ephemeral(metrics)
-        per_feature.add_dimension("Feature", feature.name[:250])
+        per_feature.add_dimension("Feature", feature.name[:250])  # the dashboard searches it
         per_feature.add_metric("FeatureDriftDistance", MetricUnit.NoUnit, feature.linf)
         per_feature.flush_metrics()
 

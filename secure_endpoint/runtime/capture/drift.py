@@ -536,21 +536,39 @@ WINDOW_MIN_VALUES = 10
 _SD_FLOOR = 0.1
 """A client whose values barely vary (a periodic integration re-sending one row) is judged
 against a tenth of the baseline's standard deviation, not against its own near-zero spread."""
+FORGET_SECONDS = 30 * 86_400
+"""A client unseen this long is forgotten: its reference would describe a client of the past."""
+MAX_CLIENTS = 50_000
+"""The most client references kept: about 1.9 KB each in the saved state for 40 features, so
+under 100 MB."""
 
 
 class References:
     """Each client's own reference: its per-feature moments over its first ``seconds`` of
     traffic (from its first window). Windows are judged against the references complete before
     them, then learnt from; a client first seen later gets its reference then. JSON round trip
-    (``to_json``/``from_json``) for the scheduled runs' state; its size grows with the clients,
-    not the rows."""
+    (``to_json``/``from_json``) for the scheduled runs' state. Its size grows with the clients
+    still calling, not with the rows nor with every client ever seen: a client unseen for
+    ``forget_seconds`` (30 days by default) is forgotten, and past ``max_clients`` the least
+    recently seen go first. A forgotten client that comes back learns a new reference, as a new
+    client does."""
 
     VERSION = 1
 
-    def __init__(self, seconds: float, features: Sequence[str]) -> None:
+    def __init__(
+        self,
+        seconds: float,
+        features: Sequence[str],
+        forget_seconds: float = FORGET_SECONDS,
+        max_clients: int = MAX_CLIENTS,
+    ) -> None:
         self.seconds = seconds
         self.features = list(features)
+        self.forget_seconds = forget_seconds
+        self.max_clients = max_clients
         self.clients: dict[str, tuple[float, Moments]] = {}
+        self.seen: dict[str, float] = {}
+        """Per client, the end of the last window it was seen in."""
 
     def judge(self, report: WindowReport, reference: Reference) -> list[FeatureShift]:
         """Each feature's clients that moved the same way, against the complete references."""
@@ -601,13 +619,32 @@ class References:
         return window
 
     def learn(self, report: WindowReport) -> None:
-        """Add the window to the references still being learnt, and start new clients'."""
+        """Add the window to the references still being learnt, start new clients', and
+        forget the clients gone for too long (``forget``)."""
         for name, moments in report.moments.items():
             known = self.clients.get(name)
             if known is None:
                 self.clients[name] = (report.start, moments)
             elif report.start < known[0] + self.seconds:
                 self.clients[name] = (known[0], known[1] + moments)
+            self.seen[name] = max(self.seen.get(name, report.end), report.end)
+        self.forget(report.end)
+
+    def forget(self, now: float) -> list[str]:
+        """Drop the clients last seen more than ``forget_seconds`` before ``now``, then, past
+        ``max_clients``, the least recently seen; the names dropped."""
+        gone = [name for name, seen in self.seen.items() if seen < now - self.forget_seconds]
+        excess = len(self.seen) - len(gone) - self.max_clients
+        if excess > 0:
+            left = sorted(
+                (seen, name)
+                for name, seen in self.seen.items()
+                if seen >= now - self.forget_seconds
+            )
+            gone += [name for _, name in left[:excess]]
+        for name in gone:
+            del self.clients[name], self.seen[name]
+        return gone
 
     def to_json(self) -> str:
         return json.dumps(
@@ -618,6 +655,7 @@ class References:
                 "clients": {
                     name: {
                         "since": since,
+                        "seen": self.seen[name],
                         "count": m.count.tolist(),
                         "sums": m.sums.tolist(),
                         "squares": m.squares.tolist(),
@@ -637,6 +675,8 @@ class References:
             raise ValueError("the drift references were learnt with another baseline's features")
         found = cls(float(document["seconds"]), features)
         for name, entry in document["clients"].items():
+            # references saved before clients were forgotten have no "seen": their start
+            found.seen[name] = float(entry.get("seen", entry["since"]))
             found.clients[name] = (
                 float(entry["since"]),
                 Moments(

@@ -14,6 +14,11 @@ from drift_monitor import handler
 from drift_monitor.handler import Config, ConfigError, run
 from moto import mock_aws
 
+from secure_endpoint.constructs.drift_monitor import (
+    FEATURE_DIMENSION,
+    FEATURE_DRIFT_METRIC,
+    NAMESPACE,
+)
 from secure_endpoint.runtime.baseline.store import load_baseline
 from secure_endpoint.runtime.capture.drift import Reference
 
@@ -125,6 +130,27 @@ def test_the_world_moving_writes_a_finding_and_a_model_monitor_report(s3, refere
     assert figures["FeaturesOffTraining"] >= 1
     assert figures["ConstraintViolations"] == 0  # drift is not a broken constraint
     assert figures["MaxDriftDistance"] > 0.1
+
+
+def test_each_feature_drift_is_published_where_the_dashboard_searches(s3, reference, capsys):
+    now = datetime.now(UTC).timestamp()
+    put_hour(s3, now, "a")
+    capsys.readouterr()
+    run(now + 5, CONFIG, reference, s3)
+    metric_names()
+    documents = [json.loads(line) for line in capsys.readouterr().out.splitlines()
+                 if line.startswith('{"_aws"')]  # fmt: skip
+    per_feature = {}
+    for document in documents:
+        (directive,) = document["_aws"]["CloudWatchMetrics"]
+        names = [m["Name"] for m in directive["Metrics"]]
+        if FEATURE_DRIFT_METRIC in names:
+            assert directive["Namespace"] == NAMESPACE
+            assert directive["Dimensions"] == [[FEATURE_DIMENSION, "service"]]  # the schema
+            assert document["service"] == handler.metrics.service
+            per_feature[document[FEATURE_DIMENSION]] = document[FEATURE_DRIFT_METRIC]
+    assert sorted(per_feature) == sorted(f.name for f in reference.features)
+    assert all(0 <= value[0] <= 1 for value in per_feature.values())  # one value a document
 
 
 def test_a_run_that_fails_before_its_commit_is_read_again(s3, reference, monkeypatch):
