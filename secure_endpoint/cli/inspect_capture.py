@@ -10,7 +10,7 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, NoReturn
 
 from secure_endpoint.cli.failures import Failure
 
@@ -88,9 +88,8 @@ def add_inspect_capture_command(commands: Any) -> None:
         "--jobs",
         type=int,
         default=0,
-        help="processes: 2 reads a capture directory twice in parallel, drift in one process "
-        "and the payload inspection in the other; 1 reads once; default: 2 for a directory on "
-        "a machine of 2 or more cores, else 1",
+        help="processes: 2 reads and measures drift in one and scores the payloads in the "
+        "other (the same findings as 1); default: 2 on a machine of 2 or more cores, else 1",
     )
     inspect.add_argument(
         "--scores",
@@ -133,23 +132,18 @@ def _inspect(args: argparse.Namespace) -> int:
             baseline=Path(args.baseline),
             signing_key=key,
             membership_key=read_membership_key(args.membership_key_file),
-            output_path=args.output_path,
         )
         payload_reference = job.reference(baseline)  # a bad payload.json: refused before reading
-    parallel = job is not None and _parallel(args.jobs, args.capture)
     output = _open_output(args.output)
     counts = records.Counts()
     captures: Iterator[Any] = records.read_lines(
         _lines(args.capture, args.profile), counts, output_path=args.output_path
     )
     detector = None
-    pool = None
-    if job is not None and parallel:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
-
-        pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
-        future = pool.submit(_payload_run, job, args.capture)
+    scorer = None
+    if job is not None and _parallel(args.jobs):
+        scorer = _Scorer(job, payload_reference)
+        captures = _tap(captures, scorer.add)
     elif job is not None:
         detector = PayloadDetector(payload_reference)
         captures = _tap(captures, detector.add)
@@ -166,8 +160,8 @@ def _inspect(args: argparse.Namespace) -> int:
         )
         payload_findings: list[dict[str, Any]] = []
         scores: dict[str, Any] = {}
-        if pool is not None:
-            payload_findings, scores = future.result()
+        if scorer is not None:
+            payload_findings, scores = scorer.finish()
         elif detector is not None:
             payload_findings = [f.to_json() for f in detector.flush()]
             scores = detector.client_scores()
@@ -178,8 +172,8 @@ def _inspect(args: argparse.Namespace) -> int:
         ):
             output.write(json.dumps(payload_finding) + "\n")
     finally:
-        if pool is not None:
-            pool.shutdown(cancel_futures=True)
+        if scorer is not None:
+            scorer.stop()
         if output is not sys.stdout:
             output.close()
     if args.reports is not None:
@@ -211,7 +205,6 @@ class _PayloadJob:
     baseline: Path
     signing_key: bytes | None
     membership_key: bytes | None
-    output_path: str | None
 
     def reference(self, baseline: Any = None) -> Any:
         """The payload reference, from ``baseline`` when loaded already (else loaded here)."""
@@ -226,26 +219,109 @@ class _PayloadJob:
             raise Failure(f"--baseline {self.baseline}: {error}") from None
 
 
-def _parallel(jobs: int, source: str) -> bool:
-    if jobs == 1:
-        return False
-    readable_twice = source != "-" and not source.startswith("s3://")
-    if jobs == 2:
-        if not readable_twice:
-            raise Failure("--jobs 2 reads the capture twice: give a directory, not - or s3://")
-        return True
-    return readable_twice and (os.cpu_count() or 1) >= 2
+def _parallel(jobs: int) -> bool:
+    return jobs == 2 or (jobs == 0 and (os.cpu_count() or 1) >= 2)
 
 
-def _payload_run(job: _PayloadJob, source: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """The payload inspection of ``source`` on its own (the second process's work)."""
-    from secure_endpoint.runtime.capture import records
-    from secure_endpoint.runtime.payload.detector import PayloadDetector
+_QUEUED_BATCHES = 2
+"""Batches read ahead of the scoring process (each an hour of capture, as arrays)."""
 
-    detector = PayloadDetector(job.reference())
-    counts = records.Counts()
-    found = detector.run(records.read_lines(_lines(source), counts, output_path=job.output_path))
-    return [f.to_json() for f in found], detector.client_scores()
+
+class _Scorer:
+    """The payload detector in a second process, fed by this one: here the captures are read
+    (once, for drift and payloads) and cut into the detector's batches (``BatchIntake``),
+    there each batch is scored. The batches, their order and so the findings are those of one
+    process."""
+
+    def __init__(self, job: _PayloadJob, reference: Any) -> None:
+        import multiprocessing
+
+        from secure_endpoint.runtime.payload.detector import BatchIntake, DetectorConfig
+
+        context = multiprocessing.get_context("spawn")
+        self._batches: Any = context.Queue(maxsize=_QUEUED_BATCHES)
+        self._result: Any = context.Queue()
+        self._process = context.Process(
+            target=_score_batches, args=(job, self._batches, self._result), daemon=True
+        )
+        self._process.start()
+        transform = reference.transform
+        self.intake = BatchIntake(transform.width, transform.positions, DetectorConfig())
+        self._named = 0
+
+    def add(self, capture: Any) -> None:
+        for batch in self.intake.add(capture):
+            self._send(batch)
+
+    def finish(self) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        """The findings and client scores, once the last batch is scored."""
+        for batch in self.intake.close():
+            self._send(batch)
+        self._send([])  # the clients named since the last batch, if any
+        self._wait(self._batches.put, None)
+        status, value = self._wait(self._result.get)
+        self._process.join()
+        if status != "ok":
+            raise Failure(f"inspect-capture: the payload inspection failed: {value}")
+        found: tuple[list[dict[str, Any]], dict[str, Any]] = value
+        return found
+
+    def stop(self) -> None:
+        """End the scorer, done or not; batches it will never read are dropped, not waited on
+        (at exit, a queue's feeder thread would otherwise wait for a reader forever)."""
+        if self._process.is_alive():
+            self._process.terminate()
+        self._process.join()
+        self._batches.cancel_join_thread()
+        self._batches.close()
+        self._result.close()
+
+    def _send(self, batch: Any) -> None:
+        names = self.intake.ids[self._named :]
+        self._named = len(self.intake.ids)
+        self._wait(self._batches.put, (names, batch))
+
+    def _wait(self, call: Any, *args: Any) -> Any:
+        """``call`` (a queue's put or get), a second at a time, while the scorer lives."""
+        import queue
+
+        while True:
+            try:
+                return call(*args, timeout=1)
+            except (queue.Full, queue.Empty):
+                if not self._process.is_alive():
+                    self._failed()
+
+    def _failed(self) -> NoReturn:
+        """The scorer is gone: what it said before it ended, if it could."""
+        import queue
+
+        try:
+            status, value = self._result.get(timeout=1)
+        except queue.Empty:
+            raise Failure(
+                "inspect-capture: the payload process ended unexpectedly (exit code "
+                f"{self._process.exitcode}); run with --jobs 1 to see why"
+            ) from None
+        if status == "ok":
+            raise Failure("inspect-capture: the payload process ended before the last batch")
+        raise Failure(f"inspect-capture: the payload inspection failed: {value}")
+
+
+def _score_batches(job: _PayloadJob, batches: Any, result: Any) -> None:
+    """The second process of ``--jobs 2``: score each batch handed over, then hand back the
+    findings and client scores (or what failed)."""
+    try:
+        from secure_endpoint.runtime.payload.detector import PayloadDetector
+
+        detector = PayloadDetector(job.reference())
+        while (item := batches.get()) is not None:
+            names, batch = item
+            detector.score(batch, names)
+        found = detector.flush()
+        result.put(("ok", ([f.to_json() for f in found], detector.client_scores())))
+    except Exception as error:  # noqa: BLE001 - handed to the reading process, which reports it
+        result.put(("error", f"{type(error).__name__}: {error}"))
 
 
 def _tap(captures: Iterator[Any], take: Any) -> Iterator[Any]:

@@ -37,7 +37,7 @@ import numpy.typing as npt
 from secure_endpoint.runtime.baseline.formats import DEFAULT_DRIFT_THRESHOLD, violation
 from secure_endpoint.runtime.baseline.kll import KllSketch
 from secure_endpoint.runtime.baseline.store import Baseline
-from secure_endpoint.runtime.capture.records import Capture, Counts, numeric_matrix
+from secure_endpoint.runtime.capture.records import Capture, Counts, RowBuffer
 
 WINDOW_SECONDS = 3600
 ALPHA = 0.001
@@ -219,8 +219,9 @@ class Window:
         self._client_sums = np.zeros((0, count))
         self._client_squares = np.zeros((0, count))
         self._client_present = np.zeros((0, count), dtype=np.int64)
-        self._buffer: list[list[Any]] = []
-        self._owners: list[str] = []
+        self._buffer = RowBuffer()
+        self._owners: list[int] = []
+        """Each buffered row's client, as its place in ``_client_index``."""
         self._scores: list[float] = []
         self._positions = np.array([f.position for f in reference.features], dtype=np.intp)
         self._low = np.array([f.sketch.min for f in reference.features])
@@ -231,21 +232,28 @@ class Window:
         if self._reported:
             raise RuntimeError("this window has been reported: it takes no more captures")
         self.records += 1
-        width = self.width
-        good = [row for row in capture.rows if len(row) == width]
-        if len(good) != len(capture.rows):
-            short = any(len(row) < width for row in capture.rows)
-            self._wrong_width["short" if short else "long"] += 1
-        self._buffer.extend(good)
-        self._owners.extend([capture.client_id] * len(good))
+        width, matrix = self.width, capture.matrix
+        if matrix is not None and matrix.shape[1] == width:
+            self._buffer.add_matrix(matrix)
+            n = len(matrix)
+        else:
+            good = [row for row in capture.rows if len(row) == width]
+            if len(good) != len(capture.rows):
+                short = any(len(row) < width for row in capture.rows)
+                self._wrong_width["short" if short else "long"] += 1
+            self._buffer.add_rows(good)
+            n = len(good)
+        if n:  # a client is known to the window by its rows
+            known = self._client_index
+            self._owners.extend([known.setdefault(capture.client_id, len(known))] * n)
         self._scores.extend(capture.outputs)
-        if len(self._buffer) >= _FLUSH_ROWS:
+        if self._buffer.rows >= _FLUSH_ROWS:
             self._flush()
 
     def settle(self) -> None:
         """Sketch the buffered rows now if there are enough of them to be worth it, and drop
         the per-client arrays' room to grow (see ``windows``)."""
-        if len(self._buffer) >= _SETTLE_ROWS:
+        if self._buffer.rows >= _SETTLE_ROWS:
             self._flush()
         self._trim()
 
@@ -261,11 +269,11 @@ class Window:
         if self._scores:
             self.outputs.update(np.asarray(self._scores, dtype=np.float64))
             self._scores = []
-        if not self._buffer:
+        if not self._buffer.rows:
             return
-        values, wrong = numeric_matrix(self._buffer, self._positions)
+        values, wrong = self._buffer.arrays(self._positions)
         owners = self._owners
-        self._buffer, self._owners = [], []
+        self._buffer, self._owners = RowBuffer(), []
         missing = np.isnan(values) & ~wrong
         self.rows += values.shape[0]
         self._missing += missing.sum(axis=0)
@@ -280,10 +288,9 @@ class Window:
                 sketch.update(present)
         self._per_client(values, owners)
 
-    def _per_client(self, values: npt.NDArray[np.float64], owners: list[str]) -> None:
-        names, index = np.unique(np.asarray(owners), return_inverse=True)
+    def _per_client(self, values: npt.NDArray[np.float64], owners: list[int]) -> None:
         known = self._client_index
-        slots = np.array([known.setdefault(name, len(known)) for name in names.tolist()])
+        index = np.array(owners, dtype=np.intp)
         if len(known) > len(self._client_rows):
             size = max(len(known), 2 * len(self._client_rows))
 
@@ -300,6 +307,7 @@ class Window:
         order = np.argsort(index, kind="stable")
         grouped = index[order]
         starts = np.flatnonzero(np.r_[True, grouped[1:] != grouped[:-1]])
+        slots = grouped[starts]
         finite = np.isfinite(values[order])
         filled = np.where(finite, values[order], 0.0)
         self._client_rows[slots] += np.diff(np.r_[starts, len(order)])

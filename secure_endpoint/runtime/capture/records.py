@@ -63,6 +63,10 @@ class Capture:
     time: float  # epoch seconds
     rows: list[list[Any]]
     outputs: list[float]
+    matrix: npt.NDArray[np.float64] | None = field(default=None, compare=False, repr=False)
+    """The rows as floats, when they are all numbers and of one width (``number_matrix``):
+    turned into an array while the parsed values are fresh, once for every reader of the
+    capture."""
 
 
 @dataclass
@@ -128,7 +132,7 @@ def parse_line(line: str | bytes, output_path: str | None = None) -> Capture:
         outputs = _outputs(_payload(data.get("endpointOutput")), output_path)
     except _Skip:
         outputs = []  # the answer is evidence, not what drift is measured on
-    return Capture(client_id, request_id, time, rows, outputs)
+    return Capture(client_id, request_id, time, rows, outputs, number_matrix(rows))
 
 
 def _identity(inference_id: object, event_id: object) -> tuple[str, str]:
@@ -273,16 +277,26 @@ def _score(value: Any) -> float | None:
     return None
 
 
+def number_matrix(rows: list[list[Any]]) -> npt.NDArray[np.float64] | None:
+    """``rows`` as a (row, column) float array when every value is a number (not a boolean)
+    and the rows are of one width; else None."""
+    try:
+        array = np.array(rows)
+    except (TypeError, ValueError, OverflowError):
+        return None  # rows of different widths, or numbers too large
+    if array.ndim != 2 or array.dtype.kind not in "fiu":
+        return None  # text, booleans, nulls or nested lists: a value at a time
+    return array.astype(np.float64, copy=False)
+
+
 def numeric_matrix(
     rows: list[list[Any]], positions: npt.NDArray[np.intp]
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.bool_]]:
     """The numeric features of ``rows`` as floats (NaN where missing or not a number) and where
     a value was of the wrong type (a string, a list, a boolean...)."""
-    try:
-        values = np.array(rows, dtype=np.float64)[:, positions]
-        return values, np.zeros(values.shape, dtype=bool)
-    except (TypeError, ValueError):
-        pass
+    values = number_matrix(rows)
+    if values is not None:
+        return values[:, positions], np.zeros((len(rows), len(positions)), dtype=bool)
     values = np.full((len(rows), len(positions)), np.nan)
     wrong = np.zeros(values.shape, dtype=bool)
     for i, row in enumerate(rows):
@@ -295,3 +309,50 @@ def numeric_matrix(
             else:
                 wrong[i, j] = True
     return values, wrong
+
+
+class RowBuffer:
+    """Rows of many captures, kept to be turned into arrays at once (``arrays``): a capture's
+    own matrix where it has one, else its rows as lists."""
+
+    def __init__(self) -> None:
+        self._parts: list[npt.NDArray[np.float64] | list[list[Any]]] = []
+        self.rows = 0
+
+    def add_matrix(self, matrix: npt.NDArray[np.float64]) -> None:
+        self._parts.append(matrix)
+        self.rows += len(matrix)
+
+    def add_rows(self, rows: list[list[Any]]) -> None:
+        last = self._parts[-1] if self._parts else None
+        if isinstance(last, list):
+            last.extend(rows)
+        else:
+            self._parts.append(list(rows))
+        self.rows += len(rows)
+
+    def arrays(
+        self, positions: npt.NDArray[np.intp]
+    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.bool_]]:
+        """The ``positions`` columns of every row, in order, as ``numeric_matrix`` gives them."""
+        values: list[npt.NDArray[np.float64]] = []
+        wrong: list[npt.NDArray[np.bool_]] = []
+        matrices: list[npt.NDArray[np.float64]] = []
+        for part in [*self._parts, []]:
+            if isinstance(part, list):
+                if matrices:
+                    stacked = np.concatenate(matrices)[:, positions]
+                    values.append(stacked)
+                    wrong.append(np.zeros(stacked.shape, dtype=bool))
+                    matrices = []
+                if part:
+                    found, bad = numeric_matrix(part, positions)
+                    values.append(found)
+                    wrong.append(bad)
+            else:
+                matrices.append(part)
+        if not values:
+            return np.zeros((0, len(positions))), np.zeros((0, len(positions)), dtype=bool)
+        if len(values) == 1:
+            return values[0], wrong[0]
+        return np.concatenate(values), np.concatenate(wrong)

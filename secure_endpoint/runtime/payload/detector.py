@@ -46,7 +46,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from secure_endpoint.runtime.capture.records import UNKNOWN_CLIENT, Capture, numeric_matrix
+from secure_endpoint.runtime.capture.records import UNKNOWN_CLIENT, Capture, RowBuffer
 from secure_endpoint.runtime.payload.findings import KINDS, Finding, Kind
 from secure_endpoint.runtime.payload.reference import PayloadReference
 
@@ -175,8 +175,10 @@ class PayloadDetector:
     def __init__(self, reference: PayloadReference, config: DetectorConfig | None = None) -> None:
         self.reference = reference
         self.config = config or DetectorConfig()
-        self.index: dict[str, int] = {}
-        self.ids: list[str] = []
+        self.intake = BatchIntake(reference.transform.width, reference.transform.positions,
+                                  self.config)  # fmt: skip
+        self.index = self.intake.index
+        self.ids = self.intake.ids
         m, c = reference.transform.dimensions, self.config
         self.total = np.zeros((0, _COUNTERS))
         self.decayed = np.zeros((0, _COUNTERS))
@@ -196,26 +198,19 @@ class PayloadDetector:
         self.distance_count = np.zeros(0, dtype=np.int64)
         self.clock = 0.0
         self._rng = np.random.default_rng(0)
-        self._pending = _Pending()
         self._recent_nulls: dict[str, float] = {}
         self._recent_floors: dict[str, float] = {}
-        self._chunks: list[_Chunk] = []
-        self._batch_size = 0
-        self._batch_start: float | None = None
         self._found: list[Finding] = []
 
     # --- clients ----------------------------------------------------------------------------
 
-    def _client(self, name: str) -> int:
-        found = self.index.get(name)
-        if found is not None:
-            return found
-        slot = len(self.ids)
-        self.index[name] = slot
-        self.ids.append(name)
-        if slot >= len(self.first):
-            self._grow(max(16, 2 * len(self.first)))
-        return slot
+    def _cover(self) -> None:
+        """Room in the arrays for every client the intake has named."""
+        size = len(self.first)
+        if len(self.ids) > size:
+            while size < len(self.ids):
+                size = max(16, 2 * size)
+            self._grow(size)
 
     def _grow(self, size: int) -> None:
         def grown(array: npt.NDArray[Any], fill: float = 0) -> npt.NDArray[Any]:
@@ -249,73 +244,45 @@ class PayloadDetector:
 
     def add(self, capture: Capture) -> None:
         """Take one capture (scored when a batch is full or its hour is over, or at ``flush``)."""
-        if self._batch_start is None:
-            self._batch_start = capture.time
-        elif capture.time >= self._batch_start + self.config.batch_seconds:
-            self._convert()
-            if self._batch_size:
-                self._found += self._batch()
-            self._batch_start = capture.time
-        slot = self._client(capture.client_id)
-        outputs = capture.outputs if len(capture.outputs) == len(capture.rows) else None
-        width = self.reference.transform.width
-        pending = self._pending
-        rows = capture.rows
-        n = len(rows)
-        if not all(len(row) == width for row in rows):
-            fixed: list[list[Any]] = []
-            for row in rows:
-                if len(row) != width:
-                    pending.bad.append(len(pending.rows) + len(fixed))
-                    row = [None] * width  # a row of the wrong width: a violation
-                fixed.append(row)
-            rows = fixed
-        pending.rows.extend(rows)
-        pending.owners.extend([slot] * n)
-        pending.times.extend([capture.time] * n)
-        pending.answers.extend(outputs if outputs is not None else [math.nan] * n)
-        if len(pending.rows) >= _CHUNK_ROWS:
-            self._convert()
-            if self._batch_size >= self.config.batch_rows:
-                self._found += self._batch()
+        for batch in self.intake.add(capture):
+            self.score(batch)
+        self._cover()
 
     def flush(self) -> list[Finding]:
         """Score what is pending; the findings raised since the last ``flush``."""
-        self._convert()
-        if self._batch_size:
-            self._found += self._batch()
-        self._batch_start = None
+        for batch in self.intake.close():
+            self.score(batch)
         found, self._found = self._found, []
         return found
 
-    def _convert(self) -> None:
-        """The pending rows as arrays: normal scores, LLR and violations, per row."""
-        pending = self._pending
-        if not pending.rows:
-            return
+    def score(self, batch: Batch, names: Iterable[str] = ()) -> None:
+        """Score a closed batch of the intake's (``add`` does; a detector in another process
+        is handed the batches with ``names``, the clients the intake named since the last)."""
+        for name in names:
+            self.intake.slot(name)
+        self._cover()
+        if batch:
+            self._found += self._batch(batch)
+
+    def _convert(self, raw: RawChunk) -> _Chunk:
+        """Rows as arrays: normal scores, LLR and violations, per row."""
         transform = self.reference.transform
-        values, wrong = numeric_matrix(pending.rows, transform.positions)
-        wrong[pending.bad] = True
-        z = transform.normal_scores(values)
+        z = transform.normal_scores(raw.values)
         copula = self.reference.copula
-        self._chunks.append(
-            _Chunk(
-                z=z.astype(np.float32),
-                llr=copula.llr(z).astype(np.float32) if copula else None,
-                violating=transform.violations(values, wrong) > 0,
-                owner=np.asarray(pending.owners, dtype=np.int64),
-                time=np.asarray(pending.times, dtype=np.float64),
-                answer=np.asarray(pending.answers, dtype=np.float64),
-            )
+        return _Chunk(
+            z=z.astype(np.float32),
+            llr=copula.llr(z).astype(np.float32) if copula else None,
+            violating=transform.violations(raw.values, raw.wrong) > 0,
+            owner=raw.owner,
+            time=raw.time,
+            answer=raw.answer,
         )
-        self._batch_size += len(pending.rows)
-        self._pending = _Pending()
 
     # --- one batch --------------------------------------------------------------------------
 
-    def _batch(self) -> list[Finding]:
-        config, chunks = self.config, self._chunks
-        self._chunks, self._batch_size = [], 0
+    def _batch(self, batch: Batch) -> list[Finding]:
+        config = self.config
+        chunks = [self._convert(raw) for raw in batch]
         z = np.concatenate([c.z for c in chunks])
         llrs = [c.llr for c in chunks if c.llr is not None]
         llr = np.concatenate(llrs).astype(np.float64) if llrs else None
@@ -879,8 +846,8 @@ class PayloadDetector:
                 f"payload detector state of shape {shape[1:]}, this detector keeps "
                 f"{(2, c.recent, m)}: a new baseline or configuration; start afresh"
             )
-        detector.ids = list(meta["ids"])
-        detector.index = {name: i for i, name in enumerate(detector.ids)}
+        for name in meta["ids"]:
+            detector.intake.slot(name)
         detector.clock = float(meta["clock"])
         for name, array in arrays.items():
             setattr(detector, name, array.copy())
@@ -1003,14 +970,114 @@ class _Chunk:
     answer: Floats
 
 
+@dataclass(frozen=True)
+class RawChunk:
+    """Rows as read, as arrays: their values (NaN where missing; a row of the wrong width all
+    missing), where a value was of the wrong type (or its row of the wrong width), and each
+    row's client (a slot of the intake's), time and answer (NaN without one)."""
+
+    values: Floats
+    wrong: Bools
+    owner: npt.NDArray[np.int64]
+    time: Floats
+    answer: Floats
+
+
+Batch = list[RawChunk]
+"""The rows scored together: a batch's chunks, in the order read."""
+
+
 @dataclass
 class _Pending:
-    rows: list[list[Any]] = field(default_factory=list)
+    rows: RowBuffer = field(default_factory=RowBuffer)
     owners: list[int] = field(default_factory=list)
     times: list[float] = field(default_factory=list)
     answers: list[float] = field(default_factory=list)
     bad: list[int] = field(default_factory=list)
     """Rows of the wrong width."""
+
+
+class BatchIntake:
+    """The detector's reading half: captures in, closed batches of rows as arrays out, and
+    each client's slot (its place in the detector's arrays, in the order first seen). A batch
+    closes when a capture comes ``batch_seconds`` after the batch's first, or at
+    ``batch_rows``. Cheap next to the scoring, so that ``inspect-capture --jobs 2`` can read in
+    one process and score in the other, with the same batches as one process makes."""
+
+    def __init__(self, width: int, positions: npt.NDArray[np.intp], config: DetectorConfig) -> None:
+        self.width, self.positions, self.config = width, positions, config
+        self.index: dict[str, int] = {}
+        self.ids: list[str] = []
+        self._pending = _Pending()
+        self._chunks: Batch = []
+        self._size = 0
+        self._start: float | None = None
+
+    def slot(self, name: str) -> int:
+        found = self.index.get(name)
+        if found is None:
+            found = self.index[name] = len(self.ids)
+            self.ids.append(name)
+        return found
+
+    def add(self, capture: Capture) -> list[Batch]:
+        """Take one capture; the batches it closed (most often none)."""
+        closed = []
+        if self._start is None:
+            self._start = capture.time
+        elif capture.time >= self._start + self.config.batch_seconds:
+            closed = self.close()
+            self._start = capture.time
+        slot = self.slot(capture.client_id)
+        outputs = capture.outputs if len(capture.outputs) == len(capture.rows) else None
+        width, pending, rows, matrix = self.width, self._pending, capture.rows, capture.matrix
+        n = len(rows)
+        if matrix is not None and matrix.shape[1] == width:
+            pending.rows.add_matrix(matrix)
+        else:
+            fixed: list[list[Any]] = []
+            for row in rows:
+                if len(row) != width:
+                    pending.bad.append(pending.rows.rows + len(fixed))
+                    row = [None] * width  # a row of the wrong width: a violation
+                fixed.append(row)
+            pending.rows.add_rows(fixed)
+        pending.owners.extend([slot] * n)
+        pending.times.extend([capture.time] * n)
+        pending.answers.extend(outputs if outputs is not None else [math.nan] * n)
+        if pending.rows.rows >= _CHUNK_ROWS:
+            self._chunk()
+            if self._size >= self.config.batch_rows:
+                closed.append(self._take())
+        return closed
+
+    def close(self) -> list[Batch]:
+        """The pending rows' batch, if any; the next capture starts a new one."""
+        self._chunk()
+        self._start = None
+        return [self._take()] if self._size else []
+
+    def _take(self) -> Batch:
+        batch, self._chunks, self._size = self._chunks, [], 0
+        return batch
+
+    def _chunk(self) -> None:
+        pending = self._pending
+        if not pending.rows.rows:
+            return
+        values, wrong = pending.rows.arrays(self.positions)
+        wrong[pending.bad] = True
+        self._chunks.append(
+            RawChunk(
+                values=values,
+                wrong=wrong,
+                owner=np.asarray(pending.owners, dtype=np.int64),
+                time=np.asarray(pending.times, dtype=np.float64),
+                answer=np.asarray(pending.answers, dtype=np.float64),
+            )
+        )
+        self._size += pending.rows.rows
+        self._pending = _Pending()
 
 
 @dataclass(frozen=True)
