@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import queue
 import sys
 from pathlib import Path
@@ -15,7 +16,12 @@ import pytest
 
 from secure_endpoint.cli import main
 from secure_endpoint.cli.failures import Failure
-from secure_endpoint.cli.inspect_capture import _PayloadJob, _score_batches, _Scorer
+from secure_endpoint.cli.inspect_capture import (
+    _PayloadJob,
+    _save_batch,
+    _score_batches,
+    _Scorer,
+)
 from secure_endpoint.runtime.baseline.store import load_baseline
 from secure_endpoint.runtime.capture.records import Counts, read_lines
 from secure_endpoint.runtime.payload.reference import PayloadReference
@@ -106,7 +112,9 @@ def test_a_scorer_that_dies_is_reported_not_waited_for(sim):
     baseline = load_baseline(sim / "baseline")
     reference = PayloadReference.from_baseline(baseline, membership_key=KEY)
     job = _PayloadJob(baseline=sim / "baseline", signing_key=None, membership_key=KEY)
+    environment = dict(os.environ)
     scorer = _Scorer(job, reference)
+    assert dict(os.environ) == environment  # the scorer's one BLAS thread is its own
     try:
         scorer._process.kill()
         scorer._process.join()
@@ -116,7 +124,7 @@ def test_a_scorer_that_dies_is_reported_not_waited_for(sim):
         scorer.stop()
 
 
-def test_the_scoring_loop_hands_back_findings_and_scores(sim):
+def test_the_scoring_loop_hands_back_findings_and_scores(sim, tmp_path):
     baseline = load_baseline(sim / "baseline")
     reference = PayloadReference.from_baseline(baseline, membership_key=KEY)
     job = _PayloadJob(baseline=sim / "baseline", signing_key=None, membership_key=KEY)
@@ -126,13 +134,20 @@ def test_the_scoring_loop_hands_back_findings_and_scores(sim):
     expected = [f.to_json() for f in alone.run(_captures(sim))]
     intake = PayloadDetector(reference).intake
     batches: queue.Queue = queue.Queue()
-    named = 0
+    named, files = 0, []
+
+    def send(batch: list) -> None:
+        nonlocal named
+        files.append(tmp_path / f"{len(files)}.npz")
+        _save_batch(files[-1], batch)
+        batches.put((intake.ids[named:], str(files[-1])))
+        named = len(intake.ids)
+
     for capture in _captures(sim):
         for batch in intake.add(capture):
-            batches.put((intake.ids[named:], batch))
-            named = len(intake.ids)
+            send(batch)
     for batch in intake.close():
-        batches.put((intake.ids[named:], batch))
+        send(batch)
     batches.put(None)
     result: queue.Queue = queue.Queue()
     _score_batches(job, batches, result)
@@ -140,3 +155,5 @@ def test_the_scoring_loop_hands_back_findings_and_scores(sim):
     assert status == "ok"
     assert findings == expected
     assert scores == alone.client_scores()
+    assert len(files) > 1
+    assert not any(path.exists() for path in files)  # each batch's file removed once read

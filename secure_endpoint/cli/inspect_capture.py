@@ -7,6 +7,7 @@ import gzip
 import json
 import os
 import sys
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -223,6 +224,7 @@ def _parallel(jobs: int) -> bool:
     return jobs == 2 or (jobs == 0 and (os.cpu_count() or 1) >= 2)
 
 
+_BLAS_THREADS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 _QUEUED_BATCHES = 2
 """Batches read ahead of the scoring process (each an hour of capture, as arrays)."""
 
@@ -239,12 +241,25 @@ class _Scorer:
         from secure_endpoint.runtime.payload.detector import BatchIntake, DetectorConfig
 
         context = multiprocessing.get_context("spawn")
+        # the batches go through files (the page cache), not the queue's pipe: pickling tens of
+        # megabytes an hour into a pipe costs both processes more than the copy
+        self._folder = tempfile.TemporaryDirectory(prefix="inspect-capture-")
+        self._sent = 0
         self._batches: Any = context.Queue(maxsize=_QUEUED_BATCHES)
         self._result: Any = context.Queue()
         self._process = context.Process(
             target=_score_batches, args=(job, self._batches, self._result), daemon=True
         )
-        self._process.start()
+        # one BLAS thread there: the other core is this process's, and OpenBLAS's spare
+        # threads spin on it (the user's own setting, if any, is kept)
+        saved = {name: os.environ.get(name) for name in _BLAS_THREADS}
+        os.environ.update({name: value or "1" for name, value in saved.items()})
+        try:
+            self._process.start()
+        finally:
+            for name, value in saved.items():
+                if value is None:
+                    del os.environ[name]
         transform = reference.transform
         self.intake = BatchIntake(transform.width, transform.positions, DetectorConfig())
         self._named = 0
@@ -275,11 +290,15 @@ class _Scorer:
         self._batches.cancel_join_thread()
         self._batches.close()
         self._result.close()
+        self._folder.cleanup()
 
     def _send(self, batch: Any) -> None:
         names = self.intake.ids[self._named :]
         self._named = len(self.intake.ids)
-        self._wait(self._batches.put, (names, batch))
+        path = Path(self._folder.name) / f"{self._sent:06d}.npz"
+        self._sent += 1
+        _save_batch(path, batch)
+        self._wait(self._batches.put, (names, str(path)))
 
     def _wait(self, call: Any, *args: Any) -> Any:
         """``call`` (a queue's put or get), a second at a time, while the scorer lives."""
@@ -316,12 +335,40 @@ def _score_batches(job: _PayloadJob, batches: Any, result: Any) -> None:
 
         detector = PayloadDetector(job.reference())
         while (item := batches.get()) is not None:
-            names, batch = item
-            detector.score(batch, names)
+            names, path = item
+            detector.score(_load_batch(Path(path)), names)
         found = detector.flush()
         result.put(("ok", ([f.to_json() for f in found], detector.client_scores())))
     except Exception as error:  # noqa: BLE001 - handed to the reading process, which reports it
         result.put(("error", f"{type(error).__name__}: {error}"))
+
+
+_CHUNK_FIELDS = ("values", "wrong", "owner", "time", "answer")
+
+
+def _save_batch(path: Path, batch: Any) -> None:
+    """A batch of ``RawChunk``s as an uncompressed npz (no pickle)."""
+    import numpy as np
+
+    arrays = {
+        f"{i}.{name}": getattr(c, name) for i, c in enumerate(batch) for name in _CHUNK_FIELDS
+    }
+    with path.open("wb") as handle:
+        np.savez(handle, **arrays)
+
+
+def _load_batch(path: Path) -> Any:
+    """The batch ``_save_batch`` wrote, whose file is then removed."""
+    import numpy as np
+
+    from secure_endpoint.runtime.payload.detector import RawChunk
+
+    with np.load(path, allow_pickle=False) as saved:
+        count = len(saved.files) // len(_CHUNK_FIELDS)
+        batch = [RawChunk(**{name: saved[f"{i}.{name}"] for name in _CHUNK_FIELDS})
+                 for i in range(count)]  # fmt: skip
+    path.unlink()
+    return batch
 
 
 def _tap(captures: Iterator[Any], take: Any) -> Iterator[Any]:

@@ -303,17 +303,19 @@ class Window:
             self._client_sums = grown(self._client_sums)
             self._client_squares = grown(self._client_squares)
             self._client_present = grown(self._client_present)
-        # the rows grouped by client, each group summed at once
-        order = np.argsort(index, kind="stable")
-        grouped = index[order]
-        starts = np.flatnonzero(np.r_[True, grouped[1:] != grouped[:-1]])
-        slots = grouped[starts]
-        finite = np.isfinite(values[order])
-        filled = np.where(finite, values[order], 0.0)
-        self._client_rows[slots] += np.diff(np.r_[starts, len(order)])
-        self._client_sums[slots] += np.add.reduceat(filled, starts, axis=0)
-        self._client_squares[slots] += np.add.reduceat(filled * filled, starts, axis=0)
-        self._client_present[slots] += np.add.reduceat(finite.astype(np.int64), starts, axis=0)
+        # each client's rows summed, a feature at a time (bincount: no sort of the rows)
+        count = len(known)
+        finite = np.isfinite(values)
+        filled = np.where(finite, values, 0.0).T.copy()
+        present = finite.T.astype(np.float64)
+        self._client_rows[:count] += np.bincount(index, minlength=count)
+        for column in range(filled.shape[0]):
+            sums = np.bincount(index, weights=filled[column], minlength=count)
+            squares = np.bincount(index, weights=filled[column] ** 2, minlength=count)
+            seen = np.bincount(index, weights=present[column], minlength=count)
+            self._client_sums[:count, column] += sums
+            self._client_squares[:count, column] += squares
+            self._client_present[:count, column] += seen.astype(np.int64)
 
     def report(self) -> WindowReport:
         """The window's report; the window takes no captures after it (the report's per-client
@@ -582,31 +584,34 @@ class References:
         """Each feature's clients that moved the same way, against the complete references."""
         count = len(reference.features)
         floor = np.array([max(f.std_dev, 1e-12) * _SD_FLOOR for f in reference.features])
-        up, down, judged = np.zeros(count), np.zeros(count), np.zeros(count)
-        moved_up = np.zeros(count, dtype=np.int64)
-        moved_down = np.zeros(count, dtype=np.int64)
-        clients = np.zeros(count, dtype=np.int64)
-        for name, now in report.moments.items():
-            known = self.clients.get(name)
-            if known is None or report.start < known[0] + self.seconds:
-                continue
-            base = known[1]
-            usable = (base.count >= REFERENCE_MIN_VALUES) & (now.count >= WINDOW_MIN_VALUES)
-            if not usable.any():
-                continue
-            n0, n1 = np.maximum(base.count, 1), np.maximum(now.count, 1)
-            mean0, mean1 = base.sums / n0, now.sums / n1
-            sd0 = np.sqrt(np.maximum(base.squares / n0 - mean0 * mean0, 0.0))
+        names = [
+            name
+            for name in report.moments
+            if (known := self.clients.get(name)) is not None
+            and report.start >= known[0] + self.seconds
+        ]
+        if names:  # the clients with a complete reference, all at once (client, feature)
+            bases = [self.clients[name][1] for name in names]
+            nows = [report.moments[name] for name in names]
+            base_count = np.stack([b.count for b in bases])
+            now_count = np.stack([m.count for m in nows])
+            usable = (base_count >= REFERENCE_MIN_VALUES) & (now_count >= WINDOW_MIN_VALUES)
+            n0, n1 = np.maximum(base_count, 1), np.maximum(now_count, 1)
+            mean0 = np.stack([b.sums for b in bases]) / n0
+            mean1 = np.stack([m.sums for m in nows]) / n1
+            sd0 = np.sqrt(np.maximum(np.stack([b.squares for b in bases]) / n0 - mean0**2, 0.0))
             effect = (mean1 - mean0) / np.maximum(sd0, floor)
             certain = np.abs(effect) * np.sqrt(n1) > _MOVED_T
             rising = usable & certain & (effect > _MOVED_STD)
             falling = usable & certain & (effect < -_MOVED_STD)
-            judged += np.where(usable, now.count, 0)
-            clients += usable
-            up += np.where(rising, now.count, 0)
-            down += np.where(falling, now.count, 0)
-            moved_up += rising
-            moved_down += falling
+            judged = np.where(usable, now_count, 0).sum(axis=0).astype(np.float64)
+            clients = usable.sum(axis=0)
+            up = np.where(rising, now_count, 0).sum(axis=0).astype(np.float64)
+            down = np.where(falling, now_count, 0).sum(axis=0).astype(np.float64)
+            moved_up, moved_down = rising.sum(axis=0), falling.sum(axis=0)
+        else:
+            up, down, judged = np.zeros(count), np.zeros(count), np.zeros(count)
+            moved_up = moved_down = clients = np.zeros(count, dtype=np.int64)
         linf = {f.name: f.linf for f in report.features}
         window = []
         for column, feature in enumerate(reference.features):

@@ -127,12 +127,12 @@ def parse_line(line: str | bytes, output_path: str | None = None) -> Capture:
         raise _Skip("not-a-capture")
     client_id, request_id = _identity(metadata.get("inferenceId"), metadata.get("eventId"))
     time = _time(metadata.get("inferenceTime"))
-    rows = _rows(_payload(data.get("endpointInput")))
+    rows, matrix = _rows(_payload(data.get("endpointInput")))
     try:
         outputs = _outputs(_payload(data.get("endpointOutput")), output_path)
     except _Skip:
         outputs = []  # the answer is evidence, not what drift is measured on
-    return Capture(client_id, request_id, time, rows, outputs, number_matrix(rows))
+    return Capture(client_id, request_id, time, rows, outputs, matrix)
 
 
 def _identity(inference_id: object, event_id: object) -> tuple[str, str]:
@@ -157,9 +157,12 @@ def _time(value: object) -> float:
 
 def _payload(part: object) -> tuple[str, str]:
     """(content type, text) of an ``endpointInput``/``endpointOutput``."""
-    if not isinstance(part, dict) or not isinstance(part.get("data"), str):
+    if not isinstance(part, dict) or not isinstance(data := part.get("data"), str):
         raise _Skip("no-data")
-    data, encoding = part["data"], str(part.get("encoding", "")).upper()
+    encoding = part.get("encoding")
+    if encoding == "JSON" or encoding == "CSV":
+        return encoding, data  # as SageMaker writes them
+    encoding = str(encoding if encoding is not None else "").upper()
     content_type = str(part.get("observedContentType", "")).lower()
     if encoding == "BASE64":
         try:
@@ -174,13 +177,15 @@ def _payload(part: object) -> tuple[str, str]:
     return kind, data
 
 
-def _rows(payload: tuple[str, str]) -> list[list[Any]]:
+def _rows(payload: tuple[str, str]) -> tuple[list[list[Any]], npt.NDArray[np.float64] | None]:
+    """The rows sent, and their ``number_matrix``."""
     kind, text = payload
     if kind == "CSV":
         rows = [row for row in csv.reader(io.StringIO(text)) if row]
         if not rows:
             raise _Skip("no-rows")
-        return [[_csv_cell(cell) for cell in row] for row in rows]
+        cells = [[_csv_cell(cell) for cell in row] for row in rows]
+        return cells, number_matrix(cells)
     try:
         body = _loads(text)
     except ValueError:
@@ -191,9 +196,10 @@ def _rows(payload: tuple[str, str]) -> list[list[Any]]:
         raise _Skip("no-rows")
     if not isinstance(body[0], list):
         body = [body]  # one row
-    if not all(isinstance(row, list) for row in body):
+    matrix = number_matrix(body)
+    if matrix is None and not all(isinstance(row, list) for row in body):
         raise _Skip("no-rows")
-    return body
+    return body, matrix
 
 
 def _csv_cell(cell: str) -> Any:
@@ -331,6 +337,10 @@ class RowBuffer:
             self._parts.append(list(rows))
         self.rows += len(rows)
 
+    def _width(self) -> int:
+        matrix = next((part for part in self._parts if not isinstance(part, list)), None)
+        return -1 if matrix is None else int(matrix.shape[1])
+
     def arrays(
         self, positions: npt.NDArray[np.intp]
     ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.bool_]]:
@@ -338,10 +348,15 @@ class RowBuffer:
         values: list[npt.NDArray[np.float64]] = []
         wrong: list[npt.NDArray[np.bool_]] = []
         matrices: list[npt.NDArray[np.float64]] = []
+        every = len(positions) == self._width() and bool(
+            (positions == np.arange(len(positions))).all()
+        )
         for part in [*self._parts, []]:
             if isinstance(part, list):
                 if matrices:
-                    stacked = np.concatenate(matrices)[:, positions]
+                    stacked = np.concatenate(matrices)
+                    if not every:  # not all the columns, or not in order
+                        stacked = stacked[:, positions]
                     values.append(stacked)
                     wrong.append(np.zeros(stacked.shape, dtype=bool))
                     matrices = []

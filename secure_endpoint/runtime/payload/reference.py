@@ -30,8 +30,9 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from statistics import NormalDist
 from typing import Any
 
@@ -250,14 +251,27 @@ class Membership:
     """Sorted, unique."""
     null_rate: float
     rows: int
+    _filter: npt.NDArray[np.bool_] = field(init=False, repr=False, compare=False)
+    """A bucket per value of a hash's low bits, set when a training hash has them: a row hash
+    in an empty bucket (most) is answered without searching ``hashes``. About 16 buckets a
+    training hash (4 MiB for 50,000 rows on 3 grids), at most 16 MiB."""
+
+    def __post_init__(self) -> None:
+        bits = min(24, max(16, math.ceil(math.log2(max(len(self.hashes), 1))) + 4))
+        buckets = np.zeros(1 << bits, dtype=bool)
+        buckets[self.hashes & np.uint64((1 << bits) - 1)] = True
+        object.__setattr__(self, "_filter", buckets)
 
     def hits(self, row_hashes: npt.NDArray[np.uint64]) -> npt.NDArray[np.bool_]:
         """Per row: whether any of its grid hashes is a training row's."""
-        if not len(self.hashes):
-            return np.zeros(len(row_hashes), dtype=bool)
-        where = np.searchsorted(self.hashes, row_hashes).clip(max=len(self.hashes) - 1)
-        found: npt.NDArray[np.bool_] = (self.hashes[where] == row_hashes).any(axis=1)
-        return found
+        found = np.zeros(row_hashes.shape, dtype=bool)
+        if len(self.hashes):
+            mask = np.uint64(len(self._filter) - 1)
+            maybe = self._filter[row_hashes & mask]
+            candidates = row_hashes[maybe]
+            where = np.searchsorted(self.hashes, candidates).clip(max=len(self.hashes) - 1)
+            found[maybe] = self.hashes[where] == candidates
+        return np.asarray(found.any(axis=1), dtype=bool)
 
 
 @dataclass(frozen=True)
