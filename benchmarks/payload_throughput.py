@@ -5,10 +5,11 @@ Builds a baseline of 40 features from 50,000 training rows (membership hashes in
 ``--rows`` captured rows from ``--clients`` clients (requests of 1-8 rows, 100,000 rows a file)
 to a temporary directory, then times, on one core, reading + the payload detector, and reading +
 drift windows + the payload detector; then the command itself, end to end and by the wall
-clock, in one process and in two (``--jobs 2``: drift and payload read the capture in
-parallel). Prints rows per second, the peak memory, and the size of the detector's saved
-state. Targets (issue 14): >= 100,000 rows/s end to end; 10,000 clients and 10 million rows in
-under 2 GB.
+clock, in one process and in two (``--jobs 2``: one reads, measures drift and cuts the
+detector's batches, the other scores them), three times each (the median is printed: this
+machine's timings vary by up to 20 %). Prints rows per second, the peak memory, and the size
+of the detector's saved state. Targets (issue 14): >= 100,000 rows/s end to end; 10,000
+clients and 10 million rows in under 2 GB.
 
     python benchmarks/payload_throughput.py [--rows 1000000] [--clients 10000]
 """
@@ -18,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import statistics
 import tempfile
 import time
 from collections.abc import Iterator
@@ -133,14 +135,18 @@ def main_() -> None:
         state = detector.state_bytes()
         clients = len(detector.ids)
         for jobs in ("1", "2"):
-            wall = time.perf_counter()
-            code = main(["inspect-capture", "--capture", str(capture), "--baseline", f"{name}/b",
-                         "--membership-key-file", f"{name}/key", "--output", f"{name}/f.jsonl",
-                         "--jobs", jobs])  # fmt: skip
-            wall = time.perf_counter() - wall
-            assert code == 0
-            print(f"secure-endpoint inspect-capture --jobs {jobs}: {wall:.1f} s wall, "
-                  f"{counts.rows / wall:,.0f} rows/s end to end (target >= 100,000)")  # fmt: skip
+            walls = []
+            for _ in range(3):
+                wall = time.perf_counter()
+                code = main(["inspect-capture", "--capture", str(capture), "--baseline",
+                             f"{name}/b", "--membership-key-file", f"{name}/key", "--output",
+                             f"{name}/f.jsonl", "--jobs", jobs])  # fmt: skip
+                walls.append(time.perf_counter() - wall)
+                assert code == 0
+            wall = statistics.median(walls)
+            print(f"secure-endpoint inspect-capture --jobs {jobs}: {wall:.1f} s wall (median of "
+                  f"{', '.join(f'{w:.1f}' for w in walls)}), {counts.rows / wall:,.0f} rows/s "
+                  "end to end (target >= 100,000)")  # fmt: skip
         print(f"peak memory of the process: {peak:,.0f} MiB (target: < 2 GB at 10,000 clients "
               f"and 10 million rows); detector state {len(state) / 2**20:.1f} MiB compressed "
               f"for {clients:,} clients")  # fmt: skip

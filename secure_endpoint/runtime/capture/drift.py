@@ -221,7 +221,8 @@ class Window:
         self._client_present = np.zeros((0, count), dtype=np.int64)
         self._buffer = RowBuffer()
         self._owners: list[int] = []
-        """Each buffered row's client, as its place in ``_client_index``."""
+        """Each buffered capture's client, as its place in ``_client_index``, and its rows."""
+        self._sizes: list[int] = []
         self._scores: list[float] = []
         self._positions = np.array([f.position for f in reference.features], dtype=np.intp)
         self._low = np.array([f.sketch.min for f in reference.features])
@@ -245,7 +246,8 @@ class Window:
             n = len(good)
         if n:  # a client is known to the window by its rows
             known = self._client_index
-            self._owners.extend([known.setdefault(capture.client_id, len(known))] * n)
+            self._owners.append(known.setdefault(capture.client_id, len(known)))
+            self._sizes.append(n)
         self._scores.extend(capture.outputs)
         if self._buffer.rows >= _FLUSH_ROWS:
             self._flush()
@@ -272,8 +274,8 @@ class Window:
         if not self._buffer.rows:
             return
         values, wrong = self._buffer.arrays(self._positions)
-        owners = self._owners
-        self._buffer, self._owners = RowBuffer(), []
+        owners = np.repeat(np.asarray(self._owners, dtype=np.intp), self._sizes)
+        self._buffer, self._owners, self._sizes = RowBuffer(), [], []
         missing = np.isnan(values) & ~wrong
         self.rows += values.shape[0]
         self._missing += missing.sum(axis=0)
@@ -288,9 +290,8 @@ class Window:
                 sketch.update(present)
         self._per_client(values, owners)
 
-    def _per_client(self, values: npt.NDArray[np.float64], owners: list[int]) -> None:
+    def _per_client(self, values: npt.NDArray[np.float64], index: npt.NDArray[np.intp]) -> None:
         known = self._client_index
-        index = np.array(owners, dtype=np.intp)
         if len(known) > len(self._client_rows):
             size = max(len(known), 2 * len(self._client_rows))
 

@@ -991,7 +991,9 @@ Batch = list[RawChunk]
 class _Pending:
     rows: RowBuffer = field(default_factory=RowBuffer)
     owners: list[int] = field(default_factory=list)
+    """Per capture: its client's slot, time and row count (rows share them)."""
     times: list[float] = field(default_factory=list)
+    sizes: list[int] = field(default_factory=list)
     answers: list[float] = field(default_factory=list)
     bad: list[int] = field(default_factory=list)
     """Rows of the wrong width."""
@@ -1042,8 +1044,9 @@ class BatchIntake:
                     row = [None] * width  # a row of the wrong width: a violation
                 fixed.append(row)
             pending.rows.add_rows(fixed)
-        pending.owners.extend([slot] * n)
-        pending.times.extend([capture.time] * n)
+        pending.owners.append(slot)
+        pending.times.append(capture.time)
+        pending.sizes.append(n)
         pending.answers.extend(outputs if outputs is not None else [math.nan] * n)
         if pending.rows.rows >= _CHUNK_ROWS:
             self._chunk()
@@ -1067,12 +1070,13 @@ class BatchIntake:
             return
         values, wrong = pending.rows.arrays(self.positions)
         wrong[pending.bad] = True
+        sizes = np.asarray(pending.sizes, dtype=np.int64)
         self._chunks.append(
             RawChunk(
                 values=values,
                 wrong=wrong,
-                owner=np.asarray(pending.owners, dtype=np.int64),
-                time=np.asarray(pending.times, dtype=np.float64),
+                owner=np.repeat(np.asarray(pending.owners, dtype=np.int64), sizes),
+                time=np.repeat(np.asarray(pending.times, dtype=np.float64), sizes),
                 answer=np.asarray(pending.answers, dtype=np.float64),
             )
         )
