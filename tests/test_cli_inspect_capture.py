@@ -128,11 +128,16 @@ def test_the_scoring_loop_hands_back_findings_and_scores(sim, tmp_path):
     baseline = load_baseline(sim / "baseline")
     reference = PayloadReference.from_baseline(baseline, membership_key=KEY)
     job = _PayloadJob(baseline=sim / "baseline", signing_key=None, membership_key=KEY)
-    from secure_endpoint.runtime.payload.detector import PayloadDetector
+    from secure_endpoint.runtime.payload.detector import (
+        BatchIntake,
+        DetectorConfig,
+        PayloadDetector,
+    )
 
     alone = PayloadDetector(reference)
     expected = [f.to_json() for f in alone.run(_captures(sim))]
-    intake = PayloadDetector(reference).intake
+    intake = BatchIntake(reference.transform.width, reference.transform.positions,
+                         DetectorConfig())  # fmt: skip
     batches: queue.Queue = queue.Queue()
     named, files = 0, []
 

@@ -39,7 +39,7 @@ from __future__ import annotations
 import io
 import json
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -175,8 +175,10 @@ class PayloadDetector:
     def __init__(self, reference: PayloadReference, config: DetectorConfig | None = None) -> None:
         self.reference = reference
         self.config = config or DetectorConfig()
+        # each chunk scored into normal scores as it is cut: the raw values (twice the bytes)
+        # are not kept for the rest of the hour
         self.intake = BatchIntake(reference.transform.width, reference.transform.positions,
-                                  self.config)  # fmt: skip
+                                  self.config, convert=self._convert)  # fmt: skip
         self.index = self.intake.index
         self.ids = self.intake.ids
         m, c = reference.transform.dimensions, self.config
@@ -282,7 +284,7 @@ class PayloadDetector:
 
     def _batch(self, batch: Batch) -> list[Finding]:
         config = self.config
-        chunks = [self._convert(raw) for raw in batch]
+        chunks = [c if isinstance(c, _Chunk) else self._convert(c) for c in batch]
         z = np.concatenate([c.z for c in chunks])
         llrs = [c.llr for c in chunks if c.llr is not None]
         llr = np.concatenate(llrs).astype(np.float64) if llrs else None
@@ -983,8 +985,8 @@ class RawChunk:
     answer: Floats
 
 
-Batch = list[RawChunk]
-"""The rows scored together: a batch's chunks, in the order read."""
+Batch = list["RawChunk | _Chunk"]
+"""The rows scored together: a batch's chunks, in the order read (raw, or scored already)."""
 
 
 @dataclass
@@ -1004,10 +1006,18 @@ class BatchIntake:
     each client's slot (its place in the detector's arrays, in the order first seen). A batch
     closes when a capture comes ``batch_seconds`` after the batch's first, or at
     ``batch_rows``. Cheap next to the scoring, so that ``inspect-capture --jobs 2`` can read in
-    one process and score in the other, with the same batches as one process makes."""
+    one process and score in the other, with the same batches as one process makes.
+    ``convert``, when given, is applied to each chunk as it is cut."""
 
-    def __init__(self, width: int, positions: npt.NDArray[np.intp], config: DetectorConfig) -> None:
+    def __init__(
+        self,
+        width: int,
+        positions: npt.NDArray[np.intp],
+        config: DetectorConfig,
+        convert: Callable[[RawChunk], _Chunk] | None = None,
+    ) -> None:
         self.width, self.positions, self.config = width, positions, config
+        self._convert = convert
         self.index: dict[str, int] = {}
         self.ids: list[str] = []
         self._pending = _Pending()
@@ -1071,15 +1081,14 @@ class BatchIntake:
         values, wrong = pending.rows.arrays(self.positions)
         wrong[pending.bad] = True
         sizes = np.asarray(pending.sizes, dtype=np.int64)
-        self._chunks.append(
-            RawChunk(
-                values=values,
-                wrong=wrong,
-                owner=np.repeat(np.asarray(pending.owners, dtype=np.int64), sizes),
-                time=np.repeat(np.asarray(pending.times, dtype=np.float64), sizes),
-                answer=np.asarray(pending.answers, dtype=np.float64),
-            )
+        chunk = RawChunk(
+            values=values,
+            wrong=wrong,
+            owner=np.repeat(np.asarray(pending.owners, dtype=np.int64), sizes),
+            time=np.repeat(np.asarray(pending.times, dtype=np.float64), sizes),
+            answer=np.asarray(pending.answers, dtype=np.float64),
         )
+        self._chunks.append(self._convert(chunk) if self._convert else chunk)
         self._size += pending.rows.rows
         self._pending = _Pending()
 
