@@ -16,12 +16,7 @@ import pytest
 
 from secure_endpoint.cli import main
 from secure_endpoint.cli.failures import Failure
-from secure_endpoint.cli.inspect_capture import (
-    _PayloadJob,
-    _save_batch,
-    _score_batches,
-    _Scorer,
-)
+from secure_endpoint.cli.inspect_capture import _PayloadJob, _score_batches, _Scorer
 from secure_endpoint.runtime.baseline.store import load_baseline
 from secure_endpoint.runtime.capture.records import Counts, read_lines
 from secure_endpoint.runtime.payload.reference import PayloadReference
@@ -53,33 +48,44 @@ def _inspect(sim: Path, out: Path, *extra: str) -> tuple[list[dict], dict]:
                  "--output", str(out / "findings.jsonl"), "--scores", str(out / "scores.json"),
                  *extra])  # fmt: skip
     assert code == 0
+    return _written(out)
+
+
+@pytest.fixture(scope="module")
+def one_process(sim, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The findings and scores of ``--jobs 1``, the reference both modes are held to."""
+    out = tmp_path_factory.mktemp("one")
+    _inspect(sim, out, "--jobs", "1")
+    return out
+
+
+def _written(out: Path) -> tuple[list[dict], dict]:
     findings = [json.loads(line) for line in (out / "findings.jsonl").read_text().splitlines()]
     return findings, json.loads((out / "scores.json").read_text())
 
 
-def test_two_processes_find_what_one_finds(sim, tmp_path):
-    (one := tmp_path / "one").mkdir()
-    (two := tmp_path / "two").mkdir()
-    findings, scores = _inspect(sim, one, "--jobs", "1")
+def test_two_processes_find_what_one_finds(sim, one_process, tmp_path):
+    findings, scores = _written(one_process)
     assert {f["kind"] for f in findings if f["client_id"] != "*"} >= {
         "extraction",
         "probing",
         "out_of_distribution",
         "membership",
     }
-    assert _inspect(sim, two, "--jobs", "2") == (findings, scores)
-    assert (one / "findings.jsonl").read_bytes() == (two / "findings.jsonl").read_bytes()
+    assert _inspect(sim, tmp_path, "--jobs", "2") == (findings, scores)
+    assert (one_process / "findings.jsonl").read_bytes() == (
+        tmp_path / "findings.jsonl"
+    ).read_bytes()
 
 
-def test_two_processes_read_stdin_once(sim, tmp_path, monkeypatch):
+def test_two_processes_read_stdin_once(sim, one_process, tmp_path, monkeypatch):
     lines = b"".join(path.read_bytes() for path in sorted((sim / "capture").rglob("*.jsonl")))
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(lines)))
     code = main(["inspect-capture", "--capture", "-", "--baseline", str(sim / "baseline"),
                  "--membership-key-file", str(sim / "key"), "--output",
                  str(tmp_path / "stdin.jsonl"), "--jobs", "2"])  # fmt: skip
     assert code == 0
-    (tmp_path / "dir").mkdir()
-    expected, _ = _inspect(sim, tmp_path / "dir", "--jobs", "1")
+    expected, _ = _written(one_process)
     found = [json.loads(line) for line in (tmp_path / "stdin.jsonl").read_text().splitlines()]
     assert found == expected
 
@@ -132,6 +138,7 @@ def test_the_scoring_loop_hands_back_findings_and_scores(sim, tmp_path):
         BatchIntake,
         DetectorConfig,
         PayloadDetector,
+        save_batch,
     )
 
     alone = PayloadDetector(reference)
@@ -144,7 +151,7 @@ def test_the_scoring_loop_hands_back_findings_and_scores(sim, tmp_path):
     def send(batch: list) -> None:
         nonlocal named
         files.append(tmp_path / f"{len(files)}.npz")
-        _save_batch(files[-1], batch)
+        save_batch(files[-1], batch)
         batches.put((intake.ids[named:], str(files[-1])))
         named = len(intake.ids)
 

@@ -111,7 +111,7 @@ def _inspect(args: argparse.Namespace) -> int:
 def _few_collections() -> Iterator[None]:
     """The garbage collector's young generation collected every 50,000 allocations, not 700,
     and what exists already left out of its scans: reading allocates a few hundred objects a
-    line, almost none of them in cycles (5 % faster end to end). Restored after."""
+    line, almost none of them in cycles (a few per cent faster end to end). Restored after."""
     thresholds = gc.get_threshold()
     gc.freeze()
     gc.set_threshold(50_000, *thresholds[1:])
@@ -319,7 +319,9 @@ class _Scorer:
         self._named = len(self.intake.ids)
         path = Path(self._folder.name) / f"{self._sent:06d}.npz"
         self._sent += 1
-        _save_batch(path, batch)
+        from secure_endpoint.runtime.payload.detector import save_batch
+
+        save_batch(path, batch)
         self._wait(self._batches.put, (names, str(path)))
 
     def _wait(self, call: Any, *args: Any) -> Any:
@@ -353,44 +355,16 @@ def _score_batches(job: _PayloadJob, batches: Any, result: Any) -> None:
     """The second process of ``--jobs 2``: score each batch handed over, then hand back the
     findings and client scores (or what failed)."""
     try:
-        from secure_endpoint.runtime.payload.detector import PayloadDetector
+        from secure_endpoint.runtime.payload.detector import PayloadDetector, load_batch
 
         detector = PayloadDetector(job.reference())
         while (item := batches.get()) is not None:
             names, path = item
-            detector.score(_load_batch(Path(path)), names)
+            detector.score(load_batch(Path(path)), names)
         found = detector.flush()
         result.put(("ok", ([f.to_json() for f in found], detector.client_scores())))
     except Exception as error:  # noqa: BLE001 - handed to the reading process, which reports it
         result.put(("error", f"{type(error).__name__}: {error}"))
-
-
-_CHUNK_FIELDS = ("values", "wrong", "owner", "time", "answer")
-
-
-def _save_batch(path: Path, batch: Any) -> None:
-    """A batch of ``RawChunk``s as an uncompressed npz (no pickle)."""
-    import numpy as np
-
-    arrays = {
-        f"{i}.{name}": getattr(c, name) for i, c in enumerate(batch) for name in _CHUNK_FIELDS
-    }
-    with path.open("wb") as handle:
-        np.savez(handle, **arrays)
-
-
-def _load_batch(path: Path) -> Any:
-    """The batch ``_save_batch`` wrote, whose file is then removed."""
-    import numpy as np
-
-    from secure_endpoint.runtime.payload.detector import RawChunk
-
-    with np.load(path, allow_pickle=False) as saved:
-        count = len(saved.files) // len(_CHUNK_FIELDS)
-        batch = [RawChunk(**{name: saved[f"{i}.{name}"] for name in _CHUNK_FIELDS})
-                 for i in range(count)]  # fmt: skip
-    path.unlink()
-    return batch
 
 
 def _tap(captures: Iterator[Any], take: Any) -> Iterator[Any]:

@@ -647,15 +647,12 @@ class References:
     def forget(self, now: float) -> list[str]:
         """Drop the clients last seen more than ``forget_seconds`` before ``now``, then, past
         ``max_clients``, the least recently seen; the names dropped."""
-        gone = [name for name, seen in self.seen.items() if seen < now - self.forget_seconds]
-        excess = len(self.seen) - len(gone) - self.max_clients
-        if excess > 0:
-            left = sorted(
-                (seen, name)
-                for name, seen in self.seen.items()
-                if seen >= now - self.forget_seconds
-            )
-            gone += [name for _, name in left[:excess]]
+        cutoff = now - self.forget_seconds
+        stale = sum(seen < cutoff for seen in self.seen.values())
+        drop = max(stale, len(self.seen) - self.max_clients)
+        if drop <= 0:
+            return []
+        gone = sorted(self.seen, key=self.seen.__getitem__)[:drop]  # the stale come first
         for name in gone:
             del self.clients[name], self.seen[name]
         return gone

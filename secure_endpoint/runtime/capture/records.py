@@ -21,6 +21,7 @@ import binascii
 import csv
 import functools
 import io
+import itertools
 import json
 import math
 from collections import Counter
@@ -310,7 +311,7 @@ def numeric_matrix(
     a value was of the wrong type (a string, a list, a boolean...)."""
     values = number_matrix(rows)
     if values is not None:
-        return values[:, positions], np.zeros((len(rows), len(positions)), dtype=bool)
+        return _columns(values, positions), np.zeros((len(rows), len(positions)), dtype=bool)
     values = np.full((len(rows), len(positions)), np.nan)
     wrong = np.zeros(values.shape, dtype=bool)
     for i, row in enumerate(rows):
@@ -345,37 +346,35 @@ class RowBuffer:
             self._parts.append(list(rows))
         self.rows += len(rows)
 
-    def _width(self) -> int:
-        matrix = next((part for part in self._parts if not isinstance(part, list)), None)
-        return -1 if matrix is None else int(matrix.shape[1])
-
     def arrays(
         self, positions: npt.NDArray[np.intp]
     ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.bool_]]:
         """The ``positions`` columns of every row, in order, as ``numeric_matrix`` gives them."""
         values: list[npt.NDArray[np.float64]] = []
         wrong: list[npt.NDArray[np.bool_]] = []
-        matrices: list[npt.NDArray[np.float64]] = []
-        every = len(positions) == self._width() and bool(
-            (positions == np.arange(len(positions))).all()
-        )
-        for part in [*self._parts, []]:
-            if isinstance(part, list):
-                if matrices:
-                    stacked = np.concatenate(matrices)
-                    if not every:  # not all the columns, or not in order
-                        stacked = stacked[:, positions]
-                    values.append(stacked)
-                    wrong.append(np.zeros(stacked.shape, dtype=bool))
-                    matrices = []
-                if part:
-                    found, bad = numeric_matrix(part, positions)
+        for listed, run in itertools.groupby(self._parts, key=lambda part: isinstance(part, list)):
+            if listed:  # (consecutive lists are one part: ``add_rows`` extends the last)
+                for rows in run:
+                    found, bad = numeric_matrix(rows, positions)  # type: ignore[arg-type]
                     values.append(found)
                     wrong.append(bad)
-            else:
-                matrices.append(part)
+            else:  # a run of matrices: stacked once
+                stacked = _columns(np.concatenate(list(run)), positions)
+                values.append(stacked)
+                wrong.append(np.zeros(stacked.shape, dtype=bool))
         if not values:
             return np.zeros((0, len(positions))), np.zeros((0, len(positions)), dtype=bool)
         if len(values) == 1:
             return values[0], wrong[0]
         return np.concatenate(values), np.concatenate(wrong)
+
+
+def _columns(
+    matrix: npt.NDArray[np.float64], positions: npt.NDArray[np.intp]
+) -> npt.NDArray[np.float64]:
+    """The ``positions`` columns of ``matrix``: itself when they are all of them, in order (no
+    copy of every value)."""
+    width = matrix.shape[1]
+    if len(positions) == width and bool((positions == np.arange(width)).all()):
+        return matrix
+    return matrix[:, positions]

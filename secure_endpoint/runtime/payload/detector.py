@@ -40,7 +40,8 @@ import io
 import json
 import math
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -209,9 +210,9 @@ class PayloadDetector:
     def _cover(self) -> None:
         """Room in the arrays for every client the intake has named."""
         size = len(self.first)
-        if len(self.ids) > size:
-            while size < len(self.ids):
-                size = max(16, 2 * size)
+        while size < len(self.ids):
+            size = max(16, 2 * size)
+        if size > len(self.first):
             self._grow(size)
 
     def _grow(self, size: int) -> None:
@@ -987,6 +988,26 @@ class RawChunk:
 
 Batch = list["RawChunk | _Chunk"]
 """The rows scored together: a batch's chunks, in the order read (raw, or scored already)."""
+
+
+def save_batch(path: Path, batch: Batch) -> None:
+    """A batch of ``RawChunk``s as an uncompressed npz (no pickle), for a detector in another
+    process (``load_batch``)."""
+    names = [f.name for f in fields(RawChunk)]
+    arrays = {f"{i}.{name}": getattr(chunk, name) for i, chunk in enumerate(batch)
+              for name in names}  # fmt: skip
+    with path.open("wb") as handle:
+        np.savez(handle, **arrays)
+
+
+def load_batch(path: Path) -> Batch:
+    """The batch ``save_batch`` wrote; the file is removed once read."""
+    names = [f.name for f in fields(RawChunk)]
+    with np.load(path, allow_pickle=False) as saved:
+        batch: Batch = [RawChunk(**{name: saved[f"{i}.{name}"] for name in names})
+                        for i in range(len(saved.files) // len(names))]  # fmt: skip
+    path.unlink()
+    return batch
 
 
 @dataclass
